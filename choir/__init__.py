@@ -1,0 +1,1 @@
+"""The `choir` command line: one typer app fronting every part of the toolkit."""

@@ -1,0 +1,1 @@
+"""Choir reference model."""
