@@ -1,0 +1,22 @@
+"""The `choir` command line. Each command group imports its part lazily, so `choir --help` stays instant."""
+
+from __future__ import annotations
+
+import typer
+
+from choir import model_cli
+
+app = typer.Typer(
+    name="choir",
+    help="choir-toolkit: the executable, property-checked model of Choir.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(model_cli.app, name="model", help="Run the reference model on traces.")
+app.command("stake", help="Print the recommended stake for a thread's balance and co-authors.")(model_cli.stake)
+app.command("demo", help="The main job: replay the example traces and print their outcome.")(model_cli.demo)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,107 @@
+"""Temperature, frequency and the recommended stake (SPEC section 5), as pluggable objects.
+
+These are derived analytics: they are floats, never move tokens, and only `MIN_STAKE` is enforced. Economists
+compare formulas by name (`FORMULAS`) or by passing their own object that satisfies `StakeFormula`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from choir_model.errors import TemperatureError
+
+_EXP_LIMIT = 700.0  # exp() overflows a float just above 709; beyond this 1/(e^x - 1) is 0 to double precision
+
+
+@dataclass(frozen=True, slots=True)
+class Temperature:
+    """T = E / N with E the thread balance in CHOIR and N the co-author count (the seeds' "E/N")."""
+
+    def __call__(self, balance: int, coauthors: int, unit: int) -> float:
+        if coauthors <= 0:
+            raise TemperatureError(f"temperature needs at least one co-author, got N={coauthors}")
+        return balance / unit / coauthors
+
+
+@dataclass(frozen=True, slots=True)
+class Frequency:
+    """omega = omega0 * sqrt(N): coupling grows with the number of co-authors."""
+
+    omega0: float = 1.0
+
+    def __call__(self, coauthors: int) -> float:
+        return self.omega0 * math.sqrt(coauthors)
+
+
+@runtime_checkable
+class StakeFormula(Protocol):
+    """A recommended-stake formula. Inputs are the thread's analytics; the result is in CHOIR (a float)."""
+
+    name: str
+
+    def recommend(self, temperature: float, frequency: float, balance_choir: float, age: int) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class QuantumStake:
+    """Choir's quantum-oscillator formula: P = S0 * (1/2 + 1/(exp(hbar*omega/(k*T)) - 1)), capped at cap * S0.
+
+    At T = 0 the Bose term vanishes and P = S0/2 (the zero-point energy). With `tau` set, temperature cools with
+    the thread's age: T_eff = T / sqrt(1 + age/tau)."""
+
+    name: str = "quantum"
+    s0: float = 100.0
+    hbar: float = 1.0
+    k: float = 1.0
+    cap: float = 5.0
+    tau: float | None = None
+
+    def effective_temperature(self, temperature: float, age: int) -> float:
+        if self.tau is None:
+            return temperature
+        return temperature / math.sqrt(1.0 + max(age, 0) / self.tau)
+
+    def recommend(self, temperature: float, frequency: float, balance_choir: float = 0.0, age: int = 0) -> float:
+        kt = self.k * self.effective_temperature(temperature, age)
+        if kt <= 0.0:
+            return self.s0 / 2
+        x = self.hbar * frequency / kt
+        bose = 0.0 if x > _EXP_LIMIT else 1.0 / math.expm1(x) if x > 0 else math.inf
+        return min(self.s0 * (0.5 + bose), self.cap * self.s0)
+
+
+@dataclass(frozen=True, slots=True)
+class LinearStake:
+    """Choir's EVM draft, for comparison: stake = frequency * (balance + 500) / 1000, balance in CHOIR."""
+
+    name: str = "linear"
+    offset: float = 500.0
+    scale: float = 1000.0
+
+    def recommend(self, temperature: float, frequency: float, balance_choir: float = 0.0, age: int = 0) -> float:
+        return frequency * (balance_choir + self.offset) / self.scale
+
+
+FORMULAS: dict[str, StakeFormula] = {
+    "quantum": QuantumStake(),
+    "quantum-cooling": QuantumStake(name="quantum-cooling", tau=30 * 24 * 3600.0),
+    "linear": LinearStake(),
+}
+"""Formulas selectable by name (CLI, scenarios, sweeps)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Economics:
+    """The thread analytics a model uses: how temperature, frequency and the recommended stake are computed."""
+
+    temperature: Temperature = field(default_factory=Temperature)
+    frequency: Frequency = field(default_factory=Frequency)
+    formula: StakeFormula = field(default_factory=QuantumStake)
+
+    def recommended_stake(self, balance: int, coauthors: int, unit: int, age: int = 0) -> int:
+        """The recommended stake in base units, rounded down (the formula is advisory; floor never over-asks)."""
+        temperature = self.temperature(balance, coauthors, unit)
+        choir = self.formula.recommend(temperature, self.frequency(coauthors), balance / unit, age)
+        return int(choir * unit) if math.isfinite(choir) else 0

@@ -1,0 +1,119 @@
+"""`Model`: one Choir world with its rules, the facade most users want.
+
+It owns a `ChoirState`, applies steps through `ops.Rules`, records the StakeAnalytics of every spec and, when
+asked, checks every invariant after every step (`check="step"`) or audits the whole state (`check="audit"`)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from choir_model import events as ev
+from choir_model.analytics import StakeAnalytics
+from choir_model.economics import Economics, StakeFormula
+from choir_model.errors import ChoirError
+from choir_model.invariants import Checker, Violation, audit
+from choir_model.ops import Rules
+from choir_model.params import Params
+from choir_model.settlement import DEFAULT_POLICY, POLICIES, SettlementPolicy
+from choir_model.state import ChoirState
+from choir_model.steps import Step, SubmitSpec
+from choir_model.trace import snapshot
+
+CheckMode = Literal["off", "step", "audit"]
+
+
+class InvariantViolation(AssertionError):
+    """Raised by a checked model when a step breaks an invariant; carries the violations and the step."""
+
+    def __init__(self, violations: list[Violation], step: Step | None) -> None:
+        self.violations = violations
+        self.step = step
+        listed = "; ".join(str(v) for v in violations)
+        super().__init__(f"after {step!r}: {listed}")
+
+
+class Model:
+    """A Choir world. `apply` returns the step's events or raises `ChoirError` (state unchanged)."""
+
+    def __init__(
+        self,
+        params: Params | None = None,
+        policy: str | SettlementPolicy = DEFAULT_POLICY,
+        formula: StakeFormula | None = None,
+        check: CheckMode = "off",
+    ) -> None:
+        self.params = params or Params()
+        self.policy = POLICIES[policy] if isinstance(policy, str) else policy
+        self.economics = Economics(formula=formula) if formula is not None else Economics()
+        self.rules = Rules(self.params, self.policy, self.economics)
+        self.state = ChoirState.genesis(self.params.total_supply)
+        self.analytics: dict[tuple[str, str], StakeAnalytics] = {}
+        self.check: CheckMode = check
+        self._checker = Checker(self.params, self.policy, self.economics) if check != "off" else None
+
+    def apply(self, step: Step) -> list[ev.Event]:
+        """Apply one step; with checks on, raise `InvariantViolation` if the step broke an invariant."""
+        if self._checker is None:
+            events = self.rules.apply(self.state, step)
+            self._record(step, events)
+            return events
+        before = self._checker.before(self.state, step)
+        try:
+            events = self.rules.apply(self.state, step)
+        except ChoirError as error:
+            violations = self._checker.after(self.state, step, before, error, ())
+            if self.check == "audit":
+                violations += audit(self.state, self.params)
+            if violations:
+                raise InvariantViolation(violations, step) from error
+            raise
+        violations = self._checker.after(self.state, step, before, None, events)
+        if self.check == "audit":
+            violations += audit(self.state, self.params)
+        if violations:
+            raise InvariantViolation(violations, step)
+        self._record(step, events)
+        return events
+
+    def try_apply(self, step: Step) -> str | None:
+        """Apply a step and return None or the error name: the shape drivers and traces use."""
+        try:
+            self.apply(step)
+        except ChoirError as error:
+            return error.name
+        return None
+
+    def snapshot(self) -> dict[str, Any]:
+        """The SPEC section 8 snapshot."""
+        return snapshot(self.state, self.params, self.economics)
+
+    def recommended_stake(self, thread_id: str, now: int | None = None) -> int:
+        """The formula's recommended stake for a thread now, in base units."""
+        thread = self.state.threads[thread_id]
+        age = 0 if now is None else now - thread.created_at
+        return self.economics.recommended_stake(thread.balance, len(thread.co_authors), self.params.unit, age)
+
+    def _record(self, step: Step, events: list[ev.Event]) -> None:
+        """Keep the StakeAnalytics of specs (submitted, then settled or expired)."""
+        for event in events:
+            if isinstance(event, ev.SpecSubmitted) and isinstance(step, SubmitSpec):
+                thread = self.state.threads[step.thread]
+                n = len(thread.co_authors)
+                unit = self.params.unit
+                recommended = self.economics.recommended_stake(thread.balance, n, unit, step.now - thread.created_at)
+                history = thread.specs_settled
+                self.analytics[(step.thread, step.hash)] = StakeAnalytics(
+                    step.thread,
+                    step.hash,
+                    step.actor,
+                    step.now,
+                    recommended,
+                    step.stake,
+                    step.stake / recommended if recommended else None,
+                    thread.specs_approved / history if history else None,
+                )
+            elif isinstance(event, ev.StakeSettled):
+                record = self.analytics.get((event.thread_id, event.content_hash))
+                if record is not None:
+                    record.outcome = event.outcome
+                    record.settled_at = step.now

@@ -1,0 +1,177 @@
+"""Traces and snapshots (SPEC section 8): the contract other tools read.
+
+A trace is JSONL, one operation per line. `read_trace` validates the whole file before anything runs, so a bad
+line stops the run with its line number and nothing is half-applied. `snapshot` renders a state in the SPEC
+schema; `run_trace` replays steps and returns one result per step plus the final snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from choir_model.economics import Economics
+from choir_model.params import U64_MAX, Params
+from choir_model.state import ChoirState, Privacy
+from choir_model.steps import STEP_TYPES, Step
+
+I64_MIN, I64_MAX = -(2**63), 2**63 - 1
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+
+# Field -> kind, for every field that may appear in a trace line.
+_KINDS: dict[str, str] = {
+    "actor": "name",
+    "now": "time",
+    "amount": "u64",
+    "deposit": "u64",
+    "stake": "u64",
+    "signers": "names",
+    "thread": "str",
+    "hash": "hash",
+    "privacy": "privacy",
+    "approve": "bool",
+}
+_OPTIONAL = {"privacy"}
+
+
+class TraceError(ValueError):
+    """A trace line that is not a valid operation. `line` is 1-based."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+
+
+def _field(line: int, op: str, key: str, value: Any) -> Any:
+    kind = _KINDS[key]
+    where = f"{op}.{key}"
+    if kind in ("u64", "time"):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TraceError(line, f"{where} must be an integer, got {type(value).__name__} {value!r}")
+        if kind == "u64" and value < 0:
+            raise TraceError(line, f"{where} must not be negative, got {value}")
+        if kind == "u64" and value > U64_MAX:
+            raise TraceError(line, f"{where}={value} does not fit in u64 (max {U64_MAX})")
+        if kind == "time" and not I64_MIN <= value <= I64_MAX:
+            raise TraceError(line, f"{where}={value} does not fit in i64")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise TraceError(line, f"{where} must be true or false, got {value!r}")
+        return value
+    if kind in ("str", "name"):
+        if not isinstance(value, str) or (kind == "name" and not value):
+            raise TraceError(line, f"{where} must be a {'non-empty ' if kind == 'name' else ''}string, got {value!r}")
+        return value
+    if kind == "names":
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise TraceError(line, f"{where} must be a list of names, got {value!r}")
+        return tuple(value)
+    if kind == "hash":
+        if not isinstance(value, str) or not _HEX64.fullmatch(value):
+            raise TraceError(line, f"{where} must be 64 hex digits (32 bytes), got {value!r}")
+        return value.lower()
+    # privacy
+    try:
+        return Privacy(value)
+    except ValueError:
+        choices = ", ".join(p.value for p in Privacy)
+        raise TraceError(line, f"{where} must be one of {choices}, got {value!r}") from None
+
+
+def step_from_json(obj: Any, line: int = 1) -> Step:
+    """One trace object -> a typed step, or TraceError naming the line and the field."""
+    if not isinstance(obj, dict):
+        raise TraceError(line, f"expected a JSON object, got {type(obj).__name__}")
+    op = obj.get("op")
+    cls = STEP_TYPES.get(op) if isinstance(op, str) else None
+    if cls is None:
+        raise TraceError(line, f"unknown op {op!r} (known: {', '.join(STEP_TYPES)})")
+    names = [name for name in cls.__dataclass_fields__ if name != "op"]
+    missing = [name for name in names if name not in obj and name not in _OPTIONAL]
+    if missing:
+        raise TraceError(line, f"{op} is missing {', '.join(missing)}")
+    unknown = sorted(set(obj) - set(names) - {"op"})
+    if unknown:
+        raise TraceError(line, f"{op} has unknown field(s) {', '.join(unknown)}")
+    return cls(**{name: _field(line, op, name, obj[name]) for name in names if name in obj})
+
+
+def parse_trace(lines: Iterable[str]) -> list[Step]:
+    """Validate every line first (blank lines are skipped); raise TraceError at the first bad one."""
+    steps = []
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise TraceError(number, f"not valid JSON ({error.msg} at column {error.colno})") from None
+        steps.append(step_from_json(obj, number))
+    return steps
+
+
+def read_trace(path: str | Path) -> list[Step]:
+    with open(path, encoding="utf-8") as handle:
+        return parse_trace(handle)
+
+
+def dump_trace(steps: Iterable[Step], out: TextIO) -> None:
+    for step in steps:
+        out.write(json.dumps(step.to_json(), separators=(", ", ": ")) + "\n")
+
+
+def write_trace(steps: Iterable[Step], path: str | Path) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        dump_trace(steps, handle)
+
+
+def snapshot(state: ChoirState, params: Params, economics: Economics | None = None) -> dict[str, Any]:
+    """The state in the SPEC section 8 schema. Keys are sorted and votes follow the voter snapshot, so the same
+    state always renders to the same JSON whichever implementation produced it."""
+    economics = economics or Economics()
+    unit = params.unit
+    threads: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    for thread_id in sorted(state.threads):
+        thread = state.threads[thread_id]
+        n = len(thread.co_authors)
+        threads[thread_id] = {
+            "balance": thread.balance,
+            "co_authors": list(thread.co_authors),
+            "created_at": thread.created_at,
+            "updated_at": thread.updated_at,
+            "message_count": thread.message_count,
+            "temperature": economics.temperature(thread.balance, n, unit),
+            "frequency": economics.frequency(n),
+        }
+        for content_hash in sorted(thread.messages):
+            message = thread.messages[content_hash]
+            messages[f"{thread_id}/{content_hash}"] = {
+                "state": message.state.value,
+                "author": message.author,
+                "stake": message.stake,
+                "deadline": message.deadline,
+                "votes": {name: message.votes[name] for name in message.voters if name in message.votes},
+            }
+    return {
+        "treasury": state.treasury,
+        "wallets": {name: state.wallets[name] for name in sorted(state.wallets)},
+        "threads": threads,
+        "messages": messages,
+    }
+
+
+def step_result(index: int, error: str | None) -> dict[str, Any]:
+    """The per-step line of `choir model run --json`."""
+    return {"step": index, "ok": True} if error is None else {"step": index, "ok": False, "error": error}
+
+
+def results_lines(results: Iterable[dict[str, Any]], final: dict[str, Any]) -> Iterator[str]:
+    """The `--json` output: one compact JSON object per line, the final snapshot last."""
+    for result in results:
+        yield json.dumps(result)
+    yield json.dumps(final)
