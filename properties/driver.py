@@ -1,0 +1,68 @@
+"""The `Driver` interface (ARCHITECTURE: one language between all parts) and the reference `ModelDriver`.
+
+A driver applies one operation record (`choir_model.steps`) and answers None (ok) or the SPEC error name, and
+renders its state as a SPEC section 8 snapshot. The model, the Solana program and the backend are all drivers; the
+property suite compares any two step by step. `InvalidTime` is a trace property: `TimeGuard` checks it before a
+step reaches an implementation that cannot see it (a real cluster's clock never goes back).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from choir_model import Model, Params, Step
+from choir_model.model import CheckMode
+
+
+@runtime_checkable
+class Driver(Protocol):
+    """An implementation of Choir under test."""
+
+    name: str
+
+    def apply(self, step: Step) -> str | None:
+        """Apply one step; return None when it succeeded, else the SPEC error name. A failed step changes
+        nothing."""
+        ...
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state in the SPEC section 8 snapshot schema."""
+        ...
+
+    def close(self) -> None:
+        """Release whatever the driver holds (processes, sockets, files)."""
+        ...
+
+
+class TimeGuard:
+    """Tracks the `now` of the last successful step and rejects earlier steps with `InvalidTime` (SPEC 3)."""
+
+    __slots__ = ("last_now",)
+
+    def __init__(self) -> None:
+        self.last_now: int | None = None
+
+    def rejects(self, step: Step) -> bool:
+        return self.last_now is not None and step.now < self.last_now
+
+    def accepted(self, step: Step) -> None:
+        self.last_now = step.now
+
+
+class ModelDriver:
+    """The reference: `choir_model.Model` behind the driver interface (invariants optional, off by default so the
+    property suite can check them itself)."""
+
+    name = "model"
+
+    def __init__(self, params: Params | None = None, policy: str = "seeds", check: CheckMode = "off") -> None:
+        self.model = Model(params, policy=policy, check=check)
+
+    def apply(self, step: Step) -> str | None:
+        return self.model.try_apply(step)
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.model.snapshot()
+
+    def close(self) -> None:
+        return None
