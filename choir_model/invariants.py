@@ -468,20 +468,27 @@ def _expected_effect(ctx: StepContext) -> tuple[Direction, Direction, str]:
 
 
 def _temperature_step(ctx: StepContext) -> list[Violation]:
+    """Directions are compared exactly: T = E/N as the rational balance/N (cross-multiplied) and omega through N
+    (sqrt is monotone). A float temperature cannot see a one-unit divestment from a large balance."""
     thread, tb = ctx.thread, ctx.before.thread
     if thread is None or tb is None:
         return []
-    unit = ctx.params.unit
-    economics = ctx.economics
-    t0 = economics.temperature(tb.balance, len(tb.co_authors), unit)
-    t1 = economics.temperature(thread.balance, len(thread.co_authors), unit)
-    w0, w1 = economics.frequency(len(tb.co_authors)), economics.frequency(len(thread.co_authors))
+    n0, n1 = len(tb.co_authors), len(thread.co_authors)
+    t_cmp = (thread.balance * n0 > tb.balance * n1) - (thread.balance * n0 < tb.balance * n1)
+    w_cmp = (n1 > n0) - (n1 < n0)
     temperature, frequency, why = _expected_effect(ctx)
     out = []
-    if not temperature.admits(t0, t1):
-        out.append(Violation("temperature_frequency", f"{why}: temperature {t0} -> {t1}, expected {temperature.value}"))
-    if not frequency.admits(w0, w1):
-        out.append(Violation("temperature_frequency", f"{why}: frequency {w0} -> {w1}, expected {frequency.value}"))
+    if not temperature.admits(0, t_cmp):
+        out.append(
+            Violation(
+                "temperature_frequency",
+                f"{why}: E/N went {tb.balance}/{n0} -> {thread.balance}/{n1}, expected {temperature.value}",
+            )
+        )
+    if not frequency.admits(0, w_cmp):
+        out.append(
+            Violation("temperature_frequency", f"{why}: N went {n0} -> {n1}, frequency expected {frequency.value}")
+        )
     return out
 
 

@@ -1,0 +1,237 @@
+"""Step generation shared by the Hypothesis machines and the soak runner.
+
+A `StepGenerator` reads the reference model's state and builds one operation of a requested kind, biased towards
+valid and interesting steps: actors drawn from co-authors and snapshot voters, existing hashes, amounts at and
+around every bound (minimum stake, wallet, divest bound, treasury), times at and around deadlines and cooldowns;
+with a steady share (about one choice in eight) of deliberately invalid ones.
+
+Every decision goes through a `Source`, so the same code runs under Hypothesis (each choice is a draw that
+shrinks towards index 0, which is always the simplest valid option) or from a seeded `random.Random` for soak
+runs. Choices are listed simplest first for that reason.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
+
+from choir_model import (
+    CHOIR,
+    CreateThread,
+    Divest,
+    Expire,
+    Fund,
+    Model,
+    Privacy,
+    ProcessApproval,
+    RequestPublic,
+    Step,
+    SubmitMessage,
+    SubmitSpec,
+)
+from choir_model.state import MessageState, Thread
+
+T = TypeVar("T")
+GENESIS = 1_700_000_000
+USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi")
+THREAD_IDS = ("t1", "t2", "t3", "t4")
+BAD_THREAD_IDS = ("", "x" * 33)
+OPS = ("fund", "create_thread", "submit_message", "request_public", "submit_spec", "process_approval", "expire",
+       "divest")  # fmt: skip
+
+
+class Source(Protocol):
+    """Where choices come from: `index(n)` returns an int in [0, n)."""
+
+    def index(self, n: int) -> int: ...
+
+
+class RandomSource:
+    """Choices from a seeded `random.Random` (soak runs)."""
+
+    __slots__ = ("_randrange",)
+
+    def __init__(self, seed: int) -> None:
+        self._randrange = random.Random(seed).randrange
+
+    def index(self, n: int) -> int:
+        return self._randrange(n) if n > 1 else 0
+
+
+def content_hash(number: int) -> str:
+    return f"{number:064x}"
+
+
+class StepGenerator:
+    """Builds steps of a requested kind from the current state of `model` (the reference)."""
+
+    def __init__(self, model: Model, source: Source, invalid_one_in: int = 8) -> None:
+        self.model = model
+        self.source = source
+        self.invalid_one_in = invalid_one_in
+        self.hashes_used = 0
+
+    # -- choice helpers ------------------------------------------------------------------------------------------
+
+    def pick(self, options: Sequence[T]) -> T:
+        return options[self.source.index(len(options))]
+
+    def invalid(self) -> bool:
+        """True about once in `invalid_one_in` draws: take a deliberately wrong option."""
+        return self.source.index(self.invalid_one_in) == self.invalid_one_in - 1
+
+    def _now(self, extra: Sequence[int] = ()) -> int:
+        """A time at or after the last step; candidates around cooldowns and windows, plus `extra` targets."""
+        state, params = self.model.state, self.model.params
+        last = state.last_now if state.last_now is not None else GENESIS
+        if state.last_now is not None and self.invalid() and self.invalid():
+            return last - self.pick((1, 3600))
+        targets = [t for t in extra if t >= last]
+        if targets and self.source.index(2) == 0:
+            return self.pick(targets)
+        if self.source.index(16) != 15:
+            return last + self.pick((0, 1, 60, 3600))
+        return last + self.pick((params.divest_cooldown - 1, params.divest_cooldown))
+
+    def _fresh_hash(self) -> str:
+        self.hashes_used += 1
+        return content_hash(self.hashes_used)
+
+    def _thread(self) -> Thread | None:
+        threads = self.model.state.threads
+        if not threads or self.invalid():
+            return None
+        return threads[self.pick(sorted(threads))]
+
+    def _thread_id(self, thread: Thread | None) -> str:
+        return thread.thread_id if thread is not None else self.pick(("t-none", *THREAD_IDS))
+
+    def _outsider(self, thread: Thread) -> str:
+        outsiders = [u for u in USERS if u not in thread.co_authors]
+        return self.pick(outsiders) if outsiders and not self.invalid() else self.pick(thread.co_authors)
+
+    def _amount_near(self, *bounds: int) -> int:
+        """An amount at or next to one of the bounds (never negative)."""
+        bound = self.pick(bounds)
+        return max(0, bound + self.pick((0, -1, 1)))
+
+    # -- one builder per operation -------------------------------------------------------------------------------
+
+    def step(self, op: str) -> Step:
+        return getattr(self, op)()
+
+    def fund(self) -> Step:
+        state = self.model.state
+        signers = ("treasury1", "treasury2")
+        if self.invalid():
+            signers = self.pick((("treasury1",), (), ("treasury1", "mallory"), ("treasury3", "treasury3")))
+        amount = self.pick((100 * CHOIR, 10 * CHOIR, 1000 * CHOIR, 1, 3 * CHOIR + 1))
+        if self.invalid():
+            amount = self.pick((0, state.treasury, state.treasury + 1))
+        return Fund(self.pick(USERS), self._now(), amount, signers)
+
+    def create_thread(self) -> Step:
+        state, params = self.model.state, self.model.params
+        actor = self.pick(USERS)
+        free = [t for t in THREAD_IDS if t not in state.threads]
+        valid = free and not self.invalid()
+        thread_id = self.pick(free) if valid else self.pick((*THREAD_IDS, *BAD_THREAD_IDS))
+        wallet = state.wallets.get(actor, 0)
+        deposit = self._amount_near(params.min_thread_balance, 5 * CHOIR, wallet)
+        return CreateThread(actor, self._now(), thread_id, deposit)
+
+    def submit_message(self) -> Step:
+        thread = self._thread()
+        actor = self.pick(thread.co_authors) if thread and not self.invalid() else self.pick(USERS)
+        content = self._fresh_hash()
+        if thread and thread.messages and self.invalid():
+            content = self.pick(sorted(thread.messages))
+        privacy = self.pick(tuple(Privacy))
+        return SubmitMessage(actor, self._now(), self._thread_id(thread), content, privacy)
+
+    def request_public(self) -> Step:
+        thread = self._thread()
+        if thread is None:
+            return RequestPublic(self.pick(USERS), self._now(), self._thread_id(None), self._fresh_hash())
+        private = sorted(h for h, m in thread.messages.items() if m.state is MessageState.PRIVATE)
+        if private and not self.invalid():
+            content = self.pick(private)
+            actor = thread.messages[content].author
+        else:
+            content = (
+                self.pick(sorted(thread.messages)) if thread.messages and not self.invalid() else self._fresh_hash()
+            )
+            actor = self.pick(thread.co_authors)
+        if self.invalid():
+            actor = self.pick(USERS)
+        return RequestPublic(actor, self._now(), thread.thread_id, content)
+
+    def submit_spec(self) -> Step:
+        state, params = self.model.state, self.model.params
+        thread = self._thread()
+        if thread is None:
+            return SubmitSpec(self.pick(USERS), self._now(), self._thread_id(None), self._fresh_hash(), CHOIR)
+        actor = self._outsider(thread)
+        content = self._fresh_hash()
+        if thread.messages and self.invalid():
+            content = self.pick(sorted(thread.messages))
+        wallet = state.wallets.get(actor, 0)
+        recommended = self.model.recommended_stake(thread.thread_id)
+        stake = self._amount_near(params.min_stake, max(params.min_stake, min(recommended, wallet)), wallet)
+        privacy = self.pick(tuple(Privacy))
+        return SubmitSpec(actor, self._now(), thread.thread_id, content, stake, privacy)
+
+    def _pending(self, thread: Thread) -> list[str]:
+        return sorted(h for h, m in thread.messages.items() if m.state is MessageState.PENDING)
+
+    def process_approval(self) -> Step:
+        thread = self._thread()
+        approve = self.source.index(3) != 2  # approvals twice as likely as denials
+        if thread is None:
+            return ProcessApproval(self.pick(USERS), self._now(), self._thread_id(None), self._fresh_hash(), approve)
+        last = self.model.state.last_now or GENESIS
+        pending = [h for h in self._pending(thread) if (thread.messages[h].deadline or 0) > last]
+        specs = [h for h in pending if thread.messages[h].is_spec]
+        if specs and self.source.index(3) != 2:  # specs carry the economics: vote on them more often
+            pending = specs
+        if not pending or self.invalid():
+            content = self.pick(sorted(thread.messages)) if thread.messages else self._fresh_hash()
+            return ProcessApproval(self.pick(USERS), self._now(), thread.thread_id, content, approve)
+        content = self.pick(pending)
+        message = thread.messages[content]
+        waiting = [v for v in message.voters if v not in message.votes]
+        actor = self.pick(waiting) if waiting and not self.invalid() else self.pick((*message.voters, *USERS))
+        deadline = message.deadline or 0
+        now = self._now((deadline - 1, deadline) if self.invalid() else ())
+        return ProcessApproval(actor, now, thread.thread_id, content, approve)
+
+    def expire(self) -> Step:
+        """Mostly a crank on messages already past their deadline; sometimes a jump to a deadline (which also
+        times out whatever else is pending), sometimes too early."""
+        thread = self._thread()
+        if thread is None:
+            return Expire(self.pick(USERS), self._now(), self._thread_id(None), self._fresh_hash())
+        last = self.model.state.last_now or GENESIS
+        pending = self._pending(thread)
+        due = [h for h in pending if (thread.messages[h].deadline or 0) <= last]
+        if due and not self.invalid():
+            return Expire("keeper", self._now(), thread.thread_id, self.pick(due))
+        if pending and self.source.index(16) == 0:
+            content = self.pick(pending)
+            deadline = thread.messages[content].deadline or 0
+            return Expire("keeper", self._now((deadline, deadline + 1, deadline - 1)), thread.thread_id, content)
+        content = self.pick(sorted(thread.messages)) if thread.messages else self._fresh_hash()
+        return Expire("keeper", self._now(), thread.thread_id, content)
+
+    def divest(self) -> Step:
+        params = self.model.params
+        thread = self._thread()
+        if thread is None:
+            return Divest(self.pick(USERS), self._now(), self._thread_id(None), CHOIR)
+        actor = self.pick(thread.co_authors) if not self.invalid() else self.pick(USERS)
+        bound = (thread.balance - params.min_thread_balance) // len(thread.co_authors)
+        amount = self._amount_near(bound, bound // 2, 1, 0) if bound > 0 else self.pick((1, 0))
+        last = thread.last_divest.get(actor)
+        targets = () if last is None else (last + params.divest_cooldown, last + params.divest_cooldown - 1)
+        return Divest(actor, self._now(targets), thread.thread_id, amount)
