@@ -1,0 +1,62 @@
+"""What a campaign reached: how often each operation, error name and settlement outcome occurred, and the verdict
+per invariant. The default CI campaign must reach every one of them (`missing()` is empty)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from choir_model.errors import ERROR_NAMES
+from choir_model.events import Event, MessageExpired, MessagePublic, MessageRejected, StakeSettled
+from choir_model.invariants import INVARIANTS
+from choir_model.settlement import Outcome
+from choir_model.steps import STEP_TYPES
+
+# ContentTooLarge belongs to the backend and TemperatureError is unreachable through the operations (SPEC 7).
+MODEL_ERRORS = tuple(name for name in ERROR_NAMES if name not in ("ContentTooLarge", "TemperatureError"))
+
+
+@dataclass
+class Coverage:
+    ops: Counter[str] = field(default_factory=Counter)
+    ok: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    violations: Counter[str] = field(default_factory=Counter)
+    steps: int = 0
+    examples: int = 0
+
+    def record(self, op: str, error: str | None, events: list[Event] | tuple[Event, ...]) -> None:
+        self.steps += 1
+        self.ops[op] += 1
+        if error is not None:
+            self.errors[error] += 1
+            return
+        self.ok[op] += 1
+        settled = next((e for e in events if isinstance(e, StakeSettled)), None)
+        if settled is not None:
+            self.outcomes[f"spec {settled.outcome}"] += 1
+            return
+        for event in events:  # a public request settles without a stake
+            if isinstance(event, MessagePublic):
+                self.outcomes["request approved"] += 1
+            elif isinstance(event, MessageRejected):
+                self.outcomes[f"request {event.outcome}"] += 1
+            elif isinstance(event, MessageExpired):
+                self.outcomes["request expired"] += 1
+
+    def missing(self) -> list[str]:
+        """Every operation (succeeded), error name and spec settlement outcome not yet reached."""
+        gaps = [f"op {op}" for op in STEP_TYPES if not self.ok[op]]
+        gaps += [f"error {name}" for name in MODEL_ERRORS if not self.errors[name]]
+        gaps += [f"outcome spec {o.value}" for o in Outcome if not self.outcomes[f"spec {o.value}"]]
+        return gaps
+
+    def merge(self, other: Coverage) -> None:
+        for name in ("ops", "ok", "errors", "outcomes", "violations"):
+            getattr(self, name).update(getattr(other, name))
+        self.steps += other.steps
+        self.examples += other.examples
+
+    def invariant_verdicts(self) -> dict[str, str]:
+        return {name: ("VIOLATED" if self.violations[name] else "held") for name in INVARIANTS}

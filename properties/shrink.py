@@ -1,0 +1,41 @@
+"""Shrinking a failing step list without Hypothesis (for soak runs and any driver): delta debugging.
+
+`shrink(steps, replay)` repeatedly deletes chunks of steps, halving the chunk size, and keeps a deletion whenever
+`replay` still fails with the same kind of failure. Deleting a step can turn later steps into rejected ones; that
+is fine, as long as the same failure remains. Bounded by `max_replays` so a slow driver cannot run away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from choir_model import Step
+from properties.lockstep import PropertyFailure
+
+Replay = Callable[[Sequence[Step]], PropertyFailure | None]
+
+
+def shrink(steps: Sequence[Step], replay: Replay, max_replays: int = 2000) -> tuple[list[Step], PropertyFailure]:
+    """The smallest failing list found and its failure. `replay(steps)` runs steps on fresh state and returns the
+    failure (or None)."""
+    current = list(steps)
+    failure = replay(current)
+    if failure is None:
+        raise ValueError("the steps given to shrink do not fail")
+    current = failure.steps  # everything after the failing step is irrelevant
+    kind = failure.kind
+    replays = 1
+    chunk = max(1, len(current) // 2)
+    while chunk >= 1 and replays < max_replays:
+        start, progressed = 0, False
+        while start < len(current) and replays < max_replays:
+            candidate = current[:start] + current[start + chunk :]
+            replays += 1
+            result = replay(candidate) if candidate else None
+            if result is not None and result.kind == kind:
+                current, failure, progressed = result.steps, result, True
+            else:
+                start += chunk
+        if not progressed:
+            chunk //= 2
+    return current, failure

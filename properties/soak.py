@@ -1,0 +1,86 @@
+"""`--soak N`: N random steps without Hypothesis's overhead, seeded, every invariant checked on every step.
+
+Each soak run draws a swarm (a random subset of operations, always with `fund` and `create_thread` so worlds can
+grow) from its seed, then steps through the generator. A failure's prefix goes to the delta-debugging shrinker,
+which replays candidates on fresh state (and a fresh driver, when one is under test)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from choir_model import Params, Step
+from properties.coverage import Coverage
+from properties.driver import Driver
+from properties.generate import OPS, RandomSource, StepGenerator
+from properties.lockstep import Lockstep, PropertyFailure
+from properties.shrink import shrink
+
+DriverFactory = Callable[[], Driver]
+
+
+@dataclass
+class SoakResult:
+    steps: int
+    coverage: Coverage
+    failure: PropertyFailure | None = None
+    shrunk: list[Step] | None = None
+
+
+def swarm(source: RandomSource) -> tuple[str, ...]:
+    """A random subset of operations for one run (swarm testing), bootstrap operations always included."""
+    optional = [op for op in OPS if op not in ("fund", "create_thread") and source.index(4) != 0]
+    return ("fund", "create_thread", *optional) if optional else OPS
+
+
+def replay_steps(
+    steps: Sequence[Step], params: Params, policy: str, driver_factory: DriverFactory | None
+) -> PropertyFailure | None:
+    """Run steps on fresh state; the failure, or None."""
+    lockstep = Lockstep(params, policy, driver_factory() if driver_factory else None)
+    try:
+        for step in steps:
+            lockstep.step(step)
+    except PropertyFailure as failure:
+        return failure
+    finally:
+        lockstep.close()
+    return None
+
+
+def soak(
+    total_steps: int,
+    seed: int,
+    params: Params | None = None,
+    policy: str = "seeds",
+    driver_factory: DriverFactory | None = None,
+    run_length: int = 2000,
+    on_progress: Callable[[int], None] | None = None,
+    coverage: Coverage | None = None,
+) -> SoakResult:
+    """Run `total_steps` steps in runs of `run_length` from fresh state; stop at the first failure and shrink it."""
+    params = params or Params()
+    coverage = coverage if coverage is not None else Coverage()
+    done = 0
+    run = 0
+    while done < total_steps:
+        source = RandomSource(seed * 1_000_003 + run)
+        ops = swarm(source)
+        lockstep = Lockstep(params, policy, driver_factory() if driver_factory else None, coverage=coverage)
+        generator = StepGenerator(lockstep.model, source)
+        coverage.examples += 1
+        try:
+            for _ in range(min(run_length, total_steps - done)):
+                lockstep.step(generator.step(ops[source.index(len(ops))]))
+                done += 1
+                if on_progress is not None and done % 500 == 0:
+                    on_progress(500)
+        except PropertyFailure as failure:
+            lockstep.close()
+            shrunk, shrunk_failure = shrink(
+                failure.steps, lambda steps: replay_steps(steps, params, policy, driver_factory)
+            )
+            return SoakResult(done + 1, coverage, shrunk_failure, shrunk)
+        lockstep.close()
+        run += 1
+    return SoakResult(done, coverage)
