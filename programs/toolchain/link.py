@@ -214,9 +214,7 @@ def _load(index: int, name: str, data: bytes) -> _Object:
         )
     for sym in obj.symbols:
         if sym["st_shndx"] == "SHN_COMMON":
-            raise LinkError(
-                f"{name}: common symbol {sym.name!r} is a writable global, which SBPF v0 does not support"
-            )
+            raise LinkError(f"{name}: common symbol {sym.name!r} is a writable global, which SBPF v0 does not support")
     return obj
 
 
