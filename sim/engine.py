@@ -1,0 +1,401 @@
+"""The SimPy engine: one `World` per run, the only place where the simulator touches the model.
+
+Every state change is a typed step (`choir_model.steps`) applied by `choir_model.Model.apply`, with every
+invariant checked after every step unless the scenario says `check = "off"`. The world keeps the list of steps it
+applied (successful or not): when a step breaks an invariant the run stops with `SimulationFailed`, and that list
+is written as a SPEC section 8 trace (`choir_model.trace.write_trace`) that any driver replays.
+
+Time is integer simulated seconds from the scenario's epoch. Agents are SimPy processes (plain generators); votes
+are processes started when a message enters its approval window, one per voter that decides to vote; the keeper
+is the crank that expires due approvals every `keeper_interval`; the sampler records the per-thread and per-group
+time series every `sample_interval`. The engine reacts to the model's events (never to its own guesses) to keep
+its indexes: who co-authors what, what is pending, what was paid to whom.
+"""
+
+from __future__ import annotations
+
+import heapq
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import simpy
+
+from choir_model import (
+    ChoirError,
+    CreateThread,
+    Divest,
+    Expire,
+    Fund,
+    MessageState,
+    Model,
+    ProcessApproval,
+    RequestPublic,
+    Step,
+    SubmitMessage,
+    SubmitSpec,
+)
+from choir_model import events as ev
+from choir_model.model import InvariantViolation
+from choir_model.trace import write_trace
+from sim.agents import AGENT_KINDS, Agent, Ballot
+from sim.rng import make_rng
+from sim.scenario import Scenario
+
+PENDING = MessageState.PENDING
+TREASURY_SIGNERS = ("treasury1", "treasury2")
+KEEPER = "keeper"
+
+
+class SimulationFailed(RuntimeError):
+    """A step broke an invariant. `trace_path` holds every step up to and including the breaking one."""
+
+    def __init__(self, scenario: Scenario, violation: InvariantViolation, trace_path: Path, step_index: int) -> None:
+        self.scenario = scenario
+        self.violation = violation
+        self.trace_path = trace_path
+        self.step_index = step_index
+        super().__init__(
+            f"scenario {scenario.name!r} (seed {scenario.seed}): step {step_index} broke an invariant: {violation}; "
+            f"trace written to {trace_path}"
+        )
+
+
+class World:
+    """A running simulation: the model, the SimPy environment, the agents and what the run records.
+
+    Agents use the methods below; everything that changes state goes through `act`."""
+
+    def __init__(self, scenario: Scenario, check: str | None = None, trace_dir: str | Path | None = None) -> None:
+        self.scenario = scenario
+        self.params = scenario.model_params()
+        self.model = Model(self.params, scenario.build_policy(), scenario.build_formula(), check or scenario.check)
+        self.unit = self.params.unit
+        self.epoch = scenario.world.epoch
+        self.end = self.epoch + scenario.horizon
+        self.env = simpy.Environment(initial_time=self.epoch)
+        self.trace_dir = Path(trace_dir) if trace_dir is not None else None
+
+        # What the run records (turned into tables by sim.metrics).
+        self.steps: list[Step] = []
+        self.step_errors: dict[int, str] = {}
+        self.events: list[tuple[int, int, ev.Event]] = []  # (step index, now, event)
+        self.thread_samples: list[tuple] = []
+        self.group_samples: list[tuple] = []
+        self.memberships: list[tuple[str, str, int]] = []  # (user, thread, joined at)
+        self.quality: dict[tuple[str, str], float] = {}
+        self.funded: dict[str, int] = defaultdict(int)
+
+        # Indexes kept from the model's events.
+        self.thread_ids: list[str] = []
+        self._coauthored: dict[str, list[str]] = defaultdict(list)
+        self._due: list[tuple[int, int, str, str]] = []
+        self._stake_window: dict[str, list[int]] = defaultdict(list)
+        self._bootstrapping = False
+
+        self.agents: list[Agent] = []
+        self._agent_of: dict[str, Agent] = {}
+        for group in scenario.groups:
+            cls = AGENT_KINDS[group.kind]
+            for index in range(group.config.count):
+                name = f"{group.name}-{index:03d}"
+                agent = cls(name, group.name, group.config, make_rng(scenario.seed, "agent", name))
+                self.agents.append(agent)
+                for identity in agent.identities:
+                    if identity in self._agent_of or identity in (KEEPER, *self.params.treasury_authorities):
+                        raise ValueError(f"identity {identity!r} is used twice; rename agent group {group.name!r}")
+                    self._agent_of[identity] = agent
+        self.rng = make_rng(scenario.seed, "world")
+        self._handlers = {
+            ev.WalletFunded: self._on_funded,
+            ev.ThreadCreated: self._on_thread_created,
+            ev.SpecSubmitted: self._on_window_opened,
+            ev.PublicRequested: self._on_window_opened,
+            ev.CoAuthorAdded: self._on_coauthor_added,
+        }
+        self.wall_seconds = 0.0
+
+    # -- the one door to the model -----------------------------------------------------------------------------
+
+    @property
+    def now(self) -> int:
+        return int(self.env.now)
+
+    def act(self, step: Step) -> str | None:
+        """Apply a step with the model; return None or the error name. An invariant violation ends the run."""
+        index = len(self.steps)
+        self.steps.append(step)
+        try:
+            events = self.model.apply(step)
+        except ChoirError as error:
+            self.step_errors[index] = error.name
+            return error.name
+        except InvariantViolation as violation:
+            raise self._failed(violation, index) from violation
+        now = step.now
+        record = self.events.append
+        handlers = self._handlers
+        for event in events:
+            record((index, now, event))
+            handler = handlers.get(type(event))
+            if handler is not None:
+                handler(step, event)
+        return None
+
+    def _failed(self, violation: InvariantViolation, index: int) -> SimulationFailed:
+        scenario = self.scenario
+        directory = self.trace_dir or Path(tempfile.gettempdir()) / "choir-sim"
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{scenario.name}-seed{scenario.seed}-violation.jsonl"
+        write_trace(self.steps, path)
+        return SimulationFailed(scenario, violation, path, index)
+
+    # -- reactions to the model's events -------------------------------------------------------------------------
+
+    def _on_funded(self, step: Step, event: ev.WalletFunded) -> None:
+        self.funded[event.user] += event.amount
+
+    def _on_thread_created(self, step: Step, event: ev.ThreadCreated) -> None:
+        self.thread_ids.append(event.thread_id)
+        self._coauthored[event.creator].append(event.thread_id)
+        self.memberships.append((event.creator, event.thread_id, step.now))
+
+    def _on_coauthor_added(self, step: Step, event: ev.CoAuthorAdded) -> None:
+        self._coauthored[event.co_author].append(event.thread_id)
+        self.memberships.append((event.co_author, event.thread_id, step.now))
+
+    def _on_window_opened(self, step: Step, event: ev.SpecSubmitted | ev.PublicRequested) -> None:
+        """A message entered its approval window: the keeper will expire it when due, and each voter who decides
+        to vote gets a process that casts the vote after its delay."""
+        if self._bootstrapping:
+            return
+        if isinstance(event, ev.SpecSubmitted):
+            self._stake_window[event.thread_id].append(event.stake)
+        message = self.model.state.threads[event.thread_id].messages[event.content_hash]
+        if message.state is not PENDING:
+            return  # a public request with no other co-author is Public at once
+        heapq.heappush(self._due, (event.deadline, len(self.steps), event.thread_id, event.content_hash))
+        ballot = Ballot(
+            event.thread_id,
+            event.content_hash,
+            message.author,
+            self.quality.get((event.thread_id, event.content_hash), 0.5),
+            message.is_spec,
+            event.deadline,
+        )
+        for voter in message.voters:
+            agent = self._agent_of.get(voter)
+            decision = agent.vote(self, voter, ballot) if agent is not None else None
+            if decision is not None:
+                delay, approve = decision
+                self.env.process(self._cast(voter, ballot, max(0, int(delay)), approve))
+
+    # -- processes -----------------------------------------------------------------------------------------------
+
+    def _cast(self, voter: str, ballot: Ballot, delay: int, approve: bool) -> Generator[Any, Any, None]:
+        """A co-author votes after `delay` seconds, unless the message was closed meanwhile (a client reads the
+        chain before sending). A vote at or after the deadline is sent and fails with ApprovalTimeout."""
+        yield self.env.timeout(delay)
+        message = self.model.state.threads[ballot.thread_id].messages[ballot.content_hash]
+        if message.state is PENDING and voter not in message.votes:
+            self.act(ProcessApproval(voter, self.now, ballot.thread_id, ballot.content_hash, approve))
+
+    def _keeper(self) -> Generator[Any, Any, None]:
+        """The crank: every `keeper_interval` seconds, expire every Pending message whose deadline has passed."""
+        interval = self.scenario.world.keeper_interval
+        due = self._due
+        threads = self.model.state.threads
+        while True:
+            yield self.env.timeout(interval)
+            now = self.now
+            while due and due[0][0] <= now:
+                _, _, thread_id, content_hash = heapq.heappop(due)
+                if threads[thread_id].messages[content_hash].state is PENDING:
+                    self.act(Expire(KEEPER, now, thread_id, content_hash))
+
+    def _sampler(self) -> Generator[Any, Any, None]:
+        interval = self.scenario.world.sample_interval
+        while True:
+            self.sample()
+            yield self.env.timeout(interval)
+
+    def sample(self) -> None:
+        """Record one row per thread (balance, N, T, omega, recommended and mean actual stake since the last
+        sample, pending) and one row per agent group (wallets, funding, co-author seats)."""
+        now = self.now
+        model = self.model
+        economics = model.economics
+        unit = self.unit
+        windows = self._stake_window
+        for thread_id in self.thread_ids:
+            thread = model.state.threads[thread_id]
+            n = len(thread.co_authors)
+            stakes = windows.pop(thread_id, None)
+            self.thread_samples.append(
+                (
+                    now,
+                    thread_id,
+                    thread.balance,
+                    n,
+                    economics.temperature(thread.balance, n, unit),
+                    economics.frequency(n),
+                    model.recommended_stake(thread_id, now),
+                    sum(stakes) // len(stakes) if stakes else None,
+                    len(stakes) if stakes else 0,
+                    thread.pending,
+                    thread.message_count,
+                )
+            )
+        wallets = model.state.wallets
+        totals: dict[str, list[int]] = {}
+        for agent in self.agents:
+            row = totals.setdefault(agent.group, [0, 0, 0, 0])
+            for identity in agent.identities:
+                row[0] += wallets.get(identity, 0)
+                row[1] += self.funded.get(identity, 0)
+                row[2] += len(self._coauthored.get(identity, ()))
+                row[3] += 1
+        for group in self.scenario.groups:
+            if group.name in totals:
+                wallet, funded, seats, identities = totals[group.name]
+                self.group_samples.append((now, group.name, group.kind, wallet, funded, wallet - funded, seats))
+
+    # -- what agents call ----------------------------------------------------------------------------------------
+
+    def to_units(self, choir: float) -> int:
+        """CHOIR (a scenario float) -> base units."""
+        return int(round(choir * self.unit))
+
+    def agent_of(self, identity: str) -> Agent | None:
+        return self._agent_of.get(identity)
+
+    def wallet(self, identity: str) -> int:
+        return self.model.state.wallets.get(identity, 0)
+
+    def coauthored(self, identity: str) -> list[str]:
+        """Threads `identity` co-authors (in the order it joined them)."""
+        return self._coauthored.get(identity, [])
+
+    def recommended_stake(self, thread_id: str) -> int:
+        """The model's recommended stake for the thread now (the scenario's formula), in base units."""
+        return self.model.recommended_stake(thread_id, self.now)
+
+    def open_for_spec(self, identity: str, thread_id: str) -> bool:
+        """What a client sees before staking: not yet a co-author, no pending spec here, a free seat, room."""
+        thread = self.model.state.threads[thread_id]
+        params = self.params
+        return (
+            identity not in thread.co_authors
+            and identity not in thread.pending_spec_authors
+            and len(thread.co_authors) + len(thread.pending_spec_authors) < params.max_coauthors
+            and thread.pending < params.max_pending
+        )
+
+    def pick_open_thread(self, rng: Any, identity: str, candidates: list[str] | None = None, tries: int = 8) -> str | None:
+        """A random thread (among `candidates`, default all) open for a spec by `identity`, or None after
+        `tries` draws."""
+        pool = candidates if candidates is not None else self.thread_ids
+        if not pool:
+            return None
+        for _ in range(tries):
+            thread_id = pool[rng.randrange(len(pool))]
+            if self.open_for_spec(identity, thread_id):
+                return thread_id
+        return None
+
+    def submit_spec(self, agent: Agent, identity: str, thread_id: str, stake: int, quality: float) -> str | None:
+        content_hash = agent.next_hash(identity)
+        self.quality[(thread_id, content_hash)] = quality
+        return self.act(SubmitSpec(identity, self.now, thread_id, content_hash, stake))
+
+    def post_public(self, agent: Agent, identity: str, thread_id: str, quality: float) -> str | None:
+        """A co-author writes a message (Private) and asks for it to be made public."""
+        content_hash = agent.next_hash(identity)
+        error = self.act(SubmitMessage(identity, self.now, thread_id, content_hash))
+        if error is not None:
+            return error
+        self.quality[(thread_id, content_hash)] = quality
+        return self.act(RequestPublic(identity, self.now, thread_id, content_hash))
+
+    def create_thread(self, identity: str, deposit: int) -> str | None:
+        return self.act(CreateThread(identity, self.now, f"t{len(self.thread_ids):05d}", deposit))
+
+    def divest_max(self, identity: str, thread_id: str, fraction: float = 1.0) -> str | None:
+        """Divest `fraction` of the largest amount the client computes the divestment guard admits
+        ((balance - minimum) // N), when its cooldown is over; the model decides."""
+        thread = self.model.state.threads[thread_id]
+        last = thread.last_divest.get(identity)
+        if last is not None and self.now < last + self.params.divest_cooldown:
+            return None
+        amount = int((thread.balance - self.params.min_thread_balance) // len(thread.co_authors) * fraction)
+        if amount <= 0:
+            return None
+        return self.act(Divest(identity, self.now, thread_id, amount))
+
+    # -- running -------------------------------------------------------------------------------------------------
+
+    def bootstrap(self) -> None:
+        """The world at the epoch: fund every identity (`Fund` signed by treasury1 and treasury2), let the
+        creators open the initial threads in turn, then seat each identity in `seats` random threads with fewer
+        than `bootstrap_max_coauthors` co-authors (in rounds, in random order): a spec at the join stake, approved
+        at once by the co-authors already there (scripted votes: the world as it stands when the simulation
+        starts, before any griefer stops voting)."""
+        now = self.epoch
+        world = self.scenario.world
+        for agent in self.agents:
+            amount = self.to_units(agent.config.wallet)
+            for identity in agent.identities if amount > 0 else ():
+                self.act(Fund(identity, now, amount, TREASURY_SIGNERS))
+        creators = [a for a in self.agents if a.kind == "creator"]
+        for index in range(world.threads if creators else 0):
+            creator = creators[index % len(creators)]
+            self.create_thread(creator.name, self.to_units(creator.config.deposit))  # type: ignore[attr-defined]
+        join_stake = self.to_units(world.join_stake)
+        threads = self.model.state.threads
+        seated = [(agent, identity) for agent in self.agents for identity in agent.identities if agent.config.seats]
+        self._bootstrapping = True
+        try:
+            for seat in range(max((agent.config.seats for agent, _ in seated), default=0)):
+                order = [pair for pair in seated if pair[0].config.seats > seat]
+                self.rng.shuffle(order)  # seat in rounds, in random order, so no group takes every free seat
+                for agent, identity in order:
+                    free = [
+                        t
+                        for t in self.thread_ids
+                        if len(threads[t].co_authors) < world.bootstrap_max_coauthors
+                        and identity not in threads[t].co_authors
+                    ]
+                    if not free:
+                        continue
+                    thread_id = free[self.rng.randrange(len(free))]
+                    content_hash = agent.next_hash(identity)
+                    if self.act(SubmitSpec(identity, now, thread_id, content_hash, join_stake)) is not None:
+                        continue
+                    for voter in threads[thread_id].messages[content_hash].voters:
+                        self.act(ProcessApproval(voter, now, thread_id, content_hash, True))
+        finally:
+            self._bootstrapping = False
+
+    def run(self) -> World:
+        """Bootstrap, start every process and run to the horizon; then take the final sample."""
+        started = time.perf_counter()
+        self.bootstrap()
+        env = self.env
+        for agent in self.agents:
+            process = agent.process(self)
+            if process is not None:
+                env.process(process)
+        env.process(self._keeper())
+        env.process(self._sampler())
+        env.run(until=self.end)
+        self.sample()
+        self.wall_seconds = time.perf_counter() - started
+        return self
+
+
+def simulate(scenario: Scenario, check: str | None = None, trace_dir: str | Path | None = None) -> World:
+    """Run a scenario and return the finished world (see `sim.metrics.collect` for its tables)."""
+    return World(scenario, check, trace_dir).run()

@@ -1,0 +1,436 @@
+"""From a finished `World` to pandas DataFrames: the event log, the step log, per-thread and per-group time
+series, per-agent profit and loss, the stake analytics, the summary table and the co-authorship network.
+
+Everything here is read off the model's events, its final state and its `StakeAnalytics`; nothing is
+recomputed by a second set of rules. Amounts in the tables are integer base units (1 CHOIR = 10**9), exact like
+the ledger; the summary also gives CHOIR (`*_choir`) for reading. Column order and dtypes are fixed so the same
+run writes the same bytes.
+
+Summary definitions (one row per run):
+* `approval_rate`: approved specs / closed specs (approved + denied + mixed + expired); `share_timeouts`:
+  expired / closed; `share_denied`, `share_mixed` likewise.
+* `treasury_inflow_choir`: stake the treasury received from settlements and expiries (remainders included).
+* `attacker_cost_choir`: what attacker identities were funded minus what their wallets hold at the end (stakes
+  lost, paid to approvers or still in escrow, minus divestments and vote rewards); negative means they profited.
+  `attacker_thread_share_choir` is what their seats represent at the end (balance / N summed over their threads).
+* `gini_coauthor_earnings`: Gini of vote rewards (stake paid to approvers' wallets) over everyone who ever
+  co-authored, zeros included.
+* `net_*`: the co-authorship network (see `sim.network`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import pandas as pd
+
+from choir_model import events as ev
+from sim import network
+from sim.engine import World
+from sim.io import write_frame, write_json
+from sim.scenario import Scenario
+from sim.stats import gini, median, ratio
+
+DAY = 86_400
+_USER_FIELDS = ("user", "creator", "author", "co_author")
+_AMOUNT_FIELDS = ("amount", "deposit", "stake")
+
+EVENT_COLUMNS = {
+    "seq": "int64",
+    "step": "int64",
+    "time": "int64",
+    "day": "float64",
+    "op": "string",
+    "actor": "string",
+    "event": "string",
+    "thread_id": "string",
+    "content_hash": "string",
+    "user": "string",
+    "amount": "Int64",
+    "decision": "boolean",
+    "outcome": "string",
+    "deadline": "Int64",
+    "to_wallets": "Int64",
+    "to_thread": "Int64",
+    "to_treasury": "Int64",
+    "payees": "string",
+    "delta": "Float64",
+}
+STEP_COLUMNS = {
+    "step": "int64",
+    "time": "int64",
+    "day": "float64",
+    "op": "string",
+    "actor": "string",
+    "thread_id": "string",
+    "ok": "bool",
+    "error": "string",
+}
+THREAD_COLUMNS = {
+    "time": "int64",
+    "day": "float64",
+    "thread_id": "string",
+    "balance": "int64",
+    "co_authors": "int64",
+    "temperature": "float64",
+    "frequency": "float64",
+    "recommended_stake": "int64",
+    "mean_stake": "Int64",
+    "specs": "int64",
+    "pending": "int64",
+    "message_count": "int64",
+}
+GROUP_COLUMNS = {
+    "time": "int64",
+    "day": "float64",
+    "group": "string",
+    "kind": "string",
+    "role": "string",
+    "wallet": "int64",
+    "funded": "int64",
+    "pnl": "int64",
+    "seats": "int64",
+}
+AGENT_COLUMNS = {
+    "identity": "string",
+    "agent": "string",
+    "group": "string",
+    "kind": "string",
+    "role": "string",
+    "funded": "int64",
+    "wallet": "int64",
+    "pnl": "int64",
+    "deposits": "int64",
+    "specs": "int64",
+    "staked": "int64",
+    "approved": "int64",
+    "denied": "int64",
+    "mixed": "int64",
+    "expired": "int64",
+    "votes": "int64",
+    "vote_rewards": "int64",
+    "divested": "int64",
+    "threads_joined": "int64",
+    "thread_share": "float64",
+    "failed_steps": "int64",
+}
+STAKE_COLUMNS = {
+    "thread_id": "string",
+    "content_hash": "string",
+    "author": "string",
+    "group": "string",
+    "kind": "string",
+    "quality": "Float64",
+    "submitted_at": "int64",
+    "recommended": "int64",
+    "actual": "int64",
+    "ratio": "Float64",
+    "success_rate": "Float64",
+    "outcome": "string",
+    "settled_at": "Int64",
+}
+
+
+def frame(rows: list[tuple] | list[list], columns: dict[str, str]) -> pd.DataFrame:
+    """A DataFrame with fixed column order and dtypes (nullable where a column may be missing)."""
+    names = list(columns)
+    data = {name: [row[i] for row in rows] for i, name in enumerate(names)}
+    return pd.DataFrame({name: pd.array(data[name], dtype=columns[name]) for name in names})
+
+
+@dataclass
+class SimResult:
+    """The tables of one run. `write(out)` saves them; `sim.plots` and the notebooks read them back."""
+
+    scenario: Scenario
+    summary: dict[str, Any]
+    events: pd.DataFrame
+    steps: pd.DataFrame
+    threads: pd.DataFrame
+    groups: pd.DataFrame
+    agents: pd.DataFrame
+    stakes: pd.DataFrame
+    degrees: pd.DataFrame
+    graph: nx.Graph
+    final: dict[str, Any] = field(repr=False)
+    wall_seconds: float = 0.0
+
+    @property
+    def summary_frame(self) -> pd.DataFrame:
+        return summary_frame([self.summary])
+
+    def write(self, out: str | Path, trace: list | None = None) -> list[Path]:
+        """Write every table (Parquet or CSV), the GraphML network, the scenario and the final snapshot into
+        `out`; with `trace`, also the run's steps as a SPEC section 8 trace. Returns the files written."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        written = [
+            write_frame(self.events, out / "events"),
+            write_frame(self.steps, out / "steps"),
+            write_frame(self.threads, out / "threads"),
+            write_frame(self.groups, out / "groups"),
+            write_frame(self.agents, out / "agents"),
+            write_frame(self.stakes, out / "stakes"),
+            write_frame(self.degrees, out / "degrees"),
+            write_frame(self.summary_frame, out / "summary"),
+            network.write_graphml(self.graph, out / "coauthors.graphml"),
+            write_json(self.scenario.raw, out / "scenario.json"),
+            write_json(self.final, out / "final_snapshot.json"),
+        ]
+        self.summary_frame.to_csv(out / "summary.csv", index=False, lineterminator="\n")
+        written.append(out / "summary.csv")
+        if trace is not None:
+            from choir_model.trace import write_trace
+
+            write_trace(trace, out / "trace.jsonl")
+            written.append(out / "trace.jsonl")
+        return written
+
+
+def summary_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Summary rows -> a DataFrame with the columns in a stable order."""
+    return pd.DataFrame(rows, columns=list(rows[0]) if rows else None)
+
+
+def collect(world: World) -> SimResult:
+    """Turn a finished world into its tables."""
+    scenario = world.scenario
+    state = world.model.state
+    unit = world.unit
+    epoch = world.epoch
+    steps = world.steps
+    identity_agent = {identity: agent for agent in world.agents for identity in agent.identities}
+
+    # -- event log and what it says per identity ---------------------------------------------------------------
+    event_rows = []
+    per = defaultdict(lambda: defaultdict(int))
+    outcomes: dict[str, int] = defaultdict(int)
+    requests: dict[str, int] = defaultdict(int)
+    treasury_inflow = thread_inflow = voter_payouts = divested = 0
+    for seq, (index, now, event) in enumerate(world.events):
+        step = steps[index]
+        values = {name: getattr(event, name) for name in event.__dataclass_fields__}
+        user = next((values[k] for k in _USER_FIELDS if k in values), None)
+        amount = next((values[k] for k in _AMOUNT_FIELDS if k in values), None)
+        payees = values.get("to_wallets")
+        event_rows.append(
+            (
+                seq,
+                index,
+                now,
+                (now - epoch) / DAY,
+                step.op,
+                step.actor,
+                event.kind,
+                values.get("thread_id"),
+                values.get("content_hash"),
+                user,
+                amount,
+                values.get("decision"),
+                values.get("outcome"),
+                values.get("deadline"),
+                sum(a for _, a in payees) if payees is not None else None,
+                values.get("to_thread"),
+                values.get("to_treasury"),
+                json.dumps([list(p) for p in payees]) if payees is not None else None,
+                values.get("delta"),
+            )
+        )
+        if isinstance(event, ev.SpecSubmitted):
+            per[step.actor]["specs"] += 1
+            per[step.actor]["staked"] += event.stake
+        elif isinstance(event, ev.StakeSettled):
+            author = state.threads[event.thread_id].messages[event.content_hash].author
+            per[author][event.outcome] += 1
+            outcomes[event.outcome] += 1
+            treasury_inflow += event.to_treasury
+            thread_inflow += event.to_thread
+            for name, paid in event.to_wallets:
+                per[name]["vote_rewards"] += paid
+                voter_payouts += paid
+        elif isinstance(event, ev.ApprovalReceived):
+            per[event.co_author]["votes"] += 1
+        elif isinstance(event, ev.TokensDivested):
+            per[event.co_author]["divested"] += event.amount
+            divested += event.amount
+        elif isinstance(event, ev.ThreadCreated):
+            per[event.creator]["deposits"] += event.deposit
+        elif isinstance(event, ev.PublicRequested):
+            requests["requested"] += 1
+        elif isinstance(event, ev.MessagePublic | ev.MessageRejected | ev.MessageExpired):
+            if not state.threads[event.thread_id].messages[event.content_hash].is_spec:
+                requests[event.kind] += 1
+    for index, name in world.step_errors.items():
+        per[steps[index].actor]["failed_steps"] += 1
+
+    step_rows = [
+        (i, s.now, (s.now - epoch) / DAY, s.op, s.actor, s.thread_id, i not in world.step_errors, world.step_errors.get(i))
+        for i, s in enumerate(steps)
+    ]
+
+    # -- per-identity profit and loss ------------------------------------------------------------------------------
+    joined: dict[str, int] = defaultdict(int)
+    for user, _, _ in world.memberships:
+        joined[user] += 1
+    share: dict[str, float] = defaultdict(float)
+    for thread in state.threads.values():
+        n = len(thread.co_authors)
+        for name in thread.co_authors:
+            share[name] += thread.balance / n
+    agent_rows = []
+    for agent in world.agents:
+        for identity in agent.identities:
+            p = per[identity]
+            funded = world.funded.get(identity, 0)
+            wallet = state.wallets.get(identity, 0)
+            agent_rows.append(
+                (
+                    identity,
+                    agent.name,
+                    agent.group,
+                    agent.kind,
+                    agent.role,
+                    funded,
+                    wallet,
+                    wallet - funded,
+                    p["deposits"],
+                    p["specs"],
+                    p["staked"],
+                    p["approved"],
+                    p["denied"],
+                    p["mixed"],
+                    p["expired"],
+                    p["votes"],
+                    p["vote_rewards"],
+                    p["divested"],
+                    joined[identity],
+                    share[identity] / unit,
+                    p["failed_steps"],
+                )
+            )
+    agents = frame(agent_rows, AGENT_COLUMNS)
+
+    # -- stake analytics (the model's StakeAnalytics) ----------------------------------------------------------------
+    stake_rows = []
+    for (thread_id, content_hash), record in world.model.analytics.items():
+        agent = identity_agent.get(record.author)
+        stake_rows.append(
+            (
+                thread_id,
+                content_hash,
+                record.author,
+                agent.group if agent else None,
+                agent.kind if agent else None,
+                world.quality.get((thread_id, content_hash)),
+                record.submitted_at,
+                record.recommended,
+                record.actual,
+                record.ratio,
+                record.success_rate,
+                record.outcome,
+                record.settled_at,
+            )
+        )
+    stakes = frame(stake_rows, STAKE_COLUMNS)
+
+    threads = frame([(r[0], (r[0] - epoch) / DAY, *r[1:]) for r in world.thread_samples], THREAD_COLUMNS)
+    roles = {g.name: _role(g.kind) for g in scenario.groups}
+    groups = frame(
+        [(r[0], (r[0] - epoch) / DAY, r[1], r[2], roles[r[1]], *r[3:]) for r in world.group_samples], GROUP_COLUMNS
+    )
+
+    # -- network ----------------------------------------------------------------------------------------------------
+    users = {
+        identity: {"group": agent.group, "agent_kind": agent.kind, "role": agent.role}
+        for identity, agent in identity_agent.items()
+    }
+    thread_nodes = {
+        tid: {"balance_choir": t.balance / unit, "co_authors": len(t.co_authors)} for tid, t in state.threads.items()
+    }
+    graph = network.build_graph(world.memberships, users, thread_nodes, epoch)
+    degrees = pd.DataFrame(network.degree_distribution(graph), columns=["degree", "users"]).astype("int64")
+
+    # -- summary ----------------------------------------------------------------------------------------------------
+    closed = sum(outcomes.values())
+    attackers = agents[agents["role"] == "attacker"]
+    honest = agents[agents["role"] != "attacker"]
+    ever_coauthors = agents[agents["threads_joined"] > 0]
+    final_threads = list(state.threads.values())
+    ratios = [r for r in stakes["ratio"].dropna().tolist() if not math.isinf(r)]
+    economics = world.model.economics
+    summary: dict[str, Any] = {
+        "scenario": scenario.name,
+        "seed": scenario.seed,
+        "days": scenario.days,
+        "policy": scenario.policy,
+        "formula": scenario.formula_label,
+        "check": world.model.check,
+        "agents": len(world.agents),
+        "identities": len(identity_agent),
+        "threads": len(state.threads),
+        "steps": len(steps),
+        "failed_steps": len(world.step_errors),
+        "events": len(world.events),
+        "specs_submitted": int(stakes.shape[0]),
+        "specs_closed": closed,
+        "specs_pending": sum(len(t.pending_spec_authors) for t in final_threads),
+        "approved": outcomes["approved"],
+        "denied": outcomes["denied"],
+        "mixed": outcomes["mixed"],
+        "expired": outcomes["expired"],
+        "approval_rate": ratio(outcomes["approved"], closed),
+        "share_denied": ratio(outcomes["denied"], closed),
+        "share_mixed": ratio(outcomes["mixed"], closed),
+        "share_timeouts": ratio(outcomes["expired"], closed),
+        "public_requests": requests["requested"],
+        "requests_public": requests["MessagePublic"],
+        "requests_expired": requests["MessageExpired"],
+        "funded_choir": sum(world.funded.values()) / unit,
+        "treasury_inflow_choir": treasury_inflow / unit,
+        "thread_inflow_choir": thread_inflow / unit,
+        "voter_payouts_choir": voter_payouts / unit,
+        "divested_choir": divested / unit,
+        "attacker_identities": int(attackers.shape[0]),
+        "attacker_funded_choir": int(attackers["funded"].sum()) / unit,
+        "attacker_cost_choir": int((attackers["funded"] - attackers["wallet"]).sum()) / unit,
+        "attacker_thread_share_choir": float(attackers["thread_share"].sum()),
+        "honest_pnl_choir": int(honest["pnl"].sum()) / unit,
+        "coauthors_ever": int(ever_coauthors.shape[0]),
+        "gini_coauthor_earnings": gini(ever_coauthors["vote_rewards"].tolist()),
+        "mean_stake_ratio": sum(ratios) / len(ratios) if ratios else math.nan,
+        "median_stake_ratio": median(ratios),
+        "mean_balance_choir": ratio(sum(t.balance for t in final_threads) / unit, len(final_threads)),
+        "mean_coauthors": ratio(sum(len(t.co_authors) for t in final_threads), len(final_threads)),
+        "mean_temperature": ratio(
+            sum(economics.temperature(t.balance, len(t.co_authors), unit) for t in final_threads), len(final_threads)
+        ),
+        "mean_frequency": ratio(sum(economics.frequency(len(t.co_authors)) for t in final_threads), len(final_threads)),
+        "treasury_final_choir": state.treasury / unit,
+        **network.network_metrics(graph),
+    }
+    return SimResult(
+        scenario,
+        summary,
+        frame(event_rows, EVENT_COLUMNS),
+        frame(step_rows, STEP_COLUMNS),
+        threads,
+        groups,
+        agents,
+        stakes,
+        degrees,
+        graph,
+        world.model.snapshot(),
+        world.wall_seconds,
+    )
+
+
+def _role(kind: str) -> str:
+    from sim.agents import AGENT_KINDS
+
+    return AGENT_KINDS[kind].role
