@@ -260,14 +260,14 @@ class World:
                 row[3] += 1
         for group in self.scenario.groups:
             if group.name in totals:
-                wallet, funded, seats, identities = totals[group.name]
+                wallet, funded, seats, _ = totals[group.name]
                 self.group_samples.append((now, group.name, group.kind, wallet, funded, wallet - funded, seats))
 
     # -- what agents call ----------------------------------------------------------------------------------------
 
     def to_units(self, choir: float) -> int:
         """CHOIR (a scenario float) -> base units."""
-        return int(round(choir * self.unit))
+        return round(choir * self.unit)
 
     def agent_of(self, identity: str) -> Agent | None:
         return self._agent_of.get(identity)
@@ -294,7 +294,9 @@ class World:
             and thread.pending < params.max_pending
         )
 
-    def pick_open_thread(self, rng: Any, identity: str, candidates: list[str] | None = None, tries: int = 8) -> str | None:
+    def pick_open_thread(
+        self, rng: Any, identity: str, candidates: list[str] | None = None, tries: int = 8
+    ) -> str | None:
         """A random thread (among `candidates`, default all) open for a spec by `identity`, or None after
         `tries` draws."""
         pool = candidates if candidates is not None else self.thread_ids

@@ -263,14 +263,17 @@ def collect(world: World) -> SimResult:
             per[event.creator]["deposits"] += event.deposit
         elif isinstance(event, ev.PublicRequested):
             requests["requested"] += 1
-        elif isinstance(event, ev.MessagePublic | ev.MessageRejected | ev.MessageExpired):
-            if not state.threads[event.thread_id].messages[event.content_hash].is_spec:
-                requests[event.kind] += 1
-    for index, name in world.step_errors.items():
+        elif (
+            isinstance(event, ev.MessagePublic | ev.MessageRejected | ev.MessageExpired)
+            and not state.threads[event.thread_id].messages[event.content_hash].is_spec
+        ):
+            requests[event.kind] += 1
+    for index in world.step_errors:
         per[steps[index].actor]["failed_steps"] += 1
 
+    errors = world.step_errors
     step_rows = [
-        (i, s.now, (s.now - epoch) / DAY, s.op, s.actor, s.thread_id, i not in world.step_errors, world.step_errors.get(i))
+        (i, s.now, (s.now - epoch) / DAY, s.op, s.actor, s.thread_id, i not in errors, errors.get(i))
         for i, s in enumerate(steps)
     ]
 

@@ -175,7 +175,7 @@ class Scenario:
     @property
     def horizon(self) -> int:
         """Length of the run in seconds."""
-        return int(round(self.days * 86_400))
+        return round(self.days * 86_400)
 
     def canonical(self) -> str:
         """The scenario as canonical JSON: the identity of what runs (cache keys, records)."""
