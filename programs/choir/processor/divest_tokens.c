@@ -2,7 +2,9 @@
  * divest_tokens: a co-author withdraws at most an equal share of what exceeds the minimum thread balance, once
  * per cooldown (SPEC section 3, `divest`).
  *
- * Accounts: co_author (signer), config, member (writable; the co-author's wallet), thread (writable).
+ * Accounts: co_author (signer), config, member (writable; the co-author's wallet), thread (writable). The
+ * wallet may be absent only for actors who are not co-authors (every co-author funded a deposit or a stake), so
+ * the guards run first and an absent wallet of a co-author is refused afterwards.
  * Args: amount.
  * Guards: UnknownThread, NotCoAuthor, InvalidAmount, BelowMinimumBalance, CooldownActive.
  */
@@ -16,7 +18,7 @@ uint64_t process_divest_tokens(Context *ctx) {
     Config *config;
     TRY(load_config(ctx, ctx->accounts[1], &config));
     Member *member;
-    TRY(load_member(ctx, member_acc, &co_author->key, false, &member));
+    TRY(load_member(ctx, member_acc, &co_author->key, true, &member));
     uint64_t amount;
     TRY(parse_amount(ctx->data + 8, ctx->data_len - 8, &amount));
 
@@ -33,6 +35,7 @@ uint64_t process_divest_tokens(Context *ctx) {
     /* now < last + cooldown, without overflowing when last + cooldown exceeds i64 */
     if (last != NEVER_DIVESTED && (last > INT64_MAX - config->divest_cooldown || now < last + config->divest_cooldown))
         return ERR_COOLDOWN_ACTIVE;
+    if (member == NULL) return ERR_ACCOUNT_NOT_INITIALIZED;
 
     uint64_t credited;
     ADD(credited, member->balance, amount);

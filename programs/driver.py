@@ -1,0 +1,323 @@
+"""`ProgramDriver`: the Choir Solana program behind the property suite's driver interface (ARCHITECTURE: one
+language between all parts; SPEC sections 8 and 9).
+
+`apply(step)` turns one operation record of `choir_model.steps` into a transaction built from the program's IDL,
+sets the Clock sysvar's `unix_timestamp` to the step's `now`, sends it through a transport (in-process LiteSVM by
+default) and answers None or the error name. `snapshot()` reads the program's accounts back into the SPEC section
+8 schema, through the model's own snapshot renderer, so the two can be compared byte for byte.
+
+Genesis is SPEC section 8's: the config is initialized from `Params`; treasury authorities are the keypairs of
+the names in `params.treasury_authorities` (`treasury1..3`, threshold 2), and every actor name maps to the keypair
+seeded by sha256(name). `InvalidTime` is a trace property checked here before a step reaches the program (a real
+cluster's clock never goes back).
+
+Account cache: after every successful transaction the driver re-reads the accounts that transaction could write
+(only writable accounts can change on Solana) and keeps them decoded, so `snapshot()` costs no full scan;
+`snapshot(full=True)` rescans every program account instead (the tests check that both agree).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from solders.instruction import AccountMeta, Instruction
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+
+from choir_model.params import Params
+from choir_model.state import ChoirState, Message, MessageState, Privacy, Thread
+from choir_model.steps import (
+    CreateThread,
+    Divest,
+    Expire,
+    Fund,
+    ProcessApproval,
+    RequestPublic,
+    Step,
+    SubmitMessage,
+    SubmitSpec,
+)
+from choir_model.trace import snapshot as render_snapshot
+from programs.client.coder import IdlCoder
+from programs.client.errors import error_name
+from programs.client.keys import Pdas, keypair_for, program_keypair
+from programs.transport import LiteSVMTransport, TxOutcome
+
+PRIVACY_VARIANT = {Privacy.PUBLIC: "Public", Privacy.PREMIUM: "Premium", Privacy.THREAD_ONLY: "ThreadOnly"}
+VOTE_APPROVE, VOTE_DENY = "Approve", "Deny"
+NEVER_DIVESTED = -(2**63)
+
+
+class DriverError(RuntimeError):
+    """The driver itself failed (genesis, an unreadable account): a bug, not a Choir outcome."""
+
+
+_IMAGE: bytes | None = None
+
+
+def default_program_image() -> bytes:
+    """Build the program from source (once per process: about a second) and return its bytes."""
+    global _IMAGE
+    if _IMAGE is None:
+        from programs.toolchain.build import build
+
+        _IMAGE = build().path.read_bytes()
+    return _IMAGE
+
+
+class ProgramDriver:
+    """The program as a Choir implementation. See the module docstring."""
+
+    name = "program"
+
+    def __init__(
+        self,
+        params: Params | None = None,
+        *,
+        image: bytes | None = None,
+        image_path: Path | str | None = None,
+        coder: IdlCoder | None = None,
+        program: Keypair | None = None,
+        upgradeable: bool = False,
+        sigverify: bool = False,
+        transport: LiteSVMTransport | None = None,
+    ) -> None:
+        self.params = params or Params()
+        self.coder = coder or IdlCoder.from_file()
+        if transport is None:
+            if image is None:
+                image = Path(image_path).read_bytes() if image_path else default_program_image()
+            program = program or program_keypair()
+            if program.pubkey() != self.coder.program_id:
+                raise DriverError(f"program keypair {program.pubkey()} is not the IDL's {self.coder.program_id}")
+            transport = LiteSVMTransport(image, program, upgradeable=upgradeable, sigverify=sigverify)
+        self.transport = transport
+        self.pdas = Pdas(self.coder.program_id)
+        self.names: dict[Pubkey, str] = {}
+        self.last_now: int | None = None
+        self.last_compute_units = 0
+        self.last_instruction = ""
+        self._cache: dict[Pubkey, tuple[str, dict[str, Any]]] = {}
+        self._genesis()
+
+    # -- keys ------------------------------------------------------------------------------------------------
+
+    def key(self, name: str) -> Keypair:
+        kp = keypair_for(name)
+        self.names.setdefault(kp.pubkey(), name)
+        return kp
+
+    def _name(self, key: Pubkey) -> str:
+        return self.names.get(key, str(key))
+
+    # -- transactions ----------------------------------------------------------------------------------------
+
+    def _send(self, instructions: Sequence[Instruction], signers: Sequence[Keypair]) -> TxOutcome:
+        outcome = self.transport.send(instructions, signers)
+        self.last_compute_units = outcome.compute_units
+        if outcome.ok:
+            for ix in instructions:
+                if ix.program_id != self.coder.program_id:
+                    continue
+                for meta in ix.accounts:
+                    if meta.is_writable:
+                        self._refresh(meta.pubkey)
+        return outcome
+
+    def _refresh(self, key: Pubkey) -> None:
+        data = self.transport.account_data(key)
+        if data is None or self.coder.account_name(data) is None:
+            self._cache.pop(key, None)
+        else:
+            self._cache[key] = self.coder.decode_account(data)
+
+    def _ix(self, name: str, args: dict[str, Any], accounts: dict[str, Pubkey], remaining=()) -> Instruction:
+        self.last_instruction = name
+        return self.coder.build_instruction(name, args, accounts, remaining)
+
+    def _genesis(self) -> None:
+        p = self.params
+        authorities = [self.key(n).pubkey() for n in p.treasury_authorities]
+        config, config_bump = self.pdas.config()
+        treasury, treasury_bump = self.pdas.treasury()
+        ix = self._ix(
+            "initialize",
+            {
+                "params": {
+                    "total_supply": p.total_supply,
+                    "min_stake": p.min_stake,
+                    "min_thread_balance": p.min_thread_balance,
+                    "approval_window": p.approval_window,
+                    "divest_cooldown": p.divest_cooldown,
+                    "max_pending": p.max_pending,
+                    "max_coauthors": p.max_coauthors,
+                    "thread_id_max": p.thread_id_max,
+                    "decimals": p.decimals,
+                },
+                "authorities": authorities,
+                "threshold": p.treasury_threshold,
+                "config_bump": config_bump,
+                "treasury_bump": treasury_bump,
+            },
+            {"payer": self.transport.payer.pubkey(), "config": config, "treasury": treasury},
+        )
+        outcome = self._send([ix], [])
+        if not outcome.ok:
+            raise DriverError(f"initialize failed: {outcome.err}\n" + "\n".join(outcome.logs))
+
+    # -- the driver interface --------------------------------------------------------------------------------
+
+    def apply(self, step: Step) -> str | None:
+        """Apply one step; None when it succeeded, else the error name (SPEC section 7)."""
+        if self.last_now is not None and step.now < self.last_now:
+            return "InvalidTime"
+        self.transport.set_time(step.now)
+        instructions, signers = self._build(step)
+        outcome = self._send(instructions, signers)
+        if not outcome.ok:
+            return error_name(self.coder, outcome.err)
+        self.last_now = step.now
+        return None
+
+    def _build(self, step: Step) -> tuple[list[Instruction], list[Keypair]]:
+        payer = self.transport.payer.pubkey()
+        actor = self.key(step.actor)
+        me = actor.pubkey()
+        if isinstance(step, Fund):
+            member, bump = self.pdas.member(me)
+            ixs = []
+            if member not in self._cache:
+                ixs.append(self._ix("open_member", {"bump": bump}, {"payer": payer, "user": me, "member": member}))
+            signers = [self.key(n) for n in dict.fromkeys(step.signers)]
+            remaining = [AccountMeta(s.pubkey(), True, False) for s in signers]
+            ixs.append(self._ix("fund_member", {"amount": step.amount}, {"member": member}, remaining))
+            return ixs, signers
+        if isinstance(step, CreateThread):
+            thread, bump = self.pdas.thread(step.thread)
+            accounts = {"payer": payer, "creator": me, "member": self.pdas.member(me)[0], "thread": thread}
+            args = {"thread_id": step.thread, "deposit": step.deposit, "bump": bump}
+            return [self._ix("create_thread", args, accounts)], [actor]
+        thread = self.pdas.thread(step.thread)[0]
+        if isinstance(step, Divest):
+            accounts = {"co_author": me, "member": self.pdas.member(me)[0], "thread": thread}
+            return [self._ix("divest_tokens", {"amount": step.amount}, accounts)], [actor]
+        content_hash = bytes.fromhex(step.hash)  # type: ignore[attr-defined]
+        message, bump = self.pdas.message(thread, content_hash)
+        if isinstance(step, SubmitMessage):
+            args = {"content_hash": content_hash, "privacy": PRIVACY_VARIANT[step.privacy], "bump": bump}
+            accounts = {"payer": payer, "author": me, "thread": thread, "message": message}
+            return [self._ix("submit_message", args, accounts)], [actor]
+        if isinstance(step, SubmitSpec):
+            args = {
+                "content_hash": content_hash,
+                "stake": step.stake,
+                "privacy": PRIVACY_VARIANT[step.privacy],
+                "bump": bump,
+            }
+            accounts = {
+                "payer": payer,
+                "author": me,
+                "member": self.pdas.member(me)[0],
+                "thread": thread,
+                "message": message,
+            }
+            return [self._ix("submit_spec", args, accounts)], [actor]
+        if isinstance(step, RequestPublic):
+            return [self._ix("request_public", {}, {"author": me, "thread": thread, "message": message})], [actor]
+        if isinstance(step, ProcessApproval):
+            accounts = {"voter": me, "thread": thread, "message": message}
+            return [self._ix("process_approval", {"approve": step.approve}, accounts, self._voter_wallets(message))], [
+                actor
+            ]
+        if isinstance(step, Expire):
+            return [self._ix("expire_approval", {}, {"thread": thread, "message": message})], []
+        raise DriverError(f"unsupported step {step!r}")
+
+    def _voter_wallets(self, message: Pubkey) -> list[AccountMeta]:
+        """Every voter's wallet, in snapshot order, when this vote may settle the message (the last one)."""
+        cached = self._cache.get(message)
+        if cached is None:
+            return []
+        m = cached[1]
+        if m["state"] != "Pending" or m["vote_count"] + 1 != m["voter_count"]:
+            return []
+        return [AccountMeta(self.pdas.member(v)[0], False, True) for v in m["voters"][: m["voter_count"]]]
+
+    # -- snapshots -------------------------------------------------------------------------------------------
+
+    def accounts(self, full: bool = False) -> dict[Pubkey, tuple[str, dict[str, Any]]]:
+        """Decoded program accounts: the cache, or a full rescan."""
+        if not full:
+            return self._cache
+        out = {}
+        for key, data in self.transport.program_accounts():
+            if self.coder.account_name(data) is not None:
+                out[key] = self.coder.decode_account(data)
+        return out
+
+    def state(self, full: bool = False) -> ChoirState:
+        """The program's accounts as a model state (the fields the snapshot schema reads)."""
+        accounts = self.accounts(full)
+        state = ChoirState(treasury=0)
+        threads_by_key: dict[Pubkey, Thread] = {}
+        messages = []
+        for key, (kind, value) in accounts.items():
+            if kind == "Treasury":
+                state.treasury = value["balance"]
+            elif kind == "Member":
+                state.wallets[self._name(value["owner"])] = value["balance"]
+            elif kind == "Thread":
+                n = value["co_author_count"]
+                thread_id = bytes(value["thread_id"][: value["thread_id_len"]]).decode("utf-8")
+                thread = Thread(
+                    thread_id,
+                    [self._name(k) for k in value["co_authors"][:n]],
+                    value["balance"],
+                    value["created_at"],
+                    value["updated_at"],
+                    value["message_count"],
+                )
+                thread.last_divest = {
+                    self._name(k): t
+                    for k, t in zip(value["co_authors"][:n], value["last_divest"][:n], strict=True)
+                    if t != NEVER_DIVESTED
+                }
+                thread.pending = value["pending"]
+                threads_by_key[key] = thread
+                state.threads[thread_id] = thread
+            elif kind == "Message":
+                messages.append(value)
+        for value in messages:
+            voters = [self._name(k) for k in value["voters"][: value["voter_count"]]]
+            votes = {
+                name: vote == VOTE_APPROVE
+                for name, vote in zip(voters, value["votes"][: value["voter_count"]], strict=True)
+                if vote in (VOTE_APPROVE, VOTE_DENY)
+            }
+            content_hash = value["content_hash"].hex()
+            message = Message(
+                content_hash,
+                self._name(value["author"]),
+                MessageState(value["state"]),
+                Privacy({v: k for k, v in PRIVACY_VARIANT.items()}[value["privacy"]]),
+                value["created_at"],
+                value["is_spec"],
+                value["stake"],
+                value["deadline"] if value["has_deadline"] else None,
+                tuple(voters),
+                votes,
+            )
+            thread = threads_by_key.get(value["thread"])
+            if thread is None:
+                raise DriverError(f"message {content_hash} belongs to no known thread")
+            thread.messages[content_hash] = message
+        return state
+
+    def snapshot(self, full: bool = False) -> dict[str, Any]:
+        """The SPEC section 8 snapshot of the program's state."""
+        return render_snapshot(self.state(full), self.params)
+
+    def close(self) -> None:
+        self.transport.close()
