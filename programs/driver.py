@@ -75,6 +75,7 @@ class ProgramDriver:
     def __init__(
         self,
         params: Params | None = None,
+        policy: str = "seeds",
         *,
         image: bytes | None = None,
         image_path: Path | str | None = None,
@@ -84,7 +85,10 @@ class ProgramDriver:
         sigverify: bool = False,
         transport: LiteSVMTransport | None = None,
     ) -> None:
+        if policy != "seeds":
+            raise ValueError(f"the program implements the `seeds` settlement policy only, not {policy!r}")
         self.params = params or Params()
+        self.policy = policy
         self.coder = coder or IdlCoder.from_file()
         if transport is None:
             if image is None:
