@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from programs.toolchain.build import CFLAGS, INSTALL_COMMAND, BuildResult, build, find_clang
+from programs.toolchain.build import CFLAGS, INSTALL_COMMAND, SOURCE_DIR, BuildResult, build, find_clang
 
 
 @pytest.fixture(scope="session")
@@ -25,8 +25,9 @@ def clang() -> str:
 
 
 @pytest.fixture(scope="session")
-def compile_c(clang: str, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], bytes]:
-    """Compile a C snippet with the program's flags and return the object bytes."""
+def compile_c(clang: str, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., bytes]:
+    """Compile a C snippet with the program's flags (the program's headers on the include path) and return the
+    object bytes."""
     directory = tmp_path_factory.mktemp("snippets")
 
     def run(source: str, name: str = "snippet") -> bytes:
@@ -34,7 +35,8 @@ def compile_c(clang: str, tmp_path_factory: pytest.TempPathFactory) -> Callable[
         obj = directory / f"{name}.o"
         src.write_text(source)
         flags = [f for f in CFLAGS if f != "-Werror"]
-        subprocess.run([clang, *flags, "-c", str(src), "-o", str(obj)], check=True, capture_output=True)
+        command = [clang, *flags, "-I", str(SOURCE_DIR), "-c", str(src), "-o", str(obj)]
+        subprocess.run(command, check=True, capture_output=True)
         return obj.read_bytes()
 
     return run
