@@ -54,11 +54,11 @@ def has_frame(stem: str | Path) -> bool:
     return stem.with_suffix(".parquet").exists() or stem.with_suffix(".csv").exists()
 
 
-def write_json(data: Any, path: str | Path) -> Path:
+def write_json(data: Any, path: str | Path, sort_keys: bool = True) -> Path:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True, default=str)
+        json.dump(data, handle, indent=2, sort_keys=sort_keys, default=str)
         handle.write("\n")
     os.replace(tmp, path)
     return path

@@ -1,0 +1,272 @@
+"""Plots (matplotlib, PNG and SVG) of runs, scenario comparisons and sweeps.
+
+Every function takes DataFrames as written by `sim.metrics` / `sim.sweep` and returns a `matplotlib.figure.Figure`
+built with the object API (no pyplot state, no GUI backend: works headless and in notebooks alike); `save` writes
+it as PNG and SVG without timestamps, so plots are reproducible too. `plot_dir` looks at a directory (a run, a
+report with several runs, or a sweep) and draws what fits:
+
+* run: temperature and frequency trajectories, actual versus recommended stake;
+* several runs: outcome shares per scenario, attacker cost per scenario and over time;
+* sweep: a heatmap of each main summary metric over two swept parameters (mean over seeds and any other
+  parameter), or a line with one standard deviation when only one parameter was swept.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from sim.io import has_frame, read_frame
+
+matplotlib.rcParams["svg.hashsalt"] = "choir-sim"
+CHOIR = 10**9
+OUTCOMES = ("approved", "denied", "mixed", "expired")
+OUTCOME_COLORS = {"approved": "#2a9d8f", "denied": "#e76f51", "mixed": "#f4a261", "expired": "#8d99ae"}
+KIND_COLORS = {
+    "honest_author": "#264653",
+    "co_author": "#2a9d8f",
+    "creator": "#8ab17d",
+    "spammer": "#e76f51",
+    "sybil": "#9b2226",
+    "griefer": "#6d597a",
+    "drainer": "#bc6c25",
+}
+SWEEP_METRICS = ("approval_rate", "share_timeouts", "attacker_cost_choir", "treasury_inflow_choir")
+
+
+def _figure(width: float = 8.0, height: float = 4.5, rows: int = 1, cols: int = 1) -> tuple[Figure, list]:
+    figure = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(rows, cols, squeeze=False)
+    return figure, [ax for row in axes for ax in row]
+
+
+def save(figure: Figure, stem: str | Path) -> list[Path]:
+    """Write `<stem>.png` and `<stem>.svg` (no timestamps); return both paths."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    png, svg = stem.with_suffix(".png"), stem.with_suffix(".svg")
+    figure.savefig(png, dpi=110, metadata={"Software": None})
+    figure.savefig(svg, metadata={"Date": None, "Creator": None})
+    return [png, svg]
+
+
+# --------------------------------------------------------------------------------------------------------- runs
+
+
+def trajectories(threads: pd.DataFrame, title: str = "", max_threads: int = 12) -> Figure:
+    """Temperature and frequency of each thread over time (the `max_threads` with the most specs), with the
+    median over all threads in black."""
+    figure, (ax_t, ax_w) = _figure(10, 4.2, 1, 2)
+    busiest = threads.groupby("thread_id")["specs"].sum().sort_values(ascending=False, kind="stable")
+    chosen = list(busiest.index[:max_threads])
+    for thread_id in chosen:
+        part = threads[threads["thread_id"] == thread_id]
+        ax_t.plot(part["day"], part["temperature"], lw=0.8, alpha=0.6)
+        ax_w.plot(part["day"], part["frequency"], lw=0.8, alpha=0.6)
+    median = threads.groupby("day")[["temperature", "frequency"]].median()
+    ax_t.plot(median.index, median["temperature"], color="black", lw=2, label="median, all threads")
+    ax_w.plot(median.index, median["frequency"], color="black", lw=2, label="median, all threads")
+    ax_t.set(xlabel="day", ylabel="temperature T = E/N (CHOIR per co-author)", title="temperature")
+    ax_w.set(xlabel="day", ylabel="frequency omega = sqrt(N)", title="frequency")
+    ax_t.legend(loc="best", fontsize=8)
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+def stakes_vs_recommended(stakes: pd.DataFrame, title: str = "") -> Figure:
+    """Each spec's actual stake against the model's recommended stake when it was submitted (log-log), by
+    author kind; the diagonal is 'staked exactly the recommendation'."""
+    figure, (ax,) = _figure(6.5, 5.5)
+    if stakes.empty:
+        ax.text(0.5, 0.5, "no specs", ha="center", va="center", transform=ax.transAxes)
+        return figure
+    recommended = stakes["recommended"].astype("float64") / CHOIR
+    actual = stakes["actual"].astype("float64") / CHOIR
+    for kind in sorted(stakes["kind"].dropna().unique()):
+        mask = (stakes["kind"] == kind).fillna(False).to_numpy(dtype=bool)
+        ax.scatter(recommended[mask], actual[mask], s=8, alpha=0.5, label=kind, color=KIND_COLORS.get(kind))
+    positive = pd.concat([recommended[recommended > 0], actual[actual > 0]])
+    if not positive.empty:
+        low, high = positive.min(), positive.max()
+        ax.plot([low, high], [low, high], color="black", lw=1, ls="--", label="actual = recommended")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    ax.set(xlabel="recommended stake (CHOIR)", ylabel="actual stake (CHOIR)", title=title or "actual vs recommended")
+    ax.legend(fontsize=8, markerscale=2)
+    return figure
+
+
+def stake_series(threads: pd.DataFrame, title: str = "") -> Figure:
+    """Mean recommended stake across threads and mean actual stake of the specs submitted, per sample."""
+    figure, (ax,) = _figure(8, 4)
+    recommended = threads.groupby("day")["recommended_stake"].mean() / CHOIR
+    weighted = threads.assign(total=threads["mean_stake"].astype("Float64").fillna(0) * threads["specs"])
+    sums = weighted.groupby("day")[["total", "specs"]].sum()
+    actual = (sums["total"] / sums["specs"].where(sums["specs"] > 0)) / CHOIR
+    ax.plot(recommended.index, recommended.to_numpy(dtype=float), label="recommended (mean over threads)")
+    ax.plot(actual.index, actual.to_numpy(dtype=float, na_value=math.nan), marker=".", ls="", label="actual")
+    ax.set(xlabel="day", ylabel="stake (CHOIR)", title=title or "recommended and actual stakes")
+    ax.legend(fontsize=8)
+    return figure
+
+
+# ---------------------------------------------------------------------------------------------- comparisons
+
+
+def outcome_shares(summaries: pd.DataFrame, title: str = "outcome shares per scenario") -> Figure:
+    """Stacked shares of approved / denied / mixed / expired specs, one bar per scenario (row of summary)."""
+    figure, (ax,) = _figure(max(5.0, 1.4 * len(summaries) + 2), 4.5)
+    labels = summaries["scenario"].astype(str).tolist()
+    bottom = [0.0] * len(summaries)
+    closed = summaries[list(OUTCOMES)].sum(axis=1).replace(0, math.nan)
+    for outcome in OUTCOMES:
+        share = (summaries[outcome] / closed).fillna(0).tolist()
+        ax.bar(labels, share, bottom=bottom, label=outcome, color=OUTCOME_COLORS[outcome])
+        bottom = [b + s for b, s in zip(bottom, share, strict=True)]
+    ax.set(ylabel="share of closed specs", ylim=(0, 1), title=title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    return figure
+
+
+def attacker_cost(summaries: pd.DataFrame, groups: Mapping[str, pd.DataFrame] | None = None) -> Figure:
+    """Cost borne by attackers per scenario (CHOIR funded minus CHOIR left; negative is a profit) and, given
+    each scenario's group series, its path over time."""
+    cols = 2 if groups else 1
+    figure, axes = _figure(5.5 * cols, 4.2, 1, cols)
+    ax = axes[0]
+    labels = summaries["scenario"].astype(str).tolist()
+    values = summaries["attacker_cost_choir"].astype(float).tolist()
+    ax.bar(labels, values, color=["#9b2226" if v >= 0 else "#2a9d8f" for v in values])
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set(ylabel="attacker cost (CHOIR)", title="cost borne by attackers")
+    if groups:
+        ax2 = axes[1]
+        for name, frame in groups.items():
+            attackers = frame[frame["role"] == "attacker"]
+            if attackers.empty:
+                continue
+            series = attackers.groupby("day")["pnl"].sum() / -CHOIR
+            ax2.plot(series.index, series.to_numpy(dtype=float), label=name)
+        ax2.axhline(0, color="black", lw=0.8)
+        ax2.set(xlabel="day", ylabel="attacker cost so far (CHOIR)", title="attacker cost over time")
+        ax2.legend(fontsize=8)
+    return figure
+
+
+# --------------------------------------------------------------------------------------------------- sweeps
+
+
+def heatmap(results: pd.DataFrame, x: str, y: str, metric: str, title: str = "") -> Figure:
+    """Mean of `metric` over seeds (and any other swept parameter) for each (x, y) pair, annotated."""
+    ok = results[results["status"] == "ok"]
+    table = ok.pivot_table(index=y, columns=x, values=metric, aggfunc="mean", sort=True)
+    figure, (ax,) = _figure(1.3 * max(3, len(table.columns)) + 2.5, 0.8 * max(3, len(table.index)) + 1.5)
+    values = table.to_numpy(dtype=float)
+    image = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis")
+    ax.set_xticks(range(len(table.columns)), [_label(v) for v in table.columns], rotation=30, ha="right")
+    ax.set_yticks(range(len(table.index)), [_label(v) for v in table.index])
+    finite = values[~pd.isna(values)]
+    middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            value = values[i, j]
+            if not math.isnan(value):
+                color = "white" if value < middle else "black"
+                ax.text(j, i, f"{value:.3g}", ha="center", va="center", fontsize=8, color=color)
+    figure.colorbar(image, ax=ax, label=metric)
+    seeds = ok["seed"].nunique()
+    ax.set(xlabel=x, ylabel=y, title=title or f"{metric} (mean over {seeds} seed{'s' if seeds != 1 else ''})")
+    return figure
+
+
+def metric_line(results: pd.DataFrame, x: str, metric: str) -> Figure:
+    """Mean and one standard deviation of `metric` over seeds against one swept parameter."""
+    ok = results[results["status"] == "ok"]
+    stats = ok.groupby(x, sort=True)[metric].agg(["mean", "std"]).reset_index()
+    figure, (ax,) = _figure(7, 4)
+    positions = range(len(stats))
+    ax.errorbar(positions, stats["mean"], yerr=stats["std"].fillna(0), marker="o", capsize=3)
+    ax.set_xticks(list(positions), [_label(v) for v in stats[x]])
+    ax.set(xlabel=x, ylabel=metric, title=f"{metric} (mean +/- sd over seeds)")
+    return figure
+
+
+def _label(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+# ------------------------------------------------------------------------------------------------ directories
+
+
+def plot_run(run_dir: str | Path, out: str | Path | None = None) -> list[Path]:
+    """The plots of one run directory (written by `SimResult.write`)."""
+    run_dir = Path(run_dir)
+    out = Path(out) if out is not None else run_dir / "plots"
+    threads, stakes = read_frame(run_dir / "threads"), read_frame(run_dir / "stakes")
+    name = run_dir.name
+    written = save(trajectories(threads, f"{name}: thread trajectories"), out / "trajectories")
+    written += save(stakes_vs_recommended(stakes, f"{name}: actual vs recommended stake"), out / "stakes")
+    written += save(stake_series(threads, f"{name}: recommended and actual stakes"), out / "stake_series")
+    return written
+
+
+def plot_comparison(run_dirs: Sequence[str | Path], out: str | Path) -> list[Path]:
+    """Outcome shares and attacker cost across several run directories (one scenario each)."""
+    summaries = pd.concat([read_frame(Path(d) / "summary") for d in run_dirs], ignore_index=True)
+    groups = {Path(d).name: read_frame(Path(d) / "groups") for d in run_dirs}
+    written = save(outcome_shares(summaries), Path(out) / "outcome_shares")
+    written += save(attacker_cost(summaries, groups), Path(out) / "attacker_cost")
+    return written
+
+
+def plot_sweep(
+    sweep_dir: str | Path, out: str | Path | None = None, metrics: Sequence[str] = SWEEP_METRICS
+) -> list[Path]:
+    """Heatmaps (two or more swept parameters: the first two) or lines (one) of the main metrics."""
+    import json
+
+    sweep_dir = Path(sweep_dir)
+    out = Path(out) if out is not None else sweep_dir / "plots"
+    results = read_frame(sweep_dir / "results")
+    with open(sweep_dir / "sweep.json", encoding="utf-8") as handle:
+        parameters = [p for p in json.load(handle)["parameters"] if results[p].nunique() > 1]
+    written: list[Path] = []
+    for metric in metrics:
+        if metric not in results.columns or results[results["status"] == "ok"].empty:
+            continue
+        if len(parameters) >= 2:
+            figure = heatmap(results, parameters[0], parameters[1], metric)
+        elif parameters:
+            figure = metric_line(results, parameters[0], metric)
+        else:
+            continue
+        written += save(figure, out / f"heatmap_{metric}" if len(parameters) >= 2 else out / f"line_{metric}")
+    return written
+
+
+def plot_dir(directory: str | Path) -> list[Path]:
+    """Plot whatever `directory` holds: a sweep (`results`), a run (`threads`), or several runs in
+    subdirectories (each plotted, plus their comparison)."""
+    directory = Path(directory)
+    if has_frame(directory / "results") and (directory / "sweep.json").exists():
+        return plot_sweep(directory)
+    if has_frame(directory / "threads"):
+        return plot_run(directory)
+    runs = sorted(d for d in directory.iterdir() if d.is_dir() and has_frame(d / "threads"))
+    if not runs:
+        raise FileNotFoundError(f"{directory} holds no run (threads table), sweep (results table) or runs")
+    written: list[Path] = []
+    for run in runs:
+        written += plot_run(run, directory / "plots" / run.name)
+    written += plot_comparison(runs, directory / "plots")
+    return written
