@@ -237,7 +237,7 @@ def execute_run(run: RunSpec) -> dict[str, Any]:
                     "wall_seconds": time.perf_counter() - started,
                 }
         summary = collect(world).summary
-    except Exception as error:  # noqa: BLE001 - every failure is reported with its run, never lost
+    except Exception as error:  # every failure is reported with its run, never lost
         return {
             **base,
             "status": "failed",
@@ -362,7 +362,7 @@ def _run_dask(
             run = futures[future]
             try:
                 result = future.result()
-            except Exception as error:  # noqa: BLE001 - a lost worker fails its run, not the sweep
+            except Exception as error:  # a lost worker fails its run, not the sweep
                 result = {
                     "index": run.index,
                     "key": run.key,
