@@ -21,6 +21,7 @@ class Coverage:
     ops: Counter[str] = field(default_factory=Counter)
     ok: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    op_errors: Counter[tuple[str, str]] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
     violations: Counter[str] = field(default_factory=Counter)
     steps: int = 0
@@ -31,6 +32,7 @@ class Coverage:
         self.ops[op] += 1
         if error is not None:
             self.errors[error] += 1
+            self.op_errors[(op, error)] += 1
             return
         self.ok[op] += 1
         settled = next((e for e in events if isinstance(e, StakeSettled)), None)
@@ -53,7 +55,7 @@ class Coverage:
         return gaps
 
     def merge(self, other: Coverage) -> None:
-        for name in ("ops", "ok", "errors", "outcomes", "violations"):
+        for name in ("ops", "ok", "errors", "op_errors", "outcomes", "violations"):
             getattr(self, name).update(getattr(other, name))
         self.steps += other.steps
         self.examples += other.examples

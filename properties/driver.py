@@ -8,10 +8,12 @@ step reaches an implementation that cannot see it (a real cluster's clock never 
 
 from __future__ import annotations
 
+import json
 from typing import Any, Protocol, runtime_checkable
 
 from choir_model import Model, Params, Step
 from choir_model.model import CheckMode
+from choir_model.trace import parse_trace
 
 
 @runtime_checkable
@@ -63,6 +65,30 @@ class ModelDriver:
 
     def snapshot(self) -> dict[str, Any]:
         return self.model.snapshot()
+
+    def close(self) -> None:
+        return None
+
+
+class TraceRoundTripDriver:
+    """A second, independently constructed model driver: every step crosses the SPEC JSONL format (serialised,
+    re-parsed and validated by `choir_model.trace`) before it reaches a model of its own, and snapshots cross JSON
+    too. It proves the differential machinery end to end and that traces lose nothing, so the program and
+    backend drivers need only implement this interface."""
+
+    name = "model-trace"
+
+    def __init__(self, params: Params | None = None, policy: str = "seeds") -> None:
+        self.model = Model(params, policy=policy)
+        self.lines = 0
+
+    def apply(self, step: Step) -> str | None:
+        self.lines += 1
+        (parsed,) = parse_trace([json.dumps(step.to_json())])
+        return self.model.try_apply(parsed)
+
+    def snapshot(self) -> dict[str, Any]:
+        return json.loads(json.dumps(self.model.snapshot()))
 
     def close(self) -> None:
         return None

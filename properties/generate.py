@@ -108,8 +108,18 @@ class StepGenerator:
         return thread.thread_id if thread is not None else self.pick(("t-none", *THREAD_IDS))
 
     def _outsider(self, thread: Thread) -> str:
+        """Someone who may submit a spec: funded non-co-authors first."""
+        if self.invalid():
+            return self.pick(thread.co_authors)
+        wallets, minimum = self.model.state.wallets, self.model.params.min_stake
         outsiders = [u for u in USERS if u not in thread.co_authors]
-        return self.pick(outsiders) if outsiders and not self.invalid() else self.pick(thread.co_authors)
+        funded = [u for u in outsiders if wallets.get(u, 0) >= minimum]
+        return self.pick(funded or outsiders or thread.co_authors)
+
+    def _funded_user(self, minimum: int) -> str:
+        wallets = self.model.state.wallets
+        funded = [u for u in USERS if wallets.get(u, 0) >= minimum]
+        return self.pick(funded) if funded and not self.invalid() else self.pick(USERS)
 
     def _amount_near(self, *bounds: int) -> int:
         """An amount at or next to one of the bounds (never negative)."""
@@ -127,13 +137,13 @@ class StepGenerator:
         if self.invalid():
             signers = self.pick((("treasury1",), (), ("treasury1", "mallory"), ("treasury3", "treasury3")))
         amount = self.pick((100 * CHOIR, 10 * CHOIR, 1000 * CHOIR, 1, 3 * CHOIR + 1))
-        if self.invalid():
-            amount = self.pick((0, state.treasury, state.treasury + 1))
+        if self.invalid():  # at the bounds: nothing, more than the treasury, and rarely the whole treasury
+            amount = self.pick((0, state.treasury + 1, state.treasury if self.invalid() else 0))
         return Fund(self.pick(USERS), self._now(), amount, signers)
 
     def create_thread(self) -> Step:
         state, params = self.model.state, self.model.params
-        actor = self.pick(USERS)
+        actor = self._funded_user(params.min_thread_balance)
         free = [t for t in THREAD_IDS if t not in state.threads]
         valid = free and not self.invalid()
         thread_id = self.pick(free) if valid else self.pick((*THREAD_IDS, *BAD_THREAD_IDS))
@@ -201,7 +211,10 @@ class StepGenerator:
         content = self.pick(pending)
         message = thread.messages[content]
         waiting = [v for v in message.voters if v not in message.votes]
-        actor = self.pick(waiting) if waiting and not self.invalid() else self.pick((*message.voters, *USERS))
+        if waiting and not self.invalid():
+            actor = self.pick(waiting)
+        else:  # someone who already voted, or anyone at all
+            actor = self.pick((*(v for v in message.voters if v in message.votes), *USERS))
         deadline = message.deadline or 0
         now = self._now((deadline - 1, deadline) if self.invalid() else ())
         return ProcessApproval(actor, now, thread.thread_id, content, approve)

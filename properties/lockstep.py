@@ -5,7 +5,7 @@ can be written out and replayed anywhere. The Hypothesis machines, the soak runn
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,3 +99,18 @@ class Lockstep:
     def close(self) -> None:
         if self.driver is not None:
             self.driver.close()
+
+
+def run_steps(
+    steps: Sequence[Step], params: Params, policy: str, driver_factory: Callable[[], Driver] | None = None
+) -> PropertyFailure | None:
+    """Run steps in lockstep on fresh state (and a fresh driver); the first failure, or None."""
+    lockstep = Lockstep(params, policy, driver_factory() if driver_factory else None)
+    try:
+        for step in steps:
+            lockstep.step(step)
+    except PropertyFailure as failure:
+        return failure
+    finally:
+        lockstep.close()
+    return None

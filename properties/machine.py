@@ -1,6 +1,6 @@
 """The Hypothesis stateful machine over the reference model (and, differentially, over any driver).
 
-One rule per operation (drawing one integer that decides the whole step, see `WordSource`), each enabled by
+One rule per operation (drawing one byte string that decides the whole step, see `ByteSource`), each enabled by
 the example's swarm (a random subset of operations chosen at initialisation, so some examples hammer a few
 operations and reach deep states). Every rule asks the
 `StepGenerator` for a step, drawing each choice from Hypothesis so failures shrink; `Lockstep` applies it to the
@@ -19,32 +19,35 @@ from pathlib import Path
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from choir_model import INVARIANTS, Params
+from choir_model import CHOIR, INVARIANTS, Fund, Params
 from properties.coverage import Coverage
 from properties.driver import Driver
-from properties.generate import OPS, StepGenerator
+from properties.generate import GENESIS, OPS, THREAD_IDS, USERS, StepGenerator
 from properties.lockstep import Lockstep, PropertyFailure
 
-WORD_BITS = 64
+CHOICE_BYTES = 32
+BOOTSTRAP = ("fund", "create_thread")
 
 
-class WordSource:
-    """All choices of one step come from one drawn integer, read as mixed-radix digits (first choice lowest).
+class ByteSource:
+    """All choices of one step come from one drawn byte string, one byte per choice.
 
     One draw per step instead of one per choice makes the machine several times faster, and it still shrinks
-    well: Hypothesis shrinks the word towards 0, and digit 0 is always the simplest valid option. Once the word's
-    digits run out every further choice is 0."""
+    well: Hypothesis shrinks bytes towards 0, and choice 0 is always the simplest valid option. Choices past the
+    end of the string are 0. Option lists are short (well under 256), so `byte % n` is close to uniform."""
 
-    __slots__ = ("word",)
+    __slots__ = ("data", "position")
 
-    def __init__(self, word: int) -> None:
-        self.word = word
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.position = 0
 
     def index(self, n: int) -> int:
         if n <= 1:
             return 0
-        self.word, digit = divmod(self.word, n)
-        return digit
+        position = self.position
+        self.position = position + 1
+        return self.data[position] % n if position < len(self.data) else 0
 
 
 @dataclass
@@ -77,12 +80,16 @@ class ChoirMachine(RuleBasedStateMachine):
         if config.on_example is not None:
             config.on_example()
 
-    @initialize(swarm=st.sets(st.sampled_from(OPS[2:]), min_size=1))
-    def choose_swarm(self, swarm: set[str]) -> None:
-        self.enabled = frozenset({"fund", "create_thread", *swarm})
+    @initialize(swarm=st.sets(st.sampled_from(OPS[2:]), min_size=1), funded=st.integers(0, len(USERS)))
+    def genesis(self, swarm: set[str], funded: int) -> None:
+        """Choose the swarm, and give the first `funded` users 1,000 CHOIR each (as recorded `fund` steps) so
+        examples start where the economics happens; with `funded=0` the example starts from bare genesis."""
+        self.enabled = frozenset({*BOOTSTRAP, *swarm})
+        for user in USERS[:funded]:
+            self.lockstep.step(Fund(user, GENESIS, 1000 * CHOIR, ("treasury1", "treasury2")))
 
-    def _run(self, op: str, word: int) -> None:
-        self.generator.source = WordSource(word)
+    def _run(self, op: str, choices: bytes) -> None:
+        self.generator.source = ByteSource(choices)
         step = self.generator.step(op)
         try:
             self.lockstep.step(step)
@@ -104,12 +111,23 @@ class _Unset:
 _NO_SOURCE = _Unset()
 
 
-def _op_rule(op: str) -> Callable[[ChoirMachine, int], None]:
-    def run(self: ChoirMachine, word: int) -> None:
-        self._run(op, word)
+def _op_rule(op: str) -> Callable[[ChoirMachine, bytes], None]:
+    def run(self: ChoirMachine, choices: bytes) -> None:
+        self._run(op, choices)
 
     run.__name__ = op
-    return precondition(lambda self: op in self.enabled)(rule(word=st.integers(0, 2**WORD_BITS - 1))(run))
+    strategy = st.binary(min_size=CHOICE_BYTES, max_size=CHOICE_BYTES)
+    if op == "fund":
+        return precondition(lambda self: op in self.enabled)(rule(choices=strategy)(run))
+    if op == "create_thread":  # a bounded number of threads per example (invalid ids and ThreadExists remain)
+        return precondition(lambda self: len(self.lockstep.model.state.threads) < len(THREAD_IDS))(
+            rule(choices=strategy)(run)
+        )
+    # Thread operations wait for a thread to exist: before that they could only fail with UnknownThread, which
+    # the generator still produces on purpose once threads exist.
+    return precondition(lambda self: op in self.enabled and self.lockstep.model.state.threads)(
+        rule(choices=strategy)(run)
+    )
 
 
 def _named_invariant(name: str) -> Callable[[ChoirMachine], None]:

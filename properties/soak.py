@@ -6,14 +6,14 @@ which replays candidates on fresh state (and a fresh driver, when one is under t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from choir_model import Params, Step
 from properties.coverage import Coverage
 from properties.driver import Driver
 from properties.generate import OPS, RandomSource, StepGenerator
-from properties.lockstep import Lockstep, PropertyFailure
+from properties.lockstep import Lockstep, PropertyFailure, run_steps
 from properties.shrink import shrink
 
 DriverFactory = Callable[[], Driver]
@@ -31,21 +31,6 @@ def swarm(source: RandomSource) -> tuple[str, ...]:
     """A random subset of operations for one run (swarm testing), bootstrap operations always included."""
     optional = [op for op in OPS if op not in ("fund", "create_thread") and source.index(4) != 0]
     return ("fund", "create_thread", *optional) if optional else OPS
-
-
-def replay_steps(
-    steps: Sequence[Step], params: Params, policy: str, driver_factory: DriverFactory | None
-) -> PropertyFailure | None:
-    """Run steps on fresh state; the failure, or None."""
-    lockstep = Lockstep(params, policy, driver_factory() if driver_factory else None)
-    try:
-        for step in steps:
-            lockstep.step(step)
-    except PropertyFailure as failure:
-        return failure
-    finally:
-        lockstep.close()
-    return None
 
 
 def soak(
@@ -78,7 +63,7 @@ def soak(
         except PropertyFailure as failure:
             lockstep.close()
             shrunk, shrunk_failure = shrink(
-                failure.steps, lambda steps: replay_steps(steps, params, policy, driver_factory)
+                failure.steps, lambda steps: run_steps(steps, params, policy, driver_factory)
             )
             return SoakResult(done + 1, coverage, shrunk_failure, shrunk)
         lockstep.close()

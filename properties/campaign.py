@@ -1,0 +1,148 @@
+"""A property campaign: the Hypothesis stateful machine (or a soak run) against one target, with a coverage
+report, a failure trace and the command that replays it.
+
+Profiles: `ci` is the default campaign CI runs (it must reach every operation, error name and settlement outcome
+and stay well under three minutes here); `thorough` runs twenty times as many examples. Hypothesis's example
+database is on in local runs (failures are retried first next time) and off when the `CI` variable is set.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis.stateful import get_state_machine_test
+
+from choir_model import Params, Step
+from choir_model.trace import write_trace
+from properties.coverage import Coverage
+from properties.lockstep import PropertyFailure
+from properties.machine import MachineConfig, machine_for
+from properties.soak import soak
+from properties.targets import driver_factory
+
+# Hypothesis explores and shrinks well but its examples are short; the seeded soak phase that follows runs long
+# worlds (2,000 steps each) that reach the far bounds (a full thread, ten co-authors) Hypothesis rarely gets to.
+PROFILES: dict[str, dict[str, int]] = {
+    "ci": {"examples": 300, "steps": 200, "soak": 20_000},
+    "thorough": {"examples": 6000, "steps": 200, "soak": 400_000},
+}
+
+
+@dataclass
+class Campaign:
+    target: str = "model"
+    profile: str = "ci"
+    examples: int | None = None
+    steps: int | None = None
+    seed: int = 0
+    policy: str = "seeds"
+    params: Params = field(default_factory=Params)
+    soak: int | None = None
+    failure_dir: Path = Path("failures")
+    database: bool = field(default_factory=lambda: not os.environ.get("CI"))
+    driver_options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_examples(self) -> int:
+        return self.examples if self.examples is not None else PROFILES[self.profile]["examples"]
+
+    @property
+    def n_steps(self) -> int:
+        return self.steps if self.steps is not None else PROFILES[self.profile]["steps"]
+
+    @property
+    def n_soak(self) -> int:
+        return self.soak if self.soak is not None else PROFILES[self.profile]["soak"]
+
+    @property
+    def failure_path(self) -> Path:
+        return self.failure_dir / f"{self.target}-{self.policy}-seed{self.seed}.jsonl"
+
+    def replay_command(self, path: Path) -> str:
+        return f"choir check replay {path} --target {self.target} --policy {self.policy}"
+
+
+@dataclass
+class CampaignResult:
+    campaign: Campaign
+    coverage: Coverage
+    elapsed: float
+    failure: PropertyFailure | AssertionError | None = None
+    trace: Path | None = None
+    shrunk: list[Step] | None = None
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.coverage.steps / self.elapsed if self.elapsed else 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+def run_campaign(campaign: Campaign, on_progress: Callable[[int], None] | None = None) -> CampaignResult:
+    """Run the Hypothesis phase (unless `examples` is 0) and then the soak phase (unless `soak` is 0). Never raises
+    for a property failure: it is in the result, with its trace written to `campaign.failure_path`."""
+    factory = driver_factory(campaign.target, campaign.params, campaign.policy, **campaign.driver_options)
+    coverage = Coverage()
+    started = time.perf_counter()
+    campaign.failure_path.unlink(missing_ok=True)
+    if campaign.n_examples:
+        failure = _hypothesis_phase(campaign, factory, coverage, on_progress)
+        if failure is not None:
+            trace = campaign.failure_path if campaign.failure_path.exists() else None
+            return CampaignResult(campaign, coverage, time.perf_counter() - started, failure, trace)
+    if campaign.n_soak:
+        result = soak(campaign.n_soak, campaign.seed, campaign.params, campaign.policy, factory,
+                      on_progress=on_progress, coverage=coverage)  # fmt: skip
+        if result.failure is not None:
+            path = campaign.failure_path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_trace(result.shrunk or result.failure.steps, path)
+            return CampaignResult(
+                campaign, coverage, time.perf_counter() - started, result.failure, path, result.shrunk
+            )
+    return CampaignResult(campaign, coverage, time.perf_counter() - started)
+
+
+def _hypothesis_phase(
+    campaign: Campaign,
+    factory: Callable[[], Any] | None,
+    coverage: Coverage,
+    on_progress: Callable[[int], None] | None,
+) -> AssertionError | None:
+    config = MachineConfig(
+        campaign.params,
+        campaign.policy,
+        factory,
+        campaign.failure_path,
+        coverage,
+        (lambda: on_progress(0)) if on_progress else None,
+    )
+    database = DirectoryBasedExampleDatabase(".hypothesis/choir") if campaign.database else None
+    test = get_state_machine_test(
+        machine_for(config),
+        settings=settings(
+            max_examples=campaign.n_examples,
+            stateful_step_count=campaign.n_steps,
+            deadline=None,
+            database=database,
+            suppress_health_check=list(HealthCheck),
+            phases=tuple(Phase),
+            print_blob=False,
+            report_multiple_bugs=False,
+        ),
+    )
+    try:
+        hypothesis_seed(campaign.seed)(test)()
+    except AssertionError as failure:  # PropertyFailure is an AssertionError too
+        return failure
+    return None
