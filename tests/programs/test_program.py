@@ -1,0 +1,171 @@
+"""The Choir program against the reference model (SPEC sections 3, 4, 7, 8): the program deployed through the
+upgradeable loader replays the acceptance traces exactly like the model; seeded random campaigns run in lockstep
+(outcome and full snapshot compared after every step); targeted scenarios reach the guards random runs rarely
+reach (ThreadFull, the largest settlement, thread id limits, the short approval window RPC tests use)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from choir_model import (
+    CHOIR,
+    CreateThread,
+    Divest,
+    Expire,
+    Fund,
+    Params,
+    ProcessApproval,
+    RequestPublic,
+    Step,
+    SubmitMessage,
+    SubmitSpec,
+)
+from choir_model.trace import read_trace
+from programs.driver import ProgramDriver
+from properties.driver import ModelDriver
+from properties.lockstep import Lockstep
+from properties.soak import soak
+
+ACCEPTANCE = Path(__file__).resolve().parents[3] / "shared" / "acceptance"
+T0 = 1_700_000_000
+SIGNERS = ("treasury1", "treasury2")
+
+
+def h(n: int) -> str:
+    return f"{n:064x}"
+
+
+def lockstep(steps: list[Step], params: Params, image: bytes) -> list[str | None]:
+    """Run steps on the model and the program together; any difference raises. Returns the outcomes."""
+    runner = Lockstep(params, "seeds", ProgramDriver(params, image=image))
+    try:
+        return [runner.step(step) for step in steps]
+    finally:
+        runner.close()
+
+
+@pytest.mark.skipif(not ACCEPTANCE.is_dir(), reason="the shared acceptance traces are not checked out here")
+@pytest.mark.parametrize("trace", sorted(ACCEPTANCE.glob("*.jsonl")) if ACCEPTANCE.is_dir() else [], ids=str)
+def test_acceptance_traces_through_the_upgradeable_loader(choir_so: bytes, trace: Path) -> None:
+    steps = read_trace(trace)
+    model = ModelDriver()
+    program = ProgramDriver(image=choir_so, upgradeable=True, sigverify=True)
+    assert [program.apply(s) for s in steps] == [model.apply(s) for s in steps]
+    assert program.snapshot(full=True) == model.snapshot()
+    assert program.snapshot() == model.snapshot()
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_random_campaign_in_lockstep(choir_so: bytes, seed: int) -> None:
+    result = soak(1500, seed, driver_factory=lambda: ProgramDriver(image=choir_so), run_length=500)
+    assert result.failure is None, f"{result.failure}\nshrunk: {[s.to_json() for s in result.shrunk or []]}"
+    assert sum(result.coverage.ok.values()) > 300
+
+
+def funded(*names: str, amount: int = 100 * CHOIR) -> list[Step]:
+    return [Fund(n, T0, amount, SIGNERS) for n in names]
+
+
+def test_thread_full_on_seats_and_on_pending(choir_so: bytes) -> None:
+    params = Params(max_coauthors=3, max_pending=3)
+    users = ["u0", "u1", "u2", "u3", "u4"]
+    steps = [
+        *funded(*users),
+        CreateThread("u0", T0 + 1, "t", 5 * CHOIR),
+        SubmitSpec("u1", T0 + 2, "t", h(1), CHOIR),  # seats 2, pending 1
+        SubmitSpec("u1", T0 + 2, "t", h(2), CHOIR),  # StateConflict: u1 already has a pending spec
+        SubmitSpec("u2", T0 + 3, "t", h(3), CHOIR),  # seats 3, pending 2
+        SubmitSpec("u3", T0 + 4, "t", h(4), CHOIR),  # ThreadFull: every seat reserved
+        SubmitMessage("u0", T0 + 5, "t", h(5)),
+        RequestPublic("u0", T0 + 6, "t", h(5)),  # no other co-author: Public at once
+        ProcessApproval("u0", T0 + 7, "t", h(1), True),  # u1 joins; pending 1 (h3)
+        SubmitMessage("u1", T0 + 8, "t", h(6)),
+        RequestPublic("u1", T0 + 9, "t", h(6)),  # pending 2
+        SubmitMessage("u0", T0 + 10, "t", h(7)),
+        RequestPublic("u0", T0 + 11, "t", h(7)),  # pending 3
+        SubmitMessage("u0", T0 + 12, "t", h(8)),
+        RequestPublic("u0", T0 + 13, "t", h(8)),  # ThreadFull: pending 3 of 3
+        Expire("keeper", T0 + 14, "t", h(3)),  # StateConflict: deadline not reached
+    ]
+    outcomes = lockstep(steps, params, choir_so)
+    expected = [None, None, "StateConflict", None, "ThreadFull", None, None, None, None, None, None, None, None]
+    assert outcomes[5:] == [*expected, "ThreadFull", "StateConflict"]
+
+
+def test_largest_settlement_pays_every_approver(choir_so: bytes) -> None:
+    """Ten co-authors (MAX_COAUTHORS) all approve an eleventh's spec; the stake splits ten ways with dust."""
+    params = Params(max_coauthors=11)
+    users = [f"user{i}" for i in range(11)]
+    steps: list[Step] = [*funded(*users), CreateThread("user0", T0 + 1, "big", 5 * CHOIR)]
+    now = T0 + 2
+    for i in range(1, 10):  # user1..user9 join one at a time
+        steps.append(SubmitSpec(users[i], now, "big", h(i), CHOIR))
+        steps += [ProcessApproval(users[j], now + 1, "big", h(i), True) for j in range(i)]
+        now += 2
+    steps.append(SubmitSpec("user10", now, "big", h(99), 10 * CHOIR + 7))
+    steps += [ProcessApproval(users[j], now + 1 + j, "big", h(99), True) for j in range(10)]
+    outcomes = lockstep(steps, params, choir_so)
+    assert all(o is None for o in outcomes)
+
+
+def test_mixed_denied_and_expired_settlements(choir_so: bytes) -> None:
+    params = Params(approval_window=30)  # the short window RPC tests use
+    steps = [
+        *funded("a", "b", "c", "d", "e"),
+        CreateThread("a", T0 + 1, "t", 2 * CHOIR),
+        SubmitSpec("b", T0 + 2, "t", h(1), CHOIR),
+        ProcessApproval("a", T0 + 3, "t", h(1), True),  # a, b
+        SubmitSpec("c", T0 + 4, "t", h(2), 5 * CHOIR),
+        ProcessApproval("a", T0 + 5, "t", h(2), True),
+        ProcessApproval("b", T0 + 6, "t", h(2), False),  # mixed: stake to the treasury
+        SubmitSpec("d", T0 + 7, "t", h(3), 4 * CHOIR),
+        ProcessApproval("a", T0 + 8, "t", h(3), False),
+        ProcessApproval("b", T0 + 9, "t", h(3), False),  # denied: stake to the thread
+        SubmitSpec("e", T0 + 10, "t", h(4), 2 * CHOIR),
+        ProcessApproval("a", T0 + 40, "t", h(4), True),  # ApprovalTimeout at the deadline
+        Expire("keeper", T0 + 39, "t", h(4)),  # StateConflict: before the deadline
+        Expire("keeper", T0 + 40, "t", h(4)),
+        Expire("keeper", T0 + 41, "t", h(4)),  # StateConflict: no longer Pending
+        ProcessApproval("c", T0 + 41, "t", h(4), True),  # StateConflict
+        Divest("a", T0 + 42, "t", CHOIR),
+    ]
+    outcomes = lockstep(steps, params, choir_so)
+    assert outcomes[-7:] == [None, "ApprovalTimeout", "StateConflict", None, "StateConflict", "StateConflict", None]
+
+
+def test_thread_id_limits(choir_so: bytes) -> None:
+    params = Params(thread_id_max=16)
+    steps = [
+        *funded("a"),
+        CreateThread("a", T0, "", CHOIR),
+        CreateThread("a", T0, "x" * 17, CHOIR),
+        CreateThread("a", T0, "x" * 40, CHOIR),  # too long to be a seed: the program still answers
+        CreateThread("a", T0, "é" * 8, CHOIR),  # 16 bytes of UTF-8
+        CreateThread("a", T0, "é" * 8, CHOIR),
+        SubmitMessage("a", T0, "x" * 40, h(1)),
+        Divest("a", T0, "nope", 1),
+    ]
+    assert lockstep(steps, params, choir_so)[1:] == [
+        "InvalidThreadId",
+        "InvalidThreadId",
+        "InvalidThreadId",
+        None,
+        "ThreadExists",
+        "UnknownThread",
+        "UnknownThread",
+    ]
+
+
+def test_invalid_time_never_reaches_the_program(choir_so: bytes) -> None:
+    driver = ProgramDriver(image=choir_so)
+    assert driver.apply(Fund("a", T0, CHOIR, SIGNERS)) is None
+    assert driver.apply(Fund("a", T0 - 1, CHOIR, SIGNERS)) == "InvalidTime"
+    assert driver.apply(Fund("a", T0, CHOIR, ("treasury1",))) == "Unauthorized"
+    assert driver.snapshot()["wallets"] == {"a": CHOIR}
+
+
+def test_driver_refuses_other_policies(choir_so: bytes) -> None:
+    with pytest.raises(ValueError, match="seeds"):
+        ProgramDriver(policy="scales-2024-10", image=choir_so)
