@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from choir import model_cli, sim_cli
+from choir import model_cli, serve_cli, sim_cli
 
 app = typer.Typer(
     name="choir",
@@ -17,6 +17,7 @@ app.add_typer(model_cli.app, name="model", help="Run the reference model on trac
 app.add_typer(sim_cli.app, name="sim", help="Agent-based simulations: scenarios, sweeps, plots, report.")
 app.command("stake", help="Print the recommended stake for a thread's balance and co-authors.")(model_cli.stake)
 app.command("demo", help="The main job: replay the example traces and print their outcome.")(model_cli.demo)
+app.command("serve", help="Serve the reference backend (REST API over the model).")(serve_cli.serve)
 
 
 if __name__ == "__main__":

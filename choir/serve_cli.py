@@ -1,0 +1,108 @@
+"""`choir serve`: run the reference backend (issue 6). Only flag parsing lives here; everything else is in
+`reference_backend`, imported lazily so `choir --help` stays instant."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+err = Console(stderr=True)
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    data: Annotated[Path, typer.Option("--data", help="Data directory: journal (SQLite WAL) and local Qdrant.")] = Path(
+        "choir-data"
+    ),
+    qdrant_url: Annotated[
+        str | None, typer.Option("--qdrant-url", help="Use a Qdrant server instead of local mode under --data.")
+    ] = None,
+    params: Annotated[
+        str | None,
+        typer.Option("--params", help="Model parameters: a JSON object or a JSON file (choir_model.Params)."),
+    ] = None,
+    policy: Annotated[str, typer.Option("--policy", help="Settlement policy.")] = "seeds",
+    check: Annotated[
+        str, typer.Option("--check", help="Model invariant checks per operation: step, audit or off.")
+    ] = "step",
+    manual_clock: Annotated[
+        int | None,
+        typer.Option("--manual-clock", help="Start a manual clock at this Unix time; admins set it (tests only)."),
+    ] = None,
+    rate_limit: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rate-limit", help="ROUTE=COUNT or ROUTE=COUNT/SECONDS, repeatable; overrides the seeds' limits."
+        ),
+    ] = None,
+    no_rate_limits: Annotated[
+        bool, typer.Option("--no-rate-limits", help="Disable rate limits (differential runs replay trace time).")
+    ] = False,
+    max_content: Annotated[int, typer.Option("--max-content", help="Largest message, bytes of UTF-8.")] = 32 * 1024,
+    max_skew: Annotated[int, typer.Option("--max-skew", help="Accepted clock skew of signed requests, s.")] = 120,
+    sync: Annotated[str, typer.Option("--sync", help="SQLite synchronous mode: full or normal.")] = "full",
+    embedder: Annotated[
+        str, typer.Option("--embedder", help="hashing, hashing:DIM or sentence-transformers:NAME (installed, offline).")
+    ] = "hashing",
+    authorities: Annotated[
+        Path | None,
+        typer.Option("--authorities", help="JSON file {name: base58 public key} of the treasury authorities."),
+    ] = None,
+    snapshot_every: Annotated[int, typer.Option("--snapshot-every", help="Journal rows between snapshots.")] = 10_000,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+    export_trace: Annotated[
+        Path | None,
+        typer.Option("--export-trace", help="Write the journal as a SPEC trace (JSONL) to this file and exit."),
+    ] = None,
+) -> None:
+    """Serve the reference backend: the REST API of SPEC section 10 over the model, durable in --data."""
+    from reference_backend.config import BackendConfig, parse_params, parse_rate_limit
+    from reference_backend.journal import Journal
+
+    if export_trace is not None:
+        journal = Journal(data)
+        count = journal.export(export_trace)
+        journal.close()
+        err.print(f"wrote {count} operations to {export_trace}")
+        return
+    try:
+        limits = {} if no_rate_limits else None
+        if rate_limit:
+            limits = dict(parse_rate_limit(text) for text in rate_limit)
+        keys = json.loads(authorities.read_text(encoding="utf-8")) if authorities else {}
+        fields: dict[str, object] = {
+            "data_dir": data,
+            "qdrant_url": qdrant_url,
+            "policy": policy,
+            "check": check,
+            "manual_clock": manual_clock,
+            "max_content_bytes": max_content,
+            "max_skew": max_skew,
+            "sync": sync,
+            "embedder": embedder,
+            "authorities": keys,
+            "snapshot_every": snapshot_every,
+        }
+        if params:
+            fields["params"] = parse_params(params)
+        if limits is not None:
+            fields["rate_limits"] = limits
+        if check not in ("step", "off", "audit") or sync not in ("full", "normal"):
+            raise ValueError("--check must be step, audit or off and --sync full or normal")
+        config = BackendConfig(**fields)  # type: ignore[arg-type]
+    except (ValueError, OSError) as error:
+        err.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    if not keys:
+        err.print(
+            "[yellow]treasury authorities use the development keys seeded by sha256(name): anyone can sign as them. "
+            "Pass --authorities in any real deployment.[/yellow]"
+        )
+    from reference_backend.server import serve as run_server
+
+    run_server(config, host=host, port=port, log_level=log_level)

@@ -1,0 +1,230 @@
+"""Content search on Qdrant (seeds Impl_API "Qdrant Operations", Impl_Privacy "Search Privacy").
+
+Each message is one Qdrant point: id = uuid5(thread/hash), vector = the embedding of its text, payload = the
+privacy facts search filters on (`thread_id`, `content_hash`, `author`, `privacy`, `state`, `searchable`,
+`created_at`). The text itself stays in the journal's content table, so the index holds nothing readable.
+
+Who may find what is decided by `choir_model.privacy`, never here. This module only narrows candidates with a
+pre-filter that is a superset of what the viewer may search (`Audience`): Public messages at level public for
+everyone, Public premium messages for premium users, and everything in the viewer's own threads; the service then
+re-checks every candidate against the live model before a byte leaves (payloads can lag the model by a moment,
+since indexing runs behind the journal).
+
+With a Qdrant server (`--qdrant-url`) the pre-filter is a Qdrant filter, as in the seeds' `search_content`, with
+keyword payload indexes. qdrant-client's local mode evaluates filters point by point in Python (about a second at
+20,000 points), so locally the index asks for unfiltered nearest neighbours, filters their payloads itself and
+widens the request (x4) until it has enough or has seen enough; only past `LOCAL_SCAN_CAP` candidates does it fall
+back to the filtered query. A search inside one thread scores that thread's points directly (the model knows
+their ids). Either way the hits are the best-scoring admitted points (up to ties); only the cost differs. Only
+points with a positive score (sharing at least one feature with the query) are hits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from qdrant_client import QdrantClient
+from qdrant_client import models as qm
+
+from reference_backend.embedding import Embedder
+
+NAMESPACE = uuid.UUID("6c7a3f1e-9b1d-4c3e-8f1a-0c401c0de5ed")
+PUBLIC_STATE = "Public"
+LOCAL_SCAN_CAP = 2048
+KEYWORD_FIELDS = ("thread_id", "privacy", "state")
+
+
+def point_id(thread_id: str, content_hash: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"{thread_id}/{content_hash}"))
+
+
+@dataclass(frozen=True, slots=True)
+class IndexDoc:
+    thread_id: str
+    content_hash: str
+    author: str
+    privacy: str
+    state: str
+    created_at: int
+    text: str
+
+    def payload(self) -> dict[str, object]:
+        return {
+            "thread_id": self.thread_id,
+            "content_hash": self.content_hash,
+            "author": self.author,
+            "privacy": self.privacy,
+            "state": self.state,
+            "searchable": self.privacy == "public",
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """A superset of what one viewer may search: see the module docstring."""
+
+    premium: bool
+    threads: frozenset[str]
+    within: str | None = None
+
+    def admits(self, payload: dict[str, object]) -> bool:
+        thread_id = payload.get("thread_id")
+        if self.within is not None and thread_id != self.within:
+            return False
+        if thread_id in self.threads:
+            return True
+        if payload.get("state") != PUBLIC_STATE:
+            return False
+        privacy = payload.get("privacy")
+        return privacy == "public" or (self.premium and privacy == "premium")
+
+    def qdrant_filter(self) -> qm.Filter:
+        is_public = qm.FieldCondition(key="state", match=qm.MatchValue(value=PUBLIC_STATE))
+        should: list[qm.Condition] = [
+            qm.Filter(must=[is_public, qm.FieldCondition(key="privacy", match=qm.MatchValue(value="public"))])
+        ]
+        if self.premium:
+            should.append(
+                qm.Filter(must=[is_public, qm.FieldCondition(key="privacy", match=qm.MatchValue(value="premium"))])
+            )
+        if self.threads:
+            should.append(qm.FieldCondition(key="thread_id", match=qm.MatchAny(any=sorted(self.threads))))
+        must: list[qm.Condition] = []
+        if self.within is not None:
+            must.append(qm.FieldCondition(key="thread_id", match=qm.MatchValue(value=self.within)))
+        return qm.Filter(must=must or None, should=should)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    thread_id: str
+    content_hash: str
+    score: float
+
+
+class SearchIndex:
+    """One Qdrant collection of messages, named after the embedding space (a new embedder gets a new collection,
+    which the service then fills from the journal)."""
+
+    def __init__(self, embedder: Embedder, path: Path | None = None, url: str | None = None) -> None:
+        if (path is None) == (url is None):
+            raise ValueError("give exactly one of path (local mode) or url (server)")
+        self.embedder = embedder
+        self.local = url is None
+        self.client = QdrantClient(path=str(path)) if path is not None else QdrantClient(url=url, timeout=10)
+        self.collection = "choir_messages_" + "".join(c if c.isalnum() else "_" for c in embedder.id)
+        self._lock: contextlib.AbstractContextManager[object] = (
+            threading.Lock() if self.local else contextlib.nullcontext()
+        )
+        with self._lock:
+            self.created = not self.client.collection_exists(self.collection)
+            if self.created:
+                self.client.create_collection(
+                    self.collection, vectors_config=qm.VectorParams(size=embedder.dim, distance=qm.Distance.DOT)
+                )
+                if not self.local:
+                    for name in KEYWORD_FIELDS:
+                        self.client.create_payload_index(self.collection, name, qm.PayloadSchemaType.KEYWORD)
+
+    def close(self) -> None:
+        with self._lock:
+            self.client.close()
+
+    def count(self) -> int:
+        with self._lock:
+            return self.client.count(self.collection, exact=True).count
+
+    # -- writing -------------------------------------------------------------------------------------------------
+
+    def upsert(self, docs: Iterable[IndexDoc]) -> None:
+        points = [
+            qm.PointStruct(
+                id=point_id(d.thread_id, d.content_hash),
+                vector=self.embedder.embed(d.text).tolist(),
+                payload=d.payload(),
+            )
+            for d in docs
+        ]
+        if points:
+            with self._lock:
+                self.client.upsert(self.collection, points=points, wait=True)
+
+    def set_states(self, updates: Iterable[tuple[str, str, str]]) -> None:
+        """Move messages to new states: (thread_id, content_hash, state)."""
+        by_state: dict[str, list[str]] = {}
+        for thread_id, content_hash, state in updates:
+            by_state.setdefault(state, []).append(point_id(thread_id, content_hash))
+        with self._lock:
+            for state, ids in by_state.items():
+                self.client.set_payload(self.collection, payload={"state": state}, points=ids, wait=True)
+
+    # -- searching -----------------------------------------------------------------------------------------------
+
+    def candidates(
+        self, query: str, audience: Audience, limit: int, thread_hashes: list[str] | None = None
+    ) -> list[Candidate]:
+        """At most `limit` best candidates for `query` that pass the audience pre-filter, best first. For a search
+        inside one thread, `thread_hashes` (the thread's message hashes, from the model) lets local mode score the
+        thread directly."""
+        vector = self.embedder.embed(query)
+        if not vector.any():
+            return []
+        if not self.local:
+            return list(self._filtered(vector, audience, limit))
+        if audience.within is not None and thread_hashes is not None and len(thread_hashes) <= LOCAL_SCAN_CAP:
+            return self._score_thread(vector, audience, thread_hashes, limit)
+        wanted = max(4 * limit, 32)
+        while wanted <= LOCAL_SCAN_CAP:
+            with self._lock:
+                points = self.client.query_points(
+                    self.collection, query=vector, limit=wanted, with_payload=True, score_threshold=0.0
+                ).points
+            hits = [p for p in points if p.payload is not None and audience.admits(p.payload)]
+            if len(hits) >= limit or len(points) < wanted:
+                return [self._candidate(p) for p in hits[:limit]]
+            wanted *= 4
+        return list(self._filtered(vector, audience, limit))
+
+    def _filtered(self, vector: np.ndarray, audience: Audience, limit: int) -> Iterator[Candidate]:
+        with self._lock:
+            points = self.client.query_points(
+                self.collection,
+                query=vector,
+                query_filter=audience.qdrant_filter(),
+                limit=limit,
+                with_payload=True,
+                score_threshold=0.0,
+            ).points
+        for p in points:
+            if p.payload is not None and audience.admits(p.payload):
+                yield self._candidate(p)
+
+    def _score_thread(
+        self, vector: np.ndarray, audience: Audience, thread_hashes: list[str], limit: int
+    ) -> list[Candidate]:
+        assert audience.within is not None
+        ids = [point_id(audience.within, h) for h in thread_hashes]
+        with self._lock:
+            records = self.client.retrieve(self.collection, ids=ids, with_payload=True, with_vectors=True)
+        scored: list[Candidate] = []
+        for record in records:
+            if record.payload is None or record.vector is None or not audience.admits(record.payload):
+                continue
+            score = float(np.dot(np.asarray(record.vector, dtype=np.float32), vector))
+            if score <= 0.0:
+                continue
+            scored.append(Candidate(audience.within, str(record.payload["content_hash"]), score))
+        scored.sort(key=lambda c: (-c.score, c.content_hash))
+        return scored[:limit]
+
+    @staticmethod
+    def _candidate(point: qm.ScoredPoint) -> Candidate:
+        payload = point.payload or {}
+        return Candidate(str(payload["thread_id"]), str(payload["content_hash"]), float(point.score))

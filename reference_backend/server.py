@@ -1,0 +1,156 @@
+"""Running the backend: in the foreground (`choir serve`), in a thread (tests) or as a child process (the
+differential driver, the crash test, benchmarks).
+
+One process, one uvicorn worker: the model lives in memory and the writer thread is its only mutator, so more
+workers would mean more, diverging, models. Throughput comes from group commit, not from processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from reference_backend.app import create_app
+from reference_backend.clock import Clock
+from reference_backend.config import BackendConfig
+from reference_backend.service import Backend
+
+log = logging.getLogger("reference_backend")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def uvicorn_config(app: object, host: str, port: int, log_level: str = "warning") -> uvicorn.Config:
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        lifespan="off",
+        timeout_keep_alive=30,
+        backlog=2048,
+    )
+
+
+def serve(config: BackendConfig, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
+    """Start the backend and serve until interrupted (SIGINT/SIGTERM), then close it cleanly."""
+    backend = Backend(config).start()
+    try:
+        server = uvicorn.Server(uvicorn_config(create_app(backend), host, port, log_level))
+        server.run()
+    finally:
+        backend.close()
+
+
+class ServerThread:
+    """A backend served by uvicorn on a thread of this process (tests): `with ServerThread(config) as s: s.url`.
+
+    The test keeps a handle on `backend` (and its clock) for white-box checks."""
+
+    def __init__(self, config: BackendConfig, clock: Clock | None = None, host: str = "127.0.0.1") -> None:
+        self.config = config
+        self.backend = Backend(config, clock=clock)
+        self.host = host
+        self.port = free_port(host)
+        self.url = f"http://{host}:{self.port}"
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> ServerThread:
+        self.backend.start()
+        self._server = uvicorn.Server(uvicorn_config(create_app(self.backend), self.host, self.port))
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._thread = threading.Thread(target=self._server.run, name="uvicorn", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(10)
+        self.backend.close()
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class ServerProcess:
+    """`choir serve` as a child process on a free loopback port; `kill()` is SIGKILL (the crash test)."""
+
+    def __init__(self, data_dir: Path, extra_args: Sequence[str] = (), host: str = "127.0.0.1") -> None:
+        self.data_dir = Path(data_dir)
+        self.host = host
+        self.extra_args = list(extra_args)
+        self.port = 0
+        self.url = ""
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = self.data_dir.parent / f"{self.data_dir.name}.server.log"
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        self.port = free_port(self.host)
+        self.url = f"http://{self.host}:{self.port}"
+        command = [
+            sys.executable, "-m", "choir.cli", "serve", "--host", self.host, "--port", str(self.port),
+            "--data", str(self.data_dir), "--log-level", "warning", *self.extra_args,
+        ]  # fmt: skip
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        log_file = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed when it exits
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env)
+        log_file.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited with {self.process.returncode}; see {self.log_path}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/v1/health", timeout=1.0).status_code == 200:
+                    return self
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"the server did not answer within {timeout} s; see {self.log_path}")
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup at all, as in a crash."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        """SIGTERM and wait (a clean shutdown); SIGKILL after 10 s."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

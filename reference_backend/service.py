@@ -1,0 +1,676 @@
+"""`Backend`: the reference backend without HTTP. Every state change goes through `choir_model.Model`.
+
+Threads and who owns what:
+
+* **The writer thread** owns every change. Commands (an operation, a registration, a premium flag) queue up; the
+  writer takes all that are waiting, applies them one by one to the model (which either changes the state or raises
+  the SPEC error and changes nothing), writes the accepted ones to the journal in one transaction (group commit),
+  and only then resolves the callers' futures. It holds the state lock from the first apply to the commit, so no
+  reader ever sees a state the journal does not hold: what a client can observe survives a crash. If the commit
+  fails, the model is rebuilt from the journal and the batch is answered 503.
+* **Readers** (thread views, search, wallet, snapshot) take the state lock briefly to copy what they need, then
+  do their I/O (content lookups) outside it.
+* **The indexer thread** keeps Qdrant behind the journal: it upserts new messages and moves their `state` payload,
+  and records how far it got (`indexed_seq`), so a restart re-indexes exactly what was missed. Search waits (up to
+  `search_wait`) for the index to reach the journal position the request saw, which gives read-your-writes.
+
+`now` for an operation is read by the writer when it applies it, so operations are applied in time order. With
+the system clock it never goes backwards (max of clock and the last step's time); a `ManualClock` is passed
+through unchanged, so the model's own `InvalidTime` guard answers exactly as it does for a trace.
+
+Hooks for what comes later (issue 7): `add_listener` is called after every commit with the accepted steps and
+their events (the WebSocket hub and cache invalidation subscribe there).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import hashlib
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import choir_model
+from choir_model import ChoirError, Model, Step
+from choir_model import events as ev
+from choir_model.model import InvariantViolation
+from choir_model.privacy import Role, View, can_cite, can_search, role_of, view_of, visible_metadata
+from choir_model.state import Privacy
+from choir_model.steps import SubmitMessage, SubmitSpec
+from choir_model.trace import step_from_json
+from reference_backend.auth import ReplayGuard, dev_keypair, parse_public_key
+from reference_backend.clock import Clock, ManualClock, SystemClock
+from reference_backend.config import BackendConfig
+from reference_backend.content import StatisticsSummarizer, Summarizer, snippet
+from reference_backend.embedding import make_embedder
+from reference_backend.errors import ApiError
+from reference_backend.journal import Batch, Journal, trace_line
+from reference_backend.ratelimit import RateLimiter
+from reference_backend.schemas import MessageView, SearchHit, SearchResults, ThreadView
+from reference_backend.search import Audience, IndexDoc, SearchIndex
+
+log = logging.getLogger("reference_backend")
+
+Listener = Callable[[list[tuple[int, Step, list[ev.Event]]]], None]
+"""Called by the writer after each commit with (seq, step, events) of every accepted operation."""
+
+
+class StorageFailed(ApiError):
+    def __init__(self, message: str) -> None:
+        super().__init__(503, "StorageUnavailable", message)
+
+
+class JournalCorrupt(RuntimeError):
+    """The journal does not replay on the model (edited by hand, or written under other parameters)."""
+
+
+# -- commands ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Request:
+    """The signed request a command came from (its nonce is persisted for replay protection)."""
+
+    user: str
+    nonce: str
+    signed_at: int
+
+
+@dataclass(slots=True)
+class StepCommand:
+    """One model operation; `step.now` is replaced by the writer's clock. `content` is the text of a submitted
+    message (its sha256 is already `step.hash`)."""
+
+    step: Step
+    content: str | None = None
+    request: Request | None = None
+
+
+@dataclass(slots=True)
+class RegisterCommand:
+    name: str
+    public_key: str
+    request: Request | None = None
+
+
+@dataclass(slots=True)
+class PremiumCommand:
+    name: str
+    premium: bool
+    request: Request | None = None
+
+
+Command = StepCommand | RegisterCommand | PremiumCommand
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The result of an accepted operation."""
+
+    seq: int
+    step: Step
+    events: list[ev.Event]
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    name: str
+    public_key: str
+    premium: bool
+
+
+@dataclass(slots=True)
+class _Outcome:
+    command: Command
+    future: concurrent.futures.Future[Any]
+    result: Any = None
+    error: BaseException | None = None
+    step_index: int | None = None
+    index_doc: IndexDoc | None = None
+    index_state: tuple[str, str, str] | None = None
+
+
+_STOP = object()
+
+
+def model_fingerprint(config: BackendConfig) -> str:
+    """Snapshots are valid only for the same model code, parameters and policy."""
+    digest = hashlib.sha256()
+    package = Path(choir_model.__file__).parent
+    for path in sorted(package.glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    digest.update(repr(config.params).encode())
+    digest.update(config.policy.encode())
+    return digest.hexdigest()
+
+
+def journal_fingerprint(config: BackendConfig) -> str:
+    """What a journal's meaning depends on: replaying it under other parameters or another policy would build a
+    different state, so the service refuses to start on a mismatch."""
+    return json.dumps({"params": repr(config.params), "policy": config.policy}, sort_keys=True)
+
+
+class Backend:
+    """The service. `start()` rebuilds the state from the journal and starts the writer and indexer threads."""
+
+    def __init__(self, config: BackendConfig, clock: Clock | None = None, summarizer: Summarizer | None = None) -> None:
+        self.config = config
+        if clock is None:
+            clock = ManualClock(config.manual_clock) if config.manual_clock is not None else SystemClock()
+        self.clock = clock
+        self.summarizer = summarizer or StatisticsSummarizer()
+        self.replay = ReplayGuard(config.max_skew)
+        self.limiter = RateLimiter(config.rate_limits)
+        self.journal = Journal(config.data_dir, config.sync)
+        self.embedder = make_embedder(config.embedder)
+        self.index = SearchIndex(
+            self.embedder,
+            path=None if config.qdrant_url else config.data_dir / "qdrant",
+            url=config.qdrant_url,
+        )
+        self.model = Model(config.params, policy=config.policy, check=config.check)
+        self.fingerprint = model_fingerprint(config)
+        self.authorities: dict[str, str] = dict(config.authorities) or {
+            name: str(dev_keypair(name).pubkey()) for name in config.params.treasury_authorities
+        }
+        self._authority_keys = {name: parse_public_key(key) for name, key in self.authorities.items()}
+        self.users: dict[str, UserRecord] = {}
+        self._user_keys: dict[str, Any] = {}
+        self._threads_of: dict[str, set[str]] = {}
+        self._state_lock = threading.RLock()
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._index_queue: queue.Queue[Any] = queue.Queue()
+        self._indexed = threading.Condition()
+        self.journal_seq = 0
+        self.indexed_seq = 0
+        self._index_target = 0
+        self.failed: str | None = None
+        self._listeners: list[Listener] = []
+        self._writer: threading.Thread | None = None
+        self._indexer: threading.Thread | None = None
+        self._batches = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------
+
+    def start(self) -> Backend:
+        stored = self.journal.meta("config")
+        expected = journal_fingerprint(self.config)
+        if stored is None:
+            self.journal.set_meta("config", expected)
+        elif stored != expected:
+            raise JournalCorrupt(
+                f"{self.journal.path} was written under {stored}, this server runs {expected}: "
+                "start it with the same --params and --policy, or use a new --data directory"
+            )
+        self._rebuild()
+        horizon = self.clock.now() - 2 * self.config.max_skew
+        self.replay.load(self.journal.recent_requests(horizon))
+        self._writer = threading.Thread(target=self._write_loop, name="choir-writer", daemon=True)
+        self._indexer = threading.Thread(target=self._index_loop, name="choir-indexer", daemon=True)
+        self._writer.start()
+        self._indexer.start()
+        return self
+
+    def close(self) -> None:
+        """Stop the threads (after the queued commands are answered) and close the stores."""
+        if self._writer is not None:
+            self._queue.put(_STOP)
+            self._writer.join()
+            self._writer = None
+        if self._indexer is not None:
+            self._index_queue.put(_STOP)
+            self._indexer.join()
+            self._indexer = None
+        self.index.close()
+        self.journal.close()
+
+    def add_listener(self, listener: Listener) -> None:
+        """Register a callback for accepted operations (runs on the writer thread: keep it quick)."""
+        self._listeners.append(listener)
+
+    def _rebuild(self) -> None:
+        """State from the newest usable snapshot plus the journal after it; users from their table."""
+        model = Model(self.config.params, policy=self.config.policy, check=self.config.check)
+        start = 0
+        snapshot = self.journal.latest_snapshot(self.fingerprint)
+        if snapshot is not None:
+            start, (state, analytics) = snapshot
+            model.state, model.analytics = state, analytics
+        seq = start
+        for seq, line in self.journal.lines(after=start):
+            try:
+                model.apply(step_from_json(json.loads(line), seq))
+            except (ChoirError, ValueError, InvariantViolation) as error:
+                raise JournalCorrupt(f"journal row {seq} does not replay: {error}") from error
+        self.model = model
+        self.journal_seq = max(seq, self.journal.last_seq())
+        self._threads_of = {}
+        for thread in model.state.threads.values():
+            for name in thread.co_authors:
+                self._threads_of.setdefault(name, set()).add(thread.thread_id)
+        self.users = {}
+        self._user_keys = {}
+        for name, key, premium in self.journal.users():
+            self.users[name] = UserRecord(name, key, premium)
+            self._user_keys[name] = parse_public_key(key)
+        log.info("state rebuilt: snapshot at %d, journal at %d", start, self.journal_seq)
+
+    # -- what the HTTP layer asks ----------------------------------------------------------------------------------
+
+    def now(self) -> int:
+        return self.clock.now()
+
+    def key_of(self, name: str) -> Any:
+        """The public key that signs for `name`: a treasury authority's configured key, else a registered one."""
+        key = self._authority_keys.get(name)
+        return key if key is not None else self._user_keys.get(name)
+
+    def is_premium(self, name: str) -> bool:
+        record = self.users.get(name)
+        return record is not None and record.premium
+
+    def submit(self, command: Command) -> concurrent.futures.Future[Any]:
+        """Queue a command for the writer; the future resolves after the journal commit (or with the error)."""
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        if self.failed:
+            future.set_exception(StorageFailed(self.failed))
+        else:
+            self._queue.put((command, future))
+        return future
+
+    def execute(self, command: Command, timeout: float | None = 30.0) -> Any:
+        """Submit and wait (for callers outside the event loop: tests, benchmarks, bulk loads)."""
+        return self.submit(command).result(timeout)
+
+    # -- the writer -------------------------------------------------------------------------------------------------
+
+    def _op_now(self) -> int:
+        now = self.clock.now()
+        if isinstance(self.clock, ManualClock):
+            return now
+        last = self.model.state.last_now
+        return now if last is None or now >= last else last
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            items = [item]
+            while len(items) < 512:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = any(i is _STOP for i in items)
+            work = [i for i in items if i is not _STOP]
+            if work:
+                self._process([_Outcome(command, future) for command, future in work])
+            if stop:
+                return
+
+    def _process(self, outcomes: list[_Outcome]) -> None:
+        batch = Batch()
+        with self._state_lock:
+            if self.failed:
+                for outcome in outcomes:
+                    outcome.error = StorageFailed(self.failed)
+                self._resolve(outcomes)
+                return
+            pending_names: dict[str, str] = {}
+            for position, outcome in enumerate(outcomes):
+                try:
+                    outcome.result = self._apply(outcome, batch, pending_names)
+                except (ChoirError, ApiError) as error:
+                    outcome.error = error
+                except Exception as bug:
+                    # An invariant the model says this step broke, or any other bug: the state may be half-changed,
+                    # so rebuild it from the journal and redo the rest of the batch without this command.
+                    log.error("operation refused by an internal error: %r", bug, exc_info=True)
+                    what = "invariant violated" if isinstance(bug, InvariantViolation) else "internal error"
+                    outcome.error = ApiError(500, "InternalError", f"{what}: {bug}; nothing was changed")
+                    self._rebuild()
+                    redo = [_Outcome(o.command, o.future) for o in outcomes[:position] + outcomes[position + 1 :]]
+                    self._resolve([outcome])
+                    self._process(redo)
+                    return
+                request = outcome.command.request
+                if request is not None:
+                    batch.requests.append((request.user, request.nonce, request.signed_at))
+            try:
+                last_seq = self.journal.commit(batch) if batch else self.journal_seq
+            except Exception as error:
+                log.exception("journal commit failed; rebuilding the state from the journal")
+                self._commit_failed(outcomes, error)
+                return
+            first_seq = last_seq - len(batch.steps) + 1
+            accepted: list[tuple[int, Step, list[ev.Event]]] = []
+            for outcome in outcomes:
+                if outcome.error is None and isinstance(outcome.command, (RegisterCommand, PremiumCommand)):
+                    record = outcome.result
+                    self.users[record.name] = record
+                    self._user_keys[record.name] = parse_public_key(record.public_key)
+                if outcome.step_index is not None:
+                    step, events = outcome.result
+                    seq = first_seq + outcome.step_index
+                    outcome.result = Accepted(seq, step, events)
+                    accepted.append((seq, step, events))
+            self.journal_seq = last_seq
+            self._batches += 1
+            self._maintain(len(batch.steps))
+        self._resolve(outcomes)
+        if accepted:
+            self._queue_index(outcomes, last_seq)
+            for listener in self._listeners:
+                try:
+                    listener(accepted)
+                except Exception:
+                    log.exception("listener failed")
+
+    def _apply(self, outcome: _Outcome, batch: Batch, pending_names: dict[str, str]) -> Any:
+        command = outcome.command
+        if isinstance(command, StepCommand):
+            now = self._op_now()
+            step = dataclasses.replace(command.step, now=now)  # type: ignore[type-var]
+            events = self.model.apply(step)
+            request = command.request
+            outcome.step_index = len(batch.steps)
+            batch.steps.append(
+                (trace_line(step.to_json()), request.user if request else None, request.nonce if request else None, now)
+            )
+            if command.content is not None:
+                batch.contents.append((step.hash, command.content))  # type: ignore[attr-defined]
+            for event in events:
+                if isinstance(event, ev.ThreadCreated):
+                    self._threads_of.setdefault(event.creator, set()).add(event.thread_id)
+                elif isinstance(event, ev.CoAuthorAdded):
+                    self._threads_of.setdefault(event.co_author, set()).add(event.thread_id)
+            self._capture_index(outcome, step, command.content)
+            return step, events
+        if isinstance(command, RegisterCommand):
+            if command.name in self.authorities:
+                raise ApiError(409, "NameReserved", f"{command.name!r} is a treasury authority")
+            known = pending_names.get(command.name) or (
+                self.users[command.name].public_key if command.name in self.users else None
+            )
+            if known is not None and known != command.public_key:
+                raise ApiError(409, "NameTaken", f"{command.name!r} is registered with another key")
+            record = UserRecord(command.name, command.public_key, self.is_premium(command.name))
+            if known is None:
+                pending_names[command.name] = command.public_key
+                batch.users.append((record.name, record.public_key, record.premium, self.clock.now()))
+            return record
+        if command.name not in self.users:
+            raise ApiError(404, "UnknownUser", f"{command.name!r} is not registered")
+        current = self.users[command.name]
+        record = UserRecord(current.name, current.public_key, command.premium)
+        batch.users.append((record.name, record.public_key, record.premium, self.clock.now()))
+        return record
+
+    def _commit_failed(self, outcomes: list[_Outcome], error: Exception) -> None:
+        for outcome in outcomes:
+            if outcome.error is None:
+                outcome.error = StorageFailed(f"the journal could not be written ({error}); nothing was changed")
+                outcome.step_index = None
+        try:
+            self._rebuild()
+        except Exception as rebuild_error:
+            self.failed = f"journal unavailable: {rebuild_error}"
+            log.exception("cannot rebuild from the journal; refusing writes")
+        self._resolve(outcomes)
+
+    @staticmethod
+    def _resolve(outcomes: list[_Outcome]) -> None:
+        for outcome in outcomes:
+            if outcome.future.done():
+                continue
+            if outcome.error is not None:
+                outcome.future.set_exception(outcome.error)
+            else:
+                outcome.future.set_result(outcome.result)
+
+    def _maintain(self, written: int) -> None:
+        """Snapshots every `snapshot_every` journal rows; prune old request nonces now and then."""
+        every = self.config.snapshot_every
+        if written and self.journal_seq // every != (self.journal_seq - written) // every:
+            self.journal.save_snapshot(self.journal_seq, self.fingerprint, (self.model.state, self.model.analytics))
+        if self._batches % 1000 == 0:
+            self.journal.prune_requests(self.clock.now() - 2 * self.config.max_skew)
+
+    # -- the index --------------------------------------------------------------------------------------------------
+
+    def _capture_index(self, outcome: _Outcome, step: Step, content: str | None) -> None:
+        """What the index must learn from an accepted step, read from the model right after it applied."""
+        content_hash = step.content_hash
+        if content_hash is None or step.thread_id is None:
+            return
+        message = self.model.state.threads[step.thread_id].messages[content_hash]
+        if isinstance(step, (SubmitMessage, SubmitSpec)):
+            outcome.index_doc = IndexDoc(
+                step.thread_id,
+                content_hash,
+                message.author,
+                message.privacy.value,
+                message.state.value,
+                message.created_at,
+                content or "",
+            )
+        else:
+            outcome.index_state = (step.thread_id, content_hash, message.state.value)
+
+    def _queue_index(self, outcomes: list[_Outcome], seq: int) -> None:
+        docs = [o.index_doc for o in outcomes if o.error is None and o.index_doc is not None]
+        states = [o.index_state for o in outcomes if o.error is None and o.index_state is not None]
+        with self._indexed:
+            self._index_target = seq
+        self._index_queue.put((seq, docs, states))
+
+    def _index_loop(self) -> None:
+        try:
+            self._catch_up()
+        except Exception:
+            log.exception("index catch-up failed; search may miss messages until the next start")
+        while True:
+            item = self._index_queue.get()
+            items = [item]
+            while True:
+                try:
+                    items.append(self._index_queue.get_nowait())
+                except queue.Empty:
+                    break
+            work = [i for i in items if i is not _STOP]
+            if work:
+                self._index_batch(work)
+            if len(work) != len(items):
+                return
+
+    def _index_batch(self, work: list[tuple[int, list[IndexDoc], list[tuple[str, str, str]]]]) -> None:
+        docs: dict[tuple[str, str], IndexDoc] = {}
+        states: dict[tuple[str, str], str] = {}
+        for _, batch_docs, batch_states in work:
+            for doc in batch_docs:
+                docs[(doc.thread_id, doc.content_hash)] = doc
+            for thread_id, content_hash, state in batch_states:
+                key = (thread_id, content_hash)
+                if key in docs:
+                    docs[key] = dataclasses.replace(docs[key], state=state)
+                else:
+                    states[key] = state
+        try:
+            self.index.upsert(docs.values())
+            self.index.set_states((t, h, s) for (t, h), s in states.items())
+        except Exception:
+            log.exception("indexing failed; the watermark stays behind and the next start re-indexes")
+            return
+        self._indexed_up_to(max(seq for seq, _, _ in work))
+
+    def _indexed_up_to(self, seq: int) -> None:
+        self.journal.set_meta(f"indexed_seq:{self.index.collection}", str(seq))
+        with self._indexed:
+            self.indexed_seq = max(self.indexed_seq, seq)
+            self._indexed.notify_all()
+
+    def _catch_up(self) -> None:
+        """Index what the journal holds beyond the watermark (everything, for a new collection), from the current
+        model state and the content table."""
+        stored = self.journal.meta(f"indexed_seq:{self.index.collection}")
+        start = 0 if self.index.created or stored is None else int(stored)
+        with self._state_lock:
+            end = self.journal_seq
+        touched: dict[tuple[str, str], None] = {}
+        for seq, line in self.journal.lines(after=start):
+            if seq > end:
+                break
+            obj = json.loads(line)
+            if "hash" in obj:
+                touched[(obj["thread"], obj["hash"].lower())] = None
+        keys = list(touched)
+        for begin in range(0, len(keys), 512):
+            chunk = keys[begin : begin + 512]
+            with self._state_lock:
+                facts: list[tuple[str, str, str, str, str, int]] = []
+                for thread_id, content_hash in chunk:
+                    thread = self.model.state.threads.get(thread_id)
+                    message = thread.messages.get(content_hash) if thread else None
+                    if message is not None:
+                        facts.append((thread_id, message.content_hash, message.author, message.privacy.value,
+                                      message.state.value, message.created_at))  # fmt: skip
+            texts = self.journal.contents([f[1] for f in facts])
+            self.index.upsert(IndexDoc(*f, texts.get(f[1], "")) for f in facts)
+        self._indexed_up_to(end)
+        if keys:
+            log.info("indexed %d messages from journal rows %d..%d", len(keys), start + 1, end)
+
+    def wait_indexed(self, seq: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._indexed:
+            while self.indexed_seq < seq:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._indexed.wait(left)
+        return True
+
+    # -- reads ------------------------------------------------------------------------------------------------------
+
+    def thread_view(self, viewer: str, thread_id: str) -> ThreadView:
+        """What `viewer` may see of a thread (`choir_model.privacy`); UnknownThread if it does not exist."""
+        premium = self.is_premium(viewer)
+        with self._state_lock:
+            thread = self.model.state.threads.get(thread_id)
+            if thread is None:
+                raise ApiError(404, "UnknownThread", f"thread {thread_id!r} does not exist", program_code=6002)
+            role = role_of(viewer, thread.co_authors, premium)
+            shown = visible_metadata(role)
+            out: dict[str, Any] = {
+                "thread_id": thread.thread_id,
+                "role": role.value,
+                "created_at": thread.created_at,
+                "updated_at": thread.updated_at,
+                "message_count": thread.message_count,
+            }
+            if "co_authors" in shown:
+                out["co_authors"] = list(thread.co_authors)
+            if "balance" in shown:
+                n = len(thread.co_authors)
+                unit = self.model.params.unit
+                out["balance"] = thread.balance
+                out["temperature"] = self.model.economics.temperature(thread.balance, n, unit)
+                out["frequency"] = self.model.economics.frequency(n)
+            if "content_hashes" in shown:
+                out["content_hashes"] = sorted(thread.messages)
+            rows = []
+            for message in sorted(thread.messages.values(), key=lambda m: (m.created_at, m.content_hash)):
+                is_author = message.author == viewer
+                view = view_of(role, message.privacy, message.state, is_author)
+                if view is View.NONE:
+                    continue
+                row: dict[str, Any] = {
+                    "view": view.value,
+                    "state": message.state.value,
+                    "privacy": message.privacy.value,
+                    "created_at": message.created_at,
+                    "can_cite": can_cite(role, message.privacy, message.state, is_author),
+                    "content_hash": message.content_hash,
+                }
+                if view is View.FULL:
+                    row["author"] = message.author
+                    row["is_spec"] = message.is_spec
+                    if role is Role.CO_AUTHOR or is_author:
+                        row["stake"] = message.stake
+                        row["deadline"] = message.deadline
+                    if role is Role.CO_AUTHOR:
+                        row["votes"] = {v: message.votes[v] for v in message.voters if v in message.votes}
+                rows.append((row, message.privacy, view))
+        texts = self.journal.contents([row["content_hash"] for row, _, _ in rows])
+        messages = []
+        for row, privacy, view in rows:
+            text = texts.get(row["content_hash"], "")
+            if view is View.FULL:
+                row["content"] = text
+            else:
+                del row["content_hash"]
+                row["summary"] = self.summarizer.summarize(text, privacy, view)
+            messages.append(MessageView(**row))
+        return ThreadView(**out, messages=messages)
+
+    def search(self, viewer: str, query: str, limit: int, within: str | None = None) -> SearchResults:
+        """Messages `viewer` may search (`choir_model.privacy.can_search`) ranked by similarity to `query`."""
+        with self._state_lock:
+            seen = self.journal_seq
+        self.wait_indexed(seen, self.config.search_wait)
+        premium = self.is_premium(viewer)
+        with self._state_lock:
+            threads = frozenset(self._threads_of.get(viewer, ()))
+            hashes = None
+            if within is not None:
+                thread = self.model.state.threads.get(within)
+                hashes = sorted(thread.messages) if thread is not None else []
+        audience = Audience(premium, threads, within)
+        candidates = self.index.candidates(query, audience, limit + 8, hashes)
+        allowed = []
+        with self._state_lock:
+            for candidate in candidates:
+                thread = self.model.state.threads.get(candidate.thread_id)
+                message = thread.messages.get(candidate.content_hash) if thread else None
+                if message is None:
+                    continue
+                role = role_of(viewer, thread.co_authors, premium)  # type: ignore[union-attr]
+                if can_search(role, message.privacy, message.state, message.author == viewer):
+                    allowed.append((candidate, message.author, message.state.value, message.privacy))
+                if len(allowed) == limit:
+                    break
+        texts = self.journal.contents([c.content_hash for c, _, _, _ in allowed])
+        hits = [
+            SearchHit(
+                thread_id=c.thread_id,
+                content_hash=c.content_hash,
+                author=author,
+                state=state,
+                privacy=Privacy(privacy).value,
+                score=round(c.score, 6),
+                snippet=snippet(texts.get(c.content_hash, "")),
+            )
+            for c, author, state, privacy in allowed
+        ]
+        return SearchResults(query=query, count=len(hits), results=hits)
+
+    def wallet(self, user: str) -> int:
+        with self._state_lock:
+            return self.model.state.wallets.get(user, 0)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._state_lock:
+            return self.model.snapshot()
+
+    def set_clock(self, now: int) -> int:
+        if not isinstance(self.clock, ManualClock):
+            raise ApiError(404, "NotFound", "this server runs on the system clock")
+        self.clock.set(now)
+        return now
