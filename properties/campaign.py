@@ -88,7 +88,11 @@ class CampaignResult:
         return self.failure is None
 
 
-def run_campaign(campaign: Campaign, on_progress: Callable[[int], None] | None = None) -> CampaignResult:
+Progress = Callable[[str, int], None]
+"""`on_progress(phase, amount)`: phase "examples" advances by examples, "soak" by steps."""
+
+
+def run_campaign(campaign: Campaign, on_progress: Progress | None = None) -> CampaignResult:
     """Run the Hypothesis phase (unless `examples` is 0) and then the soak phase (unless `soak` is 0). Never raises
     for a property failure: it is in the result, with its trace written to `campaign.failure_path`."""
     factory = driver_factory(campaign.target, campaign.params, campaign.policy, **campaign.driver_options)
@@ -101,8 +105,9 @@ def run_campaign(campaign: Campaign, on_progress: Callable[[int], None] | None =
             trace = campaign.failure_path if campaign.failure_path.exists() else None
             return CampaignResult(campaign, coverage, time.perf_counter() - started, failure, trace)
     if campaign.n_soak:
+        soak_progress = (lambda n: on_progress("soak", n)) if on_progress else None
         result = soak(campaign.n_soak, campaign.seed, campaign.params, campaign.policy, factory,
-                      on_progress=on_progress, coverage=coverage)  # fmt: skip
+                      on_progress=soak_progress, coverage=coverage)  # fmt: skip
         if result.failure is not None:
             path = campaign.failure_path
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,7 +122,7 @@ def _hypothesis_phase(
     campaign: Campaign,
     factory: Callable[[], Any] | None,
     coverage: Coverage,
-    on_progress: Callable[[int], None] | None,
+    on_progress: Progress | None,
 ) -> AssertionError | None:
     config = MachineConfig(
         campaign.params,
@@ -125,7 +130,7 @@ def _hypothesis_phase(
         factory,
         campaign.failure_path,
         coverage,
-        (lambda: on_progress(0)) if on_progress else None,
+        (lambda: on_progress("examples", 1)) if on_progress else None,
     )
     database = DirectoryBasedExampleDatabase(".hypothesis/choir") if campaign.database else None
     test = get_state_machine_test(

@@ -1,0 +1,114 @@
+"""`choir check`: property campaigns against a target, and `choir check replay` of a failing trace."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(no_args_is_help=False)
+console = Console()
+err = Console(stderr=True)
+
+TargetOption = Annotated[str, typer.Option("--target", help="model, model-trace, program or backend.")]
+PolicyOption = Annotated[str, typer.Option("--policy", help="Settlement policy (the program implements seeds only).")]
+
+
+@app.callback(invoke_without_command=True)
+def check(
+    ctx: typer.Context,
+    target: TargetOption = "model",
+    examples: Annotated[int | None, typer.Option("--examples", help="Hypothesis examples (profile default).")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="Maximum steps per Hypothesis example.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of every random choice.")] = 0,
+    policy: PolicyOption = "seeds",
+    profile: Annotated[str, typer.Option("--profile", help="ci (default) or thorough (20x longer).")] = "ci",
+    soak: Annotated[int | None, typer.Option("--soak", help="Only a soak run of N steps, without Hypothesis (0: no soak phase).")] = None,
+    junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")] = None,
+    failures: Annotated[Path, typer.Option("--failures", help="Where failing traces are written.")] = Path("failures"),
+    require_coverage: Annotated[
+        bool, typer.Option("--require-coverage", help="Also fail when an operation, error or outcome was not reached.")
+    ] = False,
+) -> None:
+    """Run the property suite against a target and print the coverage and the verdict per invariant."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from choir_model import POLICIES
+    from properties.campaign import PROFILES, Campaign, run_campaign
+    from properties.report import print_report, write_junit
+    from properties.targets import TARGETS
+
+    for kind, value, known in (
+        ("target", target, TARGETS),
+        ("policy", policy, POLICIES),
+        ("profile", profile, PROFILES),
+    ):
+        if value not in known:
+            err.print(f"[red]unknown {kind} {value!r}[/red]; choose one of: {', '.join(known)}")
+            raise typer.Exit(2)
+    campaign = Campaign(target, profile, examples, steps, seed, policy, soak=soak, failure_dir=failures)
+    if soak:  # a soak run alone; --soak 0 keeps Hypothesis and drops the soak phase
+        campaign.examples = 0
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+        transient=True,
+    ) as progress:  # fmt: skip
+        tasks = {}
+        if campaign.n_examples:
+            tasks["examples"] = progress.add_task("Hypothesis examples", total=campaign.n_examples)
+        if campaign.n_soak:
+            tasks["soak"] = progress.add_task("soak steps", total=campaign.n_soak)
+        try:
+            result = run_campaign(campaign, lambda phase, n: progress.advance(tasks[phase], n))
+        except ValueError as error:
+            err.print(f"[red]{error}[/red]")
+            raise typer.Exit(2) from None
+    print_report(result, console)
+    if junit is not None:
+        write_junit(result, junit)
+    if not result.ok:
+        raise typer.Exit(1)
+    if require_coverage and result.coverage.missing():
+        raise typer.Exit(1)
+
+
+@app.command("replay")
+def replay(
+    trace: Annotated[Path, typer.Argument(help="A SPEC JSONL trace (for example a shrunk failure).", exists=True)],
+    target: TargetOption = "model",
+    policy: PolicyOption = "seeds",
+    compare: Annotated[
+        bool, typer.Option("--compare/--no-compare", help="Also report where target and model part.")
+    ] = True,
+) -> None:
+    """Replay a trace on a target; print the same JSON as `choir model run --json`, then any disagreement."""
+    from choir_model import Params
+    from choir_model.trace import TraceError, read_trace, results_lines
+    from properties.replay import first_failure
+    from properties.replay import replay as run_replay
+
+    try:
+        steps = read_trace(trace)
+    except TraceError as error:
+        err.print(f"[red]{trace}: {error}[/red] (nothing was run)")
+        raise typer.Exit(2) from None
+    params = Params()
+    try:
+        outcome = run_replay(steps, target, params, policy)
+    except ValueError as error:
+        err.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    for line in results_lines(outcome.results, outcome.final):
+        sys.stdout.write(line + "\n")
+    if compare:
+        failure = first_failure(steps, target, params, policy)
+        if failure is not None:
+            err.print(f"[red]{failure}[/red]")
+            raise typer.Exit(1)
+        err.print(json.dumps({"replay": str(trace), "target": target, "verdict": "every invariant held"}))
