@@ -178,14 +178,15 @@ class ProgramDriver:
         if self.last_now is not None and step.now < self.last_now:
             return "InvalidTime"
         self.transport.set_time(step.now)
-        instructions, signers = self._build(step)
+        instructions, signers = self.build(step)
         outcome = self._send(instructions, signers)
         if not outcome.ok:
             return error_name(self.coder, outcome.err)
         self.last_now = step.now
         return None
 
-    def _build(self, step: Step) -> tuple[list[Instruction], list[Keypair]]:
+    def build(self, step: Step) -> tuple[list[Instruction], list[Keypair]]:
+        """The instructions and signers (besides the fee payer) that carry out `step`."""
         payer = self.transport.payer.pubkey()
         actor = self.key(step.actor)
         me = actor.pubkey()
