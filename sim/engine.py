@@ -95,6 +95,7 @@ class World:
         self._due: list[tuple[int, int, str, str]] = []
         self._stake_window: dict[str, list[int]] = defaultdict(list)
         self._bootstrapping = False
+        self.bootstrap_steps = 0  # steps[:bootstrap_steps] built the world at the epoch (funding, threads, seats)
 
         self.agents: list[Agent] = []
         self._agent_of: dict[str, Agent] = {}
@@ -380,6 +381,7 @@ class World:
                         self.act(ProcessApproval(voter, now, thread_id, content_hash, True))
         finally:
             self._bootstrapping = False
+        self.bootstrap_steps = len(self.steps)
 
     def run(self) -> World:
         """Bootstrap, start every process and run to the horizon; then take the final sample."""

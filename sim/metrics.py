@@ -7,6 +7,9 @@ the ledger; the summary also gives CHOIR (`*_choir`) for reading. Column order a
 run writes the same bytes.
 
 Summary definitions (one row per run):
+* Spec counts and shares are of the simulated period: the bootstrap's join specs (seating the initial
+  co-authors at the epoch) are flagged `bootstrap` in the tables and left out of them, though their stakes count
+  in the money columns.
 * `approval_rate`: approved specs / closed specs (approved + denied + mixed + expired); `share_timeouts`:
   expired / closed; `share_denied`, `share_mixed` likewise.
 * `treasury_inflow_choir`: stake the treasury received from settlements and expiries (remainders included).
@@ -44,6 +47,7 @@ _AMOUNT_FIELDS = ("amount", "deposit", "stake")
 EVENT_COLUMNS = {
     "seq": "int64",
     "step": "int64",
+    "bootstrap": "bool",
     "time": "int64",
     "day": "float64",
     "op": "string",
@@ -64,6 +68,7 @@ EVENT_COLUMNS = {
 }
 STEP_COLUMNS = {
     "step": "int64",
+    "bootstrap": "bool",
     "time": "int64",
     "day": "float64",
     "op": "string",
@@ -107,6 +112,7 @@ AGENT_COLUMNS = {
     "wallet": "int64",
     "pnl": "int64",
     "deposits": "int64",
+    "joins": "int64",
     "specs": "int64",
     "staked": "int64",
     "approved": "int64",
@@ -126,6 +132,7 @@ STAKE_COLUMNS = {
     "author": "string",
     "group": "string",
     "kind": "string",
+    "bootstrap": "bool",
     "quality": "Float64",
     "submitted_at": "int64",
     "recommended": "int64",
@@ -213,16 +220,20 @@ def collect(world: World) -> SimResult:
     outcomes: dict[str, int] = defaultdict(int)
     requests: dict[str, int] = defaultdict(int)
     treasury_inflow = thread_inflow = voter_payouts = divested = 0
+    bootstrap_steps = world.bootstrap_steps
+    joins: set[tuple[str, str]] = set()
     for seq, (index, now, event) in enumerate(world.events):
         step = steps[index]
         values = {name: getattr(event, name) for name in event.__dataclass_fields__}
         user = next((values[k] for k in _USER_FIELDS if k in values), None)
         amount = next((values[k] for k in _AMOUNT_FIELDS if k in values), None)
         payees = values.get("to_wallets")
+        boot = index < bootstrap_steps
         event_rows.append(
             (
                 seq,
                 index,
+                boot,
                 now,
                 (now - epoch) / DAY,
                 step.op,
@@ -243,12 +254,15 @@ def collect(world: World) -> SimResult:
             )
         )
         if isinstance(event, ev.SpecSubmitted):
-            per[step.actor]["specs"] += 1
+            per[step.actor]["joins" if boot else "specs"] += 1
             per[step.actor]["staked"] += event.stake
+            if boot:
+                joins.add((event.thread_id, event.content_hash))
         elif isinstance(event, ev.StakeSettled):
-            author = state.threads[event.thread_id].messages[event.content_hash].author
-            per[author][event.outcome] += 1
-            outcomes[event.outcome] += 1
+            if not boot:
+                author = state.threads[event.thread_id].messages[event.content_hash].author
+                per[author][event.outcome] += 1
+                outcomes[event.outcome] += 1
             treasury_inflow += event.to_treasury
             thread_inflow += event.to_thread
             for name, paid in event.to_wallets:
@@ -271,9 +285,9 @@ def collect(world: World) -> SimResult:
     for index in world.step_errors:
         per[steps[index].actor]["failed_steps"] += 1
 
-    errors = world.step_errors
+    errors, boot_steps = world.step_errors, bootstrap_steps
     step_rows = [
-        (i, s.now, (s.now - epoch) / DAY, s.op, s.actor, s.thread_id, i not in errors, errors.get(i))
+        (i, i < boot_steps, s.now, (s.now - epoch) / DAY, s.op, s.actor, s.thread_id, i not in errors, errors.get(i))
         for i, s in enumerate(steps)
     ]
 
@@ -303,6 +317,7 @@ def collect(world: World) -> SimResult:
                     wallet,
                     wallet - funded,
                     p["deposits"],
+                    p["joins"],
                     p["specs"],
                     p["staked"],
                     p["approved"],
@@ -330,6 +345,7 @@ def collect(world: World) -> SimResult:
                 record.author,
                 agent.group if agent else None,
                 agent.kind if agent else None,
+                (thread_id, content_hash) in joins,
                 world.quality.get((thread_id, content_hash)),
                 record.submitted_at,
                 record.recommended,
@@ -365,7 +381,7 @@ def collect(world: World) -> SimResult:
     honest = agents[agents["role"] != "attacker"]
     ever_coauthors = agents[agents["threads_joined"] > 0]
     final_threads = list(state.threads.values())
-    ratios = [r for r in stakes["ratio"].dropna().tolist() if not math.isinf(r)]
+    ratios = [r for r in stakes.loc[~stakes["bootstrap"], "ratio"].dropna().tolist() if not math.isinf(r)]
     economics = world.model.economics
     summary: dict[str, Any] = {
         "scenario": scenario.name,
@@ -380,7 +396,7 @@ def collect(world: World) -> SimResult:
         "steps": len(steps),
         "failed_steps": len(world.step_errors),
         "events": len(world.events),
-        "specs_submitted": int(stakes.shape[0]),
+        "specs_submitted": int((~stakes["bootstrap"]).sum()),
         "specs_closed": closed,
         "specs_pending": sum(len(t.pending_spec_authors) for t in final_threads),
         "approved": outcomes["approved"],
