@@ -18,6 +18,7 @@ Account cache: after every successful transaction the driver re-reads the accoun
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,8 @@ from programs.transport import LiteSVMTransport, TxOutcome
 PRIVACY_VARIANT = {Privacy.PUBLIC: "Public", Privacy.PREMIUM: "Premium", Privacy.THREAD_ONLY: "ThreadOnly"}
 VOTE_APPROVE, VOTE_DENY = "Approve", "Deny"
 NEVER_DIVESTED = -(2**63)
+_STATES = {state.value: state for state in MessageState}
+_PRIVACY = {variant: privacy for privacy, variant in PRIVACY_VARIANT.items()}
 
 
 class DriverError(RuntimeError):
@@ -104,14 +107,25 @@ class ProgramDriver:
         self.last_compute_units = 0
         self.last_instruction = ""
         self._cache: dict[Pubkey, tuple[str, dict[str, Any]]] = {}
+        self._objects: dict[Pubkey, tuple[str, Any]] = {}
+        self._keypairs: dict[str, tuple[Keypair, Pubkey]] = {}
         self._genesis()
 
     # -- keys ------------------------------------------------------------------------------------------------
 
     def key(self, name: str) -> Keypair:
-        kp = keypair_for(name)
-        self.names.setdefault(kp.pubkey(), name)
-        return kp
+        return self._keypair(name)[0]
+
+    def pubkey(self, name: str) -> Pubkey:
+        return self._keypair(name)[1]
+
+    def _keypair(self, name: str) -> tuple[Keypair, Pubkey]:
+        found = self._keypairs.get(name)
+        if found is None:
+            kp = keypair_for(name)
+            found = self._keypairs[name] = (kp, kp.pubkey())
+            self.names.setdefault(found[1], name)
+        return found
 
     def _name(self, key: Pubkey) -> str:
         return self.names.get(key, str(key))
@@ -134,8 +148,10 @@ class ProgramDriver:
         data = self.transport.account_data(key)
         if data is None or self.coder.account_name(data) is None:
             self._cache.pop(key, None)
+            self._objects.pop(key, None)
         else:
-            self._cache[key] = self.coder.decode_account(data)
+            kind, value = self._cache[key] = self.coder.decode_account(data)
+            self._objects[key] = (kind, self._convert(kind, value))
 
     def _ix(self, name: str, args: dict[str, Any], accounts: dict[str, Pubkey], remaining=()) -> Instruction:
         self.last_instruction = name
@@ -143,7 +159,7 @@ class ProgramDriver:
 
     def _genesis(self) -> None:
         p = self.params
-        authorities = [self.key(n).pubkey() for n in p.treasury_authorities]
+        authorities = [self.pubkey(n) for n in p.treasury_authorities]
         config, config_bump = self.pdas.config()
         treasury, treasury_bump = self.pdas.treasury()
         ix = self._ix(
@@ -165,7 +181,7 @@ class ProgramDriver:
                 "config_bump": config_bump,
                 "treasury_bump": treasury_bump,
             },
-            {"payer": self.transport.payer.pubkey(), "config": config, "treasury": treasury},
+            {"payer": self.transport.payer_key, "config": config, "treasury": treasury},
         )
         outcome = self._send([ix], [])
         if not outcome.ok:
@@ -187,16 +203,15 @@ class ProgramDriver:
 
     def build(self, step: Step) -> tuple[list[Instruction], list[Keypair]]:
         """The instructions and signers (besides the fee payer) that carry out `step`."""
-        payer = self.transport.payer.pubkey()
-        actor = self.key(step.actor)
-        me = actor.pubkey()
+        payer = self.transport.payer_key
+        actor, me = self._keypair(step.actor)
         if isinstance(step, Fund):
             member, bump = self.pdas.member(me)
             ixs = []
             if member not in self._cache:
                 ixs.append(self._ix("open_member", {"bump": bump}, {"payer": payer, "user": me, "member": member}))
             signers = [self.key(n) for n in dict.fromkeys(step.signers)]
-            remaining = [AccountMeta(s.pubkey(), True, False) for s in signers]
+            remaining = [AccountMeta(self.pubkey(n), True, False) for n in dict.fromkeys(step.signers)]
             ixs.append(self._ix("fund_member", {"amount": step.amount}, {"member": member}, remaining))
             return ixs, signers
         if isinstance(step, CreateThread):
@@ -262,62 +277,79 @@ class ProgramDriver:
                 out[key] = self.coder.decode_account(data)
         return out
 
-    def state(self, full: bool = False) -> ChoirState:
-        """The program's accounts as a model state (the fields the snapshot schema reads)."""
-        accounts = self.accounts(full)
-        state = ChoirState(treasury=0)
-        threads_by_key: dict[Pubkey, Thread] = {}
-        messages = []
-        for key, (kind, value) in accounts.items():
-            if kind == "Treasury":
-                state.treasury = value["balance"]
-            elif kind == "Member":
-                state.wallets[self._name(value["owner"])] = value["balance"]
-            elif kind == "Thread":
-                n = value["co_author_count"]
-                thread_id = bytes(value["thread_id"][: value["thread_id_len"]]).decode("utf-8")
-                thread = Thread(
-                    thread_id,
-                    [self._name(k) for k in value["co_authors"][:n]],
-                    value["balance"],
-                    value["created_at"],
-                    value["updated_at"],
-                    value["message_count"],
-                )
-                thread.last_divest = {
-                    self._name(k): t
-                    for k, t in zip(value["co_authors"][:n], value["last_divest"][:n], strict=True)
-                    if t != NEVER_DIVESTED
-                }
-                thread.pending = value["pending"]
-                threads_by_key[key] = thread
-                state.threads[thread_id] = thread
-            elif kind == "Message":
-                messages.append(value)
-        for value in messages:
-            voters = [self._name(k) for k in value["voters"][: value["voter_count"]]]
-            votes = {
-                name: vote == VOTE_APPROVE
-                for name, vote in zip(voters, value["votes"][: value["voter_count"]], strict=True)
-                if vote in (VOTE_APPROVE, VOTE_DENY)
+    def _convert(self, kind: str, value: dict[str, Any]) -> Any:
+        """One decoded account as the model object the snapshot needs."""
+        name = self._name
+        if kind == "Treasury":
+            return value["balance"]
+        if kind == "Member":
+            return name(value["owner"]), value["balance"]
+        if kind == "Thread":
+            n = value["co_author_count"]
+            thread = Thread(
+                bytes(value["thread_id"][: value["thread_id_len"]]).decode("utf-8"),
+                [name(k) for k in value["co_authors"][:n]],
+                value["balance"],
+                value["created_at"],
+                value["updated_at"],
+                value["message_count"],
+            )
+            thread.last_divest = {
+                name(k): t
+                for k, t in zip(value["co_authors"][:n], value["last_divest"][:n], strict=True)
+                if t != NEVER_DIVESTED
             }
-            content_hash = value["content_hash"].hex()
+            thread.pending = value["pending"]
+            return thread
+        if kind == "Message":
+            n = value["voter_count"]
+            voters = tuple(name(k) for k in value["voters"][:n])
+            votes = {
+                voter: vote == VOTE_APPROVE
+                for voter, vote in zip(voters, value["votes"][:n], strict=True)
+                if vote != "None"
+            }
             message = Message(
-                content_hash,
-                self._name(value["author"]),
-                MessageState(value["state"]),
-                Privacy({v: k for k, v in PRIVACY_VARIANT.items()}[value["privacy"]]),
+                value["content_hash"].hex(),
+                name(value["author"]),
+                _STATES[value["state"]],
+                _PRIVACY[value["privacy"]],
                 value["created_at"],
                 value["is_spec"],
                 value["stake"],
                 value["deadline"] if value["has_deadline"] else None,
-                tuple(voters),
+                voters,
                 votes,
             )
-            thread = threads_by_key.get(value["thread"])
+            return value["thread"], message
+        return value
+
+    def state(self, full: bool = False) -> ChoirState:
+        """The program's accounts as a model state (the fields the snapshot schema reads)."""
+        if full:
+            objects = {key: (kind, self._convert(kind, value)) for key, (kind, value) in self.accounts(True).items()}
+        else:
+            objects = self._objects
+        state = ChoirState(treasury=0)
+        threads_by_key: dict[Pubkey, Thread] = {}
+        messages = []
+        for key, (kind, obj) in objects.items():
+            if kind == "Treasury":
+                state.treasury = obj
+            elif kind == "Member":
+                state.wallets[obj[0]] = obj[1]
+            elif kind == "Thread":
+                thread = copy.copy(obj)
+                thread.messages = {}
+                threads_by_key[key] = thread
+                state.threads[thread.thread_id] = thread
+            elif kind == "Message":
+                messages.append(obj)
+        for thread_key, message in messages:
+            thread = threads_by_key.get(thread_key)
             if thread is None:
-                raise DriverError(f"message {content_hash} belongs to no known thread")
-            thread.messages[content_hash] = message
+                raise DriverError(f"message {message.content_hash} belongs to no known thread")
+            thread.messages[message.content_hash] = message
         return state
 
     def snapshot(self, full: bool = False) -> dict[str, Any]:

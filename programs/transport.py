@@ -59,7 +59,8 @@ class LiteSVMTransport:
         self.svm = LiteSVM().with_sigverify(sigverify).with_transaction_history(0)
         self.sigverify = sigverify
         self.payer = Keypair.from_seed(bytes(32))
-        self.svm.set_account(self.payer.pubkey(), Account(PAYER_LAMPORTS, b"", SYSTEM_PROGRAM))
+        self.payer_key = self.payer.pubkey()
+        self.svm.set_account(self.payer_key, Account(PAYER_LAMPORTS, b"", SYSTEM_PROGRAM))
         self.program_id = program.pubkey()
         if upgradeable:
             deploy_upgradeable(self.svm, self.payer, program, image)
@@ -77,9 +78,9 @@ class LiteSVMTransport:
 
     def send(self, instructions: Sequence[Instruction], signers: Sequence[Keypair]) -> TxOutcome:
         """One transaction paid by the transport's payer, signed by `signers` (deduplicated)."""
-        message = Message.new_with_blockhash(list(instructions), self.payer.pubkey(), self._blockhash)
+        message = Message.new_with_blockhash(list(instructions), self.payer_key, self._blockhash)
         if self.sigverify:
-            unique: dict[Pubkey, Keypair] = {self.payer.pubkey(): self.payer}
+            unique: dict[Pubkey, Keypair] = {self.payer_key: self.payer}
             for s in signers:
                 unique.setdefault(s.pubkey(), s)
             needed = message.account_keys[: message.header.num_required_signatures]
