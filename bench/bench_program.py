@@ -1,0 +1,223 @@
+"""Compute units per Choir instruction, typical and worst case, plus lockstep throughput (issue 4, item 8).
+
+Why: the program must stay well inside Solana's budget (goals: no instruction above 20,000 CU, the vote and divest
+paths under 6,000 CU), and the differential campaign must run at least 1,000 lockstep steps per second. Every
+figure comes from the real SVM runtime (solders.litesvm) running the program built from `programs/choir`.
+
+Worst cases: creation instructions vary with the PDA's bump (each extra on-curve bump above the canonical one costs
+one `sol_create_program_address`), so they are measured over many addresses; `submit_spec`, `request_public` and
+the settling vote grow with the number of co-authors, so they are measured at MAX_COAUTHORS (10).
+
+Run: `.venv/bin/python bench/bench_program.py [--steps N]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import time
+from collections import defaultdict
+
+from solders.hash import Hash
+from solders.keypair import Keypair
+from solders.message import Message
+from solders.signature import Signature
+from solders.system_program import TransferParams, transfer
+from solders.transaction import Transaction
+
+from choir_model import (
+    CHOIR,
+    CreateThread,
+    Divest,
+    Expire,
+    Fund,
+    Params,
+    ProcessApproval,
+    RequestPublic,
+    Step,
+    SubmitMessage,
+    SubmitSpec,
+)
+from programs.driver import ProgramDriver, default_program_image
+
+T0 = 1_700_000_000
+SIGNERS = ("treasury1", "treasury2")
+GOAL_ANY, GOAL_HOT = 20_000, 6_000
+HOT = ("process_approval", "divest_tokens")
+
+
+def h(n: int) -> str:
+    return f"{n:064x}"
+
+
+class Recorder:
+    def __init__(self, image: bytes, params: Params | None = None) -> None:
+        self.driver = ProgramDriver(params, image=image)
+        self.samples: dict[tuple[str, str], list[int]] = defaultdict(list)
+
+    def run(self, step: Step, label: str | None = None) -> None:
+        error = self.driver.apply(step)
+        if error is not None:
+            raise RuntimeError(f"{step} failed: {error}")
+        if label is not None:
+            self.samples[(self.driver.last_instruction, label)].append(self.driver.last_compute_units)
+
+
+def measure(image: bytes) -> dict[tuple[str, str], list[int]]:
+    samples: dict[tuple[str, str], list[int]] = defaultdict(list)
+
+    # Small world: one co-author per thread.
+    r = Recorder(image)
+    d = r.driver
+    users = [f"user{i}" for i in range(40)]
+    for user in users:
+        r.run(Fund(user, T0, 1_000 * CHOIR, SIGNERS))  # opens the wallet too (two instructions)
+        r.run(Fund(user, T0, CHOIR, SIGNERS), "typical")
+    for i, user in enumerate(users):
+        r.run(CreateThread(user, T0 + 1, f"thread-{i}", 10 * CHOIR), "over 40 thread ids")
+    for i, user in enumerate(users):
+        r.run(SubmitMessage(user, T0 + 2, f"thread-{i}", h(i)), "over 40 hashes")
+        r.run(RequestPublic(user, T0 + 2, f"thread-{i}", h(i)), "no other co-author (Public at once)")
+    pairs = list(enumerate(itertools.pairwise(users)))
+    for i, (_, other) in pairs:
+        r.run(SubmitSpec(other, T0 + 4, f"thread-{i}", h(1000 + i), 2 * CHOIR), "1 co-author")
+    for i, (user, _) in pairs:
+        r.run(ProcessApproval(user, T0 + 5, f"thread-{i}", h(1000 + i), True), "settles: 1 approver paid")
+    for i, (_, other) in pairs:
+        r.run(SubmitMessage(other, T0 + 6, f"thread-{i}", h(2000 + i)))
+        r.run(RequestPublic(other, T0 + 6, f"thread-{i}", h(2000 + i)), "1 voter")
+    for i, (user, _) in pairs:
+        r.run(ProcessApproval(user, T0 + 8, f"thread-{i}", h(2000 + i), False), "settles a request: denied")
+        r.run(Divest(user, T0 + 8, f"thread-{i}", CHOIR), "typical")
+        r.run(SubmitSpec(users[(i + 2) % len(users)], T0 + 8, f"thread-{i}", h(3000 + i), CHOIR))
+    for i in range(len(users) - 1):
+        r.run(Expire("keeper", T0 + 8 + d.params.approval_window, f"thread-{i}", h(3000 + i)), "typical")
+    for key, values in r.samples.items():
+        samples[key] += values
+
+    # open_member alone: the first fund of a user carries it; measure it as its own transaction.
+    for i in range(20):
+        name = f"fresh{i}"
+        member, bump = d.pdas.member(d.pubkey(name))
+        ix = d.coder.build_instruction(
+            "open_member", {"bump": bump}, {"payer": d.transport.payer_key, "user": d.pubkey(name), "member": member}
+        )
+        outcome = d.transport.send([ix], [])
+        assert outcome.ok, outcome
+        samples[("open_member", "over 20 users")].append(outcome.compute_units)
+
+    # Big thread: MAX_COAUTHORS co-authors.
+    params = Params()
+    r = Recorder(image, params)
+    n = params.max_coauthors  # at most n co-authors, so a spec has at most n - 1 voters
+    people = [f"member{i}" for i in range(n + 1)]
+    for person in people:
+        r.run(Fund(person, T0, 1_000 * CHOIR, SIGNERS))
+    r.run(CreateThread(people[0], T0 + 1, "big", 100 * CHOIR))
+    now = T0 + 2
+    for i in range(1, n - 1):  # member1 .. member8 join, one spec at a time
+        r.run(SubmitSpec(people[i], now, "big", h(i), CHOIR))
+        for j in range(i):
+            r.run(ProcessApproval(people[j], now + 1, "big", h(i), True), "vote, not settling" if j < i - 1 else None)
+        now += 2
+    r.run(SubmitSpec(people[n - 1], now, "big", h(500), 10 * CHOIR + 7), f"{n - 1} co-authors (worst)")
+    for j in range(n - 1):
+        label = f"settles: {n - 1} approvers paid (worst)" if j == n - 2 else None
+        r.run(ProcessApproval(people[j], now + 1 + j, "big", h(500), True), label)
+    now += 20
+    r.run(SubmitMessage(people[0], now, "big", h(600)))
+    r.run(RequestPublic(people[0], now, "big", h(600)), f"{n - 1} voters (worst)")
+    r.run(Divest(people[3], now, "big", CHOIR), f"{n} co-authors")
+    for key, values in r.samples.items():
+        samples[key] += values
+    return samples
+
+
+def throughput(image: bytes, steps: int) -> dict[str, float]:
+    """Lockstep (model + program, snapshot compared every step), program alone, and plain LiteSVM transfers."""
+    from properties.soak import soak
+
+    started = time.perf_counter()
+    result = soak(steps, 1, driver_factory=lambda: ProgramDriver(image=image), run_length=1000)
+    lockstep = result.steps / (time.perf_counter() - started)
+    if result.failure is not None:
+        raise RuntimeError(f"lockstep found a difference: {result.failure}")
+
+    from properties.generate import RandomSource, StepGenerator
+    from properties.lockstep import Lockstep
+
+    # Record the same kind of steps, then time the program alone on them.
+    recorded: list[Step] = []
+    runner = Lockstep()
+    generator = StepGenerator(runner.model, RandomSource(1))
+    from properties.generate import OPS
+
+    source = RandomSource(2)
+    for _ in range(steps):
+        step = generator.step(OPS[source.index(len(OPS))])
+        runner.step(step)
+        recorded.append(step)
+    driver = ProgramDriver(image=image)
+    started = time.perf_counter()
+    for step in recorded:
+        driver.apply(step)
+    program_alone = len(recorded) / (time.perf_counter() - started)
+
+    svm = driver.transport.svm
+    payer = driver.transport.payer
+    to = Keypair().pubkey()
+    blockhash: Hash = svm.latest_blockhash()
+    started = time.perf_counter()
+    count = 2000
+    for i in range(count):
+        ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=to, lamports=1_000_000 + i))
+        message = Message.new_with_blockhash([ix], payer.pubkey(), blockhash)
+        svm.send_transaction(Transaction.populate(message, [Signature.default()]))
+    plain = count / (time.perf_counter() - started)
+    return {"lockstep": lockstep, "program": program_alone, "plain": plain}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Choir program compute units and lockstep throughput")
+    parser.add_argument("--steps", type=int, default=3000, help="steps for the throughput runs")
+    args = parser.parse_args(argv)
+    image = default_program_image()
+    samples = measure(image)
+    by_ix: dict[str, list[tuple[str, list[int]]]] = defaultdict(list)
+    for (ix, label), values in samples.items():
+        by_ix[ix].append((label, values))
+    order = [
+        "initialize",
+        "open_member",
+        "fund_member",
+        "create_thread",
+        "submit_message",
+        "request_public",
+        "submit_spec",
+        "process_approval",
+        "expire_approval",
+        "divest_tokens",
+    ]
+    print(f"program: {len(image)} bytes")
+    print(f"{'instruction':<18} {'case':<40} {'median':>7} {'max':>7}  goal")
+    worst_all = {}
+    for ix in order:
+        for label, values in sorted(by_ix.get(ix, []), key=lambda item: max(item[1])):
+            worst = max(values)
+            worst_all[ix] = max(worst_all.get(ix, 0), worst)
+            goal = GOAL_HOT if ix in HOT else GOAL_ANY
+            mark = "ok" if worst <= goal else "OVER"
+            print(f"{ix:<18} {label:<40} {int(statistics.median(values)):>7} {worst:>7}  <{goal} {mark}")
+    rates = throughput(image, args.steps)
+    print()
+    print(f"lockstep steps/s (model + program, snapshot every step): {rates['lockstep']:.0f}")
+    print(f"program-only steps/s:                                    {rates['program']:.0f}")
+    print(f"plain LiteSVM transfers/s (same run):                    {rates['plain']:.0f}")
+    print(f"lockstep / plain ratio:                                  {rates['lockstep'] / rates['plain']:.2f}")
+    over = [ix for ix, worst in worst_all.items() if worst > (GOAL_HOT if ix in HOT else GOAL_ANY)]
+    return 1 if over else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
