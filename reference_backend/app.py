@@ -8,7 +8,8 @@ with the envelope schema of that answer, so schemathesis can hold the server to 
 
 Routes (all signed except `/v1/health`): register, token/fund, thread/create, message/submit (a message, or a spec
 when `stake` is given), message/request-public, spec/approve, message/expire, token/divest, thread/{id}, search,
-wallet, and for admins: admin/snapshot, admin/premium, admin/clock (only on a server started with a manual clock).
+wallet, and for admins: admin/snapshot, admin/premium, and on test servers (started with a manual clock) admin/clock
+and admin/reset.
 
 FastAPI reads the annotations of route functions at definition time; they name closures of `create_app`, so this
 module deliberately does not use `from __future__ import annotations`.
@@ -374,6 +375,14 @@ def create_app(backend: Backend) -> FastAPI:
         async def set_clock(body: ClockRequest, principal: Admin) -> Response:
             """Set the server clock (servers started with a manual clock only: tests and differential runs)."""
             return envelope(backend, ClockData(now=backend.set_clock(body.now)))
+
+        @app.post("/v1/admin/reset", responses=responses(Health), response_model=None, tags=["admin"])
+        async def reset(principal: Admin) -> Response:
+            """Forget every operation, message and index entry; users stay (manual-clock test servers only: the
+            differential driver runs many short worlds on one server)."""
+            request = SignedRequest(principal.user, principal.nonce, principal.timestamp)
+            await asyncio.wrap_future(backend.reset(request))
+            return envelope(backend, Health(status="ok", journal_seq=backend.journal_seq, indexed_seq=0))
 
     # -- errors -------------------------------------------------------------------------------------------------
 

@@ -154,6 +154,19 @@ class Journal:
             db.execute("ROLLBACK")
             raise
 
+    def clear_world(self) -> None:
+        """Forget every operation, text and snapshot (test servers' reset); users and the configuration stay."""
+        db = self._writer
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for table in ("journal", "content", "snapshots"):
+                db.execute(f"DELETE FROM {table}")
+            db.execute("DELETE FROM meta WHERE key LIKE 'indexed_seq:%'")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
     def prune_requests(self, before: int) -> None:
         self._writer.execute("DELETE FROM requests WHERE signed_at < ?", (before,))
 

@@ -137,6 +137,17 @@ class SearchIndex:
         with self._lock:
             self.client.close()
 
+    def clear(self) -> None:
+        """Drop every point (test servers' reset)."""
+        with self._lock:
+            self.client.delete_collection(self.collection)
+            self.client.create_collection(
+                self.collection, vectors_config=qm.VectorParams(size=self.embedder.dim, distance=qm.Distance.DOT)
+            )
+            if not self.local:
+                for name in KEYWORD_FIELDS:
+                    self.client.create_payload_index(self.collection, name, qm.PayloadSchemaType.KEYWORD)
+
     def count(self) -> int:
         with self._lock:
             return self.client.count(self.collection, exact=True).count

@@ -107,7 +107,15 @@ class PremiumCommand:
     request: Request | None = None
 
 
-Command = StepCommand | RegisterCommand | PremiumCommand
+@dataclass(slots=True)
+class ResetCommand:
+    """Forget the whole Choir world (test servers only: the differential driver runs many worlds on one server).
+    Registered users stay."""
+
+    request: Request | None = None
+
+
+Command = StepCommand | RegisterCommand | PremiumCommand | ResetCommand
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +197,8 @@ class Backend:
         self._queue: queue.Queue[Any] = queue.Queue()
         self._index_queue: queue.Queue[Any] = queue.Queue()
         self._indexed = threading.Condition()
+        self._index_lock = threading.Lock()
+        self._generation = 0
         self.journal_seq = 0
         self.indexed_seq = 0
         self._index_target = 0
@@ -309,9 +319,20 @@ class Backend:
                 except queue.Empty:
                     break
             stop = any(i is _STOP for i in items)
-            work = [i for i in items if i is not _STOP]
-            if work:
-                self._process([_Outcome(command, future) for command, future in work])
+            chunk: list[_Outcome] = []
+            for entry in items:
+                if entry is _STOP:
+                    continue
+                outcome = _Outcome(*entry)
+                if isinstance(outcome.command, ResetCommand):
+                    if chunk:
+                        self._process(chunk)
+                        chunk = []
+                    self._reset(outcome)
+                else:
+                    chunk.append(outcome)
+            if chunk:
+                self._process(chunk)
             if stop:
                 return
 
@@ -413,6 +434,24 @@ class Backend:
         batch.users.append((record.name, record.public_key, record.premium, self.clock.now()))
         return record
 
+    def _reset(self, outcome: _Outcome) -> None:
+        try:
+            with self._state_lock, self._index_lock:
+                self.journal.clear_world()
+                self.model = Model(self.config.params, policy=self.config.policy, check=self.config.check)
+                self.journal_seq = 0
+                self._threads_of = {}
+                self._generation += 1
+                self.index.clear()
+                with self._indexed:
+                    self.indexed_seq = 0
+                    self._index_target = 0
+            outcome.result = 0
+        except Exception as error:
+            log.exception("reset failed")
+            outcome.error = StorageFailed(f"reset failed: {error}")
+        self._resolve([outcome])
+
     def _commit_failed(self, outcomes: list[_Outcome], error: Exception) -> None:
         for outcome in outcomes:
             if outcome.error is None:
@@ -469,11 +508,12 @@ class Backend:
         states = [o.index_state for o in outcomes if o.error is None and o.index_state is not None]
         with self._indexed:
             self._index_target = seq
-        self._index_queue.put((seq, docs, states))
+        self._index_queue.put((self._generation, seq, docs, states))
 
     def _index_loop(self) -> None:
         try:
-            self._catch_up()
+            with self._index_lock:
+                self._catch_up()
         except Exception:
             log.exception("index catch-up failed; search may miss messages until the next start")
         while True:
@@ -486,11 +526,15 @@ class Backend:
                     break
             work = [i for i in items if i is not _STOP]
             if work:
-                self._index_batch(work)
+                with self._index_lock:
+                    current = [i[1:] for i in work if i[0] == self._generation]
+                    if current:
+                        self._index_batch(current)
             if len(work) != len(items):
                 return
 
     def _index_batch(self, work: list[tuple[int, list[IndexDoc], list[tuple[str, str, str]]]]) -> None:
+        """Write a run of index updates (the caller holds the index lock). Later updates of a message win."""
         docs: dict[tuple[str, str], IndexDoc] = {}
         states: dict[tuple[str, str], str] = {}
         for _, batch_docs, batch_states in work:
@@ -668,6 +712,10 @@ class Backend:
     def snapshot(self) -> dict[str, Any]:
         with self._state_lock:
             return self.model.snapshot()
+
+    def reset(self, request: Request | None = None) -> concurrent.futures.Future[Any]:
+        """Queue a reset of the world (the HTTP layer allows it on manual-clock test servers only)."""
+        return self.submit(ResetCommand(request))
 
     def set_clock(self, now: int) -> int:
         if not isinstance(self.clock, ManualClock):
