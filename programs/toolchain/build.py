@@ -63,7 +63,7 @@ def find_clang() -> str | None:
     """The clang to use: $CHOIR_CLANG, else the first BPF-capable clang on PATH."""
     env = os.environ.get("CHOIR_CLANG")
     if env:
-        return env
+        return shutil.which(env)
     for name in CLANG_CANDIDATES:
         path = shutil.which(name)
         if path:
@@ -72,17 +72,17 @@ def find_clang() -> str | None:
 
 
 def install_clang() -> str:
-    """Install Debian's clang-16 with apt-get (needs root). Returns the clang path or raises BuildError."""
-    commands = [list(INSTALL_COMMAND)]
+    """Install Debian's clang-16 with apt-get (as root, or through sudo). Returns the clang path or raises
+    BuildError saying what failed."""
+    prefix: list[str] = []
     if os.geteuid() != 0:
         if not shutil.which("sudo"):
             raise BuildError(f"clang is missing; install it as root: {' '.join(INSTALL_COMMAND)}")
-        commands = [["sudo", *c] for c in commands]
-    for command in ([["apt-get", "update"]] if os.geteuid() == 0 else [["sudo", "apt-get", "update"]]), commands:
-        for c in command:
-            done = subprocess.run(c, capture_output=True, text=True, check=False)
-            if done.returncode != 0 and c[-1] != "update":
-                raise BuildError(f"`{' '.join(c)}` failed:\n{done.stderr[-2000:]}")
+        prefix = ["sudo"]
+    subprocess.run([*prefix, "apt-get", "update"], capture_output=True, check=False)  # best effort
+    done = subprocess.run([*prefix, *INSTALL_COMMAND], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BuildError(f"`{' '.join([*prefix, *INSTALL_COMMAND])}` failed:\n{done.stderr[-2000:]}")
     clang = find_clang()
     if clang is None:
         raise BuildError(f"clang still missing after `{' '.join(INSTALL_COMMAND)}`")
