@@ -44,7 +44,7 @@ from choir_model.trace import snapshot as render_snapshot
 from programs.client.coder import IdlCoder
 from programs.client.errors import error_name
 from programs.client.keys import Pdas, keypair_for, program_keypair
-from programs.transport import LiteSVMTransport, TxOutcome
+from programs.transport import LiteSVMTransport, Transport, TxOutcome
 
 PRIVACY_VARIANT = {Privacy.PUBLIC: "Public", Privacy.PREMIUM: "Premium", Privacy.THREAD_ONLY: "ThreadOnly"}
 VOTE_APPROVE, VOTE_DENY = "Approve", "Deny"
@@ -71,7 +71,15 @@ def default_program_image() -> bytes:
 
 
 class ProgramDriver:
-    """The program as a Choir implementation. See the module docstring."""
+    """The program as a Choir implementation. See the module docstring.
+
+    Arguments: `params` are initialized into the config account (an already initialized deployment is adopted
+    only if its config holds the same parameters); `policy` must be `seeds`, the only policy the program has.
+    In process (default): `image` or `image_path` is the `.so` (default: built from source once per process),
+    `program` its keypair (default: the IDL's), `upgradeable` deploys through loader v3 instead of `add_program`,
+    `sigverify` signs for real. Elsewhere: pass a `transport` (for example `RpcTransport`); the IDL's address is
+    replaced by the transport's program id. `names` pre-registers actor names so earlier state renders by name.
+    """
 
     name = "program"
 
@@ -86,7 +94,8 @@ class ProgramDriver:
         program: Keypair | None = None,
         upgradeable: bool = False,
         sigverify: bool = False,
-        transport: LiteSVMTransport | None = None,
+        transport: Transport | None = None,
+        names: Sequence[str] = (),
     ) -> None:
         if policy != "seeds":
             raise ValueError(f"the program implements the `seeds` settlement policy only, not {policy!r}")
@@ -100,7 +109,9 @@ class ProgramDriver:
             if program.pubkey() != self.coder.program_id:
                 raise DriverError(f"program keypair {program.pubkey()} is not the IDL's {self.coder.program_id}")
             transport = LiteSVMTransport(image, program, upgradeable=upgradeable, sigverify=sigverify)
-        self.transport = transport
+        elif transport.program_id != self.coder.program_id:
+            self.coder = self.coder.at(transport.program_id)
+        self.transport: Transport = transport
         self.pdas = Pdas(self.coder.program_id)
         self.names: dict[Pubkey, str] = {}
         self.last_now: int | None = None
@@ -109,6 +120,8 @@ class ProgramDriver:
         self._cache: dict[Pubkey, tuple[str, dict[str, Any]]] = {}
         self._objects: dict[Pubkey, tuple[str, Any]] = {}
         self._keypairs: dict[str, tuple[Keypair, Pubkey]] = {}
+        for name in names:  # actors of earlier state on an existing deployment, so snapshots can name them
+            self._keypair(name)
         self._genesis()
 
     # -- keys ------------------------------------------------------------------------------------------------
@@ -184,8 +197,40 @@ class ProgramDriver:
             {"payer": self.transport.payer_key, "config": config, "treasury": treasury},
         )
         outcome = self._send([ix], [])
-        if not outcome.ok:
+        if not outcome.ok and error_name(self.coder, outcome.err) == "AccountDiscriminatorAlreadySet":
+            self._adopt_config(config, authorities)
+        elif not outcome.ok:
             raise DriverError(f"initialize failed: {outcome.err}\n" + "\n".join(outcome.logs))
+
+    def _adopt_config(self, config: Pubkey, authorities: list[Pubkey]) -> None:
+        """A deployment initialized earlier: use it only if its config holds exactly our parameters."""
+        data = self.transport.account_data(config)
+        if data is None:
+            raise DriverError("the program is initialized but its config account cannot be read")
+        _, value = self.coder.decode_account(data, "Config")
+        p = self.params
+        expected = {
+            "total_supply": p.total_supply,
+            "min_stake": p.min_stake,
+            "min_thread_balance": p.min_thread_balance,
+            "approval_window": p.approval_window,
+            "divest_cooldown": p.divest_cooldown,
+            "max_pending": p.max_pending,
+            "max_coauthors": p.max_coauthors,
+            "thread_id_max": p.thread_id_max,
+            "decimals": p.decimals,
+            "threshold": p.treasury_threshold,
+            "authority_count": len(authorities),
+        }
+        differ = {k: (value[k], v) for k, v in expected.items() if value[k] != v}
+        if value["authorities"][: len(authorities)] != authorities:
+            differ["authorities"] = (value["authorities"], authorities)
+        if differ:
+            raise DriverError(f"the deployed program's config differs from the parameters (deployed, wanted): {differ}")
+        for key, data in self.transport.program_accounts():  # earlier state, if any, joins the cache
+            if self.coder.account_name(data) is not None:
+                kind, value = self._cache[key] = self.coder.decode_account(data)
+                self._objects[key] = (kind, self._convert(kind, value))
 
     # -- the driver interface --------------------------------------------------------------------------------
 

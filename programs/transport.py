@@ -1,6 +1,7 @@
 """Transports: how a client reaches a deployed Choir program. `LiteSVMTransport` runs the real SVM runtime in
 process (solders.litesvm): the program is loaded either through the upgradeable loader, which runs the ELF loader
 and the verifier exactly as a validator does, or with `add_program` for speed once that path is proven.
+`RpcTransport` talks JSON-RPC to a validator where the program is deployed (solana-py).
 
 Why a separate layer: the driver speaks instructions and accounts; where they execute (in-process LiteSVM, or a
 validator over JSON-RPC) is the transport's business, so the same driver checks both.
@@ -8,8 +9,10 @@ validator over JSON-RPC) is the transport's business, so the same driver checks 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from solders.account import Account
 from solders.clock import Clock
@@ -39,6 +42,24 @@ class TxOutcome:
     @property
     def ok(self) -> bool:
         return self.err is None
+
+
+class Transport(Protocol):
+    """What the driver needs from wherever the program runs."""
+
+    program_id: Pubkey
+    payer: Keypair
+    payer_key: Pubkey
+
+    def set_time(self, now: int) -> None: ...
+
+    def send(self, instructions: Sequence[Instruction], signers: Sequence[Keypair]) -> TxOutcome: ...
+
+    def account_data(self, key: Pubkey) -> bytes | None: ...
+
+    def program_accounts(self) -> list[tuple[Pubkey, bytes]]: ...
+
+    def close(self) -> None: ...
 
 
 class LiteSVMTransport:
@@ -106,3 +127,98 @@ class LiteSVMTransport:
 
     def close(self) -> None:
         self.svm = None  # type: ignore[assignment]
+
+
+SYSVAR_CLOCK = Pubkey.from_string("SysvarC1ock11111111111111111111111111111111")
+
+
+class RpcTransport:
+    """A deployed program behind a validator's JSON-RPC endpoint (solana-py's async client, driven from a private
+    event loop so the driver stays synchronous).
+
+    Time cannot be set on a cluster: the program reads the cluster's Clock. `set_time(now)` therefore waits until
+    the cluster's clock has reached `now` (at most `max_wait` seconds), so traces for a deployed program are
+    written in cluster time with small gaps, and the config account carries a short approval window. Failed
+    transactions are caught by preflight simulation: they change nothing on chain (not even the fee), matching a
+    failed step's semantics. Successful transactions report 0 compute units (the RPC does not return them)."""
+
+    def __init__(
+        self,
+        url: str,
+        program_id: Pubkey,
+        payer: Keypair,
+        *,
+        commitment: str = "confirmed",
+        max_wait: float = 60.0,
+        poll: float = 0.1,
+    ) -> None:
+        import asyncio
+
+        from solana.rpc.async_api import AsyncClient
+        from solana.rpc.commitment import Commitment
+
+        self._loop = asyncio.new_event_loop()
+        self._commitment = Commitment(commitment)
+        self.client = AsyncClient(url, commitment=self._commitment, timeout=30, http2=False)
+        self.url = url
+        self.program_id = program_id
+        self.payer = payer
+        self.payer_key = payer.pubkey()
+        self.max_wait = max_wait
+        self.poll = poll
+
+    def _run(self, coroutine):  # type: ignore[no-untyped-def]
+        return self._loop.run_until_complete(coroutine)
+
+    def cluster_now(self) -> int:
+        """The cluster Clock's unix_timestamp."""
+        account = self._run(self.client.get_account_info(SYSVAR_CLOCK)).value
+        if account is None:
+            raise RuntimeError(f"{self.url} has no Clock sysvar")
+        return int.from_bytes(bytes(account.data)[32:40], "little", signed=True)
+
+    def set_time(self, now: int) -> None:
+        deadline = time.monotonic() + self.max_wait
+        while self.cluster_now() < now:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"cluster clock at {self.url} did not reach {now} within {self.max_wait} s")
+            time.sleep(self.poll)
+
+    def send(self, instructions: Sequence[Instruction], signers: Sequence[Keypair]) -> TxOutcome:
+        from solana.rpc.core import RPCException
+        from solana.rpc.models import TxOpts
+        from solders.rpc.errors import SendTransactionPreflightFailureMessage
+
+        blockhash = self._run(self.client.get_latest_blockhash()).value.blockhash
+        message = Message.new_with_blockhash(list(instructions), self.payer_key, blockhash)
+        unique: dict[Pubkey, Keypair] = {self.payer_key: self.payer}
+        for s in signers:
+            unique.setdefault(s.pubkey(), s)
+        needed = message.account_keys[: message.header.num_required_signatures]
+        tx = Transaction([unique[k] for k in needed], message, blockhash)
+        opts = TxOpts(skip_confirmation=True, preflight_commitment=self._commitment)
+        try:
+            signature = self._run(self.client.send_raw_transaction(bytes(tx), opts)).value
+        except RPCException as error:
+            failure = error.args[0] if error.args else None
+            if isinstance(failure, SendTransactionPreflightFailureMessage):
+                data = failure.data
+                return TxOutcome(data.err, data.units_consumed or 0, list(data.logs or []))
+            raise
+        status = self._run(self.client.confirm_transaction(signature, self._commitment, sleep_seconds=self.poll))
+        landed = status.value[0]
+        return TxOutcome(landed.err if landed is not None else None, 0, [])
+
+    def account_data(self, key: Pubkey) -> bytes | None:
+        account = self._run(self.client.get_account_info(key)).value
+        if account is None or account.owner != self.program_id:
+            return None
+        return bytes(account.data)
+
+    def program_accounts(self) -> list[tuple[Pubkey, bytes]]:
+        response = self._run(self.client.get_program_accounts(self.program_id, encoding="base64"))
+        return [(keyed.pubkey, bytes(keyed.account.data)) for keyed in response.value]
+
+    def close(self) -> None:
+        self._run(self.client.close())
+        self._loop.close()

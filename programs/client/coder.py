@@ -179,6 +179,10 @@ class IdlCoder:
     def from_file(cls, path: Path | str = DEFAULT_IDL) -> IdlCoder:
         return cls(json.loads(Path(path).read_text()))
 
+    def at(self, address: Pubkey) -> IdlCoder:
+        """The same interface deployed at another program id (your own deployment of a Choir-IDL program)."""
+        return IdlCoder({**self.idl, "address": str(address)})
+
     # -- types -----------------------------------------------------------------------------------------------
 
     def codec(self, idl_type: Any) -> Codec:

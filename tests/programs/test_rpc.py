@@ -1,0 +1,86 @@
+"""The JSON-RPC transport (issue 4, item 6): ProgramDriver over `RpcTransport` against a loopback JSON-RPC server
+over LiteSVM that the test starts itself (127.0.0.1 only). Time is the cluster's: the trace is written in cluster
+time with small gaps and the config carries a 2-second approval window, so an expiry is reached in seconds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from solders.keypair import Keypair
+
+from choir_model import (
+    CHOIR,
+    CreateThread,
+    Expire,
+    Fund,
+    Params,
+    ProcessApproval,
+    SubmitMessage,
+    SubmitSpec,
+)
+from programs.client.keys import program_keypair
+from programs.driver import DriverError, ProgramDriver
+from programs.loopback import LoopbackValidator
+from programs.transport import RpcTransport
+from properties.driver import ModelDriver
+
+PARAMS = Params(approval_window=2)
+SIGNERS = ("treasury1", "treasury2")
+TIME_FIELDS = ("created_at", "updated_at", "deadline")
+
+
+@pytest.fixture
+def validator(choir_so: bytes) -> Iterator[tuple[LoopbackValidator, Keypair]]:
+    payer = Keypair()
+    node = LoopbackValidator(choir_so, program_keypair(), funded={payer.pubkey(): 10**15})
+    yield node, payer
+    node.close()
+
+
+def timeless(snapshot: dict) -> dict:
+    """The snapshot without the times the cluster chose (the program's `now` is the cluster's, at or after the
+    step's)."""
+    for group in ("threads", "messages"):
+        for entry in snapshot[group].values():
+            for field in TIME_FIELDS:
+                entry.pop(field, None)
+    return snapshot
+
+
+def test_driver_over_json_rpc_agrees_with_the_model(validator: tuple[LoopbackValidator, Keypair]) -> None:
+    node, payer = validator
+    transport = RpcTransport(node.url, node.program_id, payer, poll=0.05)
+    driver = ProgramDriver(PARAMS, transport=transport)
+    model = ModelDriver(PARAMS)
+    t = transport.cluster_now()
+    h1, h2, h3 = ("aa" * 32, "bb" * 32, "cc" * 32)
+    steps = [
+        Fund("alice", t, 10 * CHOIR, SIGNERS),
+        Fund("bob", t, 10 * CHOIR, SIGNERS),
+        Fund("carol", t, 10 * CHOIR, ("treasury1",)),  # Unauthorized: caught by preflight, nothing changes
+        Fund("carol", t, 10 * CHOIR, SIGNERS),
+        CreateThread("alice", t, "rpc", 2 * CHOIR),
+        SubmitSpec("bob", t, "rpc", h1, 3 * CHOIR),
+        ProcessApproval("alice", t, "rpc", h1, True),  # unanimous: bob joins, alice paid
+        SubmitMessage("alice", t, "rpc", h2),
+        SubmitSpec("carol", t, "rpc", h3, 2 * CHOIR),
+        ProcessApproval("alice", t, "rpc", h3, True),
+        Expire("keeper", t, "rpc", h3),  # StateConflict: the window is still open
+        Expire("keeper", t + 5, "rpc", h3),  # waits for the cluster clock; then the stake goes to the treasury
+    ]
+    outcomes = [(model.apply(s), driver.apply(s)) for s in steps]
+    assert [m for m, _ in outcomes] == [p for _, p in outcomes]
+    assert outcomes[2][0] == "Unauthorized" and outcomes[-2][0] == "StateConflict" and outcomes[-1][0] is None
+    assert timeless(driver.snapshot(full=True)) == timeless(model.snapshot())
+    assert driver.snapshot(full=True)["messages"][f"rpc/{h3}"]["state"] == "Expired"
+
+    # A second driver on the same deployment adopts its config (same parameters) and sees its state.
+    again = ProgramDriver(
+        PARAMS, transport=RpcTransport(node.url, node.program_id, payer), names=("alice", "bob", "carol")
+    )
+    assert timeless(again.snapshot()) == timeless(model.snapshot())
+    with pytest.raises(DriverError, match="approval_window"):
+        ProgramDriver(Params(), transport=RpcTransport(node.url, node.program_id, payer))
+    driver.close()
+    again.close()
