@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(no_args_is_help=True)
@@ -35,6 +36,8 @@ SUMMARY_ROWS = (
     ("steps", "{:,.0f}"),
     ("failed_steps", "{:,.0f}"),
 )
+
+POLICY_NAMES = ("seeds", "scales-2024-10", "collective-2024-11")  # what `choir model run --policy` accepts
 
 SetOption = Annotated[
     list[str] | None,
@@ -92,14 +95,21 @@ def run(
     try:
         resolved = resolve(scenario, days, seed, parse_sets(sets))
     except (FileNotFoundError, ValueError) as error:
-        err.print(f"[red]{error}[/red]")
+        err.print(f"[red]{escape(str(error))}[/red]", soft_wrap=True)
         raise typer.Exit(2) from None
     target = out or Path("out") / resolved.name
     try:
         result = run_scenario(resolved, check=None if check else "off", out=target, trace=trace)
     except SimulationFailed as failure:
-        err.print(f"[red]{failure}[/red]")
-        err.print(f"replay it with: choir model run {failure.trace_path} --policy {resolved.policy}")
+        err.print(f"[red]{escape(str(failure))}[/red]", soft_wrap=True)
+        if resolved.policy in POLICY_NAMES:
+            err.print(
+                f"replay it with: choir model run {failure.trace_path} --policy {resolved.policy}", soft_wrap=True
+            )
+        else:
+            err.print(
+                f"replay it with choir_model.trace.read_trace and Model(policy={resolved.policy!r})", soft_wrap=True
+            )
         raise typer.Exit(3) from None
     if plots:
         from sim.plots import plot_run
@@ -128,7 +138,7 @@ def sweep(
     try:
         spec = load_sweep(sweep_file)
     except (FileNotFoundError, ValueError) as error:
-        err.print(f"[red]{error}[/red]")
+        err.print(f"[red]{escape(str(error))}[/red]", soft_wrap=True)
         raise typer.Exit(2) from None
     result = run_sweep(spec, out=out, workers=workers, scheduler=scheduler, progress=progress)
     ok = int((result.results["status"] == "ok").sum())
@@ -142,8 +152,12 @@ def sweep(
         plot_sweep(result.out)
     for failure in result.failures:
         err.print(
-            f"[red]run {failure['index']} failed[/red] params={failure['params']} seed={failure['seed']}: "
-            f"{failure['error']}" + (f" (trace: {failure['trace_path']})" if failure.get("trace_path") else "")
+            f"[red]run {failure['index']} failed[/red] "
+            + escape(
+                f"params={failure['params']} seed={failure['seed']}: {failure['error']}"
+                + (f" (trace: {failure['trace_path']})" if failure.get("trace_path") else "")
+            ),
+            soft_wrap=True,
         )
     if result.failures:
         raise typer.Exit(1)
@@ -157,7 +171,7 @@ def plot(directory: Annotated[Path, typer.Argument(help="A run, report or sweep 
     try:
         written = plot_dir(directory)
     except FileNotFoundError as error:
-        err.print(f"[red]{error}[/red]")
+        err.print(f"[red]{escape(str(error))}[/red]", soft_wrap=True)
         raise typer.Exit(2) from None
     console.print(f"{len(written)} files written under {directory}/")
 
@@ -181,10 +195,10 @@ def report(
     try:
         page = write_report(out, attack or DEFAULT_ATTACKS, days, seed, on_run=announce)
     except SimulationFailed as failure:
-        err.print(f"[red]{failure}[/red]")
+        err.print(f"[red]{escape(str(failure))}[/red]", soft_wrap=True)
         raise typer.Exit(3) from None
     except (FileNotFoundError, ValueError) as error:
-        err.print(f"[red]{error}[/red]")
+        err.print(f"[red]{escape(str(error))}[/red]", soft_wrap=True)
         raise typer.Exit(2) from None
     from sim.io import read_frame
 

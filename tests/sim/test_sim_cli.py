@@ -1,0 +1,165 @@
+"""`choir sim ...` end to end, and the plots it draws."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sim_testkit import LEAKY
+from typer.testing import CliRunner
+
+from choir.cli import app
+from choir.sim_cli import parse_sets
+from sim import plots
+from sim.io import read_frame
+
+runner = CliRunner()
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, " ".join(result.output.split())  # undo the console's line wrapping
+
+
+def test_run_writes_tables_network_and_plots(tmp_path: Path) -> None:
+    out = tmp_path / "spam"
+    code, output = invoke("sim", "run", "spam", "--days", "3", "--seed", "7", "--out", str(out), "--trace")
+    assert code == 0, output
+    assert "approval_rate" in output and "spam (seed 7)" in output
+    for name in ("events", "steps", "threads", "groups", "agents", "stakes", "summary", "degrees"):
+        assert (out / f"{name}.parquet").exists(), name
+    assert (out / "coauthors.graphml").exists() and (out / "trace.jsonl").exists()
+    for plot in ("trajectories", "stakes", "stake_series"):
+        assert (out / "plots" / f"{plot}.png").stat().st_size > 1000
+        assert (out / "plots" / f"{plot}.svg").read_text().startswith("<?xml")
+    summary = read_frame(out / "summary")
+    assert summary.loc[0, "seed"] == 7 and summary.loc[0, "days"] == 3.0
+
+
+def test_run_with_overrides_and_without_checks(tmp_path: Path) -> None:
+    code, output = invoke(
+        "sim", "run", "baseline", "--days", "2", "--out", str(tmp_path), "--no-check", "--no-plots",
+        "--set", "agents.authors.count=5", "--set", "policy=scales-2024-10",
+    )  # fmt: skip
+    assert code == 0, output
+    summary = read_frame(tmp_path / "summary")
+    assert summary.loc[0, "check"] == "off" and summary.loc[0, "policy"] == "scales-2024-10"
+    assert int((read_frame(tmp_path / "agents")["kind"] == "honest_author").sum()) == 5
+    assert not (tmp_path / "plots").exists()
+
+
+def test_set_values_are_read_as_toml() -> None:
+    assert parse_sets(["a.b=3", "c=1.5", "d=true", "e=seeds", 'f="x y"', "g=[1, 2]"]) == {
+        "a.b": 3,
+        "c": 1.5,
+        "d": True,
+        "e": "seeds",
+        "f": "x y",
+        "g": [1, 2],
+    }
+
+
+def test_run_errors(tmp_path: Path) -> None:
+    code, output = invoke("sim", "run", "nonexistent", "--out", str(tmp_path))
+    assert code == 2 and "no scenario" in output
+    code, output = invoke("sim", "run", "spam", "--set", "agents.spam.count=-1", "--out", str(tmp_path))
+    assert code == 2 and "count" in output
+    code, output = invoke("sim", "run", "baseline", "--days", "3", "--set", f"policy={LEAKY}", "--out", str(tmp_path))
+    assert code == 3 and "conservation" in output and f"Model(policy='{LEAKY}')" in output
+    assert list(tmp_path.glob("*-violation.jsonl"))
+
+
+def test_sweep_reports_failures_with_params_and_seed(tmp_path: Path) -> None:
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(
+        '[sweep]\nname = "s"\nscenario = "baseline"\nseeds = 1\ndays = 3\n'
+        '[fixed]\n"agents.authors.count" = 10\n'
+        f'[grid]\npolicy = ["seeds", "{LEAKY}"]\n"world.threads" = [4, 6]\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    code, output = invoke("sim", "sweep", str(sweep), "--workers", "0", "--no-progress", "--out", str(out))
+    assert code == 1
+    assert "4 runs" in output and "2 ok, 2 failed" in output
+    assert f"'policy': '{LEAKY}'" in output and "seed=1" in output and "InvariantViolation" in output
+    assert (out / "plots" / "heatmap_approval_rate.png").exists()
+    results = read_frame(out / "results")
+    assert list(results["status"]) == ["ok", "ok", "failed", "failed"]
+
+
+def test_sweep_file_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[sweep]\nscenario = "baseline"\nseeds = 0\n', encoding="utf-8")
+    code, output = invoke("sim", "sweep", str(bad), "--workers", "0")
+    assert code == 2 and "seeds must be >= 1" in output
+
+
+def test_report_runs_baseline_and_an_attack(tmp_path: Path) -> None:
+    code, output = invoke("sim", "report", "--out", str(tmp_path), "--days", "3", "--attack", "griefing")
+    assert code == 0, output
+    page = (tmp_path / "report.md").read_text()
+    assert "| approved |" in page and "baseline" in page and "griefing" in page
+    for image in ("outcome_shares", "attacker_cost", "baseline/trajectories", "griefing/stakes"):
+        assert f"plots/{image}.png" in page
+        assert (tmp_path / "plots" / f"{image}.png").exists() and (tmp_path / "plots" / f"{image}.svg").exists()
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert list(summary["scenario"]) == ["baseline", "griefing"]
+
+
+def test_plot_command_on_runs_and_errors(tmp_path: Path, mixed_run, mixed_dir: Path) -> None:
+    code, output = invoke("sim", "plot", str(mixed_dir))
+    assert code == 0 and "files written" in output
+    assert (mixed_dir / "plots" / "trajectories.svg").exists()
+    (tmp_path / "empty").mkdir()
+    code, output = invoke("sim", "plot", str(tmp_path / "empty"))
+    assert code == 2
+
+
+def test_listing_commands() -> None:
+    code, output = invoke("sim", "scenarios")
+    assert code == 0 and all(name in output for name in ("baseline", "spam", "sybil", "griefing", "drainage"))
+    code, output = invoke("sim", "agents")
+    assert code == 0 and "specs_per_day" in output and "deny_outsiders" in output
+
+
+def test_svg_and_png_are_reproducible(tmp_path: Path, mixed_run) -> None:
+    for name in ("a", "b"):
+        plots.save(plots.trajectories(mixed_run.threads), tmp_path / name / "t")
+        plots.save(plots.stakes_vs_recommended(mixed_run.stakes), tmp_path / name / "s")
+    for stem in ("t.svg", "t.png", "s.svg", "s.png"):
+        assert (tmp_path / "a" / stem).read_bytes() == (tmp_path / "b" / stem).read_bytes(), stem
+
+
+def test_heatmap_and_line_values(tmp_path: Path) -> None:
+    results = pd.DataFrame(
+        {
+            "status": ["ok"] * 8 + ["failed"],
+            "seed": [1, 2] * 4 + [1],
+            "x": [0, 0, 0, 0, 1, 1, 1, 1, 1],
+            "y": ["a", "a", "b", "b", "a", "a", "b", "b", "b"],
+            "m": [1.0, 3.0, 5.0, 7.0, 2.0, 2.0, 4.0, 4.0, 1000.0],
+        }
+    )
+    figure = plots.heatmap(results, "x", "y", "m")
+    texts = sorted(t.get_text() for t in figure.axes[0].texts)
+    assert texts == ["2", "2", "4", "6"]  # means over seeds; the failed run is left out
+    line = plots.metric_line(results, "x", "m")
+    assert len(line.axes[0].lines) >= 1
+    assert plots.save(figure, tmp_path / "h")[0].exists()
+
+
+@pytest.mark.parametrize("kind", ["outcome_shares", "attacker_cost"])
+def test_comparison_plots(tmp_path: Path, mixed_run, kind: str) -> None:
+    summaries = pd.DataFrame([mixed_run.summary, {**mixed_run.summary, "scenario": "copy"}])
+    if kind == "outcome_shares":
+        figure = plots.outcome_shares(summaries)
+        heights = [p.get_height() for p in figure.axes[0].patches]
+        closed = sum(mixed_run.summary[o] for o in plots.OUTCOMES)
+        assert heights[0] == pytest.approx(mixed_run.summary["approved"] / closed)
+    else:
+        figure = plots.attacker_cost(summaries, {"mixed": mixed_run.groups})
+        assert figure.axes[0].patches[0].get_height() == pytest.approx(mixed_run.summary["attacker_cost_choir"])
+    assert plots.save(figure, tmp_path / kind)[1].exists()
+    json.dumps(mixed_run.summary)  # the summary is plain JSON (sweeps cache it)
