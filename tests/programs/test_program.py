@@ -64,6 +64,21 @@ def test_random_campaign_in_lockstep(choir_so: bytes, seed: int) -> None:
     assert sum(result.coverage.ok.values()) > 300
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        Params(max_coauthors=3, max_pending=2, approval_window=100, divest_cooldown=50),
+        Params(approval_window=0, divest_cooldown=0, thread_id_max=2, min_stake=5, min_thread_balance=7),
+        Params(treasury_authorities=("treasury1",), treasury_threshold=1, total_supply=2**64 - 1),
+    ],
+    ids=["small-limits", "zero-windows", "u64-supply"],
+)
+def test_random_campaign_with_other_parameters(choir_so: bytes, params: Params) -> None:
+    """The program reads every parameter from its config: campaigns under other parameters agree too."""
+    result = soak(1000, 5, params=params, driver_factory=lambda: ProgramDriver(params, image=choir_so), run_length=500)
+    assert result.failure is None, f"{result.failure}\nshrunk: {[s.to_json() for s in result.shrunk or []]}"
+
+
 def funded(*names: str, amount: int = 100 * CHOIR) -> list[Step]:
     return [Fund(n, T0, amount, SIGNERS) for n in names]
 
