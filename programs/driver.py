@@ -44,6 +44,7 @@ from choir_model.trace import snapshot as render_snapshot
 from programs.client.coder import IdlCoder
 from programs.client.errors import error_name
 from programs.client.keys import Pdas, keypair_for, program_keypair
+from programs.loader import programdata_address
 from programs.transport import LiteSVMTransport, Transport, TxOutcome
 
 PRIVACY_VARIANT = {Privacy.PUBLIC: "Public", Privacy.PREMIUM: "Premium", Privacy.THREAD_ONLY: "ThreadOnly"}
@@ -194,7 +195,13 @@ class ProgramDriver:
                 "config_bump": config_bump,
                 "treasury_bump": treasury_bump,
             },
-            {"payer": self.transport.payer_key, "config": config, "treasury": treasury},
+            {
+                "payer": self.transport.payer_key,
+                "config": config,
+                "treasury": treasury,
+                "program": self.coder.program_id,
+                "program_data": programdata_address(self.coder.program_id),
+            },
         )
         outcome = self._send([ix], [])
         if not outcome.ok and error_name(self.coder, outcome.err) == "AccountDiscriminatorAlreadySet":

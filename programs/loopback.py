@@ -61,10 +61,13 @@ class LoopbackValidator:
         *,
         funded: dict[Pubkey, int] | None = None,
         clock_offset: int = 0,
+        authority: Keypair | None = None,
     ) -> None:
+        """Deploy `image` as `program`, with `authority` (default: a throwaway key) as its upgrade authority: the
+        only key that may then initialize the program's config."""
         self.svm = LiteSVM()
         self.clock_offset = clock_offset
-        deployer = Keypair()
+        deployer = authority or Keypair()
         self.svm.set_account(deployer.pubkey(), Account(10**15, b"", SYSTEM_PROGRAM))
         self.program_id = deploy_upgradeable(self.svm, deployer, program, image)
         for key, lamports in (funded or {}).items():

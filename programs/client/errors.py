@@ -26,6 +26,7 @@ ANCHOR_FRAMEWORK_ERRORS: dict[int, str] = {
     2006: "ConstraintSeeds",
     2012: "ConstraintAddress",
     2500: "RequireViolated",
+    2502: "RequireKeysEqViolated",
     3000: "AccountDiscriminatorAlreadySet",
     3001: "AccountDiscriminatorNotFound",
     3002: "AccountDiscriminatorMismatch",

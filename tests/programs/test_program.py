@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from solders.account import Account
+from solders.keypair import Keypair
 
 from choir_model import (
     CHOIR,
@@ -23,7 +25,12 @@ from choir_model import (
     SubmitSpec,
 )
 from choir_model.trace import read_trace
+from programs.client.coder import IdlCoder
+from programs.client.errors import error_name
+from programs.client.keys import Pdas, program_keypair
 from programs.driver import ProgramDriver
+from programs.loader import SYSTEM_PROGRAM, programdata_address
+from programs.transport import LiteSVMTransport
 from properties.driver import ModelDriver
 from properties.lockstep import Lockstep
 from properties.soak import soak
@@ -184,3 +191,39 @@ def test_invalid_time_never_reaches_the_program(choir_so: bytes) -> None:
 def test_driver_refuses_other_policies(choir_so: bytes) -> None:
     with pytest.raises(ValueError, match="seeds"):
         ProgramDriver(policy="scales-2024-10", image=choir_so)
+
+
+def test_only_the_upgrade_authority_initializes(choir_so: bytes) -> None:
+    """On an upgradeable deployment nobody can front-run `initialize` with their own treasury authorities."""
+    transport = LiteSVMTransport(choir_so, program_keypair(), upgradeable=True, sigverify=True)
+    stranger = Keypair()
+    transport.svm.set_account(stranger.pubkey(), Account(10**12, b"", SYSTEM_PROGRAM))
+    coder = IdlCoder.from_file()
+    pdas = Pdas(coder.program_id)
+    params = {
+        "total_supply": 10**19,
+        "min_stake": 1,
+        "min_thread_balance": 1,
+        "approval_window": 1,
+        "divest_cooldown": 1,
+        "max_pending": 1,
+        "max_coauthors": 1,
+        "thread_id_max": 32,
+        "decimals": 9,
+    }
+    args = {
+        "params": params,
+        "authorities": [stranger.pubkey()],
+        "threshold": 1,
+        "config_bump": pdas.config()[1],
+        "treasury_bump": pdas.treasury()[1],
+    }
+    accounts = {
+        "payer": stranger.pubkey(),
+        "program": coder.program_id,
+        "program_data": programdata_address(coder.program_id),
+    }
+    outcome = transport.send([coder.build_instruction("initialize", args, accounts)], [stranger])
+    assert error_name(coder, outcome.err) == "RequireKeysEqViolated"
+    driver = ProgramDriver(transport=transport)  # the transport's payer deployed the program: it may initialize
+    assert driver.snapshot()["treasury"] == Params().total_supply

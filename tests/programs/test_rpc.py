@@ -33,7 +33,7 @@ TIME_FIELDS = ("created_at", "updated_at", "deadline")
 @pytest.fixture
 def validator(choir_so: bytes) -> Iterator[tuple[LoopbackValidator, Keypair]]:
     payer = Keypair()
-    node = LoopbackValidator(choir_so, program_keypair(), funded={payer.pubkey(): 10**15})
+    node = LoopbackValidator(choir_so, program_keypair(), funded={payer.pubkey(): 10**15}, authority=payer)
     yield node, payer
     node.close()
 

@@ -3,13 +3,39 @@
  * genesis (SPEC sections 1 and 2). Once only: the config PDA can be created once.
  *
  * Accounts: payer (writable, signer), config (writable, PDA ["config"]), treasury (writable, PDA
- * ["treasury"]), system_program. Args: params, authorities (1 to 3 distinct keys), threshold, config_bump,
- * treasury_bump.
+ * ["treasury"]), system_program, program (this program's account), program_data (its loader-v3 data account).
+ * Args: params, authorities (1 to 3 distinct keys), threshold, config_bump, treasury_bump.
+ *
+ * Who may initialize: when the program is upgradeable (loader v3) and has an upgrade authority, only that
+ * authority (as the payer), so nobody can front-run a deployment with their own treasury; an immutable program
+ * (no authority, or another loader) can be initialized by its first caller, once.
  */
 #include "../instruction.h"
 #include "../processor.h"
 
-#define ERR_REQUIRE_VIOLATED 2500ULL /* Anchor's require!: parameters no ledger can honour */
+#define ERR_REQUIRE_VIOLATED 2500ULL      /* Anchor's require!: parameters no ledger can honour */
+#define ERR_REQUIRE_KEYS_EQ_VIOLATED 2502ULL /* the payer is not the upgrade authority */
+
+static const SolPubkey LOADER_V3_ID = {{0x02, 0xa8, 0xf6, 0x91, 0x4e, 0x88, 0xa1, 0xb0, 0xe2, 0x10, 0x15,
+                                        0x3e, 0xf7, 0x63, 0xae, 0x2b, 0x00, 0xc2, 0xb9, 0x3d, 0x16, 0xc1,
+                                        0x24, 0xd2, 0xc0, 0x53, 0x7a, 0x10, 0x04, 0x80, 0x00, 0x00}};
+
+/* Loader v3 state: Program { tag 2, programdata: Pubkey }, ProgramData { tag 3, slot: u64,
+ * upgrade_authority: Option<Pubkey> }. */
+static uint64_t check_upgrade_authority(const Context *ctx, const Account *program, const Account *program_data,
+                                        const Account *payer) {
+    if (!key_eq(&program->key, ctx->program_id)) return ERR_CONSTRAINT_ADDRESS;
+    if (!key_eq(&program->owner, &LOADER_V3_ID)) return OK; /* immutable loaders: no authority exists */
+    if (program->data_len < 36 || *(const uint32_t *)program->data != 2) return ERR_ACCOUNT_DID_NOT_DESERIALIZE;
+    bool same = true;
+    for (int i = 0; i < 32; i++) same &= program->data[4 + i] == program_data->key.x[i];
+    if (!same || !key_eq(&program_data->owner, &LOADER_V3_ID)) return ERR_CONSTRAINT_ADDRESS;
+    if (program_data->data_len < 45 || *(const uint32_t *)program_data->data != 3)
+        return ERR_ACCOUNT_DID_NOT_DESERIALIZE;
+    if (program_data->data[12] == 0) return OK; /* upgrade authority renounced: immutable */
+    for (int i = 0; i < 32; i++) same &= program_data->data[13 + i] == payer->key.x[i];
+    return same ? OK : ERR_REQUIRE_KEYS_EQ_VIOLATED;
+}
 
 static uint64_t validate(const InitializeArgs *a) {
     if (a->total_supply == 0) return ERR_REQUIRE_VIOLATED;
@@ -32,9 +58,11 @@ static uint64_t validate(const InitializeArgs *a) {
 }
 
 uint64_t process_initialize(Context *ctx) {
-    TRY(need_accounts(ctx, 4));
+    TRY(need_accounts(ctx, 6));
     Account *payer = ctx->accounts[0], *config_acc = ctx->accounts[1], *treasury_acc = ctx->accounts[2];
     Account *system = ctx->accounts[3];
+    TRY(check_signer(payer));
+    TRY(check_upgrade_authority(ctx, ctx->accounts[4], ctx->accounts[5], payer));
     InitializeArgs args;
     TRY(parse_initialize(ctx->data + 8, ctx->data_len - 8, &args));
     TRY(validate(&args));
