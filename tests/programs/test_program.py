@@ -227,3 +227,14 @@ def test_only_the_upgrade_authority_initializes(choir_so: bytes) -> None:
     assert error_name(coder, outcome.err) == "RequireKeysEqViolated"
     driver = ProgramDriver(transport=transport)  # the transport's payer deployed the program: it may initialize
     assert driver.snapshot()["treasury"] == Params().total_supply
+
+
+def test_pre_funded_addresses_are_still_created(choir_so: bytes) -> None:
+    """Lamports sent to a PDA before its creation (griefing) do not block it: transfer + allocate + assign."""
+    driver = ProgramDriver(image=choir_so)
+    for thread_id, lamports in (("gift", 1), ("big-gift", 10**10)):
+        driver.transport.svm.set_account(driver.pdas.thread(thread_id)[0], Account(lamports, b"", SYSTEM_PROGRAM))
+    assert driver.apply(Fund("a", T0, 10 * CHOIR, SIGNERS)) is None
+    assert driver.apply(CreateThread("a", T0, "gift", CHOIR)) is None
+    assert driver.apply(CreateThread("a", T0, "big-gift", CHOIR)) is None
+    assert sorted(driver.snapshot(full=True)["threads"]) == ["big-gift", "gift"]
