@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -58,17 +59,12 @@ class DriverError(RuntimeError):
     """The driver itself failed (genesis, an unreadable account): a bug, not a Choir outcome."""
 
 
-_IMAGE: bytes | None = None
-
-
+@lru_cache(maxsize=1)
 def default_program_image() -> bytes:
-    """Build the program from source (once per process: about a second) and return its bytes."""
-    global _IMAGE
-    if _IMAGE is None:
-        from programs.toolchain.build import build
+    """Build the program from source into build/ (once per process: about a second) and return its bytes."""
+    from programs.toolchain.build import build
 
-        _IMAGE = build().path.read_bytes()
-    return _IMAGE
+    return build().path.read_bytes()
 
 
 class ProgramDriver:
