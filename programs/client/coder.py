@@ -211,6 +211,8 @@ class IdlCoder:
             inner_type, n = t["array"]
             if inner_type == "u8":
                 return self._byte_array(n)
+            if isinstance(inner_type, str) and inner_type in _PRIMITIVES:
+                return self._packed_array(_PRIMITIVES[inner_type], n)
             return self._array(self.codec(inner_type), n)
         if "vec" in t:
             return self._vec(self.codec(t["vec"]))
@@ -235,6 +237,27 @@ class IdlCoder:
             return bytes(buf[at : at + n]), at + n
 
         return Codec(encode, decode, n)
+
+    @staticmethod
+    def _packed_array(fmt: str, n: int) -> Codec:
+        """An array of fixed-width numbers, packed in one struct call (thread accounts hold 32 timestamps)."""
+        packer = struct.Struct(f"<{n}{fmt[1:]}")
+
+        def encode(value: Any, out: bytearray) -> None:
+            items = list(value)
+            if len(items) != n:
+                raise CoderError(f"expected {n} items, got {len(items)}")
+            try:
+                out += packer.pack(*items)
+            except struct.error as error:
+                raise CoderError(f"{items!r} do not fit {fmt}: {error}") from None
+
+        def decode(buf: bytes, at: int) -> tuple[Any, int]:
+            if at + packer.size > len(buf):
+                raise CoderError("buffer too short")
+            return list(packer.unpack_from(buf, at)), at + packer.size
+
+        return Codec(encode, decode, packer.size)
 
     @staticmethod
     def _array(inner: Codec, n: int) -> Codec:
