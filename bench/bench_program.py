@@ -70,6 +70,7 @@ def measure(image: bytes) -> dict[tuple[str, str], list[int]]:
     # Small world: one co-author per thread.
     r = Recorder(image)
     d = r.driver
+    samples[("initialize", "genesis (config + treasury)")].append(d.last_compute_units)
     users = [f"user{i}" for i in range(40)]
     for user in users:
         r.run(Fund(user, T0, 1_000 * CHOIR, SIGNERS))  # opens the wallet too (two instructions)
