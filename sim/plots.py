@@ -57,6 +57,17 @@ def save(figure: Figure, stem: str | Path) -> list[Path]:
     return [png, svg]
 
 
+def show(figure: Figure) -> None:
+    """Display a figure in a notebook as a PNG, whatever matplotlib backend the kernel runs (Agg included)."""
+    import io
+
+    from IPython.display import Image, display
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    display(Image(buffer.getvalue()))
+
+
 # --------------------------------------------------------------------------------------------------------- runs
 
 
