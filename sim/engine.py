@@ -5,8 +5,9 @@ invariant checked after every step unless the scenario says `check = "off"`. The
 applied (successful or not): when a step breaks an invariant the run stops with `SimulationFailed`, and that list
 is written as a SPEC section 8 trace (`choir_model.trace.write_trace`) that any driver replays.
 
-Time is integer simulated seconds from the scenario's epoch. Agents are SimPy processes (plain generators); votes
-are processes started when a message enters its approval window, one per voter that decides to vote; the keeper
+Time is integer simulated seconds from the scenario's epoch. Agents are SimPy processes (plain generators); a vote
+is a SimPy timeout scheduled when a message enters its approval window, one per voter that decides to vote, whose
+callback casts the vote (a process per vote would double the scheduling cost of the commonest step); the keeper
 is the crank that expires due approvals every `keeper_interval`; the sampler records the per-thread and per-group
 time series every `sample_interval`. The engine reacts to the model's events (never to its own guesses) to keep
 its indexes: who co-authors what, what is pending, what was paid to whom.
@@ -15,10 +16,12 @@ its indexes: who co-authors what, what is pending, what was paid to whom.
 from __future__ import annotations
 
 import heapq
+import itertools
 import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Generator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +97,8 @@ class World:
         self._coauthored: dict[str, list[str]] = defaultdict(list)
         self._due: list[tuple[int, int, str, str]] = []
         self._stake_window: dict[str, list[int]] = defaultdict(list)
+        self._open: list[str] = []
+        self._open_at: dict[str, int] = {}
         self._bootstrapping = False
         self.bootstrap_steps = 0  # steps[:bootstrap_steps] built the world at the epoch (funding, threads, seats)
 
@@ -110,6 +115,12 @@ class World:
                         raise ValueError(f"identity {identity!r} is used twice; rename agent group {group.name!r}")
                     self._agent_of[identity] = agent
         self.rng = make_rng(scenario.seed, "world")
+        self._group_of = {identity: agent.group for identity, agent in self._agent_of.items()}
+        self._group_ids: dict[str, list[str]] = {g.name: [] for g in scenario.groups}
+        for identity, group in self._group_of.items():
+            self._group_ids[group].append(identity)
+        self._group_funded: dict[str, int] = dict.fromkeys(self._group_ids, 0)
+        self._group_seats: dict[str, int] = dict.fromkeys(self._group_ids, 0)
         self._handlers = {
             ev.WalletFunded: self._on_funded,
             ev.ThreadCreated: self._on_thread_created,
@@ -144,7 +155,30 @@ class World:
             handler = handlers.get(type(event))
             if handler is not None:
                 handler(step, event)
+        thread_id = step.thread_id
+        if thread_id is not None:
+            self._refresh_open(thread_id)
         return None
+
+    def _refresh_open(self, thread_id: str) -> None:
+        """Keep `_open` = the threads with a free seat and room for one more pending message (what a client's
+        thread list shows as open), in O(1) per step."""
+        thread = self.model.state.threads[thread_id]
+        params = self.params
+        is_open = (
+            len(thread.co_authors) + len(thread.pending_spec_authors) < params.max_coauthors
+            and thread.pending < params.max_pending
+        )
+        position = self._open_at.get(thread_id)
+        if is_open and position is None:
+            self._open_at[thread_id] = len(self._open)
+            self._open.append(thread_id)
+        elif not is_open and position is not None:
+            last = self._open.pop()
+            if last != thread_id:
+                self._open[position] = last
+                self._open_at[last] = position
+            del self._open_at[thread_id]
 
     def _failed(self, violation: InvariantViolation, index: int) -> SimulationFailed:
         scenario = self.scenario
@@ -158,15 +192,23 @@ class World:
 
     def _on_funded(self, step: Step, event: ev.WalletFunded) -> None:
         self.funded[event.user] += event.amount
+        group = self._group_of.get(event.user)
+        if group is not None:
+            self._group_funded[group] += event.amount
 
     def _on_thread_created(self, step: Step, event: ev.ThreadCreated) -> None:
         self.thread_ids.append(event.thread_id)
-        self._coauthored[event.creator].append(event.thread_id)
-        self.memberships.append((event.creator, event.thread_id, step.now))
+        self._joined(event.creator, event.thread_id, step.now)
 
     def _on_coauthor_added(self, step: Step, event: ev.CoAuthorAdded) -> None:
-        self._coauthored[event.co_author].append(event.thread_id)
-        self.memberships.append((event.co_author, event.thread_id, step.now))
+        self._joined(event.co_author, event.thread_id, step.now)
+
+    def _joined(self, user: str, thread_id: str, now: int) -> None:
+        self._coauthored[user].append(thread_id)
+        self.memberships.append((user, thread_id, now))
+        group = self._group_of.get(user)
+        if group is not None:
+            self._group_seats[group] += 1
 
     def _on_window_opened(self, step: Step, event: ev.SpecSubmitted | ev.PublicRequested) -> None:
         """A message entered its approval window: the keeper will expire it when due, and each voter who decides
@@ -187,19 +229,20 @@ class World:
             message.is_spec,
             event.deadline,
         )
+        timeout = self.env.timeout
         for voter in message.voters:
             agent = self._agent_of.get(voter)
             decision = agent.vote(self, voter, ballot) if agent is not None else None
             if decision is not None:
                 delay, approve = decision
-                self.env.process(self._cast(voter, ballot, max(0, int(delay)), approve))
+                timeout(max(0, int(delay))).callbacks.append(partial(self._cast, voter, ballot, approve))
 
     # -- processes -----------------------------------------------------------------------------------------------
 
-    def _cast(self, voter: str, ballot: Ballot, delay: int, approve: bool) -> Generator[Any, Any, None]:
-        """A co-author votes after `delay` seconds, unless the message was closed meanwhile (a client reads the
-        chain before sending). A vote at or after the deadline is sent and fails with ApprovalTimeout."""
-        yield self.env.timeout(delay)
+    def _cast(self, voter: str, ballot: Ballot, approve: bool, _: simpy.Event) -> None:
+        """A co-author's vote, when its delay is over (a SimPy timeout's callback: as light as an event gets),
+        unless the message was closed meanwhile (a client reads the chain before sending). A vote at or after
+        the deadline is sent and fails with ApprovalTimeout."""
         message = self.model.state.threads[ballot.thread_id].messages[ballot.content_hash]
         if message.state is PENDING and voter not in message.votes:
             self.act(ProcessApproval(voter, self.now, ballot.thread_id, ballot.content_hash, approve))
@@ -225,43 +268,43 @@ class World:
 
     def sample(self) -> None:
         """Record one row per thread (balance, N, T, omega, recommended and mean actual stake since the last
-        sample, pending) and one row per agent group (wallets, funding, co-author seats)."""
+        sample, pending) and one row per agent group (wallets, funding, co-author seats). Temperature, frequency
+        and the recommended stake are the model's own `Economics`."""
         now = self.now
-        model = self.model
-        economics = model.economics
+        economics = self.model.economics
+        temperature, frequency, recommended = economics.temperature, economics.frequency, economics.recommended_stake
         unit = self.unit
         windows = self._stake_window
+        threads = self.model.state.threads
+        append = self.thread_samples.append
         for thread_id in self.thread_ids:
-            thread = model.state.threads[thread_id]
+            thread = threads[thread_id]
             n = len(thread.co_authors)
+            balance = thread.balance
             stakes = windows.pop(thread_id, None)
-            self.thread_samples.append(
+            append(
                 (
                     now,
                     thread_id,
-                    thread.balance,
+                    balance,
                     n,
-                    economics.temperature(thread.balance, n, unit),
-                    economics.frequency(n),
-                    model.recommended_stake(thread_id, now),
+                    temperature(balance, n, unit),
+                    frequency(n),
+                    recommended(balance, n, unit, now - thread.created_at),
                     sum(stakes) // len(stakes) if stakes else None,
                     len(stakes) if stakes else 0,
                     thread.pending,
                     thread.message_count,
                 )
             )
-        wallets = model.state.wallets
-        totals: dict[str, list[int]] = {}
-        for agent in self.agents:
-            row = totals.setdefault(agent.group, [0, 0, 0, 0])
-            for identity in agent.identities:
-                row[0] += wallets.get(identity, 0)
-                row[1] += self.funded.get(identity, 0)
-                row[2] += len(self._coauthored.get(identity, ()))
-                row[3] += 1
+        wallets = self.model.state.wallets
+        zeros = itertools.repeat(0)
         for group in self.scenario.groups:
-            if group.name in totals:
-                wallet, funded, seats, _ = totals[group.name]
+            identities = self._group_ids[group.name]
+            if identities:
+                wallet = sum(map(wallets.get, identities, zeros))
+                funded = self._group_funded[group.name]
+                seats = self._group_seats[group.name]
                 self.group_samples.append((now, group.name, group.kind, wallet, funded, wallet - funded, seats))
 
     # -- what agents call ----------------------------------------------------------------------------------------
@@ -298,9 +341,9 @@ class World:
     def pick_open_thread(
         self, rng: Any, identity: str, candidates: list[str] | None = None, tries: int = 8
     ) -> str | None:
-        """A random thread (among `candidates`, default all) open for a spec by `identity`, or None after
-        `tries` draws."""
-        pool = candidates if candidates is not None else self.thread_ids
+        """A random thread open for a spec by `identity`, or None after `tries` draws: among `candidates` if
+        given, else among the threads that have a free seat (the world's open-thread list)."""
+        pool = candidates if candidates is not None else self._open
         if not pool:
             return None
         for _ in range(tries):

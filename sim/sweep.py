@@ -272,10 +272,11 @@ def run_sweep(
     scheduler: str | None = None,
     progress: bool = True,
     on_result: Callable[[dict[str, Any]], None] | None = None,
+    client: Any | None = None,
 ) -> SweepResult:
     """Run (or resume) a sweep and write `results`, `failures.json` and `sweep.json` into `out`
     (default `out/sweeps/<name>`). `workers=0` runs in this process; otherwise a LocalCluster of `workers`
-    single-threaded processes, or the cluster at `scheduler`."""
+    single-threaded processes, or the cluster at `scheduler`, or an existing dask `client` (left open)."""
     if not isinstance(sweep, Sweep):
         sweep = load_sweep(sweep)
     out = Path(out) if out is not None else Path("out") / "sweeps" / sweep.name
@@ -306,8 +307,8 @@ def run_sweep(
             on_result(result)
 
     with _progress(progress, len(runs), cached, sweep.name) as advance:
-        if todo and (workers > 0 or scheduler):
-            _run_dask(todo, workers, scheduler, lambda r: (finish(r), advance(r)))
+        if todo and (workers > 0 or scheduler or client is not None):
+            _run_dask(todo, workers, scheduler, lambda r: (finish(r), advance(r)), client)
         else:
             for run in todo:
                 result = execute_run(run)
@@ -339,14 +340,19 @@ def run_sweep(
 
 
 def _run_dask(
-    todo: list[RunSpec], workers: int, scheduler: str | None, finish: Callable[[dict[str, Any]], Any]
+    todo: list[RunSpec],
+    workers: int,
+    scheduler: str | None,
+    finish: Callable[[dict[str, Any]], Any],
+    client: Any | None = None,
 ) -> None:
     from dask.distributed import Client, as_completed
 
-    if scheduler:
+    owned = client is None
+    cluster = None
+    if client is None and scheduler:
         client = Client(scheduler)
-        cluster = None
-    else:
+    elif client is None:
         cluster = local_cluster(workers)
         client = Client(cluster)
     try:
@@ -367,7 +373,8 @@ def _run_dask(
                 }
             finish(result)
     finally:
-        client.close()
+        if owned:
+            client.close()
         if cluster is not None:
             cluster.close()
 

@@ -1,0 +1,213 @@
+"""Benchmark of the simulator (issue 5): model operations per second inside a simulation as a ratio to plain
+`choir_model` speed in the same run (goal: at least 50%), a 90-day baseline with 1,000 agents and 200 threads, and
+sweep scaling from 1 to 2 dask workers (goal: at least 1.7x).
+
+1. Overhead and the 90-day run: the baseline scenario scaled to `--agents` agents (2% creators, 38% co-authors,
+   60% honest authors) and `--threads` initial threads runs for `--days` days. Its wall time (bootstrap, SimPy
+   loop, sampling; not the tables) gives the simulator's model operations per second. The very same steps are
+   then replayed on a fresh `Model` with the same rules: that is plain model speed on the same workload. Both with
+   every invariant checked on every step (the simulator's default) and with checks off. The ratio is sim / plain.
+2. Sweep scaling: `--sweep-runs` independent runs (the baseline with a tenth of the agents and threads, over
+   `--sweep-days` days, distinct seeds) on a LocalCluster of 1, then 2 worker processes. The cluster is started and
+   warmed up (imports done) before the clock starts, so the figure is the scaling of the runs themselves; cluster
+   start-up is reported separately. Speed-up = time(1 worker) / time(2 workers).
+
+    .venv/bin/python bench/bench_sim.py [--days 90] [--agents 1000] [--threads 200] [--sweep-runs 8]
+                                        [--sweep-days 60] [--skip-sweep] [--write-docs]
+
+`--write-docs` replaces the "## Simulator" section of docs/BENCHMARKS.md with the figures (creating the file if
+needed, touching no other section).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from choir_model import Model
+from sim.engine import World
+from sim.scenario import Scenario, load_scenario
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "BENCHMARKS.md"
+
+
+def scaled_baseline(agents: int, threads: int, days: float, seed: int = 1) -> Scenario:
+    creators = max(1, round(agents * 0.02))
+    coauthors = round(agents * 0.38)
+    return load_scenario("baseline").with_overrides(
+        {
+            "days": days,
+            "seed": seed,
+            "world.threads": threads,
+            "agents.creators.count": creators,
+            "agents.coauthors.count": coauthors,
+            "agents.authors.count": agents - creators - coauthors,
+        }
+    )
+
+
+def time_sim(scenario: Scenario, check: str) -> tuple[World, float]:
+    world = World(scenario, check=check)
+    started = time.perf_counter()
+    world.run()
+    return world, time.perf_counter() - started
+
+
+def time_replay(scenario: Scenario, world: World, check: str) -> float:
+    model = Model(scenario.model_params(), scenario.build_policy(), scenario.build_formula(), check)  # type: ignore[arg-type]
+    steps = world.steps
+    try_apply = model.try_apply
+    started = time.perf_counter()
+    for step in steps:
+        try_apply(step)
+    elapsed = time.perf_counter() - started
+    assert model.snapshot() == world.model.snapshot(), "the replay must end where the simulation ended"
+    return elapsed
+
+
+def overhead(args: argparse.Namespace) -> dict[str, Any]:
+    scenario = scaled_baseline(args.agents, args.threads, args.days)
+    out: dict[str, Any] = {"agents": args.agents, "threads": args.threads, "days": args.days}
+    for check in ("step", "off"):
+        world, sim_seconds = time_sim(scenario, check)
+        plain_seconds = time_replay(scenario, world, check)
+        ops = len(world.steps)
+        out[check] = {
+            "ops": ops,
+            "events": len(world.events),
+            "sim_seconds": sim_seconds,
+            "plain_seconds": plain_seconds,
+            "sim_ops_per_s": ops / sim_seconds,
+            "plain_ops_per_s": ops / plain_seconds,
+            "ratio": plain_seconds / sim_seconds,
+        }
+        print(
+            f"check={check}: {ops:,} model ops, {len(world.events):,} events; simulation {sim_seconds:.2f} s "
+            f"({ops / sim_seconds:,.0f} ops/s), plain model {plain_seconds:.2f} s ({ops / plain_seconds:,.0f} ops/s),"
+            f" ratio {plain_seconds / sim_seconds:.0%}",
+            flush=True,
+        )
+    from sim.metrics import collect
+
+    started = time.perf_counter()
+    world, _ = time_sim(scenario, "step")
+    result = collect(world)
+    tables = time.perf_counter() - started - world.wall_seconds
+    out["tables_seconds"] = tables
+    out["summary"] = {k: result.summary[k] for k in ("specs_submitted", "approval_rate", "share_timeouts", "threads")}
+    print(f"tables (events, series, P&L, network) built in {tables:.2f} s; summary {out['summary']}", flush=True)
+    return out
+
+
+def sweep_scaling(args: argparse.Namespace) -> dict[str, Any]:
+    from dask.distributed import Client
+
+    from sim.sweep import Sweep, execute_run, local_cluster, run_sweep
+
+    base = scaled_baseline(max(10, args.agents // 10), max(2, args.threads // 10), args.sweep_days)
+    sweep = Sweep(name="bench", scenario=base, seeds=args.sweep_runs, base_seed=1)
+    out: dict[str, Any] = {"runs": args.sweep_runs, "run_days": args.sweep_days, "run_agents": max(10, args.agents // 10)}
+    for workers in (1, 2):
+        started = time.perf_counter()
+        cluster = local_cluster(workers)
+        client = Client(cluster)
+        warm = sweep.runs()[0]
+        client.gather(client.map(execute_run, [warm] * workers, pure=False))  # imports done on every worker
+        startup = time.perf_counter() - started
+        directory = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
+        try:
+            result = run_sweep(sweep, out=directory, progress=False, client=client)
+        finally:
+            client.close()
+            cluster.close()
+            shutil.rmtree(directory, ignore_errors=True)
+        assert not result.failures and result.ran == args.sweep_runs
+        out[workers] = {"seconds": result.wall_seconds, "startup_seconds": startup}
+        print(
+            f"sweep of {args.sweep_runs} runs on {workers} worker(s): {result.wall_seconds:.2f} s "
+            f"(cluster start and warm-up {startup:.2f} s)",
+            flush=True,
+        )
+    out["speedup"] = out[1]["seconds"] / out[2]["seconds"]
+    print(f"speed-up 1 -> 2 workers: {out['speedup']:.2f}x", flush=True)
+    return out
+
+
+def markdown(over: dict[str, Any], sweep: dict[str, Any] | None, command: str, load: str) -> str:
+    s, o = over["step"], over["off"]
+    lines = [
+        "## Simulator",
+        "",
+        f"Command: `{command}` (bench/bench_sim.py; its docstring says what is timed). Machine: {platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}; load average when measured: {load} (other "
+        "jobs shared the machine).",
+        "",
+        "| figure | value | goal |",
+        "|---|---:|---|",
+        f"| {over['days']:g}-day baseline, {over['agents']:,} agents, {over['threads']} initial threads: wall time "
+        f"(checks on every step) | {s['sim_seconds']:.1f} s for {s['ops']:,} model ops, {s['events']:,} events | "
+        "runs |",
+        f"| tables of that run (event log, series, P&L, network) | {over['tables_seconds']:.1f} s | |",
+        f"| model ops/s inside the simulation, checks on | {s['sim_ops_per_s']:,.0f} | |",
+        f"| plain `choir_model` ops/s on the same steps, checks on | {s['plain_ops_per_s']:,.0f} | |",
+        f"| ratio sim / plain, checks on | **{s['ratio']:.0%}** | >= 50% |",
+        f"| model ops/s inside the simulation, checks off | {o['sim_ops_per_s']:,.0f} | |",
+        f"| plain `choir_model` ops/s on the same steps, checks off | {o['plain_ops_per_s']:,.0f} | |",
+        f"| ratio sim / plain, checks off | {o['ratio']:.0%} | |",
+    ]
+    if sweep is not None:
+        lines += [
+            f"| sweep of {sweep['runs']} runs ({sweep['run_agents']} agents, {sweep['run_days']:g} days each), "
+            f"1 worker | {sweep[1]['seconds']:.1f} s | |",
+            f"| same sweep, 2 workers | {sweep[2]['seconds']:.1f} s | |",
+            f"| speed-up 1 -> 2 workers | **{sweep['speedup']:.2f}x** | >= 1.7x |",
+            f"| LocalCluster start and warm-up (not in the sweep times) | {sweep[1]['startup_seconds']:.1f} s (1 "
+            f"worker), {sweep[2]['startup_seconds']:.1f} s (2 workers) | |",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def write_docs(section: str) -> None:
+    """Replace (or append) the '## Simulator' section of docs/BENCHMARKS.md, leaving every other section alone."""
+    DOCS.parent.mkdir(parents=True, exist_ok=True)
+    text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
+    pattern = re.compile(r"^## Simulator\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    DOCS.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--days", type=float, default=90)
+    parser.add_argument("--agents", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=200)
+    parser.add_argument("--sweep-runs", type=int, default=8)
+    parser.add_argument("--sweep-days", type=float, default=60)
+    parser.add_argument("--skip-sweep", action="store_true")
+    parser.add_argument("--write-docs", action="store_true")
+    args = parser.parse_args()
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    over = overhead(args)
+    sweep = None if args.skip_sweep else sweep_scaling(args)
+    load = f"{load} before, {', '.join(f'{x:.1f}' for x in os.getloadavg())} after"
+    command = ".venv/bin/python bench/bench_sim.py" + (" --skip-sweep" if args.skip_sweep else "")
+    section = markdown(over, sweep, command, load)
+    print()
+    print(section)
+    if args.write_docs:
+        write_docs(section)
+        print(f"written to {DOCS}")
+
+
+if __name__ == "__main__":
+    main()
