@@ -211,6 +211,15 @@ class Backend:
     # -- lifecycle -----------------------------------------------------------------------------------------------
 
     def start(self) -> Backend:
+        try:
+            self._start()
+        except BaseException:
+            self.index.close()
+            self.journal.close()
+            raise
+        return self
+
+    def _start(self) -> None:
         stored = self.journal.meta("config")
         expected = journal_fingerprint(self.config)
         if stored is None:
@@ -227,7 +236,6 @@ class Backend:
         self._indexer = threading.Thread(target=self._index_loop, name="choir-indexer", daemon=True)
         self._writer.start()
         self._indexer.start()
-        return self
 
     def close(self) -> None:
         """Stop the threads (after the queued commands are answered) and close the stores."""
