@@ -7,13 +7,13 @@ sweep scaling from 1 to 2 dask workers (goal: at least 1.7x).
    loop, sampling; not the tables) gives the simulator's model operations per second. The very same steps are
    then replayed on a fresh `Model` with the same rules: that is plain model speed on the same workload. Both with
    every invariant checked on every step (the simulator's default) and with checks off. The ratio is sim / plain.
-2. Sweep scaling: `--sweep-runs` independent runs (the baseline with a tenth of the agents and threads, over
-   `--sweep-days` days, distinct seeds) on a LocalCluster of 1, then 2 worker processes. The cluster is started and
-   warmed up (imports done) before the clock starts, so the figure is the scaling of the runs themselves; cluster
-   start-up is reported separately. Speed-up = time(1 worker) / time(2 workers).
+2. Sweep scaling: `--sweep-runs` independent runs (the baseline with `--sweep-agents` agents and a fifth as many
+   threads, over `--sweep-days` days, distinct seeds) on a LocalCluster of 1, then 2 worker processes. The
+   cluster is started and warmed up (imports done) before the clock starts, so the figure is the scaling of the
+   runs themselves; cluster start-up is reported separately. Speed-up = time(1 worker) / time(2 workers).
 
     .venv/bin/python bench/bench_sim.py [--days 90] [--agents 1000] [--threads 200] [--sweep-runs 8]
-                                        [--sweep-days 60] [--skip-sweep] [--write-docs]
+                                        [--sweep-agents 250] [--sweep-days 60] [--skip-sweep] [--write-docs]
 
 `--write-docs` replaces the "## Simulator" section of docs/BENCHMARKS.md with the figures (creating the file if
 needed, touching no other section).
@@ -111,9 +111,9 @@ def sweep_scaling(args: argparse.Namespace) -> dict[str, Any]:
 
     from sim.sweep import Sweep, execute_run, local_cluster, run_sweep
 
-    base = scaled_baseline(max(10, args.agents // 10), max(2, args.threads // 10), args.sweep_days)
+    base = scaled_baseline(args.sweep_agents, max(2, args.sweep_agents // 5), args.sweep_days)
     sweep = Sweep(name="bench", scenario=base, seeds=args.sweep_runs, base_seed=1)
-    out: dict[str, Any] = {"runs": args.sweep_runs, "run_days": args.sweep_days, "run_agents": max(10, args.agents // 10)}
+    out: dict[str, Any] = {"runs": args.sweep_runs, "run_days": args.sweep_days, "run_agents": args.sweep_agents}
     for workers in (1, 2):
         started = time.perf_counter()
         cluster = local_cluster(workers)
@@ -192,6 +192,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=200)
     parser.add_argument("--sweep-runs", type=int, default=8)
+    parser.add_argument("--sweep-agents", type=int, default=250)
     parser.add_argument("--sweep-days", type=float, default=60)
     parser.add_argument("--skip-sweep", action="store_true")
     parser.add_argument("--write-docs", action="store_true")
