@@ -164,13 +164,20 @@ def sweep(
 
 
 @app.command("plot")
-def plot(directory: Annotated[Path, typer.Argument(help="A run, report or sweep directory.", exists=True)]) -> None:
+def plot(
+    directory: Annotated[Path, typer.Argument(help="A run, report or sweep directory.", exists=True)],
+    metric: Annotated[
+        list[str] | None, typer.Option("--metric", help="Sweeps: summary metric(s) to draw as heatmaps (repeat).")
+    ] = None,
+    x: Annotated[str | None, typer.Option("--x", help="Sweeps: parameter on the x axis.")] = None,
+    y: Annotated[str | None, typer.Option("--y", help="Sweeps: parameter on the y axis.")] = None,
+) -> None:
     """Draw the plots (PNG and SVG) of a run, of several runs, or of a sweep."""
     from sim.plots import plot_dir
 
     try:
-        written = plot_dir(directory)
-    except FileNotFoundError as error:
+        written = plot_dir(directory, metric, x, y)
+    except (FileNotFoundError, ValueError) as error:
         err.print(f"[red]{escape(str(error))}[/red]", soft_wrap=True)
         raise typer.Exit(2) from None
     console.print(f"{len(written)} files written under {directory}/")

@@ -241,9 +241,14 @@ def plot_comparison(run_dirs: Sequence[str | Path], out: str | Path) -> list[Pat
 
 
 def plot_sweep(
-    sweep_dir: str | Path, out: str | Path | None = None, metrics: Sequence[str] = SWEEP_METRICS
+    sweep_dir: str | Path,
+    out: str | Path | None = None,
+    metrics: Sequence[str] = SWEEP_METRICS,
+    x: str | None = None,
+    y: str | None = None,
 ) -> list[Path]:
-    """Heatmaps (two or more swept parameters: the first two) or lines (one) of the main metrics."""
+    """Heatmaps of each metric over two swept parameters (`x`, `y`; default the first two that vary), or lines
+    when only one parameter varies. Any column of the results table can be a metric."""
     import json
 
     sweep_dir = Path(sweep_dir)
@@ -251,26 +256,33 @@ def plot_sweep(
     results = read_frame(sweep_dir / "results")
     with open(sweep_dir / "sweep.json", encoding="utf-8") as handle:
         parameters = [p for p in json.load(handle)["parameters"] if results[p].nunique() > 1]
+    chosen = [p for p in (x, y) if p is not None]
+    for name in chosen:
+        if name not in results.columns:
+            raise ValueError(f"{name!r} is not a column of the results; swept parameters: {', '.join(parameters)}")
+    axes = [*chosen, *(p for p in parameters if p not in chosen)][:2]
     written: list[Path] = []
     for metric in metrics:
-        if metric not in results.columns or results[results["status"] == "ok"].empty:
+        if metric not in results.columns:
+            raise ValueError(f"{metric!r} is not a column of the results")
+        if results[results["status"] == "ok"].empty or not axes:
             continue
-        if len(parameters) >= 2:
-            figure = heatmap(results, parameters[0], parameters[1], metric)
-        elif parameters:
-            figure = metric_line(results, parameters[0], metric)
+        if len(axes) == 2:
+            figure, stem = heatmap(results, axes[0], axes[1], metric), out / f"heatmap_{metric}"
         else:
-            continue
-        written += save(figure, out / f"heatmap_{metric}" if len(parameters) >= 2 else out / f"line_{metric}")
+            figure, stem = metric_line(results, axes[0], metric), out / f"line_{metric}"
+        written += save(figure, stem)
     return written
 
 
-def plot_dir(directory: str | Path) -> list[Path]:
-    """Plot whatever `directory` holds: a sweep (`results`), a run (`threads`), or several runs in
-    subdirectories (each plotted, plus their comparison)."""
+def plot_dir(
+    directory: str | Path, metrics: Sequence[str] | None = None, x: str | None = None, y: str | None = None
+) -> list[Path]:
+    """Plot whatever `directory` holds: a sweep (`results`; `metrics`, `x` and `y` choose its heatmaps), a run
+    (`threads`), or several runs in subdirectories (each plotted, plus their comparison)."""
     directory = Path(directory)
     if has_frame(directory / "results") and (directory / "sweep.json").exists():
-        return plot_sweep(directory)
+        return plot_sweep(directory, metrics=metrics or SWEEP_METRICS, x=x, y=y)
     if has_frame(directory / "threads"):
         return plot_run(directory)
     runs = sorted(d for d in directory.iterdir() if d.is_dir() and has_frame(d / "threads"))

@@ -22,10 +22,10 @@ Execution: runs are independent and deterministic, so they go to a dask `LocalCl
 `scheduler="tcp://host:8786"`, whose workers must have this package installed) or, with `workers=0`, run in this
 process. Results are assembled by run index, so the table is the same bytes whatever the number of workers. Each
 finished run is cached in `<out>/runs/<key>.json`, where the key hashes the resolved scenario, the seed and the
-simulator's and model's source code: an interrupted sweep resumes where it stopped, and a code change invalidates
-the cache. A failing run (an exception, a broken invariant, a lost worker) is reported with its parameters, seed
-and error, and its trace when an invariant broke, without losing the others; failures are not cached, so a
-resumed sweep retries them.
+simulator's and model's source code (and of any policy or formula module it names): an interrupted sweep resumes
+where it stopped, and a code change invalidates the cache. A failing run (an exception, a broken invariant, a lost
+worker) is reported with its parameters, seed and error, and its trace when an invariant broke, without losing
+the others; failures are not cached, so a resumed sweep retries them.
 """
 
 from __future__ import annotations
@@ -167,7 +167,8 @@ class Sweep:
             for k in range(self.seeds):
                 seed = first_seed + k
                 scenario = self.scenario.with_overrides({**self._base_overrides(), **point, "seed": seed})
-                key = hashlib.sha256(f"{fingerprint}\n{scenario.canonical()}".encode()).hexdigest()[:24]
+                plugins = plugin_fingerprint(scenario.policy, scenario.formula["name"])
+                key = hashlib.sha256(f"{fingerprint}{plugins}\n{scenario.canonical()}".encode()).hexdigest()[:24]
                 out.append(RunSpec(len(out), p, point, seed, scenario.raw, key))
         return out
 
@@ -209,6 +210,22 @@ def code_fingerprint() -> str:
                 digest.update(path.relative_to(root.parent).as_posix().encode())
                 digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def plugin_fingerprint(*names: str) -> str:
+    """A hash of the source of the modules a scenario names as `module:attribute` (the economist's own policy
+    or formula), so editing them invalidates the cached runs that used them; "" when none is named."""
+    import importlib.util
+
+    digest = hashlib.sha256()
+    found = False
+    for name in names:
+        module = name.partition(":")[0] if ":" in name else None
+        spec = importlib.util.find_spec(module) if module else None
+        if spec is not None and spec.origin and Path(spec.origin).is_file():
+            digest.update(Path(spec.origin).read_bytes())
+            found = True
+    return digest.hexdigest()[:16] if found else ""
 
 
 # ----------------------------------------------------------------------------------------------------- running

@@ -87,6 +87,11 @@ def test_sweep_reports_failures_with_params_and_seed(tmp_path: Path) -> None:
     assert (out / "plots" / "heatmap_approval_rate.png").exists()
     results = read_frame(out / "results")
     assert list(results["status"]) == ["ok", "ok", "failed", "failed"]
+    code, output = invoke("sim", "plot", str(out), "--metric", "gini_coauthor_earnings", "--x", "world.threads")
+    assert code == 0, output
+    assert "world.threads" in (out / "plots" / "heatmap_gini_coauthor_earnings.svg").read_text()
+    code, output = invoke("sim", "plot", str(out), "--metric", "no_such_metric")
+    assert code == 2 and "no_such_metric" in output
 
 
 def test_sweep_file_errors(tmp_path: Path) -> None:

@@ -162,3 +162,17 @@ def test_same_results_whatever_the_number_of_workers(tmp_path: Path) -> None:
     reference = (tmp_path / "w0" / "results.parquet").read_bytes()
     assert (tmp_path / "w1" / "results.parquet").read_bytes() == reference
     assert (tmp_path / "w2" / "results.parquet").read_bytes() == reference
+
+
+def test_editing_a_named_policy_module_invalidates_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = tmp_path / "econ_policy_v.py"
+    module.write_text("from choir_model.settlement import SeedsPolicy\n\nclass P(SeedsPolicy):\n    name = 'p'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    body = GRID.replace('policy = ["seeds", "collective-2024-11"]', 'policy = ["seeds", "econ_policy_v:P"]')
+    sweep = load_sweep(tiny(tmp_path, body))
+    before = [r.key for r in sweep.runs()]
+    module.write_text(module.read_text() + "# a comment is a change\n")
+    after = [r.key for r in sweep.runs()]
+    changed = [b != a for b, a in zip(before, after, strict=True)]
+    uses_module = [r.params["policy"] == "econ_policy_v:P" for r in sweep.runs()]
+    assert changed == uses_module and any(changed)
