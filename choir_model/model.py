@@ -33,7 +33,10 @@ class InvariantViolation(AssertionError):
 
 
 class Model:
-    """A Choir world. `apply` returns the step's events or raises `ChoirError` (state unchanged)."""
+    """A Choir world. `apply` returns the step's events or raises `ChoirError` (state unchanged).
+
+    `rules` swaps the transition function; the property suite's mutation tests pass deliberately broken
+    subclasses of `Rules` to prove the invariants and the differential check catch them."""
 
     def __init__(
         self,
@@ -41,11 +44,12 @@ class Model:
         policy: str | SettlementPolicy = DEFAULT_POLICY,
         formula: StakeFormula | None = None,
         check: CheckMode = "off",
+        rules: type[Rules] = Rules,
     ) -> None:
         self.params = params or Params()
         self.policy = POLICIES[policy] if isinstance(policy, str) else policy
         self.economics = Economics(formula=formula) if formula is not None else Economics()
-        self.rules = Rules(self.params, self.policy, self.economics)
+        self.rules = rules(self.params, self.policy, self.economics)
         self.state = ChoirState.genesis(self.params.total_supply)
         self.analytics: dict[tuple[str, str], StakeAnalytics] = {}
         self.check: CheckMode = check

@@ -21,10 +21,13 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.stateful import get_state_machine_test
 
 from choir_model import Params, Step
+from choir_model.ops import Rules
 from choir_model.trace import write_trace
 from properties.coverage import Coverage
-from properties.lockstep import PropertyFailure
+from properties.driver import ModelDriver
+from properties.lockstep import PropertyFailure, run_steps
 from properties.machine import MachineConfig, machine_for
+from properties.shrink import shrink
 from properties.soak import soak
 from properties.targets import driver_factory
 
@@ -49,6 +52,9 @@ class Campaign:
     failure_dir: Path = Path("failures")
     database: bool = field(default_factory=lambda: not os.environ.get("CI"))
     driver_options: dict[str, Any] = field(default_factory=dict)
+    hypothesis_shrink: bool = False
+    rules: type[Rules] = Rules
+    """Mutation testing: the reference runs these (broken) rules and is also compared with the true model."""
 
     @property
     def n_examples(self) -> int:
@@ -93,29 +99,36 @@ Progress = Callable[[str, int], None]
 
 
 def run_campaign(campaign: Campaign, on_progress: Progress | None = None) -> CampaignResult:
-    """Run the Hypothesis phase (unless `examples` is 0) and then the soak phase (unless `soak` is 0). Never raises
-    for a property failure: it is in the result, with its trace written to `campaign.failure_path`."""
+    """Run the soak phase (unless `soak` is 0), then the Hypothesis phase (unless `examples` is 0). Never raises
+    for a property failure: it is in the result, shrunk, with its trace written to `campaign.failure_path`.
+
+    The soak goes first because it is cheap and reaches far states quickly; Hypothesis then explores the space of
+    short programs. Failures from either phase are shrunk by the same bounded delta-debugging shrinker (Hypothesis's
+    own shrinker is on with `hypothesis_shrink`: it can spend minutes on long stateful examples)."""
     factory = driver_factory(campaign.target, campaign.params, campaign.policy, **campaign.driver_options)
+    if campaign.rules is not Rules and factory is None:
+        factory = lambda: ModelDriver(campaign.params, campaign.policy)  # noqa: E731 - the true model as the judge
     coverage = Coverage()
     started = time.perf_counter()
     campaign.failure_path.unlink(missing_ok=True)
-    if campaign.n_examples:
-        failure = _hypothesis_phase(campaign, factory, coverage, on_progress)
-        if failure is not None:
-            trace = campaign.failure_path if campaign.failure_path.exists() else None
-            return CampaignResult(campaign, coverage, time.perf_counter() - started, failure, trace)
+    failure: AssertionError | None = None
     if campaign.n_soak:
         soak_progress = (lambda n: on_progress("soak", n)) if on_progress else None
-        result = soak(campaign.n_soak, campaign.seed, campaign.params, campaign.policy, factory,
-                      on_progress=soak_progress, coverage=coverage)  # fmt: skip
-        if result.failure is not None:
-            path = campaign.failure_path
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_trace(result.shrunk or result.failure.steps, path)
-            return CampaignResult(
-                campaign, coverage, time.perf_counter() - started, result.failure, path, result.shrunk
-            )
-    return CampaignResult(campaign, coverage, time.perf_counter() - started)
+        failure = soak(campaign.n_soak, campaign.seed, campaign.params, campaign.policy, factory,
+                       on_progress=soak_progress, coverage=coverage, rules=campaign.rules).failure  # fmt: skip
+    if failure is None and campaign.n_examples:
+        failure = _hypothesis_phase(campaign, factory, coverage, on_progress)
+    if failure is None:
+        return CampaignResult(campaign, coverage, time.perf_counter() - started)
+    if not isinstance(failure, PropertyFailure):  # an error in the suite itself, not a property: report as is
+        return CampaignResult(campaign, coverage, time.perf_counter() - started, failure)
+    steps, failure = shrink(
+        failure.steps, lambda candidate: run_steps(candidate, campaign.params, campaign.policy, factory, campaign.rules)
+    )
+    path = campaign.failure_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_trace(steps, path)
+    return CampaignResult(campaign, coverage, time.perf_counter() - started, failure, path, steps)
 
 
 def _hypothesis_phase(
@@ -128,9 +141,9 @@ def _hypothesis_phase(
         campaign.params,
         campaign.policy,
         factory,
-        campaign.failure_path,
         coverage,
         (lambda: on_progress("examples", 1)) if on_progress else None,
+        campaign.rules,
     )
     database = DirectoryBasedExampleDatabase(".hypothesis/choir") if campaign.database else None
     test = get_state_machine_test(
@@ -141,7 +154,7 @@ def _hypothesis_phase(
             deadline=None,
             database=database,
             suppress_health_check=list(HealthCheck),
-            phases=tuple(Phase),
+            phases=tuple(Phase) if campaign.hypothesis_shrink else tuple(p for p in Phase if p is not Phase.shrink),
             print_blob=False,
             report_multiple_bugs=False,
         ),

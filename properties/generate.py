@@ -71,6 +71,7 @@ class StepGenerator:
         self.source = source
         self.invalid_one_in = invalid_one_in
         self.hashes_used = 0
+        self._thread_ids: tuple[str, ...] = ()
 
     # -- choice helpers ------------------------------------------------------------------------------------------
 
@@ -102,7 +103,9 @@ class StepGenerator:
         threads = self.model.state.threads
         if not threads or self.invalid():
             return None
-        return threads[self.pick(sorted(threads))]
+        if len(self._thread_ids) != len(threads):  # threads are never deleted: the id list only grows
+            self._thread_ids = tuple(threads)
+        return threads[self.pick(self._thread_ids)]
 
     def _thread_id(self, thread: Thread | None) -> str:
         return thread.thread_id if thread is not None else self.pick(("t-none", *THREAD_IDS))

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from choir_model import Checker, ChoirError, Model, Params, Step, Violation, audit
-from choir_model.trace import write_trace
+from choir_model.ops import Rules
 from properties.compare import diff_snapshots
 from properties.coverage import Coverage
 from properties.driver import Driver
@@ -40,9 +39,10 @@ class Lockstep:
     audit_every: int = 0
     invariants: Sequence[str] | None = None
     coverage: Coverage = field(default_factory=Coverage)
+    rules: type[Rules] = Rules
 
     def __post_init__(self) -> None:
-        self.model = Model(self.params, policy=self.policy)
+        self.model = Model(self.params, policy=self.policy, rules=self.rules)
         self.checker = Checker(self.params, self.model.policy, self.model.economics, self.invariants)
         self.steps: list[Step] = []
         self.last_violations: list[Violation] = []
@@ -89,23 +89,20 @@ class Lockstep:
                 raise PropertyFailure("difference", [f"snapshot ({self.driver.name}): {d}" for d in differences],
                                       self.steps)  # fmt: skip
 
-    def write(self, path: str | Path) -> Path:
-        """Write the steps so far as a SPEC JSONL trace."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_trace(self.steps, path)
-        return path
-
     def close(self) -> None:
         if self.driver is not None:
             self.driver.close()
 
 
 def run_steps(
-    steps: Sequence[Step], params: Params, policy: str, driver_factory: Callable[[], Driver] | None = None
+    steps: Sequence[Step],
+    params: Params,
+    policy: str,
+    driver_factory: Callable[[], Driver] | None = None,
+    rules: type[Rules] = Rules,
 ) -> PropertyFailure | None:
     """Run steps in lockstep on fresh state (and a fresh driver); the first failure, or None."""
-    lockstep = Lockstep(params, policy, driver_factory() if driver_factory else None)
+    lockstep = Lockstep(params, policy, driver_factory() if driver_factory else None, rules=rules)
     try:
         for step in steps:
             lockstep.step(step)

@@ -6,20 +6,20 @@ operations and reach deep states). Every rule asks the
 `StepGenerator` for a step, drawing each choice from Hypothesis so failures shrink; `Lockstep` applies it to the
 model (and the driver under test). One `@invariant` per SPEC invariant reports violations by name.
 
-On failure the current (eventually the shrunk) trace is written to `MachineConfig.failure_path`, so
-`choir check replay FILE` can replay it on any target.
+A failure carries its steps (`PropertyFailure.steps`); the campaign shrinks them and writes the trace that
+`choir check replay FILE` replays on any target.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from choir_model import CHOIR, INVARIANTS, Fund, Params
+from choir_model.ops import Rules
 from properties.coverage import Coverage
 from properties.driver import Driver
 from properties.generate import GENESIS, OPS, THREAD_IDS, USERS, StepGenerator
@@ -55,9 +55,9 @@ class MachineConfig:
     params: Params = field(default_factory=Params)
     policy: str = "seeds"
     driver_factory: Callable[[], Driver] | None = None
-    failure_path: Path = Path("failures/choir-failure.jsonl")
     coverage: Coverage = field(default_factory=Coverage)
     on_example: Callable[[], None] | None = None
+    rules: type[Rules] = Rules
 
 
 class ChoirMachine(RuleBasedStateMachine):
@@ -73,6 +73,7 @@ class ChoirMachine(RuleBasedStateMachine):
             config.policy,
             config.driver_factory() if config.driver_factory else None,
             coverage=config.coverage,
+            rules=config.rules,
         )
         self.generator = StepGenerator(self.lockstep.model, _NO_SOURCE)
         self.enabled: frozenset[str] = frozenset(OPS)
@@ -94,10 +95,9 @@ class ChoirMachine(RuleBasedStateMachine):
         try:
             self.lockstep.step(step)
         except PropertyFailure as failure:
-            self.lockstep.write(self.config.failure_path)
             if failure.kind == "difference":
                 raise
-            # invariant violations are reported by the @invariant named after them, right after this rule
+            # an invariant violation is reported by the @invariant named after it, right after this rule
 
     def teardown(self) -> None:
         self.lockstep.close()
@@ -133,7 +133,8 @@ def _op_rule(op: str) -> Callable[[ChoirMachine, bytes], None]:
 def _named_invariant(name: str) -> Callable[[ChoirMachine], None]:
     def check(self: ChoirMachine) -> None:
         broken = [str(v) for v in self.lockstep.last_violations if v.invariant == name]
-        assert not broken, f"invariant {name} violated: " + "; ".join(broken)
+        if broken:
+            raise PropertyFailure(name, broken, self.lockstep.steps)
 
     check.__name__ = f"invariant_{name}"
     return invariant()(check)

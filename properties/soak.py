@@ -1,20 +1,20 @@
 """`--soak N`: N random steps without Hypothesis's overhead, seeded, every invariant checked on every step.
 
 Each soak run draws a swarm (a random subset of operations, always with `fund` and `create_thread` so worlds can
-grow) from its seed, then steps through the generator. A failure's prefix goes to the delta-debugging shrinker,
-which replays candidates on fresh state (and a fresh driver, when one is under test)."""
+grow) from its seed, then steps through the generator. The failing prefix is returned for the campaign's
+delta-debugging shrinker."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from choir_model import Params, Step
+from choir_model import Params
+from choir_model.ops import Rules
 from properties.coverage import Coverage
 from properties.driver import Driver
 from properties.generate import OPS, RandomSource, StepGenerator
-from properties.lockstep import Lockstep, PropertyFailure, run_steps
-from properties.shrink import shrink
+from properties.lockstep import Lockstep, PropertyFailure
 
 DriverFactory = Callable[[], Driver]
 
@@ -24,7 +24,6 @@ class SoakResult:
     steps: int
     coverage: Coverage
     failure: PropertyFailure | None = None
-    shrunk: list[Step] | None = None
 
 
 def swarm(source: RandomSource) -> tuple[str, ...]:
@@ -42,8 +41,9 @@ def soak(
     run_length: int = 2000,
     on_progress: Callable[[int], None] | None = None,
     coverage: Coverage | None = None,
+    rules: type[Rules] = Rules,
 ) -> SoakResult:
-    """Run `total_steps` steps in runs of `run_length` from fresh state; stop at the first failure and shrink it."""
+    """Run `total_steps` steps in runs of `run_length` from fresh state; stop at the first failure."""
     params = params or Params()
     coverage = coverage if coverage is not None else Coverage()
     done = 0
@@ -51,7 +51,9 @@ def soak(
     while done < total_steps:
         source = RandomSource(seed * 1_000_003 + run)
         ops = swarm(source)
-        lockstep = Lockstep(params, policy, driver_factory() if driver_factory else None, coverage=coverage)
+        lockstep = Lockstep(
+            params, policy, driver_factory() if driver_factory else None, coverage=coverage, rules=rules
+        )
         generator = StepGenerator(lockstep.model, source)
         coverage.examples += 1
         try:
@@ -62,10 +64,7 @@ def soak(
                     on_progress(500)
         except PropertyFailure as failure:
             lockstep.close()
-            shrunk, shrunk_failure = shrink(
-                failure.steps, lambda steps: run_steps(steps, params, policy, driver_factory)
-            )
-            return SoakResult(done + 1, coverage, shrunk_failure, shrunk)
+            return SoakResult(done + 1, coverage, failure)
         lockstep.close()
         run += 1
     return SoakResult(done, coverage)
