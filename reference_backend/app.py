@@ -207,11 +207,14 @@ def create_app(backend: Backend) -> FastAPI:
         body = await request.body()
         try:
             claimed = json.loads(body).get("public_key")
-            key = parse_public_key(claimed) if isinstance(claimed, str) else None
         except (ValueError, AttributeError):
-            key = None
-        if key is None:
+            claimed = None
+        if not isinstance(claimed, str):
             raise ApiError(400, "ValidationError", "public_key must be a base58 ed25519 public key", field="public_key")
+        try:
+            key = parse_public_key(claimed)
+        except ValueError as error:  # well-formed text that is no key: nothing can be signed with it
+            raise auth_error(f"cannot verify a signature with this public_key: {error}") from None
         try:
             return verify_request(
                 request.headers, request.method, _target(request), body, backend.now(), config.max_skew,

@@ -34,7 +34,15 @@ class RegisterRequest(Strict):
     """Bind a name to an ed25519 public key; the request must be signed by that key."""
 
     name: Name
-    public_key: Annotated[str, Field(min_length=32, max_length=44, description="base58 ed25519 public key")]
+    public_key: Annotated[
+        str,
+        Field(
+            min_length=32,
+            max_length=44,
+            pattern=r"^[1-9A-HJ-NP-Za-km-z]+$",
+            description="base58 ed25519 public key. A string that is not a point of the curve cannot sign: 401.",
+        ),
+    ]
 
 
 class FundRequest(Strict):
