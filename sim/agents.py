@@ -36,7 +36,8 @@ Vote = tuple[int, bool]
 @dataclass(frozen=True, slots=True)
 class Ballot:
     """What a voter sees of a Pending message: who wrote it, its latent quality in [0, 1] (what an honest
-    reader would judge), whether it is a spec, and its deadline."""
+    reader would judge), whether it is a spec, its deadline, and for a spec its stake as a ratio to the stake the
+    formula recommended when it was submitted (the model's StakeAnalytics; None for a public request)."""
 
     thread_id: str
     content_hash: str
@@ -44,6 +45,7 @@ class Ballot:
     quality: float
     is_spec: bool
     deadline: int
+    stake_ratio: float | None = None
 
 
 def _check(condition: bool, name: str, message: str) -> None:
@@ -59,8 +61,10 @@ class AgentConfig:
     treasury1 and treasury2). seats: initial threads each identity joins as a co-author during bootstrap (a spec
     at the world's join stake, approved by the co-authors already there). respond: probability of voting at all
     on a message one must vote on. delay_hours: mean of the exponential response delay. threshold, sharpness:
-    the approval curve, P(approve) = 1 / (1 + exp(-sharpness * (quality - threshold))). start_day: when the
-    agent's own process starts acting (votes are cast from day 0)."""
+    the approval curve, P(approve) = 1 / (1 + exp(-sharpness * (quality - threshold) - stake_weight * ln(r))),
+    where r is the spec's stake over the recommended stake (staking above the recommendation signals confidence;
+    stake_weight = 0 makes voters ignore the stake). start_day: when the agent's own process starts acting (votes
+    are cast from day 0)."""
 
     count: int = 1
     wallet: float = 1_000.0
@@ -69,6 +73,7 @@ class AgentConfig:
     delay_hours: float = 12.0
     threshold: float = 0.5
     sharpness: float = 10.0
+    stake_weight: float = 1.0
     start_day: float = 0.0
 
     def __post_init__(self) -> None:
@@ -126,7 +131,8 @@ class Agent:
         if rng.random() >= c.respond:
             return None
         delay = int(rng.expovariate(1.0 / (c.delay_hours * HOUR))) if c.delay_hours > 0 else 0
-        return delay, rng.random() < approval_probability(ballot.quality, c.threshold, c.sharpness)
+        signal = c.stake_weight * math.log(ballot.stake_ratio) if c.stake_weight and ballot.stake_ratio else 0.0
+        return delay, rng.random() < approval_probability(ballot.quality, c.threshold, c.sharpness, signal)
 
     def start_delay(self) -> int:
         return int(self.config.start_day * DAY)
@@ -135,9 +141,9 @@ class Agent:
         return f"<{self.kind} {self.name}>"
 
 
-def approval_probability(quality: float, threshold: float, sharpness: float) -> float:
-    """The logistic approval curve of an honest voter."""
-    x = sharpness * (quality - threshold)
+def approval_probability(quality: float, threshold: float, sharpness: float, signal: float = 0.0) -> float:
+    """The logistic approval curve of an honest voter; `signal` shifts its log-odds (the stake's signal)."""
+    x = sharpness * (quality - threshold) + signal
     if x < -700:
         return 0.0
     return 1.0 / (1.0 + math.exp(-x))

@@ -221,13 +221,17 @@ class World:
         if message.state is not PENDING:
             return  # a public request with no other co-author is Public at once
         heapq.heappush(self._due, (event.deadline, len(self.steps), event.thread_id, event.content_hash))
+        key = (event.thread_id, event.content_hash)
+        analytics = self.model.analytics.get(key) if message.is_spec else None
+        ratio = analytics.ratio if analytics is not None and analytics.ratio and analytics.ratio > 0 else None
         ballot = Ballot(
             event.thread_id,
             event.content_hash,
             message.author,
-            self.quality.get((event.thread_id, event.content_hash), 0.5),
+            self.quality.get(key, 0.5),
             message.is_spec,
             event.deadline,
+            ratio,
         )
         timeout = self.env.timeout
         for voter in message.voters:

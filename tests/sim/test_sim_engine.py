@@ -207,3 +207,17 @@ def test_honest_stakes_follow_the_recommendation_within_the_wallet() -> None:
         assert actual >= min_stake
         assert actual <= max(recommended, min_stake)  # factor 1, no noise: at most the recommendation
     assert (honest["actual"] == honest["recommended"]).mean() > 0.5
+
+
+def test_voters_read_the_stake_against_the_recommendation() -> None:
+    """With stake_weight > 0 (the default) under-staking specs are approved less often; with 0 the stake is
+    ignored and only quality counts."""
+    rates = {}
+    for weight in (0.0, 2.0):
+        for factor in (0.2, 1.0):
+            overrides = {"agents.authors.stake_factor": factor, "agents.authors.stake_noise": 0.0}
+            for group in ("creators", "coauthors", "authors"):
+                overrides[f"agents.{group}.stake_weight"] = weight
+            rates[(weight, factor)] = run_scenario("baseline", days=8, overrides=overrides).summary["approval_rate"]
+    assert rates[(2.0, 0.2)] < rates[(2.0, 1.0)] - 0.1
+    assert abs(rates[(0.0, 0.2)] - rates[(0.0, 1.0)]) < abs(rates[(2.0, 0.2)] - rates[(2.0, 1.0)])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from choir_model import FORMULAS, POLICIES, LinearStake, QuantumStake
@@ -115,6 +117,7 @@ def test_approval_curve_is_a_monotone_logistic() -> None:
     assert approval_probability(0.5, 0.5, 10.0) == pytest.approx(0.5)
     assert approval_probability(0.0, 0.5, 10_000.0) == 0.0
     assert approval_probability(1.0, 0.5, 0.0) == pytest.approx(0.5)
+    assert approval_probability(0.5, 0.5, 10.0, signal=math.log(2.0)) == pytest.approx(2 / 3)
 
 
 def test_scenario_from_dict_requires_a_name() -> None:
