@@ -40,6 +40,21 @@ PRIVATE, PENDING, PUBLIC, REJECTED, EXPIRED = (
 )
 
 
+I64_MAX = 2**63 - 1
+
+
+def invalid_time(last_now: int | None, now: int, params: Params) -> str | None:
+    """Why `now` is not a valid time for the next step, or None (SPEC section 3, `InvalidTime`): it may not be
+    earlier than the last successful step, and it must leave room for a deadline (`now + APPROVAL_WINDOW`) in a
+    signed 64-bit time. Both are trace properties: every driver checks them before a step reaches its
+    implementation, since a real cluster's clock can do neither."""
+    if last_now is not None and now < last_now:
+        return f"now={now} is earlier than the last successful step's now={last_now}"
+    if now > I64_MAX - params.approval_window:
+        return f"now={now} leaves no room for a deadline now + {params.approval_window} within i64"
+    return None
+
+
 class Rules:
     """The transition function of one Choir world: `apply(state, step) -> events`."""
 
@@ -62,8 +77,9 @@ class Rules:
 
     def apply(self, state: ChoirState, step: Step) -> list[ev.Event]:
         """Apply one step. Raises a `ChoirError` (and changes nothing) when a guard fails."""
-        if state.last_now is not None and step.now < state.last_now:
-            raise e.InvalidTime(f"now={step.now} is earlier than the last successful step's now={state.last_now}")
+        reason = invalid_time(state.last_now, step.now, self.params)
+        if reason is not None:
+            raise e.InvalidTime(reason)
         events = self._dispatch[type(step)](state, step)
         state.last_now = step.now
         return events

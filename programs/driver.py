@@ -28,6 +28,7 @@ from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
+from choir_model.ops import invalid_time
 from choir_model.params import Params
 from choir_model.state import ChoirState, Message, MessageState, Privacy, Thread
 from choir_model.steps import (
@@ -239,7 +240,7 @@ class ProgramDriver:
 
     def apply(self, step: Step) -> str | None:
         """Apply one step; None when it succeeded, else the error name (SPEC section 7)."""
-        if self.last_now is not None and step.now < self.last_now:
+        if invalid_time(self.last_now, step.now, self.params) is not None:
             return "InvalidTime"
         self.transport.set_time(step.now)
         instructions, signers = self.build(step)

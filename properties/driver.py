@@ -2,8 +2,9 @@
 
 A driver applies one operation record (`choir_model.steps`) and answers None (ok) or the SPEC error name, and
 renders its state as a SPEC section 8 snapshot. The model, the Solana program and the backend are all drivers; the
-property suite compares any two step by step. `InvalidTime` is a trace property: `TimeGuard` checks it before a
-step reaches an implementation that cannot see it (a real cluster's clock never goes back).
+property suite compares any two step by step. `InvalidTime` is a trace property: a driver checks it with
+`choir_model.ops.invalid_time` before a step reaches an implementation that cannot see it (a real cluster's clock
+never goes back).
 """
 
 from __future__ import annotations
@@ -34,21 +35,6 @@ class Driver(Protocol):
     def close(self) -> None:
         """Release whatever the driver holds (processes, sockets, files)."""
         ...
-
-
-class TimeGuard:
-    """Tracks the `now` of the last successful step and rejects earlier steps with `InvalidTime` (SPEC 3)."""
-
-    __slots__ = ("last_now",)
-
-    def __init__(self) -> None:
-        self.last_now: int | None = None
-
-    def rejects(self, step: Step) -> bool:
-        return self.last_now is not None and step.now < self.last_now
-
-    def accepted(self, step: Step) -> None:
-        self.last_now = step.now
 
 
 class ModelDriver:

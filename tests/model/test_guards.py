@@ -259,3 +259,10 @@ def test_divest_guards(world: Model) -> None:
     assert world.state.threads["t1"].balance == CHOIR
     assert rejected(world, Divest("alice", now + 2 * DAY, "t1", 1)) == "BelowMinimumBalance"
     assert world.state.wallets["alice"] == 40 * CHOIR + 9 * CHOIR
+
+
+def test_invalid_time_when_no_deadline_fits_in_i64(world: Model) -> None:
+    latest = 2**63 - 1 - WEEK
+    assert rejected(world, SubmitMessage("alice", latest + 1, "t1", h("late"))) == "InvalidTime"
+    world.apply(SubmitSpec("bob", latest, "t1", h("b-late"), CHOIR))
+    assert world.state.threads["t1"].messages[h("b-late")].deadline == 2**63 - 1
