@@ -57,13 +57,17 @@ class SimulationFailed(RuntimeError):
     """A step broke an invariant. `trace_path` holds every step up to and including the breaking one."""
 
     def __init__(self, scenario: Scenario, violation: InvariantViolation, trace_path: Path, step_index: int) -> None:
+        # All four in args: SimPy re-raises a failed process's exception as type(e)(*e.args).
+        super().__init__(scenario, violation, trace_path, step_index)
         self.scenario = scenario
         self.violation = violation
         self.trace_path = trace_path
         self.step_index = step_index
-        super().__init__(
-            f"scenario {scenario.name!r} (seed {scenario.seed}): step {step_index} broke an invariant: {violation}; "
-            f"trace written to {trace_path}"
+
+    def __str__(self) -> str:
+        return (
+            f"scenario {self.scenario.name!r} (seed {self.scenario.seed}): step {self.step_index} broke an invariant: "
+            f"{self.violation}; trace written to {self.trace_path}"
         )
 
 

@@ -19,4 +19,17 @@ class LeakyPolicy(SeedsPolicy):
         return payout
 
 
+class LeakyExpiryPolicy(SeedsPolicy):
+    """`seeds`, except that an expired stake reaches the treasury one base unit richer. Expiries are the
+    keeper's, a SimPy process: the violation surfaces from a process rather than from a vote's callback."""
+
+    name = "leaky-expiry"
+
+    def route(self, outcome: Outcome, stake: int, approvers: list[str], deniers: list[str]) -> Payout:
+        if outcome is Outcome.EXPIRED:
+            return Payout(to_treasury=stake + 1)
+        return super().route(outcome, stake, approvers, deniers)
+
+
 LEAKY = "sim_testkit:LeakyPolicy"
+LEAKY_EXPIRY = "sim_testkit:LeakyExpiryPolicy"

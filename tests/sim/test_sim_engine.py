@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sim_testkit import LEAKY, LeakyPolicy
+from sim_testkit import LEAKY, LEAKY_EXPIRY, LeakyPolicy
 
 from choir_model import Divest, Expire, Fund, Model, ProcessApproval, SubmitSpec
 from choir_model.model import InvariantViolation
@@ -144,6 +144,15 @@ def test_a_broken_invariant_stops_the_run_and_leaves_its_trace(tmp_path: Path) -
         honest.state.wallet_total + honest.state.treasury + honest.state.thread_total + honest.state.escrow_total
         == (scenario.model_params().total_supply)
     )
+
+
+def test_a_violation_inside_an_agent_process_stops_the_run_too(tmp_path: Path) -> None:
+    scenario = load_scenario("griefing", days=4, policy=LEAKY_EXPIRY, params__approval_window=86_400)
+    with pytest.raises(SimulationFailed) as info:
+        World(scenario, trace_dir=tmp_path).run()
+    steps = read_trace(info.value.trace_path)
+    assert isinstance(steps[-1], Expire) and steps[-1].actor == "keeper"
+    assert "conservation" in str(info.value)
 
 
 def test_checks_off_changes_nothing_but_the_check(tmp_path: Path) -> None:
