@@ -1,11 +1,12 @@
 # The README's two commands: `make run` (the main job on embedded defaults) and `make test` (what CI runs).
 # Both bootstrap a pinned uv into .tools/ and sync .venv from uv.lock; re-running them is cheap and idempotent.
+# The Solana program is built with Debian's clang-16 (installed with apt-get when missing, as root or via sudo).
 PYTHON ?= python3
 UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 VENV_STAMP := .venv/.synced
 
-.PHONY: run test lint bench acceptance clean
+.PHONY: run test lint program bench clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -15,20 +16,24 @@ $(VENV_STAMP): $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --all-extras --quiet
 	touch $(VENV_STAMP)
 
+program: $(VENV_STAMP)
+	.venv/bin/choir program build --install-clang
+
 run: $(VENV_STAMP)
 	.venv/bin/choir demo
 
-test: $(VENV_STAMP)
+test: $(VENV_STAMP) program
 	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 	.venv/bin/python -m pytest
-	.venv/bin/python ../shared/tools/check_acceptance.py --choir .venv/bin/choir || [ ! -d ../shared/acceptance ]
 
 lint: $(VENV_STAMP)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 
-bench: $(VENV_STAMP)
+bench: $(VENV_STAMP) program
 	.venv/bin/python bench/bench_model.py
+	.venv/bin/python bench/bench_properties.py
 
 clean:
-	rm -rf .venv .tools build out .pytest_cache .hypothesis
+	rm -rf .venv .tools build out failures .pytest_cache .hypothesis .benchmarks

@@ -27,7 +27,9 @@ def check(
     seed: Annotated[int, typer.Option("--seed", help="Seed of every random choice.")] = 0,
     policy: PolicyOption = "seeds",
     profile: Annotated[str, typer.Option("--profile", help="ci (default) or thorough (20x longer).")] = "ci",
-    soak: Annotated[int | None, typer.Option("--soak", help="Only a soak run of N steps, without Hypothesis (0: no soak phase).")] = None,
+    soak: Annotated[
+        int | None, typer.Option("--soak", help="Only a soak run of N steps, without Hypothesis (0: no soak phase).")
+    ] = None,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")] = None,
     failures: Annotated[Path, typer.Option("--failures", help="Where failing traces are written.")] = Path("failures"),
     require_coverage: Annotated[

@@ -1,0 +1,32 @@
+"""`choir program ...`: build the Choir Solana program with our own toolchain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(no_args_is_help=True)
+console = Console()
+err = Console(stderr=True)
+
+
+@app.command("build")
+def build(
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("build"),
+    install_clang: Annotated[
+        bool, typer.Option("--install-clang/--no-install-clang", help="apt-get clang-16 if no clang is found.")
+    ] = True,
+) -> None:
+    """Compile the C program with Debian's clang and link it into an SBPF v0 .so (reproducible)."""
+    from programs.toolchain.build import BuildError
+    from programs.toolchain.build import build as build_program
+
+    try:
+        result = build_program(out, allow_install=install_clang)
+    except BuildError as error:
+        err.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"built {result.path} ({result.size:,} bytes, sha256 {result.sha256})")
