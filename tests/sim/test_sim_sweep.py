@@ -152,12 +152,19 @@ def test_an_exception_in_a_run_is_a_failure_too() -> None:
 
 
 def test_same_results_whatever_the_number_of_workers(tmp_path: Path) -> None:
-    """One LocalCluster worker, two, or none: the same bytes."""
+    """No worker (in process), one LocalCluster worker, or two workers of an existing cluster reached by its
+    scheduler address (what `--scheduler ADDR` does): the same bytes."""
+    from sim.sweep import local_cluster
+
     body = GRID.replace("seeds = 2", "seeds = 1")
     path = tiny(tmp_path, body)
     serial = run_sweep(path, out=tmp_path / "w0", workers=0, progress=False)
     one = run_sweep(path, out=tmp_path / "w1", workers=1, progress=False)
-    two = run_sweep(path, out=tmp_path / "w2", workers=2, progress=False)
+    cluster = local_cluster(2)
+    try:
+        two = run_sweep(path, out=tmp_path / "w2", scheduler=cluster.scheduler_address, progress=False)
+    finally:
+        cluster.close()
     assert serial.ran == one.ran == two.ran == 4 and not (one.failures or two.failures)
     reference = (tmp_path / "w0" / "results.parquet").read_bytes()
     assert (tmp_path / "w1" / "results.parquet").read_bytes() == reference
