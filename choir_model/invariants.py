@@ -27,10 +27,7 @@ from choir_model.steps import (
     CreateThread,
     Divest,
     ProcessApproval,
-    RequestPublic,
     Step,
-    SubmitMessage,
-    SubmitSpec,
 )
 
 PENDING, PRIVATE, PUBLIC = MessageState.PENDING, MessageState.PRIVATE, MessageState.PUBLIC
@@ -80,7 +77,8 @@ class Before(NamedTuple):
     escrow_total: int
     thread_count: int
     last_now: int | None
-    wallets: tuple[tuple[str, int], ...]
+    names: tuple[str, ...]
+    wallets: tuple[int, ...]
     thread: ThreadView | None
     message: MessageView | None
 
@@ -156,7 +154,7 @@ def _conservation_step(ctx: StepContext) -> list[Violation]:
     total = s.wallet_total + s.treasury + s.thread_total + s.escrow_total
     if total != params.total_supply:
         out.append(Violation("conservation", f"wallets+treasury+threads+escrow = {total} != {params.total_supply}"))
-    wallet_delta = sum(x for _, x in a.wallets) - sum(x for _, x in b.wallets)
+    wallet_delta = sum(a.wallets) - sum(b.wallets)
     if wallet_delta != a.wallet_total - b.wallet_total:
         out.append(
             Violation(
@@ -197,15 +195,17 @@ def _conservation_audit(state: ChoirState, params: Params) -> list[Violation]:
 # ---------------------------------------------------------------------------------------------------- 2
 
 
-def _escrow_message(message: Message, where: str, params: Params) -> list[Violation]:
+def _escrow_message(message: Message, where: Callable[[], str], params: Params) -> list[Violation]:
+    if not message.stake and not (message.state is PENDING and message.is_spec):
+        return []  # the common case, decided without building a location string
     if message.stake < 0:
-        return [Violation("escrow", f"{where} holds a negative stake {message.stake}")]
+        return [Violation("escrow", f"{where()} holds a negative stake {message.stake}")]
     if message.stake and not (message.state is PENDING and message.is_spec):
-        return [Violation("escrow", f"{where} is {message.state.value} but still holds {message.stake}")]
+        return [Violation("escrow", f"{where()} is {message.state.value} but still holds {message.stake}")]
     if message.state is PENDING and message.is_spec and message.stake < params.min_stake:
-        return [Violation("escrow", f"{where} is a pending spec holding {message.stake} < minimum stake")]
+        return [Violation("escrow", f"{where()} is a pending spec holding {message.stake} < minimum stake")]
     if not message.is_spec and message.stake:
-        return [Violation("escrow", f"{where} is not a spec but holds {message.stake}")]
+        return [Violation("escrow", f"{where()} is not a spec but holds {message.stake}")]
     return []
 
 
@@ -215,7 +215,7 @@ def _escrow_step(ctx: StepContext) -> list[Violation]:
         if a.escrow_total != b.escrow_total:
             return [Violation("escrow", f"escrow total moved by {a.escrow_total - b.escrow_total} without a message")]
         return []
-    out = _escrow_message(ctx.message, _where(ctx.step), ctx.params)
+    out = _escrow_message(ctx.message, lambda: _where(ctx.step), ctx.params)
     stake_before = b.message.stake if b.message else 0
     if a.escrow_total - b.escrow_total != ctx.message.stake - stake_before:
         out.append(
@@ -235,7 +235,7 @@ def _escrow_audit(state: ChoirState, params: Params) -> list[Violation]:
         v
         for t in state.threads.values()
         for m in t.messages.values()
-        for v in _escrow_message(m, f"{t.thread_id}/{m.content_hash}", params)
+        for v in _escrow_message(m, lambda t=t, m=m: f"{t.thread_id}/{m.content_hash}", params)
     ]
 
 
@@ -397,14 +397,14 @@ def _messages_audit(state: ChoirState, params: Params) -> list[Violation]:
 # ---------------------------------------------------------------------------------------------------- 6
 
 
-def _votes_shape(m: Message, where: str) -> list[Violation]:
+def _votes_shape(m: Message, where: Callable[[], str]) -> list[Violation]:
     stray = [name for name in m.votes if name not in m.voters]
     if stray:
-        return [Violation("votes", f"{where} counts votes of {stray}, outside the voter snapshot")]
+        return [Violation("votes", f"{where()} counts votes of {stray}, outside the voter snapshot")]
     if m.state is PENDING and m.voters and len(m.votes) >= len(m.voters):
-        return [Violation("votes", f"{where} has every vote in but is still Pending")]
+        return [Violation("votes", f"{where()} has every vote in but is still Pending")]
     if m.state is PRIVATE and (m.votes or m.voters):
-        return [Violation("votes", f"{where} is Private but has voters or votes")]
+        return [Violation("votes", f"{where()} is Private but has voters or votes")]
     return []
 
 
@@ -412,26 +412,27 @@ def _votes_step(ctx: StepContext) -> list[Violation]:
     m, mb, step = ctx.message, ctx.before.message, ctx.step
     if m is None:
         return []
-    where = _where(step)
-    out = _votes_shape(m, where)
+    out = _votes_shape(m, lambda: _where(step))
     old = dict(mb.votes) if mb else {}
     if mb is not None and mb.voters and m.voters != mb.voters:
-        out.append(Violation("votes", f"{where}: the voter snapshot changed from {mb.voters} to {m.voters}"))
+        out.append(Violation("votes", f"{_where(step)}: the voter snapshot changed from {mb.voters} to {m.voters}"))
     entering = (mb is None or mb.state is PRIVATE) and m.state is not PRIVATE
     tb = ctx.before.thread
     if entering and tb is not None:
         expected = tb.co_authors if m.is_spec else tuple(n for n in tb.co_authors if n != m.author)
         if m.voters != expected:
-            out.append(Violation("votes", f"{where}: voters {m.voters} are not the co-authors snapshot {expected}"))
+            out.append(
+                Violation("votes", f"{_where(step)}: voters {m.voters} are not the co-authors snapshot {expected}")
+            )
     changed = {name for name in old if m.votes.get(name) != old[name]}
     if changed:
-        out.append(Violation("votes", f"{where}: recorded votes of {sorted(changed)} changed"))
+        out.append(Violation("votes", f"{_where(step)}: recorded votes of {sorted(changed)} changed"))
     added = [name for name in m.votes if name not in old]
     if added:
         if not isinstance(step, ProcessApproval) or added != [step.actor]:
-            out.append(Violation("votes", f"{where}: votes of {added} appeared in a {step.op} by {step.actor}"))
+            out.append(Violation("votes", f"{_where(step)}: votes of {added} appeared in a {step.op} by {step.actor}"))
         elif m.deadline is None or step.now >= m.deadline:
-            out.append(Violation("votes", f"{where}: a vote was recorded at {step.now}, deadline {m.deadline}"))
+            out.append(Violation("votes", f"{_where(step)}: a vote was recorded at {step.now}, deadline {m.deadline}"))
     return out
 
 
@@ -440,7 +441,7 @@ def _votes_audit(state: ChoirState, params: Params) -> list[Violation]:
         v
         for t in state.threads.values()
         for m in t.messages.values()
-        for v in _votes_shape(m, f"{t.thread_id}/{m.content_hash}")
+        for v in _votes_shape(m, lambda t=t, m=m: f"{t.thread_id}/{m.content_hash}")
     ]
 
 
@@ -555,7 +556,7 @@ def _atomicity_step(ctx: StepContext) -> list[Violation]:
         changed = [field for field in Before._fields if getattr(ctx.after, field) != getattr(ctx.before, field)]
         out.append(Violation("atomicity", f"{ctx.step.op} failed with {ctx.error.name} but changed {changed}"))
     a = ctx.after
-    amounts = [a.treasury, *(x for _, x in a.wallets)]
+    amounts = [a.treasury, *a.wallets]
     if a.thread is not None:
         amounts.append(a.thread.balance)
     if a.message is not None:
@@ -662,16 +663,18 @@ class Checker:
         self.checks = [INVARIANTS[name].check_step for name in (names or INVARIANTS)]
 
     @staticmethod
-    def capture(state: ChoirState, step: Step) -> Before:
-        thread_id = step.thread_id
-        thread = state.threads.get(thread_id) if thread_id is not None else None
-        content_hash = step.content_hash
+    def _focus(state: ChoirState, step: Step) -> tuple[Thread | None, Message | None]:
+        thread = state.threads.get(getattr(step, "thread", None))  # type: ignore[arg-type]
+        content_hash = getattr(step, "hash", None)
         message = thread.messages.get(content_hash) if thread is not None and content_hash is not None else None
-        names = {step.actor}
-        if message is not None:
-            names.update(message.voters)
-        if isinstance(step, SubmitMessage | SubmitSpec | RequestPublic) and thread is not None:
-            names.update(thread.co_authors)
+        return thread, message
+
+    @staticmethod
+    def _capture(
+        state: ChoirState, step: Step, thread: Thread | None, message: Message | None, names: tuple[str, ...] | None
+    ) -> Before:
+        if names is None:  # whose wallets the step can move: the actor, and the payees of a settlement (voters)
+            names = (step.actor,) if message is None else tuple(dict.fromkeys((step.actor, *message.voters)))
         wallets = state.wallets
         return Before(
             state.treasury,
@@ -680,38 +683,33 @@ class Checker:
             state.escrow_total,
             len(state.threads),
             state.last_now,
-            tuple(sorted((name, wallets.get(name, 0)) for name in names)),
+            names,
+            tuple([wallets.get(name, 0) for name in names]),
             _thread_view(thread, step.actor),
             _message_view(message),
         )
 
-    before = capture
+    def before(self, state: ChoirState, step: Step) -> Before:
+        """Capture what `step` can touch, before it runs."""
+        thread, message = self._focus(state, step)
+        return self._capture(state, step, thread, message, None)
 
     def after(
         self, state: ChoirState, step: Step, before: Before, error: ChoirError | None, events: Sequence[Event]
     ) -> list[Violation]:
-        after = self.capture(state, step)
-        thread = state.threads.get(step.thread_id) if step.thread_id is not None else None
-        content_hash = step.content_hash
-        message = thread.messages.get(content_hash) if thread is not None and content_hash is not None else None
-        if error is not None and step.thread_id is not None and before.thread is None and thread is not None:
+        """The violations of every checked invariant by the step that ran since `before` (empty when all hold)."""
+        thread, message = self._focus(state, step)
+        after = self._capture(state, step, thread, message, before.names)
+        if error is not None and before.thread is None and thread is not None:
             thread = None  # a failed create_thread must not have created the thread; atomicity reports it
         ctx = StepContext(
-            state,
-            self.params,
-            self.policy,
-            self.economics,
-            step,
-            error,
-            events,
-            before,
-            after,
-            thread,
-            message,
+            state, self.params, self.policy, self.economics, step, error, events, before, after, thread, message
         )
         violations: list[Violation] = []
         for check in self.checks:
-            violations += check(ctx)
+            found = check(ctx)
+            if found:
+                violations += found
         return violations
 
 
