@@ -125,7 +125,7 @@ class StepContext:
     error: ChoirError | None
     events: Sequence[Event]
     before: Before
-    after: Before
+    wallets_after: tuple[int, ...]  # the balances of `before.names` after the step
     thread: Thread | None
     message: Message | None
 
@@ -149,26 +149,26 @@ class Invariant:
 
 
 def _conservation_step(ctx: StepContext) -> list[Violation]:
-    s, b, a, params = ctx.state, ctx.before, ctx.after, ctx.params
+    s, b, params = ctx.state, ctx.before, ctx.params
     out = []
     total = s.wallet_total + s.treasury + s.thread_total + s.escrow_total
     if total != params.total_supply:
         out.append(Violation("conservation", f"wallets+treasury+threads+escrow = {total} != {params.total_supply}"))
-    wallet_delta = sum(a.wallets) - sum(b.wallets)
-    if wallet_delta != a.wallet_total - b.wallet_total:
+    wallet_delta = sum(ctx.wallets_after) - sum(b.wallets)
+    if wallet_delta != s.wallet_total - b.wallet_total:
         out.append(
             Violation(
                 "conservation",
-                f"touched wallets moved by {wallet_delta} but the wallet total by {a.wallet_total - b.wallet_total}",
+                f"touched wallets moved by {wallet_delta} but the wallet total by {s.wallet_total - b.wallet_total}",
             )
         )
-    if b.thread is not None and a.thread is not None:
-        delta = a.thread.balance - b.thread.balance
-        if delta != a.thread_total - b.thread_total:
+    if b.thread is not None and ctx.thread is not None:
+        delta = ctx.thread.balance - b.thread.balance
+        if delta != s.thread_total - b.thread_total:
             out.append(
                 Violation(
                     "conservation",
-                    f"thread balance moved by {delta}, thread total by {a.thread_total - b.thread_total}",
+                    f"thread balance moved by {delta}, thread total by {s.thread_total - b.thread_total}",
                 )
             )
     return out
@@ -210,19 +210,18 @@ def _escrow_message(message: Message, where: Callable[[], str], params: Params) 
 
 
 def _escrow_step(ctx: StepContext) -> list[Violation]:
-    b, a = ctx.before, ctx.after
+    b, moved = ctx.before, ctx.state.escrow_total - ctx.before.escrow_total
     if ctx.message is None:
-        if a.escrow_total != b.escrow_total:
-            return [Violation("escrow", f"escrow total moved by {a.escrow_total - b.escrow_total} without a message")]
+        if moved:
+            return [Violation("escrow", f"escrow total moved by {moved} without a message")]
         return []
     out = _escrow_message(ctx.message, lambda: _where(ctx.step), ctx.params)
     stake_before = b.message.stake if b.message else 0
-    if a.escrow_total - b.escrow_total != ctx.message.stake - stake_before:
+    if moved != ctx.message.stake - stake_before:
         out.append(
             Violation(
                 "escrow",
-                f"escrow total moved by {a.escrow_total - b.escrow_total}, the message's "
-                f"stake by {ctx.message.stake - stake_before}",
+                f"escrow total moved by {moved}, the message's stake by {ctx.message.stake - stake_before}",
             )
         )
     if b.message and b.message.state is PENDING and ctx.message.state is PENDING and ctx.message.stake != stake_before:
@@ -552,16 +551,17 @@ def _divest_audit(state: ChoirState, params: Params) -> list[Violation]:
 
 def _atomicity_step(ctx: StepContext) -> list[Violation]:
     out = []
-    if ctx.error is not None and ctx.after != ctx.before:
-        changed = [field for field in Before._fields if getattr(ctx.after, field) != getattr(ctx.before, field)]
-        out.append(Violation("atomicity", f"{ctx.step.op} failed with {ctx.error.name} but changed {changed}"))
-    a = ctx.after
-    amounts = [a.treasury, *a.wallets]
-    if a.thread is not None:
-        amounts.append(a.thread.balance)
-    if a.message is not None:
-        amounts.append(a.message.stake)
-    if any(not 0 <= x <= U64_MAX for x in amounts):
+    if ctx.error is not None:
+        after = capture(ctx.state, ctx.step, ctx.thread, ctx.message, ctx.before.names)
+        if after != ctx.before:
+            changed = [field for field in Before._fields if getattr(after, field) != getattr(ctx.before, field)]
+            out.append(Violation("atomicity", f"{ctx.step.op} failed with {ctx.error.name} but changed {changed}"))
+    amounts = [ctx.state.treasury, *ctx.wallets_after]
+    if ctx.thread is not None:
+        amounts.append(ctx.thread.balance)
+    if ctx.message is not None:
+        amounts.append(ctx.message.stake)
+    if min(amounts) < 0 or max(amounts) > U64_MAX:
         out.append(Violation("atomicity", f"a balance left u64: {[x for x in amounts if not 0 <= x <= U64_MAX]}"))
     return out
 
@@ -662,48 +662,31 @@ class Checker:
         self.params, self.policy, self.economics = params, policy, economics
         self.checks = [INVARIANTS[name].check_step for name in (names or INVARIANTS)]
 
-    @staticmethod
-    def _focus(state: ChoirState, step: Step) -> tuple[Thread | None, Message | None]:
-        thread = state.threads.get(getattr(step, "thread", None))  # type: ignore[arg-type]
-        content_hash = getattr(step, "hash", None)
-        message = thread.messages.get(content_hash) if thread is not None and content_hash is not None else None
-        return thread, message
-
-    @staticmethod
-    def _capture(
-        state: ChoirState, step: Step, thread: Thread | None, message: Message | None, names: tuple[str, ...] | None
-    ) -> Before:
-        if names is None:  # whose wallets the step can move: the actor, and the payees of a settlement (voters)
-            names = (step.actor,) if message is None else tuple(dict.fromkeys((step.actor, *message.voters)))
-        wallets = state.wallets
-        return Before(
-            state.treasury,
-            state.wallet_total,
-            state.thread_total,
-            state.escrow_total,
-            len(state.threads),
-            state.last_now,
-            names,
-            tuple([wallets.get(name, 0) for name in names]),
-            _thread_view(thread, step.actor),
-            _message_view(message),
-        )
-
     def before(self, state: ChoirState, step: Step) -> Before:
         """Capture what `step` can touch, before it runs."""
-        thread, message = self._focus(state, step)
-        return self._capture(state, step, thread, message, None)
+        thread, message = focus(state, step)
+        return capture(state, step, thread, message, None)
 
     def after(
         self, state: ChoirState, step: Step, before: Before, error: ChoirError | None, events: Sequence[Event]
     ) -> list[Violation]:
         """The violations of every checked invariant by the step that ran since `before` (empty when all hold)."""
-        thread, message = self._focus(state, step)
-        after = self._capture(state, step, thread, message, before.names)
+        thread, message = focus(state, step)
         if error is not None and before.thread is None and thread is not None:
             thread = None  # a failed create_thread must not have created the thread; atomicity reports it
+        wallets = state.wallets
         ctx = StepContext(
-            state, self.params, self.policy, self.economics, step, error, events, before, after, thread, message
+            state,
+            self.params,
+            self.policy,
+            self.economics,
+            step,
+            error,
+            events,
+            before,
+            tuple([wallets.get(name, 0) for name in before.names]),
+            thread,
+            message,
         )
         violations: list[Violation] = []
         for check in self.checks:
@@ -711,6 +694,36 @@ class Checker:
             if found:
                 violations += found
         return violations
+
+
+def focus(state: ChoirState, step: Step) -> tuple[Thread | None, Message | None]:
+    """The thread and message a step addresses, where they exist."""
+    thread = state.threads.get(getattr(step, "thread", None))  # type: ignore[arg-type]
+    content_hash = getattr(step, "hash", None)
+    message = thread.messages.get(content_hash) if thread is not None and content_hash is not None else None
+    return thread, message
+
+
+def capture(
+    state: ChoirState, step: Step, thread: Thread | None, message: Message | None, names: tuple[str, ...] | None
+) -> Before:
+    """The values `step` can change. `names` are the wallets to read (default: the actor, and the payees of a
+    settlement, the voters)."""
+    if names is None:
+        names = (step.actor,) if message is None else tuple(dict.fromkeys((step.actor, *message.voters)))
+    wallets = state.wallets
+    return Before(
+        state.treasury,
+        state.wallet_total,
+        state.thread_total,
+        state.escrow_total,
+        len(state.threads),
+        state.last_now,
+        names,
+        tuple([wallets.get(name, 0) for name in names]),
+        _thread_view(thread, step.actor),
+        _message_view(message),
+    )
 
 
 def audit(state: ChoirState, params: Params, names: Sequence[str] | None = None) -> list[Violation]:
