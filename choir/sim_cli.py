@@ -116,7 +116,7 @@ def run(
 
         plot_run(target)
     print_summaries([result.summary], f"{resolved.name}: {resolved.days:g} days, {result.wall_seconds:.1f} s")
-    console.print(f"tables, network and plots in {target}/")
+    console.print(f"tables, network{' and plots' if plots else ''} in {target}/")
 
 
 @app.command("sweep")
