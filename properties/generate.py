@@ -48,15 +48,16 @@ class Source(Protocol):
 
 
 class RandomSource:
-    """Choices from a seeded `random.Random` (soak runs)."""
+    """Choices from a seeded `random.Random` (soak runs). `int(random() * n)` rather than `randrange(n)`: three
+    times cheaper, and the bias (below 2**-40 for these n) is irrelevant to testing."""
 
-    __slots__ = ("_randrange",)
+    __slots__ = ("_random",)
 
     def __init__(self, seed: int) -> None:
-        self._randrange = random.Random(seed).randrange
+        self._random = random.Random(seed).random
 
     def index(self, n: int) -> int:
-        return self._randrange(n) if n > 1 else 0
+        return int(self._random() * n) if n > 1 else 0
 
 
 def content_hash(number: int) -> str:
