@@ -56,7 +56,7 @@ def test_differential_under_other_parameters_and_policy(tmp_path) -> None:
     running = serve(tmp_path / "small", params, "collective-2024-11")
     try:
         driver = BackendDriver(params=params, policy="collective-2024-11", url=running.url)
-        lockstep = soak(driver, params, "collective-2024-11", 7, 300)
+        lockstep = soak(driver, params, "collective-2024-11", 8, 300)
         # The small limits were reached and the policy's settlements ran on both sides.
         assert lockstep.coverage.errors["ThreadFull"] > 0
         assert lockstep.coverage.outcomes["spec expired"] > 0
