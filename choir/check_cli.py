@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,6 +16,27 @@ err = Console(stderr=True)
 
 TargetOption = Annotated[str, typer.Option("--target", help="model, model-trace, program or backend.")]
 PolicyOption = Annotated[str, typer.Option("--policy", help="Settlement policy (the program implements seeds only).")]
+RpcOption = Annotated[str | None, typer.Option("--rpc", help="program target: a validator's JSON-RPC URL.")]
+ProgramIdOption = Annotated[str | None, typer.Option("--program-id", help="program target: the deployed program id.")]
+KeypairOption = Annotated[
+    Path | None, typer.Option("--keypair", help="program target: fee payer keypair file (JSON array).", exists=True)
+]
+
+
+def driver_options(target: str, rpc: str | None, program_id: str | None, keypair: Path | None) -> dict[str, Any]:
+    """Options for the target's driver: a JSON-RPC transport when `--rpc` is given (program target only)."""
+    if rpc is None:
+        return {}
+    if target != "program" or program_id is None or keypair is None:
+        err.print("[red]--rpc needs --target program, --program-id and --keypair[/red]")
+        raise typer.Exit(2)
+    from solders.keypair import Keypair
+    from solders.pubkey import Pubkey
+
+    from programs.transport import RpcTransport
+
+    payer = Keypair.from_json(keypair.read_text())
+    return {"transport": RpcTransport(rpc, Pubkey.from_string(program_id), payer)}
 
 
 @app.callback(invoke_without_command=True)
@@ -35,6 +56,9 @@ def check(
     require_coverage: Annotated[
         bool, typer.Option("--require-coverage", help="Also fail when an operation, error or outcome was not reached.")
     ] = False,
+    rpc: RpcOption = None,
+    program_id: ProgramIdOption = None,
+    keypair: KeypairOption = None,
 ) -> None:
     """Run the property suite against a target and print the coverage and the verdict per invariant."""
     if ctx.invoked_subcommand is not None:
@@ -54,7 +78,8 @@ def check(
         if value not in known:
             err.print(f"[red]unknown {kind} {value!r}[/red]; choose one of: {', '.join(known)}")
             raise typer.Exit(2)
-    campaign = Campaign(target, profile, examples, steps, seed, policy, soak=soak, failure_dir=failures)
+    campaign = Campaign(target, profile, examples, steps, seed, policy, soak=soak, failure_dir=failures,
+                        driver_options=driver_options(target, rpc, program_id, keypair))  # fmt: skip
     if soak:  # a soak run alone; --soak 0 keeps Hypothesis and drops the soak phase
         campaign.examples = 0
     with Progress(
@@ -88,6 +113,9 @@ def replay(
     compare: Annotated[
         bool, typer.Option("--compare/--no-compare", help="Also report where target and model part.")
     ] = True,
+    rpc: RpcOption = None,
+    program_id: ProgramIdOption = None,
+    keypair: KeypairOption = None,
 ) -> None:
     """Replay a trace on a target; print the same JSON as `choir model run --json`, then any disagreement."""
     from choir_model import Params
@@ -101,15 +129,16 @@ def replay(
         err.print(f"[red]{trace}: {error}[/red] (nothing was run)")
         raise typer.Exit(2) from None
     params = Params()
+    options = driver_options(target, rpc, program_id, keypair)
     try:
-        outcome = run_replay(steps, target, params, policy)
+        outcome = run_replay(steps, target, params, policy, **options)
     except ValueError as error:
         err.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
     for line in results_lines(outcome.results, outcome.final):
         sys.stdout.write(line + "\n")
     if compare:
-        failure = first_failure(steps, target, params, policy)
+        failure = first_failure(steps, target, params, policy, **options)
         if failure is not None:
             err.print(f"[red]{failure}[/red]")
             raise typer.Exit(1)
