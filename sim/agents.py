@@ -104,6 +104,7 @@ class Agent:
         self.config = config
         self.rng = rng
         self._counter = 0
+        self._vote_rate = 1.0 / (config.delay_hours * HOUR) if config.delay_hours > 0 else 0.0
 
     @property
     def identities(self) -> tuple[str, ...]:
@@ -130,7 +131,7 @@ class Agent:
         c, rng = self.config, self.rng
         if rng.random() >= c.respond:
             return None
-        delay = int(rng.expovariate(1.0 / (c.delay_hours * HOUR))) if c.delay_hours > 0 else 0
+        delay = int(rng.expovariate(self._vote_rate)) if self._vote_rate else 0
         signal = c.stake_weight * math.log(ballot.stake_ratio) if c.stake_weight and ballot.stake_ratio else 0.0
         return delay, rng.random() < approval_probability(ballot.quality, c.threshold, c.sharpness, signal)
 

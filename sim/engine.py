@@ -51,6 +51,9 @@ from sim.scenario import Scenario
 PENDING = MessageState.PENDING
 TREASURY_SIGNERS = ("treasury1", "treasury2")
 KEEPER = "keeper"
+# Steps that can change whether a thread has a free seat (co-authors, pending specs, pending messages); a vote
+# changes it only when it settles the message.
+_SEAT_STEPS = frozenset({CreateThread, SubmitSpec, RequestPublic, Expire})
 
 
 class SimulationFailed(RuntimeError):
@@ -80,6 +83,7 @@ class World:
         self.scenario = scenario
         self.params = scenario.model_params()
         self.model = Model(self.params, scenario.build_policy(), scenario.build_formula(), check or scenario.check)
+        self._apply = self.model.apply
         self.unit = self.params.unit
         self.epoch = scenario.world.epoch
         self.end = self.epoch + scenario.horizon
@@ -142,10 +146,11 @@ class World:
 
     def act(self, step: Step) -> str | None:
         """Apply a step with the model; return None or the error name. An invariant violation ends the run."""
-        index = len(self.steps)
-        self.steps.append(step)
+        steps = self.steps
+        index = len(steps)
+        steps.append(step)
         try:
-            events = self.model.apply(step)
+            events = self._apply(step)
         except ChoirError as error:
             self.step_errors[index] = error.name
             return error.name
@@ -159,9 +164,9 @@ class World:
             handler = handlers.get(type(event))
             if handler is not None:
                 handler(step, event)
-        thread_id = step.thread_id
-        if thread_id is not None:
-            self._refresh_open(thread_id)
+        kind = type(step)
+        if kind in _SEAT_STEPS or (kind is ProcessApproval and len(events) > 1):  # a vote that settled
+            self._refresh_open(step.thread)  # type: ignore[attr-defined]
         return None
 
     def _refresh_open(self, thread_id: str) -> None:
@@ -237,13 +242,13 @@ class World:
             event.deadline,
             ratio,
         )
-        timeout = self.env.timeout
+        timeout, agent_of, cast = self.env.timeout, self._agent_of, self._cast
         for voter in message.voters:
-            agent = self._agent_of.get(voter)
+            agent = agent_of.get(voter)
             decision = agent.vote(self, voter, ballot) if agent is not None else None
             if decision is not None:
                 delay, approve = decision
-                timeout(max(0, int(delay))).callbacks.append(partial(self._cast, voter, ballot, approve))
+                timeout(delay if delay > 0 else 0).callbacks.append(partial(cast, voter, ballot, approve))
 
     # -- processes -----------------------------------------------------------------------------------------------
 
@@ -253,7 +258,7 @@ class World:
         the deadline is sent and fails with ApprovalTimeout."""
         message = self.model.state.threads[ballot.thread_id].messages[ballot.content_hash]
         if message.state is PENDING and voter not in message.votes:
-            self.act(ProcessApproval(voter, self.now, ballot.thread_id, ballot.content_hash, approve))
+            self.act(ProcessApproval(voter, int(self.env.now), ballot.thread_id, ballot.content_hash, approve))
 
     def _keeper(self) -> Generator[Any, Any, None]:
         """The crank: every `keeper_interval` seconds, expire every Pending message whose deadline has passed."""
