@@ -33,9 +33,11 @@ from choir_model import (
     Divest,
     Expire,
     Fund,
+    LinearStake,
     MessageState,
     Model,
     ProcessApproval,
+    QuantumStake,
     RequestPublic,
     Step,
     SubmitMessage,
@@ -107,6 +109,11 @@ class World:
         self._stake_window: dict[str, list[int]] = defaultdict(list)
         self._open: list[str] = []
         self._open_at: dict[str, int] = {}
+        # The sampler recomputes a thread's T, omega and recommended stake only when its balance or N changed, if
+        # the formula is one of the model's known not to read the thread's age (any other is called every sample).
+        formula = self.model.economics.formula
+        self._age_free = isinstance(formula, LinearStake) or (isinstance(formula, QuantumStake) and formula.tau is None)
+        self._derived: dict[str, tuple[int, int, float, float, int]] = {}
         self._bootstrapping = False
         self.bootstrap_steps = 0  # steps[:bootstrap_steps] built the world at the epoch (funding, threads, seats)
 
@@ -290,20 +297,28 @@ class World:
         windows = self._stake_window
         threads = self.model.state.threads
         append = self.thread_samples.append
+        cache = self._derived if self._age_free else None
         for thread_id in self.thread_ids:
             thread = threads[thread_id]
             n = len(thread.co_authors)
             balance = thread.balance
-            stakes = windows.pop(thread_id, None)
-            append(
-                (
-                    now,
-                    thread_id,
+            derived = cache.get(thread_id) if cache is not None else None
+            if derived is None or derived[0] != balance or derived[1] != n:
+                derived = (
                     balance,
                     n,
                     temperature(balance, n, unit),
                     frequency(n),
                     recommended(balance, n, unit, now - thread.created_at),
+                )
+                if cache is not None:
+                    cache[thread_id] = derived
+            stakes = windows.pop(thread_id, None)
+            append(
+                (
+                    now,
+                    thread_id,
+                    *derived,
                     sum(stakes) // len(stakes) if stakes else None,
                     len(stakes) if stakes else 0,
                     thread.pending,

@@ -230,3 +230,25 @@ def test_voters_read_the_stake_against_the_recommendation() -> None:
             rates[(weight, factor)] = run_scenario("baseline", days=8, overrides=overrides).summary["approval_rate"]
     assert rates[(2.0, 0.2)] < rates[(2.0, 1.0)] - 0.1
     assert abs(rates[(0.0, 0.2)] - rates[(0.0, 1.0)]) < abs(rates[(2.0, 0.2)] - rates[(2.0, 1.0)])
+
+
+def test_sampler_cache_changes_no_value() -> None:
+    """The sampler reuses T, omega and the recommended stake of an unchanged thread only for formulas that do not
+    read the thread's age; the series is the same as recomputing every sample, and an age-reading formula is
+    recomputed (its recommendation moves while the thread stands still)."""
+    scenario = load_scenario("baseline", days=4)
+    cached = World(scenario)
+    assert cached._age_free
+    cached.run()
+    fresh = World(scenario)
+    fresh._age_free = False
+    fresh.run()
+    assert cached.thread_samples == fresh.thread_samples
+    cooling = World(scenario.with_overrides({"formula": "quantum-cooling", "agents.creators.deposit": 5.0}))
+    assert not cooling._age_free
+    cooling.run()
+    series: dict[str, list[tuple]] = {}
+    for row in cooling.thread_samples:
+        series.setdefault(row[1], []).append(row)
+    still = [rows for rows in series.values() if len({(r[2], r[3]) for r in rows}) == 1 and len(rows) > 2]
+    assert any(len({r[6] for r in rows}) > 1 for rows in still)  # (a capped recommendation may stay put)
