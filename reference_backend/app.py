@@ -6,6 +6,11 @@ rate limit -> validation -> handler -> `Backend` (the model, the journal) -> env
 says), is `{data, error, metadata}`. The OpenAPI document lists, for every operation, each status it can answer
 with the envelope schema of that answer, so schemathesis can hold the server to it.
 
+Short handlers (thread views, wallet, writes that only wait for the writer thread) run on the event loop: a hop
+to the thread pool costs more than they do; a read that finds the writer holding the state lock (during a journal
+commit) moves to the thread pool rather than block the loop. Search runs on the thread pool, because scoring can
+take milliseconds.
+
 Routes (all signed except `/v1/health`): register, token/fund, thread/create, message/submit (a message, or a spec
 when `stake` is given), message/request-public, spec/approve, message/expire, token/divest, thread/{id}, search,
 wallet, and for admins: admin/snapshot, admin/premium, and on test servers (started with a manual clock) admin/clock
@@ -16,6 +21,7 @@ module deliberately does not use `from __future__ import annotations`.
 """
 
 import asyncio
+import itertools
 import json
 import logging
 import secrets
@@ -26,6 +32,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -86,8 +93,14 @@ ERROR_DESCRIPTIONS = {
 SIGNED_ERRORS = (400, 401, 403, 404, 409, 413, 429, 503)
 
 
+_REQUEST_PREFIX = secrets.token_hex(4)
+_request_numbers = itertools.count(1)
+
+
 def _metadata(backend: Backend) -> dict[str, Any]:
-    return {"api_version": "v1", "request_id": secrets.token_hex(8), "server_time": backend.now()}
+    # A per-process random prefix and a counter: unique, and no system call per response.
+    request_id = f"{_REQUEST_PREFIX}-{next(_request_numbers):x}"
+    return {"api_version": "v1", "request_id": request_id, "server_time": backend.now()}
 
 
 def _json(body: dict[str, Any]) -> bytes:
@@ -237,6 +250,11 @@ def create_app(backend: Backend) -> FastAPI:
             raise access_denied(f"{principal.user!r} is not an administrator")
         return principal
 
+    async def read(function: Callable[..., Any], *args: Any) -> Any:
+        """A short read: inline when the state is free, on the thread pool while the writer commits."""
+        result = backend.read(function, *args)
+        return result if result is not None else await run_in_threadpool(function, *args)
+
     async def run(step: Step, principal: Principal, content: str | None = None) -> Response:
         request = SignedRequest(principal.user, principal.nonce, principal.timestamp)
         accepted = await asyncio.wrap_future(backend.submit(StepCommand(step, content, request)))
@@ -341,12 +359,12 @@ def create_app(backend: Backend) -> FastAPI:
         return await run(Divest(principal.user, 0, body.thread_id, body.amount), principal)
 
     @app.get("/v1/thread/{thread_id:path}", responses=responses(ThreadView), response_model=None, tags=["threads"])
-    def read_thread(thread_id: str, principal: Annotated[Principal, limited("read_thread")]) -> Response:
+    async def read_thread(thread_id: str, principal: Annotated[Principal, limited("read_thread")]) -> Response:
         """A thread as the signer may see it: metadata by role, each message in full, as a summary, or not at all."""
-        return envelope(backend, backend.thread_view(principal.user, thread_id))
+        return envelope(backend, await read(backend.thread_view, principal.user, thread_id))
 
     @app.get("/v1/search", responses=responses(SearchResults), response_model=None, tags=["search"])
-    def search(
+    def search(  # a plain function: FastAPI runs it on its thread pool, so a long search never blocks the loop
         principal: Annotated[Principal, limited("search")],
         q: Annotated[str, Query(min_length=1, max_length=1000, description="Free text.")],
         limit: Annotated[int, Query(ge=1, le=50)] = 10,
@@ -356,14 +374,14 @@ def create_app(backend: Backend) -> FastAPI:
         return envelope(backend, backend.search(principal.user, q, limit, thread_id))
 
     @app.get("/v1/wallet", responses=responses(Wallet), response_model=None, tags=["tokens"])
-    def wallet(principal: Annotated[Principal, limited("wallet")]) -> Response:
+    async def wallet(principal: Annotated[Principal, limited("wallet")]) -> Response:
         """The signer's own wallet balance."""
-        return envelope(backend, Wallet(user=principal.user, balance=backend.wallet(principal.user)))
+        return envelope(backend, Wallet(user=principal.user, balance=await read(backend.wallet, principal.user)))
 
     @app.get("/v1/admin/snapshot", responses=responses(Snapshot), response_model=None, tags=["admin"])
-    def snapshot(principal: Admin) -> Response:
+    async def snapshot(principal: Admin) -> Response:
         """The SPEC section 8 snapshot of the whole state (administrators only)."""
-        return envelope(backend, Snapshot.model_validate(backend.snapshot()))
+        return envelope(backend, Snapshot.model_validate(await read(backend.snapshot)))
 
     @app.post("/v1/admin/premium", responses=responses(RegisteredUser), response_model=None, tags=["admin"])
     async def premium(body: PremiumRequest, principal: Admin) -> Response:

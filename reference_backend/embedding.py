@@ -3,8 +3,10 @@
 The default is deterministic feature hashing: no model download, no network, the same vector for the same text on
 every machine and in every process (blake2b, never Python's salted `hash`). Tokens are the casefolded `\\w+` runs of
 the text, one-character tokens included (a query for "x" or a CJK character must still match), plus adjacent-word
-bigrams at half weight so word order counts a little. Term frequency is sublinear (1 + ln tf), each feature gets a
-hashed sign so collisions cancel instead of piling up, and vectors are L2-normalised (Qdrant DOT = cosine).
+bigrams at half weight so word order counts a little. Term frequency is sublinear (1 + ln tf) and vectors are
+L2-normalised (Qdrant DOT = cosine). Features are unsigned: the usual random sign makes colliding features cancel,
+and a message containing the query's word could then score zero and be missed; without signs a collision can only
+add a little similarity, so every message that shares a word with the query scores above zero.
 
 A real sentence-embedding model is optional (`sentence-transformers:NAME`): it is loaded from an installed package
 with `local_files_only=True`, so it never downloads; it fails clearly when the package or the model is missing.
@@ -39,17 +41,17 @@ def tokens(text: str) -> list[str]:
 
 
 class HashingEmbedder:
-    """Signed feature hashing of unigrams and bigrams into `dim` dimensions."""
+    """Unsigned feature hashing of unigrams and bigrams into `dim` dimensions."""
 
     def __init__(self, dim: int = 256) -> None:
         if not 16 <= dim <= 4096:
             raise ValueError(f"hashing dimension must be in 16..4096, got {dim}")
         self.dim = dim
-        self.id = f"hashing-{dim}-v1"
+        self.id = f"hashing-{dim}-v2"
 
-    def _feature(self, feature: str) -> tuple[int, float]:
+    def _feature(self, feature: str) -> int:
         digest = int.from_bytes(hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest(), "little")
-        return digest % self.dim, (1.0 if digest >> 63 else -1.0)
+        return digest % self.dim
 
     def embed(self, text: str) -> np.ndarray:
         words = tokens(text)
@@ -60,8 +62,7 @@ class HashingEmbedder:
             weights[gram] = 0.5 * (1.0 + math.log(n))
         vector = np.zeros(self.dim, dtype=np.float32)
         for feature, weight in weights.items():
-            index, sign = self._feature(feature)
-            vector[index] += sign * weight
+            vector[self._feature(feature)] += weight
         norm = float(np.linalg.norm(vector))
         return vector / norm if norm > 0 else vector
 

@@ -12,11 +12,14 @@ since indexing runs behind the journal).
 
 With a Qdrant server (`--qdrant-url`) the pre-filter is a Qdrant filter, as in the seeds' `search_content`, with
 keyword payload indexes. qdrant-client's local mode evaluates filters point by point in Python (about a second at
-20,000 points), so locally the index asks for unfiltered nearest neighbours, filters their payloads itself and
-widens the request (x4) until it has enough or has seen enough; only past `LOCAL_SCAN_CAP` candidates does it fall
-back to the filtered query. A search inside one thread scores that thread's points directly (the model knows
-their ids). Either way the hits are the best-scoring admitted points (up to ties); only the cost differs. Only
-points with a positive score (sharing at least one feature with the query) are hits.
+20,000 points) and copies every returned payload, so locally the index asks for unfiltered nearest neighbours
+without payloads, maps their ids to (thread, hash) from memory, lets the caller's exact check (`admit`) decide, and
+widens the request (x4) until it has enough or has seen everything; only past `LOCAL_SCAN_CAP` candidates does it
+fall back to the filtered query. How many neighbours to ask for first is learnt from the share admitted in recent
+searches of the same kind of audience, so a typical search is one round. A search inside one thread scores that
+thread's points directly (the model knows their ids). Either way the hits are the best-scoring admitted points (up
+to ties); only the cost differs. Only points with a positive score (sharing at least one feature with the query)
+are hits.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +41,10 @@ NAMESPACE = uuid.UUID("6c7a3f1e-9b1d-4c3e-8f1a-0c401c0de5ed")
 PUBLIC_STATE = "Public"
 LOCAL_SCAN_CAP = 2048
 KEYWORD_FIELDS = ("thread_id", "privacy", "state")
+
+
+Admit = Callable[[list[tuple[str, str]]], list[bool]]
+"""The caller's exact visibility check of (thread_id, content_hash) pairs, in order."""
 
 
 def point_id(thread_id: str, content_hash: str) -> str:
@@ -123,6 +130,8 @@ class SearchIndex:
         self._lock: contextlib.AbstractContextManager[object] = (
             threading.Lock() if self.local else contextlib.nullcontext()
         )
+        self._keys: dict[str, tuple[str, str]] = {}
+        self._admitted_share: dict[tuple[bool, bool], float] = {}
         with self._lock:
             self.created = not self.client.collection_exists(self.collection)
             if self.created:
@@ -139,6 +148,7 @@ class SearchIndex:
 
     def clear(self) -> None:
         """Drop every point (test servers' reset)."""
+        self._keys.clear()
         with self._lock:
             self.client.delete_collection(self.collection)
             self.client.create_collection(
@@ -155,6 +165,7 @@ class SearchIndex:
     # -- writing -------------------------------------------------------------------------------------------------
 
     def upsert(self, docs: Iterable[IndexDoc]) -> None:
+        docs = list(docs)
         points = [
             qm.PointStruct(
                 id=point_id(d.thread_id, d.content_hash),
@@ -166,6 +177,8 @@ class SearchIndex:
         if points:
             with self._lock:
                 self.client.upsert(self.collection, points=points, wait=True)
+            for point, doc in zip(points, docs, strict=True):
+                self._keys[str(point.id)] = (doc.thread_id, doc.content_hash)
 
     def set_states(self, updates: Iterable[tuple[str, str, str]]) -> None:
         """Move messages to new states: (thread_id, content_hash, state)."""
@@ -179,63 +192,99 @@ class SearchIndex:
     # -- searching -----------------------------------------------------------------------------------------------
 
     def candidates(
-        self, query: str, audience: Audience, limit: int, thread_hashes: list[str] | None = None
+        self,
+        query: str,
+        audience: Audience,
+        limit: int,
+        admit: Admit,
+        thread_hashes: list[str] | None = None,
     ) -> list[Candidate]:
-        """At most `limit` best candidates for `query` that pass the audience pre-filter, best first. For a search
-        inside one thread, `thread_hashes` (the thread's message hashes, from the model) lets local mode score the
-        thread directly."""
+        """At most `limit` best-scoring messages for `query` that `admit` lets through, best first.
+
+        `admit` is the caller's exact check (the service asks `choir_model.privacy` about the live model); the
+        audience's Qdrant filter only narrows what is fetched. For a search inside one thread, `thread_hashes` (the
+        thread's message hashes, from the model) lets local mode score that thread's points directly."""
         vector = self.embedder.embed(query)
         if not vector.any():
             return []
         if not self.local:
-            return list(self._filtered(vector, audience, limit))
+            return self._admitted(self._filtered(vector, audience, limit), admit, limit)
         if audience.within is not None and thread_hashes is not None and len(thread_hashes) <= LOCAL_SCAN_CAP:
-            return self._score_thread(vector, audience, thread_hashes, limit)
-        wanted = max(4 * limit, 32)
-        while wanted <= LOCAL_SCAN_CAP:
+            return self._score_thread(vector, audience.within, thread_hashes, admit, limit)
+        # Ask for enough neighbours to expect `limit` admitted ones, from the share admitted last time for this
+        # kind of audience (premium or not, with or without own threads); widen x4 while short.
+        kind = (audience.premium, bool(audience.threads))
+        share = self._admitted_share.get(kind, 0.25)
+        wanted = int(min(LOCAL_SCAN_CAP, max(32, 2.5 * limit / max(share, 0.02))))
+        seen = admitted = 0
+        while True:
             with self._lock:
                 points = self.client.query_points(
-                    self.collection, query=vector, limit=wanted, with_payload=True, score_threshold=0.0
+                    self.collection, query=vector, limit=wanted, with_payload=False, score_threshold=0.0
                 ).points
-            hits = [p for p in points if p.payload is not None and audience.admits(p.payload)]
-            if len(hits) >= limit or len(points) < wanted:
-                return [self._candidate(p) for p in hits[:limit]]
-            wanted *= 4
-        return list(self._filtered(vector, audience, limit))
+            found = self._keys_of([str(p.id) for p in points])
+            ranked = [
+                Candidate(*found[str(p.id)], float(p.score))
+                for p in points
+                if str(p.id) in found and audience.within in (None, found[str(p.id)][0])
+            ]
+            hits = self._admitted(ranked, admit, len(ranked))
+            seen, admitted = len(points), len(hits)
+            if admitted >= limit or len(points) < wanted or wanted >= LOCAL_SCAN_CAP:
+                break
+            wanted = min(LOCAL_SCAN_CAP, wanted * 4)
+        if seen:
+            self._admitted_share[kind] = 0.5 * share + 0.5 * max(admitted / seen, 0.02)
+        if admitted >= limit or len(points) < wanted:
+            return hits[:limit]
+        return self._admitted(self._filtered(vector, audience, limit), admit, limit)
 
-    def _filtered(self, vector: np.ndarray, audience: Audience, limit: int) -> Iterator[Candidate]:
+    @staticmethod
+    def _admitted(ranked: list[Candidate], admit: Admit, limit: int) -> list[Candidate]:
+        flags = admit([(c.thread_id, c.content_hash) for c in ranked])
+        return [c for c, ok in zip(ranked, flags, strict=True) if ok][:limit]
+
+    def _keys_of(self, ids: list[str]) -> dict[str, tuple[str, str]]:
+        """(thread, hash) of point ids: remembered from upserts, fetched from the payloads otherwise (after a
+        restart), then remembered."""
+        missing = [i for i in ids if i not in self._keys]
+        if missing:
+            with self._lock:
+                records = self.client.retrieve(self.collection, ids=missing, with_payload=["thread_id", "content_hash"])
+            for record in records:
+                payload = record.payload or {}
+                self._keys[str(record.id)] = (str(payload["thread_id"]), str(payload["content_hash"]))
+        return {i: self._keys[i] for i in ids if i in self._keys}
+
+    def _filtered(self, vector: np.ndarray, audience: Audience, limit: int) -> list[Candidate]:
+        """Qdrant's own filtered search with the audience pre-filter (a server's indexed filter; slow locally)."""
         with self._lock:
             points = self.client.query_points(
                 self.collection,
                 query=vector,
                 query_filter=audience.qdrant_filter(),
-                limit=limit,
+                limit=limit + 8,
                 with_payload=True,
                 score_threshold=0.0,
             ).points
-        for p in points:
-            if p.payload is not None and audience.admits(p.payload):
-                yield self._candidate(p)
+        return [
+            Candidate(str(p.payload["thread_id"]), str(p.payload["content_hash"]), float(p.score))
+            for p in points
+            if p.payload is not None and audience.admits(p.payload)
+        ]
 
     def _score_thread(
-        self, vector: np.ndarray, audience: Audience, thread_hashes: list[str], limit: int
+        self, vector: np.ndarray, thread_id: str, thread_hashes: list[str], admit: Admit, limit: int
     ) -> list[Candidate]:
-        assert audience.within is not None
-        ids = [point_id(audience.within, h) for h in thread_hashes]
+        ids = {point_id(thread_id, h): h for h in thread_hashes}
         with self._lock:
-            records = self.client.retrieve(self.collection, ids=ids, with_payload=True, with_vectors=True)
+            records = self.client.retrieve(self.collection, ids=list(ids), with_payload=False, with_vectors=True)
         scored: list[Candidate] = []
         for record in records:
-            if record.payload is None or record.vector is None or not audience.admits(record.payload):
+            if record.vector is None:
                 continue
             score = float(np.dot(np.asarray(record.vector, dtype=np.float32), vector))
-            if score <= 0.0:
-                continue
-            scored.append(Candidate(audience.within, str(record.payload["content_hash"]), score))
+            if score > 0.0:
+                scored.append(Candidate(thread_id, ids[str(record.id)], score))
         scored.sort(key=lambda c: (-c.score, c.content_hash))
-        return scored[:limit]
-
-    @staticmethod
-    def _candidate(point: qm.ScoredPoint) -> Candidate:
-        payload = point.payload or {}
-        return Candidate(str(payload["thread_id"]), str(payload["content_hash"]), float(point.score))
+        return self._admitted(scored, admit, limit)

@@ -32,10 +32,11 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import choir_model
 from choir_model import ChoirError, Model, Step
@@ -58,6 +59,7 @@ from reference_backend.search import Audience, IndexDoc, SearchIndex
 
 log = logging.getLogger("reference_backend")
 
+T = TypeVar("T")
 Listener = Callable[[list[tuple[int, Step, list[ev.Event]]]], None]
 """Called by the writer after each commit with (seq, step, events) of every accepted operation."""
 
@@ -146,6 +148,7 @@ class _Outcome:
 
 
 _STOP = object()
+TEXT_CACHE_BYTES = 64 * 1024 * 1024
 
 
 def model_fingerprint(config: BackendConfig) -> str:
@@ -204,6 +207,9 @@ class Backend:
         self._index_target = 0
         self.failed: str | None = None
         self._listeners: list[Listener] = []
+        self._text_cache: OrderedDict[str, str] = OrderedDict()
+        self._text_bytes = 0
+        self._text_lock = threading.Lock()
         self._writer: threading.Thread | None = None
         self._indexer: threading.Thread | None = None
         self._batches = 0
@@ -395,6 +401,7 @@ class Backend:
             self._maintain(len(batch.steps))
         self._resolve(outcomes)
         if accepted:
+            self._cache_texts(batch.contents)
             self._queue_index(outcomes, last_seq)
             for listener in self._listeners:
                 try:
@@ -593,7 +600,7 @@ class Backend:
                     if message is not None:
                         facts.append((thread_id, message.content_hash, message.author, message.privacy.value,
                                       message.state.value, message.created_at))  # fmt: skip
-            texts = self.journal.contents([f[1] for f in facts])
+            texts = self.texts([f[1] for f in facts])
             self.index.upsert(IndexDoc(*f, texts.get(f[1], "")) for f in facts)
         self._indexed_up_to(end)
         if keys:
@@ -610,6 +617,44 @@ class Backend:
         return True
 
     # -- reads ------------------------------------------------------------------------------------------------------
+
+    def read(self, function: Callable[..., T], *args: Any) -> T | None:
+        """Run a short read now if the state lock is free (None if the writer holds it: the caller then runs it on
+        a worker thread instead of blocking the event loop behind a journal commit)."""
+        if not self._state_lock.acquire(blocking=False):
+            return None
+        try:
+            return function(*args)
+        finally:
+            self._state_lock.release()
+
+    def texts(self, hashes: list[str]) -> dict[str, str]:
+        """Message texts by hash: from a bounded LRU cache (texts never change), else from the content table."""
+        out: dict[str, str] = {}
+        missing: list[str] = []
+        with self._text_lock:
+            for content_hash in hashes:
+                text = self._text_cache.get(content_hash)
+                if text is None:
+                    missing.append(content_hash)
+                else:
+                    self._text_cache.move_to_end(content_hash)
+                    out[content_hash] = text
+        if missing:
+            found = self.journal.contents(missing)
+            self._cache_texts(found.items())
+            out.update(found)
+        return out
+
+    def _cache_texts(self, items: Iterable[tuple[str, str]]) -> None:
+        with self._text_lock:
+            for content_hash, text in items:
+                if content_hash not in self._text_cache:
+                    self._text_cache[content_hash] = text
+                    self._text_bytes += len(text)
+            while self._text_bytes > TEXT_CACHE_BYTES and self._text_cache:
+                _, dropped = self._text_cache.popitem(last=False)
+                self._text_bytes -= len(dropped)
 
     def thread_view(self, viewer: str, thread_id: str) -> ThreadView:
         """What `viewer` may see of a thread (`choir_model.privacy`); UnknownThread if it does not exist."""
@@ -660,7 +705,7 @@ class Backend:
                     if role is Role.CO_AUTHOR:
                         row["votes"] = {v: message.votes[v] for v in message.voters if v in message.votes}
                 rows.append((row, message.privacy, view))
-        texts = self.journal.contents([row["content_hash"] for row, _, _ in rows])
+        texts = self.texts([row["content_hash"] for row, _, _ in rows])
         messages = []
         for row, privacy, view in rows:
             text = texts.get(row["content_hash"], "")
@@ -685,20 +730,29 @@ class Backend:
                 thread = self.model.state.threads.get(within)
                 hashes = sorted(thread.messages) if thread is not None else []
         audience = Audience(premium, threads, within)
-        candidates = self.index.candidates(query, audience, limit + 8, hashes)
-        allowed = []
-        with self._state_lock:
-            for candidate in candidates:
-                thread = self.model.state.threads.get(candidate.thread_id)
-                message = thread.messages.get(candidate.content_hash) if thread else None
-                if message is None:
-                    continue
-                role = role_of(viewer, thread.co_authors, premium)  # type: ignore[union-attr]
-                if can_search(role, message.privacy, message.state, message.author == viewer):
-                    allowed.append((candidate, message.author, message.state.value, message.privacy))
-                if len(allowed) == limit:
-                    break
-        texts = self.journal.contents([c.content_hash for c, _, _, _ in allowed])
+        facts: dict[tuple[str, str], tuple[str, str, Privacy]] = {}
+
+        def admit(keys: list[tuple[str, str]]) -> list[bool]:
+            """The exact rule: `choir_model.privacy.can_search` on the live model, for each candidate."""
+            flags = []
+            with self._state_lock:
+                for thread_id, content_hash in keys:
+                    thread = self.model.state.threads.get(thread_id)
+                    message = thread.messages.get(content_hash) if thread is not None else None
+                    ok = message is not None and can_search(
+                        role_of(viewer, thread.co_authors, premium),  # type: ignore[union-attr]
+                        message.privacy,
+                        message.state,
+                        message.author == viewer,
+                    )
+                    if ok:
+                        facts[(thread_id, content_hash)] = (message.author, message.state.value, message.privacy)  # type: ignore[union-attr]
+                    flags.append(ok)
+            return flags
+
+        candidates = self.index.candidates(query, audience, limit, admit, hashes)
+        allowed = [(c, *facts[(c.thread_id, c.content_hash)]) for c in candidates]
+        texts = self.texts([c.content_hash for c, _, _, _ in allowed])
         hits = [
             SearchHit(
                 thread_id=c.thread_id,

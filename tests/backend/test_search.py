@@ -32,6 +32,16 @@ def test_hashing_is_deterministic_across_processes() -> None:
     assert abs(float(np.linalg.norm(here)) - 1.0) < 1e-6
 
 
+def test_a_shared_word_always_scores_above_zero() -> None:
+    """Unsigned hashing: collisions never cancel a word the query and the message share (search recall)."""
+    embedder = HashingEmbedder(16)  # tiny, so collisions are everywhere
+    rng = random.Random(5)
+    for _ in range(300):
+        words = ["".join(rng.choices("abcdefgh", k=rng.randint(1, 4))) for _ in range(rng.randint(1, 12))]
+        word = rng.choice(words)
+        assert float(embedder.embed(word) @ embedder.embed(" ".join(words))) > 0
+
+
 def test_one_character_tokens_are_kept() -> None:
     assert tokens("x y Ω 7 ab") == ["x", "y", "ω", "7", "ab"]
     embedder = HashingEmbedder()
@@ -66,8 +76,9 @@ def test_summaries_quote_nothing_and_lose_detail_by_level() -> None:
 
 
 def test_local_candidates_equal_qdrant_filtered_search(tmp_path: Path) -> None:
-    """The local strategy (unfiltered neighbours, own payload filter, widening) returns what Qdrant's filter
-    returns, for random audiences, queries and limits, including searches inside one thread."""
+    """The local strategy (unfiltered neighbours without payloads, the caller's check, widening) returns what
+    Qdrant's filtered search returns, for random audiences, queries and limits, including searches inside one
+    thread; a fresh index object (after a restart) maps point ids back through the payloads."""
     rng = random.Random(7)
     vocabulary = [f"w{n}" for n in range(60)]
     index = SearchIndex(HashingEmbedder(128), path=tmp_path / "q")
@@ -78,6 +89,7 @@ def test_local_candidates_equal_qdrant_filtered_search(tmp_path: Path) -> None:
                              rng.choice(["public", "premium", "thread_only"]),
                              rng.choice(["Public", "Private", "Pending", "Rejected"]), n, text))  # fmt: skip
     index.upsert(docs)
+    payloads = {(d.thread_id, d.content_hash): d.payload() for d in docs}
     by_thread: dict[str, list[str]] = {}
     for doc in docs:
         by_thread.setdefault(doc.thread_id, []).append(doc.content_hash)
@@ -89,13 +101,24 @@ def test_local_candidates_equal_qdrant_filtered_search(tmp_path: Path) -> None:
             query = " ".join(rng.choices(vocabulary, k=rng.randint(1, 4)))
             limit = rng.choice([1, 5, 20])
             hashes = by_thread.get(within) if within else None
-            local = index.candidates(query, audience, limit, hashes)
-            reference = list(index._filtered(index.embedder.embed(query), audience, limit))
+
+            def admit(keys: list[tuple[str, str]], audience: Audience = audience) -> list[bool]:
+                return [audience.admits(payloads[key]) for key in keys]
+
+            local = index.candidates(query, audience, limit, admit, hashes)
+            reference = index._filtered(index.embedder.embed(query), audience, limit)[:limit]
             assert [c.score for c in local] == pytest.approx([c.score for c in reference], abs=1e-4)
             top = {c.content_hash for c in reference if c.score > reference[-1].score + 1e-4} if reference else set()
             assert top <= {c.content_hash for c in local}
-            assert all(audience.admits(next(d for d in docs if d.content_hash == c.content_hash).payload())
-                       for c in local)  # fmt: skip
+            assert all(audience.admits(payloads[(c.thread_id, c.content_hash)]) for c in local)
+        index.close()
+        reopened = SearchIndex(HashingEmbedder(128), path=tmp_path / "q")
+        audience = Audience(True, frozenset(), None)
+        found = reopened.candidates("w1 w2", audience, 5, lambda keys: [audience.admits(payloads[k]) for k in keys])
+        assert [c.content_hash for c in found] == [
+            c.content_hash for c in reopened._filtered(reopened.embedder.embed("w1 w2"), audience, 5)[:5]
+        ]
+        index = reopened
     finally:
         index.close()
 
