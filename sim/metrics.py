@@ -35,7 +35,7 @@ import pandas as pd
 
 from choir_model import events as ev
 from sim import network
-from sim.engine import World
+from sim.engine import World, paused_gc
 from sim.io import write_frame, write_json
 from sim.scenario import Scenario
 from sim.stats import gini, median, ratio
@@ -206,7 +206,12 @@ def summary_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def collect(world: World) -> SimResult:
-    """Turn a finished world into its tables."""
+    """Turn a finished world into its tables (with the cyclic garbage collector paused, as during the run)."""
+    with paused_gc():
+        return _collect(world)
+
+
+def _collect(world: World) -> SimResult:
     scenario = world.scenario
     state = world.model.state
     unit = world.unit

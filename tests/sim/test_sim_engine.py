@@ -252,3 +252,20 @@ def test_sampler_cache_changes_no_value() -> None:
         series.setdefault(row[1], []).append(row)
     still = [rows for rows in series.values() if len({(r[2], r[3]) for r in rows}) == 1 and len(rows) > 2]
     assert any(len({r[6] for r in rows}) > 1 for rows in still)  # (a capped recommendation may stay put)
+
+
+def test_the_garbage_collector_is_restored_after_a_run(tmp_path: Path) -> None:
+    import gc
+
+    assert gc.isenabled()
+    run_scenario("baseline", days=1)
+    assert gc.isenabled()
+    with pytest.raises(SimulationFailed):
+        World(load_scenario("baseline", days=3, policy=LEAKY), trace_dir=tmp_path).run()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        run_scenario("baseline", days=1)
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()
