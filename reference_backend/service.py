@@ -11,8 +11,10 @@ Threads and who owns what:
 * **Readers** (thread views, search, wallet, snapshot) take the state lock briefly to copy what they need, then
   do their I/O (content lookups) outside it.
 * **The indexer thread** keeps Qdrant behind the journal: it upserts new messages and moves their `state` payload,
-  and records how far it got (`indexed_seq`), so a restart re-indexes exactly what was missed. Search waits (up to
-  `search_wait`) for the index to reach the journal position the request saw, which gives read-your-writes.
+  and records how far it got (`indexed_seq`), so a restart re-indexes exactly what was missed. Search is
+  read-your-writes: it waits (up to `search_wait`) for the index to reach the viewer's own last accepted write
+  (and, after a start, what the journal held then); other users' writes of the last few milliseconds may not be
+  found yet (privacy is checked against the live model either way).
 
 `now` for an operation is read by the writer when it applies it, so operations are applied in time order. With
 the system clock it never goes backwards (max of clock and the last step's time); a `ManualClock` is passed
@@ -207,6 +209,8 @@ class Backend:
         self._index_target = 0
         self.failed: str | None = None
         self._listeners: list[Listener] = []
+        self._last_write: dict[str, int] = {}
+        self._startup_seq = 0
         self._text_cache: OrderedDict[str, str] = OrderedDict()
         self._text_bytes = 0
         self._text_lock = threading.Lock()
@@ -236,6 +240,7 @@ class Backend:
                 "start it with the same --params and --policy, or use a new --data directory"
             )
         self._rebuild()
+        self._startup_seq = self.journal_seq  # searches wait (briefly) for the index to catch up to here
         horizon = self.clock.now() - 2 * self.config.max_skew
         self.replay.load(self.journal.recent_requests(horizon))
         self._writer = threading.Thread(target=self._write_loop, name="choir-writer", daemon=True)
@@ -396,6 +401,9 @@ class Backend:
                     seq = first_seq + outcome.step_index
                     outcome.result = Accepted(seq, step, events)
                     accepted.append((seq, step, events))
+                    request = outcome.command.request
+                    if request is not None:
+                        self._last_write[request.user] = seq
             self.journal_seq = last_seq
             self._batches += 1
             self._maintain(len(batch.steps))
@@ -456,6 +464,8 @@ class Backend:
                 self.model = Model(self.config.params, policy=self.config.policy, check=self.config.check)
                 self.journal_seq = 0
                 self._threads_of = {}
+                self._last_write = {}
+                self._startup_seq = 0
                 self._generation += 1
                 self.index.clear()
                 with self._indexed:
@@ -719,9 +729,9 @@ class Backend:
 
     def search(self, viewer: str, query: str, limit: int, within: str | None = None) -> SearchResults:
         """Messages `viewer` may search (`choir_model.privacy.can_search`) ranked by similarity to `query`."""
-        with self._state_lock:
-            seen = self.journal_seq
-        self.wait_indexed(seen, self.config.search_wait)
+        own = max(self._last_write.get(viewer, 0), self._startup_seq)
+        if own:
+            self.wait_indexed(own, self.config.search_wait)
         premium = self.is_premium(viewer)
         with self._state_lock:
             threads = frozenset(self._threads_of.get(viewer, ()))

@@ -116,6 +116,7 @@ def build(server: Server, plan: dict) -> dict[str, str]:
 def test_no_unauthorised_byte_from_any_route(server: Server, plan: dict) -> None:
     hashes = build(server, plan)
     backend = server.thread.backend
+    assert backend.wait_indexed(backend.journal_seq, 30)  # search is read-your-writes; others' writes come soon
     state = backend.model.state
     by_hash = {
         content_hash: (thread, thread.messages[content_hash])

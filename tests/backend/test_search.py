@@ -142,6 +142,7 @@ def test_search_by_role_over_http(world: World) -> None:
         if key != "private":
             author.request_public(thread_id, hashes[key])  # sole co-author: Public at once
     world.client("treasury1", register=False).set_premium("cat", True)
+    assert world.backend.wait_indexed(world.backend.journal_seq, 30)  # others' writes: indexed a moment later
 
     def found(client, **kwargs) -> set[str]:
         return {hit.content_hash for hit in client.search("shared x", limit=50, **kwargs).results}
@@ -156,3 +157,15 @@ def test_search_by_role_over_http(world: World) -> None:
     hit = cat.search("alpha").results[0]
     assert (hit.content_hash, hit.snippet, hit.author) == (hashes["pub"], "alpha shared x", "ann")
     assert cat.search("zzz unrelated").count == 0
+
+
+def test_search_reads_your_own_writes(world: World) -> None:
+    """A writer finds what it just wrote, without waiting itself: search waits for the index to reach its write."""
+    world.fund("ann")
+    ann = world.client("ann")
+    ann.create_thread("t1", 2 * CHOIR)
+    for n in range(15):
+        text = f"fresh note number{n} written just now"
+        written = ann.submit_message("t1", text)
+        hits = ann.search(f"number{n}", limit=5, thread_id="t1" if n % 2 else None)
+        assert written.content_hash in {hit.content_hash for hit in hits.results}
