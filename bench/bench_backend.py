@@ -387,13 +387,18 @@ def main() -> None:
     parser.add_argument("--searches", type=int, default=300, help="searches per viewer")
     parser.add_argument("--keep", type=Path, help="keep (and reuse) the search corpus in this directory")
     parser.add_argument("--record", type=Path, help="write the figures into this markdown file's backend section")
+    parser.add_argument("--only", choices=("mixed", "search"), help="run one phase only (no report is recorded)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="choir-bench-backend-"))
     try:
-        mixed = phase_mixed(root, args.clients, args.requests)
-        print(json.dumps({k: vars(v) | {"rps": v.rps} for k, v in mixed.items()}, indent=1), flush=True)
-        search = phase_search(root, args.messages, args.searches, args.keep)
-        print(json.dumps(search, indent=1), flush=True)
+        if args.only != "search":
+            mixed = phase_mixed(root, args.clients, args.requests)
+            print(json.dumps({k: vars(v) | {"rps": v.rps} for k, v in mixed.items()}, indent=1), flush=True)
+        if args.only != "mixed":
+            search = phase_search(root, args.messages, args.searches, args.keep)
+            print(json.dumps(search, indent=1), flush=True)
+        if args.only:
+            return
         text = report(mixed, search, args)
         print(text)
         if args.record:

@@ -187,6 +187,10 @@ class SearchHit(BaseModel):
 class SearchResults(BaseModel):
     query: str
     count: int = Field(description="Number of hits returned; only hits the viewer may search are counted.")
+    indexed_seq: int = Field(
+        description="The journal position the search index has reached: writes with a higher `seq` may not be "
+        "found yet (search is eventually consistent, usually by milliseconds)."
+    )
     results: list[SearchHit]
 
 

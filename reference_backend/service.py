@@ -12,9 +12,11 @@ Threads and who owns what:
   do their I/O (content lookups) outside it.
 * **The indexer thread** keeps Qdrant behind the journal: it upserts new messages and moves their `state` payload,
   and records how far it got (`indexed_seq`), so a restart re-indexes exactly what was missed. Search is
-  read-your-writes: it waits (up to `search_wait`) for the index to reach the viewer's own last accepted write
-  (and, after a start, what the journal held then); other users' writes of the last few milliseconds may not be
-  found yet (privacy is checked against the live model either way).
+  eventually consistent, like any search engine: a message is found once the indexer has reached its journal
+  row, usually milliseconds later, and every answer says how far the index has got (`indexed_seq`), so a client
+  that must see its own write compares that with the write's `seq`. Only right after a start does search wait (up
+  to `search_wait`) for the index to catch up with the journal. Privacy is checked against the live model either
+  way, so a lagging index can only miss a message, never show one it should not.
 
 `now` for an operation is read by the writer when it applies it, so operations are applied in time order. With
 the system clock it never goes backwards (max of clock and the last step's time); a `ManualClock` is passed
@@ -209,7 +211,6 @@ class Backend:
         self._index_target = 0
         self.failed: str | None = None
         self._listeners: list[Listener] = []
-        self._last_write: dict[str, int] = {}
         self._startup_seq = 0
         self._text_cache: OrderedDict[str, str] = OrderedDict()
         self._text_bytes = 0
@@ -401,9 +402,6 @@ class Backend:
                     seq = first_seq + outcome.step_index
                     outcome.result = Accepted(seq, step, events)
                     accepted.append((seq, step, events))
-                    request = outcome.command.request
-                    if request is not None:
-                        self._last_write[request.user] = seq
             self.journal_seq = last_seq
             self._batches += 1
             self._maintain(len(batch.steps))
@@ -464,7 +462,6 @@ class Backend:
                 self.model = Model(self.config.params, policy=self.config.policy, check=self.config.check)
                 self.journal_seq = 0
                 self._threads_of = {}
-                self._last_write = {}
                 self._startup_seq = 0
                 self._generation += 1
                 self.index.clear()
@@ -729,9 +726,9 @@ class Backend:
 
     def search(self, viewer: str, query: str, limit: int, within: str | None = None) -> SearchResults:
         """Messages `viewer` may search (`choir_model.privacy.can_search`) ranked by similarity to `query`."""
-        own = max(self._last_write.get(viewer, 0), self._startup_seq)
-        if own:
-            self.wait_indexed(own, self.config.search_wait)
+        if self.indexed_seq < self._startup_seq:
+            self.wait_indexed(self._startup_seq, self.config.search_wait)
+        indexed = self.indexed_seq
         premium = self.is_premium(viewer)
         with self._state_lock:
             threads = frozenset(self._threads_of.get(viewer, ()))
@@ -775,7 +772,7 @@ class Backend:
             )
             for c, author, state, privacy in allowed
         ]
-        return SearchResults(query=query, count=len(hits), results=hits)
+        return SearchResults(query=query, count=len(hits), indexed_seq=indexed, results=hits)
 
     def wallet(self, user: str) -> int:
         with self._state_lock:
