@@ -158,7 +158,7 @@ def demo(
         raise typer.Exit(2)
     table = Table(title="example traces replayed on the reference model (invariants checked every step)")
     for column in ("trace", "policy", "steps", "ok", "errors", "treasury (CHOIR)", "threads", "co-authors"):
-        table.add_column(column, no_wrap=column in ("trace", "policy", "errors"))
+        table.add_column(column, no_wrap=True)
     for path in traces:
         steps = read_trace(path)
         for policy in POLICIES:
@@ -175,7 +175,7 @@ def demo(
                 str(len(steps)),
                 str(len(steps) - sum(errors.values())),
                 "\n".join(f"{k} x{v}" for k, v in sorted(errors.items())) or "-",
-                f"{snap['treasury'] / CHOIR:,.3f}",
+                f"{snap['treasury'] // CHOIR:,}",
                 str(len(snap["threads"])),
                 "; ".join(f"{t}: {len(v['co_authors'])}" for t, v in snap["threads"].items()),
             )
