@@ -50,6 +50,7 @@ from choir_model.steps import (
     SubmitSpec,
 )
 from reference_backend.auth import AuthFailure, Principal, parse_public_key, verify_request
+from reference_backend.chorus import ChorusRequest, ChorusResult, backend_loop, thread_exists
 from reference_backend.clock import ManualClock
 from reference_backend.content import content_hash
 from reference_backend.errors import ApiError, access_denied, auth_error, rate_limited
@@ -203,6 +204,7 @@ def create_app(backend: Backend) -> FastAPI:
         redoc_url=None,
     )
     app.state.backend = backend
+    chorus_loop = backend_loop(backend)
 
     # -- dependencies -------------------------------------------------------------------------------------------
 
@@ -362,6 +364,18 @@ def create_app(backend: Backend) -> FastAPI:
     async def read_thread(thread_id: str, principal: Annotated[Principal, limited("read_thread")]) -> Response:
         """A thread as the signer may see it: metadata by role, each message in full, as a summary, or not at all."""
         return envelope(backend, await read(backend.thread_view, principal.user, thread_id))
+
+    @app.post(
+        "/v1/thread/{thread_id:path}/chorus", responses=responses(ChorusResult), response_model=None, tags=["threads"]
+    )
+    def chorus(  # a plain function: the loop searches, so it runs on the thread pool
+        thread_id: str, body: ChorusRequest, principal: Annotated[Principal, limited("chorus")]
+    ) -> Response:
+        """Run the Chorus loop (`reference_backend.chorus`) on the thread for the signer: a response whose
+        citations are content the signer may cite, each with its content hash."""
+        if not thread_exists(backend, thread_id):
+            raise ApiError(404, "UnknownThread", f"thread {thread_id!r} does not exist", program_code=6002)
+        return envelope(backend, chorus_loop.run(principal.user, thread_id, body.prompt, body.max_cycles))
 
     @app.get("/v1/search", responses=responses(SearchResults), response_model=None, tags=["search"])
     def search(  # a plain function: FastAPI runs it on its thread pool, so a long search never blocks the loop
