@@ -19,7 +19,10 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from choir_model import CHOIR
 from reference_backend.auth import dev_keypair, sign_headers
 from reference_backend.client import encode_body
-from tests.backend.conftest import World
+from reference_backend.clock import ManualClock
+from reference_backend.config import BackendConfig
+from reference_backend.server import ServerThread
+from tests.backend.conftest import T0, World
 
 EXAMPLES = 12
 # Every check of the document runs (no 5xx, status, content type, headers and body schema conformance, negative
@@ -31,11 +34,6 @@ EXAMPLES = 12
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    from reference_backend.clock import ManualClock
-    from reference_backend.config import BackendConfig
-    from reference_backend.server import ServerThread
-    from tests.backend.conftest import T0
-
     clock = ManualClock(T0)
     config = BackendConfig(data_dir=tmp_path_factory.mktemp("fuzz") / "data", manual_clock=T0, rate_limits={})
     world = World(ServerThread(config, clock=clock).start(), clock)
