@@ -8,8 +8,9 @@ non-co-authors of thread-only content get a summary). This module's reading, the
 none of them:
 
 * A message that is not `Public` (Private, Pending, Rejected, Expired) exists only for the thread's co-authors
-  (every right) and its own author (Read and Cite of their own words); everyone else gets nothing, not even a
-  summary or a count.
+  (every right) and its own author (Read and Cite of their own words); everyone else gets nothing of it: no text,
+  no summary, no hash, no place in search results or their counts. The thread's `message_count` stays public
+  all the same: the seeds list it in PublicMetadata, and it says how much was written, not what.
 * For a `Public` message, rights are the matrix's rights capped by the level: thread-only content gives a
   non-co-author only Read, and what they read is the minimal summary; premium content gives a public user only
   Read of the limited summary; public content is searchable by everyone (the level says `searchable: true`, so the

@@ -39,6 +39,7 @@ import httpx
 from solders.keypair import Keypair
 
 from choir_model import ERRORS_BY_NAME, Params, Step
+from choir_model.ops import invalid_time
 from choir_model.steps import (
     CreateThread,
     Divest,
@@ -143,7 +144,7 @@ class BackendDriver:
     # -- the Driver interface -------------------------------------------------------------------------------------
 
     def apply(self, step: Step) -> str | None:
-        if self.last_now is not None and step.now < self.last_now:
+        if invalid_time(self.last_now, step.now, self.params) is not None:
             return "InvalidTime"
         self._set_clock(step.now)
         method, path, body, content = self._request(step)
