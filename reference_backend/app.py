@@ -50,6 +50,7 @@ from choir_model.steps import (
     SubmitSpec,
 )
 from reference_backend.auth import AuthFailure, Principal, parse_public_key, verify_request
+from reference_backend.cache import THREAD_STATE, USER_DATA, Cached, CacheReport, ResponseCache
 from reference_backend.chorus import ChorusRequest, ChorusResult, backend_loop, thread_exists
 from reference_backend.clock import ManualClock
 from reference_backend.content import content_hash
@@ -184,6 +185,14 @@ class BodyLimit:
         await error_envelope(self.backend, error)(scope, receive, send)
 
 
+def cached_envelope(backend: Backend, found: Cached, wrap: Callable[[Any], BaseModel] | None = None) -> Response:
+    """An envelope for a cached read, with `X-Choir-Cache: hit|miss` and `X-Choir-As-Of` (`reference_backend.cache`)."""
+    response = envelope(backend, wrap(found.value) if wrap is not None else found.value)
+    response.headers["X-Choir-Cache"] = "hit" if found.hit else "miss"
+    response.headers["X-Choir-As-Of"] = str(found.as_of)
+    return response
+
+
 def _target(request: Request) -> str:
     """The path and query exactly as the client sent them (what the signature covers)."""
     raw = request.scope.get("raw_path") or request.url.path.encode()
@@ -205,6 +214,7 @@ def create_app(backend: Backend) -> FastAPI:
     )
     app.state.backend = backend
     chorus_loop = backend_loop(backend)
+    cache = app.state.cache = ResponseCache(backend)
 
     # -- dependencies -------------------------------------------------------------------------------------------
 
@@ -363,7 +373,9 @@ def create_app(backend: Backend) -> FastAPI:
     @app.get("/v1/thread/{thread_id:path}", responses=responses(ThreadView), response_model=None, tags=["threads"])
     async def read_thread(thread_id: str, principal: Annotated[Principal, limited("read_thread")]) -> Response:
         """A thread as the signer may see it: metadata by role, each message in full, as a summary, or not at all."""
-        return envelope(backend, await read(backend.thread_view, principal.user, thread_id))
+        key, tags = cache.thread_key(principal.user, thread_id)
+        found = await cache.aget(THREAD_STATE, key, tags, lambda: read(backend.thread_view, principal.user, thread_id))
+        return cached_envelope(backend, found)
 
     @app.post(
         "/v1/thread/{thread_id:path}/chorus", responses=responses(ChorusResult), response_model=None, tags=["threads"]
@@ -385,12 +397,19 @@ def create_app(backend: Backend) -> FastAPI:
         thread_id: Annotated[str | None, Query(description="Search inside one thread only.")] = None,
     ) -> Response:
         """Messages the signer may search, most similar first; nothing else is returned or counted."""
-        return envelope(backend, backend.search(principal.user, q, limit, thread_id))
+        return cached_envelope(backend, cache.search(principal.user, q, limit, thread_id))
 
     @app.get("/v1/wallet", responses=responses(Wallet), response_model=None, tags=["tokens"])
     async def wallet(principal: Annotated[Principal, limited("wallet")]) -> Response:
         """The signer's own wallet balance."""
-        return envelope(backend, Wallet(user=principal.user, balance=await read(backend.wallet, principal.user)))
+        key, tags = cache.wallet_key(principal.user)
+        found = await cache.aget(USER_DATA, key, tags, lambda: read(backend.wallet, principal.user))
+        return cached_envelope(backend, found, lambda balance: Wallet(user=principal.user, balance=balance))
+
+    @app.get("/v1/admin/cache", responses=responses(CacheReport), response_model=None, tags=["admin"])
+    async def cache_report(principal: Admin) -> Response:
+        """Response-cache counters: hits, misses and hit ratio per kind, expiries, invalidations."""
+        return envelope(backend, cache.report())
 
     @app.get("/v1/admin/snapshot", responses=responses(Snapshot), response_model=None, tags=["admin"])
     async def snapshot(principal: Admin) -> Response:
