@@ -19,8 +19,12 @@ $(VENV_STAMP): $(UV) pyproject.toml uv.lock
 program: $(VENV_STAMP)
 	.venv/bin/choir program build --install-clang
 
-run: $(VENV_STAMP)
+# The main job: the example traces on the model, a lockstep check of the program in the in-process SVM, and the
+# economists' report (baseline and a spam attack, summary tables and plots in out/report.md).
+run: $(VENV_STAMP) program
 	.venv/bin/choir demo
+	.venv/bin/choir check --target program --soak 3000 --failures out/failures
+	.venv/bin/choir sim report --out out
 
 test: $(VENV_STAMP) program
 	.venv/bin/ruff check .
@@ -34,6 +38,9 @@ lint: $(VENV_STAMP)
 bench: $(VENV_STAMP) program
 	.venv/bin/python bench/bench_model.py
 	.venv/bin/python bench/bench_properties.py
+	.venv/bin/python bench/bench_program.py
+	.venv/bin/python bench/bench_sim.py
+	.venv/bin/python bench/bench_backend.py
 
 clean:
 	rm -rf .venv .tools build out failures .pytest_cache .hypothesis .benchmarks
