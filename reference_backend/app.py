@@ -28,7 +28,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
@@ -78,6 +78,7 @@ from reference_backend.schemas import (
 )
 from reference_backend.service import Backend, PremiumCommand, RegisterCommand, StepCommand
 from reference_backend.service import Request as SignedRequest
+from reference_backend.ws import hub_of, serve_connection
 
 log = logging.getLogger("reference_backend")
 
@@ -405,6 +406,13 @@ def create_app(backend: Backend) -> FastAPI:
         key, tags = cache.wallet_key(principal.user)
         found = await cache.aget(USER_DATA, key, tags, lambda: read(backend.wallet, principal.user))
         return cached_envelope(backend, found, lambda balance: Wallet(user=principal.user, balance=balance))
+
+    hub = hub_of(backend)
+
+    @app.websocket("/v1/ws")
+    async def websocket(socket: WebSocket) -> None:
+        """Live thread state: signed auth, subscribe, snapshot then ordered deltas (`reference_backend.ws`)."""
+        await serve_connection(hub, socket)
 
     @app.get("/v1/admin/cache", responses=responses(CacheReport), response_model=None, tags=["admin"])
     async def cache_report(principal: Admin) -> Response:
