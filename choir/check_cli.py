@@ -12,7 +12,7 @@ from rich.console import Console
 
 app = typer.Typer(no_args_is_help=False)
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # error lines stay whole: scripts and logs grep them
 
 TargetOption = Annotated[str, typer.Option("--target", help="model, model-trace, program or backend.")]
 PolicyOption = Annotated[str, typer.Option("--policy", help="Settlement policy (the program implements seeds only).")]

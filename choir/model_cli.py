@@ -13,7 +13,7 @@ from rich.table import Table
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # error lines stay whole: scripts and logs grep them
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

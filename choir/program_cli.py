@@ -10,7 +10,7 @@ from rich.console import Console
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # error lines stay whole: scripts and logs grep them
 
 
 @app.command("build")
