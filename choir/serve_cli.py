@@ -55,6 +55,12 @@ def serve(
     ] = None,
     snapshot_every: Annotated[int, typer.Option("--snapshot-every", help="Journal rows between snapshots.")] = 10_000,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+    chain: Annotated[
+        str,
+        typer.Option("--chain", help="none, or litesvm: send every operation to the Choir program in LiteSVM first."),
+    ] = "none",
+    ws_heartbeat: Annotated[float, typer.Option("--ws-heartbeat", help="WebSocket ping interval, s.")] = 30.0,
+    ws_pong_deadline: Annotated[float, typer.Option("--ws-pong-deadline", help="WebSocket pong deadline, s.")] = 5.0,
     export_trace: Annotated[
         Path | None,
         typer.Option("--export-trace", help="Write the journal as a SPEC trace (JSONL) to this file and exit."),
@@ -92,6 +98,8 @@ def serve(
             fields["params"] = parse_params(params)
         if limits is not None:
             fields["rate_limits"] = limits
+        if chain not in ("none", "litesvm"):
+            raise ValueError("--chain must be none or litesvm")
         if check not in ("step", "off", "audit") or sync not in ("full", "normal"):
             raise ValueError("--check must be step, audit or off and --sync full or normal")
         config = BackendConfig(**fields)  # type: ignore[arg-type]
@@ -104,5 +112,7 @@ def serve(
             "Pass --authorities in any real deployment.[/yellow]"
         )
     from reference_backend.server import serve as run_server
+    from reference_backend.ws import WsSettings
 
-    run_server(config, host=host, port=port, log_level=log_level)
+    ws = WsSettings(heartbeat=ws_heartbeat, pong_deadline=ws_pong_deadline)
+    run_server(config, host=host, port=port, log_level=log_level, chain=None if chain == "none" else chain, ws=ws)

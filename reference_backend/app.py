@@ -51,6 +51,7 @@ from choir_model.steps import (
 )
 from reference_backend.auth import AuthFailure, Principal, parse_public_key, verify_request
 from reference_backend.cache import THREAD_STATE, USER_DATA, Cached, CacheReport, ResponseCache
+from reference_backend.chain import Consistency
 from reference_backend.chorus import ChorusRequest, ChorusResult, backend_loop, thread_exists
 from reference_backend.clock import ManualClock
 from reference_backend.content import content_hash
@@ -413,6 +414,13 @@ def create_app(backend: Backend) -> FastAPI:
     async def websocket(socket: WebSocket) -> None:
         """Live thread state: signed auth, subscribe, snapshot then ordered deltas (`reference_backend.ws`)."""
         await serve_connection(hub, socket)
+
+    @app.get("/v1/consistency", responses=responses(Consistency), response_model=None, tags=["admin"])
+    async def consistency(principal: Admin) -> Response:
+        """Compare the model's state with the Choir program's accounts (servers started with --chain; admins)."""
+        if backend.chain is None:
+            raise ApiError(404, "NoChain", "this server runs without a chain (start it with --chain litesvm)")
+        return envelope(backend, await run_in_threadpool(backend.chain.check, backend))
 
     @app.get("/v1/admin/cache", responses=responses(CacheReport), response_model=None, tags=["admin"])
     async def cache_report(principal: Admin) -> Response:

@@ -26,6 +26,7 @@ from reference_backend.app import create_app
 from reference_backend.clock import Clock
 from reference_backend.config import BackendConfig
 from reference_backend.service import Backend
+from reference_backend.ws import WsSettings, hub_of
 
 log = logging.getLogger("reference_backend")
 
@@ -49,14 +50,30 @@ def uvicorn_config(app: object, host: str, port: int, log_level: str = "warning"
     )
 
 
-def serve(config: BackendConfig, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
-    """Start the backend and serve until interrupted (SIGINT/SIGTERM), then close it cleanly."""
+def serve(
+    config: BackendConfig,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "info",
+    chain: str | None = None,
+    ws: WsSettings | None = None,
+) -> None:
+    """Start the backend and serve until interrupted (SIGINT/SIGTERM), then close it cleanly. `chain="litesvm"`
+    puts the Choir program in front of the model (`reference_backend.chain`); `ws` sets the WebSocket timings."""
     backend = Backend(config).start()
     try:
+        if chain == "litesvm":
+            from reference_backend.chain import attach, litesvm_chain
+
+            attach(backend, litesvm_chain(backend))
+        if ws is not None:
+            hub_of(backend).settings = ws
         server = uvicorn.Server(uvicorn_config(create_app(backend), host, port, log_level))
         server.run()
     finally:
         backend.close()
+        if backend.chain is not None:
+            backend.chain.close()
 
 
 class ServerThread:

@@ -23,7 +23,8 @@ the system clock it never goes backwards (max of clock and the last step's time)
 through unchanged, so the model's own `InvalidTime` guard answers exactly as it does for a trace.
 
 Hooks for what comes later (issue 7): `add_listener` is called after every commit with the accepted steps and
-their events (the WebSocket hub and cache invalidation subscribe there).
+their events (the WebSocket hub and cache invalidation subscribe there); `chain`, when set, sees every operation
+before the model does (`reference_backend.chain`).
 """
 
 from __future__ import annotations
@@ -218,6 +219,7 @@ class Backend:
         self._writer: threading.Thread | None = None
         self._indexer: threading.Thread | None = None
         self._batches = 0
+        self.chain: Any = None  # a `reference_backend.chain.Chain` in front of the model (`choir serve --chain`)
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
 
@@ -420,7 +422,15 @@ class Backend:
         if isinstance(command, StepCommand):
             now = self._op_now()
             step = dataclasses.replace(command.step, now=now)  # type: ignore[type-var]
-            events = self.model.apply(step)
+            if self.chain is None:
+                events = self.model.apply(step)
+            else:  # the program first: what it refuses never reaches the model or the journal
+                self.chain.before(self, step)
+                try:
+                    events = self.model.apply(step)
+                except ChoirError as error:
+                    self.chain.model_refused(self, step, error.name)
+                    raise
             request = command.request
             outcome.step_index = len(batch.steps)
             batch.steps.append(

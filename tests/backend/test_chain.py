@@ -1,0 +1,107 @@
+"""The chain behind the backend (issue 7, item 3): every operation goes to the Choir program in LiteSVM before the
+model; a campaign of generated operations (valid and invalid, from the property suite's generator) never makes
+the two diverge (`/v1/consistency` over HTTP and after every batch of steps), a step the program refuses but the
+model would accept is answered `ChainRejected` with nothing journaled, and a restart rebuilds the chain from the
+journal."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from choir_model import ChoirError, Model, Params
+from choir_model.steps import Step, SubmitMessage
+from programs.driver import ProgramDriver
+from properties.generate import OPS, RandomSource, StepGenerator
+from reference_backend.auth import dev_keypair
+from reference_backend.chain import Chain, ChainRejected, attach, litesvm_chain
+from reference_backend.client import ChoirClient
+from reference_backend.clock import ManualClock
+from reference_backend.config import BackendConfig
+from reference_backend.errors import ApiError
+from reference_backend.server import ServerThread
+from reference_backend.service import Backend, StepCommand
+from tests.backend.conftest import T0
+
+
+def outcome(backend: Backend, clock: ManualClock, step: Step) -> str | None:
+    clock.set(step.now)
+    try:
+        backend.execute(StepCommand(step))
+    except ChoirError as error:
+        return error.name
+    except ApiError as error:
+        return error.code
+    return None
+
+
+def test_a_campaign_never_diverges_and_consistency_says_so(tmp_path: Path) -> None:
+    clock = ManualClock(T0)
+    config = BackendConfig(data_dir=tmp_path / "data", manual_clock=T0, rate_limits={}, check="off")
+    with ServerThread(config, clock=clock) as server:
+        backend = server.backend
+        chain = attach(backend, litesvm_chain(backend))
+        shadow = Model(Params(), policy="seeds")
+        generator = StepGenerator(shadow, RandomSource(11))
+        pick = random.Random(11)
+        errors: dict[str | None, int] = {}
+        for number in range(400):
+            step = generator.step(pick.choice(OPS))
+            expected = shadow.try_apply(step)
+            got = outcome(backend, clock, step)
+            assert got == expected, f"step {number} {step}: backend {got}, model {expected}"
+            errors[got] = errors.get(got, 0) + 1
+            if number % 100 == 99:
+                report = chain.check(backend)
+                assert report.consistent, report.differences
+        assert errors.get(None, 0) > 80 and len(errors) > 4  # many accepted, several kinds of refusal reached
+        admin = ChoirClient(server.url, "treasury1", dev_keypair("treasury1"), clock=clock.now)
+        report = admin.call("GET", "/v1/consistency")
+        admin.close()
+        assert report["consistent"] and report["divergences"] == [] and report["rejected"] == 0
+        assert report["chain_steps"] == errors[None] and report["journal_seq"] == backend.journal_seq
+        assert report["refused_by_both"] == sum(n for name, n in errors.items() if name is not None)
+
+
+class Refusing(ProgramDriver):
+    """The program, except that it refuses one content hash (a chain that disagrees with the model)."""
+
+    refused = "ee" * 32
+
+    def apply(self, step: Step) -> str | None:
+        if step.content_hash == self.refused:
+            return "Unauthorized"
+        return super().apply(step)
+
+
+def test_what_the_chain_refuses_is_answered_and_not_journaled(tmp_path: Path) -> None:
+    from choir_model import CHOIR, CreateThread, Fund, Privacy
+
+    clock = ManualClock(T0)
+    config = BackendConfig(data_dir=tmp_path / "data", manual_clock=T0, rate_limits={})
+    backend = Backend(config, clock=clock).start()
+    try:
+        chain = attach(backend, Chain(lambda: Refusing(Params())))
+        assert outcome(backend, clock, Fund("ann", T0, 10 * CHOIR, ("treasury1", "treasury2"))) is None
+        assert outcome(backend, clock, CreateThread("ann", T0 + 1, "t1", 2 * CHOIR)) is None
+        seq, before = backend.journal_seq, backend.snapshot()
+        with pytest.raises(ChainRejected) as refused:
+            backend.execute(StepCommand(SubmitMessage("ann", T0 + 2, "t1", Refusing.refused, Privacy.PUBLIC)))
+        assert (refused.value.status, refused.value.program_error) == (409, "Unauthorized")
+        assert backend.journal_seq == seq and backend.snapshot() == before
+        # both refuse: the client gets the model's own error, as without a chain
+        assert outcome(backend, clock, CreateThread("ann", T0 + 3, "t1", 2 * CHOIR)) == "ThreadExists"
+        assert outcome(backend, clock, SubmitMessage("ann", T0 + 4, "t1", "ab" * 32, Privacy.PUBLIC)) is None
+        report = chain.check(backend)
+        assert report.consistent and (report.rejected, report.refused_by_both, report.chain_steps) == (1, 1, 3)
+    finally:
+        backend.close()
+    again = Backend(config, clock=clock).start()  # a restart replays the journal into a fresh chain
+    try:
+        chain = attach(again, litesvm_chain(again))
+        assert chain.accepted == again.journal_seq == 3 and chain.check(again).consistent
+    finally:
+        again.close()
+        chain.close()
