@@ -185,17 +185,17 @@ def _conservation_audit(state: ChoirState, params: Params) -> list[Violation]:
 # ---------------------------------------------------------------------------------------------------- 2
 
 
-def _escrow_message(message: Message, where: Callable[[], str], params: Params) -> list[Violation]:
+def _escrow_message(message: Message, where: Step | str, params: Params) -> list[Violation]:
     if not message.stake and not (message.state is PENDING and message.is_spec):
         return []  # the common case, decided without building a location string
     if message.stake < 0:
-        return [Violation("escrow", f"{where()} holds a negative stake {message.stake}")]
+        return [Violation("escrow", f"{_where(where)} holds a negative stake {message.stake}")]
     if message.stake and not (message.state is PENDING and message.is_spec):
-        return [Violation("escrow", f"{where()} is {message.state.value} but still holds {message.stake}")]
+        return [Violation("escrow", f"{_where(where)} is {message.state.value} but still holds {message.stake}")]
     if message.state is PENDING and message.is_spec and message.stake < params.min_stake:
-        return [Violation("escrow", f"{where()} is a pending spec holding {message.stake} < minimum stake")]
+        return [Violation("escrow", f"{_where(where)} is a pending spec holding {message.stake} < minimum stake")]
     if not message.is_spec and message.stake:
-        return [Violation("escrow", f"{where()} is not a spec but holds {message.stake}")]
+        return [Violation("escrow", f"{_where(where)} is not a spec but holds {message.stake}")]
     return []
 
 
@@ -205,7 +205,7 @@ def _escrow_step(ctx: StepContext) -> list[Violation]:
         if moved:
             return [Violation("escrow", f"escrow total moved by {moved} without a message")]
         return []
-    out = _escrow_message(ctx.message, lambda: _where(ctx.step), ctx.params)
+    out = _escrow_message(ctx.message, ctx.step, ctx.params)
     stake_before = b.message.stake if b.message else 0
     if moved != ctx.message.stake - stake_before:
         out.append(
@@ -224,7 +224,7 @@ def _escrow_audit(state: ChoirState, params: Params) -> list[Violation]:
         v
         for t in state.threads.values()
         for m in t.messages.values()
-        for v in _escrow_message(m, lambda t=t, m=m: f"{t.thread_id}/{m.content_hash}", params)
+        for v in _escrow_message(m, f"{t.thread_id}/{m.content_hash}", params)
     ]
 
 
@@ -386,14 +386,14 @@ def _messages_audit(state: ChoirState, params: Params) -> list[Violation]:
 # ---------------------------------------------------------------------------------------------------- 6
 
 
-def _votes_shape(m: Message, where: Callable[[], str]) -> list[Violation]:
+def _votes_shape(m: Message, where: Step | str) -> list[Violation]:
     stray = [name for name in m.votes if name not in m.voters]
     if stray:
-        return [Violation("votes", f"{where()} counts votes of {stray}, outside the voter snapshot")]
+        return [Violation("votes", f"{_where(where)} counts votes of {stray}, outside the voter snapshot")]
     if m.state is PENDING and m.voters and len(m.votes) >= len(m.voters):
-        return [Violation("votes", f"{where()} has every vote in but is still Pending")]
+        return [Violation("votes", f"{_where(where)} has every vote in but is still Pending")]
     if m.state is PRIVATE and (m.votes or m.voters):
-        return [Violation("votes", f"{where()} is Private but has voters or votes")]
+        return [Violation("votes", f"{_where(where)} is Private but has voters or votes")]
     return []
 
 
@@ -401,7 +401,7 @@ def _votes_step(ctx: StepContext) -> list[Violation]:
     m, mb, step = ctx.message, ctx.before.message, ctx.step
     if m is None:
         return []
-    out = _votes_shape(m, lambda: _where(step))
+    out = _votes_shape(m, step)
     old = dict(mb.votes) if mb else {}
     if mb is not None and mb.voters and m.voters != mb.voters:
         out.append(Violation("votes", f"{_where(step)}: the voter snapshot changed from {mb.voters} to {m.voters}"))
@@ -413,6 +413,8 @@ def _votes_step(ctx: StepContext) -> list[Violation]:
             out.append(
                 Violation("votes", f"{_where(step)}: voters {m.voters} are not the co-authors snapshot {expected}")
             )
+    if mb is not None and len(m.votes) == len(mb.votes) and tuple(m.votes.items()) == mb.votes:
+        return out  # the common case: no vote recorded or changed by this step
     changed = {name for name in old if m.votes.get(name) != old[name]}
     if changed:
         out.append(Violation("votes", f"{_where(step)}: recorded votes of {sorted(changed)} changed"))
@@ -430,7 +432,7 @@ def _votes_audit(state: ChoirState, params: Params) -> list[Violation]:
         v
         for t in state.threads.values()
         for m in t.messages.values()
-        for v in _votes_shape(m, lambda t=t, m=m: f"{t.thread_id}/{m.content_hash}")
+        for v in _votes_shape(m, f"{t.thread_id}/{m.content_hash}")
     ]
 
 
@@ -567,7 +569,11 @@ def _atomicity_audit(state: ChoirState, params: Params) -> list[Violation]:
 # -------------------------------------------------------------------------------------------------------------
 
 
-def _where(step: Step) -> str:
+def _where(step: Step | str) -> str:
+    """Where a violation is: the message a step addresses (or an audit's ready-made location). Built only once a
+    violation is found; the checks pass the step itself around."""
+    if isinstance(step, str):
+        return step
     return f"{step.thread_id}/{(step.content_hash or '')[:12]}"
 
 
