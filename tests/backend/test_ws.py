@@ -280,3 +280,19 @@ def test_slow_consumer_is_resynced_with_a_bounded_buffer(tmp_path: Path) -> None
         asyncio.run(main())
     finally:
         backend.close()
+
+
+def test_the_readme_websocket_example_runs(tmp_path: Path, capsys: Any) -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Real time: WebSocket, caching, Chorus") :]
+    section = section[: section.index("\n## ", 1)]
+    (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    with ServerThread(BackendConfig(data_dir=tmp_path / "data")) as server:
+        backend = server.backend
+        backend.execute(RegisterCommand("bob", str(dev_keypair("bob").pubkey())))
+        backend.execute(StepCommand(Fund("ann", 0, 10 * CHOIR, ("treasury1", "treasury2"))))
+        backend.execute(StepCommand(CreateThread("ann", 0, "t1", 2 * CHOIR)))
+        exec(compile(code.replace("http://127.0.0.1:8000", server.url), "README.md", "exec"), {})
+    assert "'thread_id': 't1'" in capsys.readouterr().out
