@@ -16,6 +16,11 @@ The embedded chain is rebuilt from the journal when the server starts (replaying
 fresh LiteSVM), and from nothing when a test server resets its world. Both sides are read under the backend's
 state lock, so `/v1/consistency` compares one consistent cut: the model's SPEC section 8 snapshot against the
 program's accounts rendered by the same renderer (`ProgramDriver.snapshot`).
+
+Known limits: only the embedded chain exists (`--chain rpc URL` to a validator is not wired yet); and the writer's
+two recovery paths (a journal commit that fails, an internal error that makes it rebuild the model from the
+journal and redo the rest of the batch) do not rewind the chain, which then holds operations the journal does not:
+`/v1/consistency` shows it, and a restart (which rebuilds the chain from the journal) repairs it.
 """
 
 from __future__ import annotations
