@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 import secrets
 import weakref
@@ -359,7 +360,10 @@ async def serve_connection(hub: Hub, websocket: Any) -> None:
 
     async def receive() -> None:
         while True:
-            frame = await websocket.receive_json()
+            try:
+                frame = json.loads(await websocket.receive_text())
+            except ValueError:
+                frame = None
             if not isinstance(frame, dict):
                 await send(hub.error("ValidationError", "frames are JSON objects"))
             elif frame.get("type") == "pong":

@@ -107,6 +107,10 @@ def test_unauthorised_handshakes_and_subscriptions(world: World) -> None:
         async with websockets.connect(url) as socket:
             await socket.send(json.dumps(replay))
             assert json.loads(await socket.recv())["type"] == "authenticated"
+            await socket.send("not json")  # a bad frame is answered, and the connection stays
+            assert json.loads(await socket.recv())["payload"]["code"] == "ValidationError"
+            await socket.send(json.dumps({"type": "subscribe", "thread_id": "t1"}))
+            assert json.loads(await socket.recv())["type"] == "StateSync"
         assert (await refused(replay))["payload"]["message"].startswith("replayed")
         stranger = WsClient(world.url, "nobody", dev_keypair("nobody"), clock=world.clock.now)
         try:
