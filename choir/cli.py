@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from choir import check_cli, model_cli, program_cli, serve_cli, sim_cli
+from choir import check_cli, load_cli, model_cli, program_cli, serve_cli, sim_cli
 
 app = typer.Typer(
     name="choir",
@@ -20,6 +20,7 @@ app.add_typer(check_cli.app, name="check", help="Property-check a target against
 app.command("stake", help="Print the recommended stake for a thread's balance and co-authors.")(model_cli.stake)
 app.command("demo", help="The main job: replay the example traces and print their outcome.")(model_cli.demo)
 app.command("serve", help="Serve the reference backend (REST API over the model).")(serve_cli.serve)
+app.command("load", help="Bounded loopback load test of the backend, then consistency checks.")(load_cli.load)
 
 
 if __name__ == "__main__":
