@@ -19,12 +19,15 @@ $(VENV_STAMP): $(UV) pyproject.toml uv.lock
 program: $(VENV_STAMP)
 	.venv/bin/choir program build --install-clang
 
-# The main job: the example traces on the model, a lockstep check of the program in the in-process SVM, and the
-# economists' report (baseline and a spam attack, summary tables and plots in out/report.md).
+# The main job: the example traces on the model, a lockstep check of the program in the in-process SVM, the
+# economists' report (baseline and a spam attack, summary tables and plots in out/report.md), and a short load on
+# the backend (started on 127.0.0.1 with embedded defaults: local Qdrant, SQLite) with its consistency checks.
 run: $(VENV_STAMP) program
 	.venv/bin/choir demo
 	.venv/bin/choir check --target program --soak 3000 --failures out/failures
 	.venv/bin/choir sim report --out out
+	.venv/bin/choir load --users 50 --seconds 5 > out/load.json
+	cat out/load.json
 
 test: $(VENV_STAMP) program
 	.venv/bin/ruff check .
