@@ -137,6 +137,3 @@ class FrequencyChanged(Event):
     kind: ClassVar[str] = "FrequencyChanged"
     thread_id: str
     delta: float
-
-
-EVENT_TYPES: dict[str, type[Event]] = {cls.kind: cls for cls in Event.__subclasses__()}

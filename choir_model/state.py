@@ -106,8 +106,3 @@ class ChoirState:
     @classmethod
     def genesis(cls, total_supply: int) -> ChoirState:
         return cls(treasury=total_supply)
-
-    def message(self, thread_id: str, content_hash: str) -> Message | None:
-        """The message or None; a convenience for readers, ops use the thread's dict directly."""
-        thread = self.threads.get(thread_id)
-        return None if thread is None else thread.messages.get(content_hash)

@@ -7,7 +7,7 @@ to the model, the program and the backend and compared.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 from choir_model.state import Privacy
@@ -104,8 +104,3 @@ STEP_TYPES: dict[str, type[Step]] = {
     for cls in (Fund, CreateThread, SubmitMessage, RequestPublic, SubmitSpec, ProcessApproval, Expire, Divest)
 }
 """Operation name -> record class, in SPEC section 3 order."""
-
-
-def step_fields(cls: type[Step]) -> tuple[str, ...]:
-    """The trace fields of a step class (without `op`)."""
-    return tuple(f.name for f in fields(cls))

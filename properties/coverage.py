@@ -54,11 +54,5 @@ class Coverage:
         gaps += [f"outcome spec {o.value}" for o in Outcome if not self.outcomes[f"spec {o.value}"]]
         return gaps
 
-    def merge(self, other: Coverage) -> None:
-        for name in ("ops", "ok", "errors", "op_errors", "outcomes", "violations"):
-            getattr(self, name).update(getattr(other, name))
-        self.steps += other.steps
-        self.examples += other.examples
-
     def invariant_verdicts(self) -> dict[str, str]:
         return {name: ("VIOLATED" if self.violations[name] else "held") for name in INVARIANTS}

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from choir_model import Checker, ChoirError, Model, Params, Step, Violation, audit
+from choir_model import Checker, ChoirError, Model, Params, Step, Violation
 from choir_model.ops import Rules
 from properties.compare import diff_snapshots
 from properties.coverage import Coverage
@@ -35,8 +35,6 @@ class Lockstep:
     params: Params = field(default_factory=Params)
     policy: str = "seeds"
     driver: Driver | None = None
-    compare_every: int = 1
-    audit_every: int = 0
     invariants: Sequence[str] | None = None
     coverage: Coverage = field(default_factory=Coverage)
     rules: type[Rules] = Rules
@@ -61,8 +59,6 @@ class Lockstep:
         name = error.name if error is not None else None
         self.coverage.record(step.op, name, events)
         violations = self.checker.after(model.state, step, before, error, events)
-        if self.audit_every and len(self.steps) % self.audit_every == 0:
-            violations += audit(model.state, self.params, self.invariants)
         self.last_violations = violations
         if violations:
             for violation in violations:
@@ -82,12 +78,12 @@ class Lockstep:
                 [f"outcome: model {expected or 'ok'} vs {self.driver.name} {actual or 'ok'}"],
                 self.steps,
             )
-        if self.compare_every and len(self.steps) % self.compare_every == 0:
-            differences = diff_snapshots(self.model.snapshot(), self.driver.snapshot())
-            if differences:
-                self.coverage.violations["difference"] += 1
-                raise PropertyFailure("difference", [f"snapshot ({self.driver.name}): {d}" for d in differences],
-                                      self.steps)  # fmt: skip
+        differences = diff_snapshots(self.model.snapshot(), self.driver.snapshot())
+        if differences:
+            self.coverage.violations["difference"] += 1
+            raise PropertyFailure(
+                "difference", [f"snapshot ({self.driver.name}): {d}" for d in differences], self.steps
+            )
 
     def close(self) -> None:
         if self.driver is not None:

@@ -53,6 +53,18 @@ def _check(condition: bool, name: str, message: str) -> None:
         raise ValueError(f"{name}: {message}")
 
 
+def _non_negative(config: object, *names: str) -> None:
+    """Every named field of `config` is >= 0 (rates, amounts in CHOIR, delays, counts)."""
+    for name in names:
+        value = getattr(config, name)
+        _check(value >= 0, name, f"must be >= 0, got {value}")
+
+
+def _check_beta(config: object) -> None:
+    """`quality_a` and `quality_b` parameterise a Beta distribution of message quality: both must be > 0."""
+    _check(config.quality_a > 0 and config.quality_b > 0, "quality_a/quality_b", "Beta parameters must be > 0")  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True, slots=True)
 class AgentConfig:
     """Fields every kind has.
@@ -77,13 +89,9 @@ class AgentConfig:
     start_day: float = 0.0
 
     def __post_init__(self) -> None:
-        _check(self.count >= 0, "count", f"must be >= 0, got {self.count}")
-        _check(self.wallet >= 0, "wallet", f"must be >= 0 CHOIR, got {self.wallet}")
-        _check(self.seats >= 0, "seats", f"must be >= 0, got {self.seats}")
+        _non_negative(self, "count", "wallet", "seats")
         _check(0.0 <= self.respond <= 1.0, "respond", f"must be a probability, got {self.respond}")
-        _check(self.delay_hours >= 0, "delay_hours", f"must be >= 0, got {self.delay_hours}")
-        _check(self.sharpness >= 0, "sharpness", f"must be >= 0, got {self.sharpness}")
-        _check(self.start_day >= 0, "start_day", f"must be >= 0, got {self.start_day}")
+        _non_negative(self, "delay_hours", "sharpness", "start_day")
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -171,8 +179,7 @@ class CreatorConfig(AgentConfig):
 
     def __post_init__(self) -> None:
         AgentConfig.__post_init__(self)
-        _check(self.threads_per_day >= 0, "threads_per_day", f"must be >= 0, got {self.threads_per_day}")
-        _check(self.deposit >= 0, "deposit", f"must be >= 0 CHOIR, got {self.deposit}")
+        _non_negative(self, "threads_per_day", "deposit")
 
 
 class ThreadCreator(Agent):
@@ -213,10 +220,9 @@ class AuthorConfig(AgentConfig):
 
     def __post_init__(self) -> None:
         AgentConfig.__post_init__(self)
-        _check(self.specs_per_day >= 0, "specs_per_day", f"must be >= 0, got {self.specs_per_day}")
-        _check(self.quality_a > 0 and self.quality_b > 0, "quality_a/quality_b", "Beta parameters must be > 0")
-        _check(self.stake_factor >= 0, "stake_factor", f"must be >= 0, got {self.stake_factor}")
-        _check(self.stake_noise >= 0, "stake_noise", f"must be >= 0, got {self.stake_noise}")
+        _non_negative(self, "specs_per_day")
+        _check_beta(self)
+        _non_negative(self, "stake_factor", "stake_noise")
         _check(0 < self.max_wallet_share <= 1, "max_wallet_share", f"must be in (0, 1], got {self.max_wallet_share}")
 
 
@@ -267,8 +273,8 @@ class CoAuthorConfig(AgentConfig):
 
     def __post_init__(self) -> None:
         AgentConfig.__post_init__(self)
-        _check(self.requests_per_day >= 0, "requests_per_day", f"must be >= 0, got {self.requests_per_day}")
-        _check(self.quality_a > 0 and self.quality_b > 0, "quality_a/quality_b", "Beta parameters must be > 0")
+        _non_negative(self, "requests_per_day")
+        _check_beta(self)
 
 
 class CoAuthor(Agent):
@@ -310,8 +316,8 @@ class SpammerConfig(AgentConfig):
 
     def __post_init__(self) -> None:
         AgentConfig.__post_init__(self)
-        _check(self.specs_per_day >= 0, "specs_per_day", f"must be >= 0, got {self.specs_per_day}")
-        _check(self.quality_a > 0 and self.quality_b > 0, "quality_a/quality_b", "Beta parameters must be > 0")
+        _non_negative(self, "specs_per_day")
+        _check_beta(self)
 
 
 class Spammer(Agent):
@@ -364,9 +370,9 @@ class SybilConfig(AgentConfig):
     def __post_init__(self) -> None:
         AgentConfig.__post_init__(self)
         _check(self.identities >= 1, "identities", f"must be >= 1, got {self.identities}")
-        _check(self.specs_per_day >= 0, "specs_per_day", f"must be >= 0, got {self.specs_per_day}")
-        _check(self.quality_a > 0 and self.quality_b > 0, "quality_a/quality_b", "Beta parameters must be > 0")
-        _check(self.targets >= 0, "targets", f"must be >= 0, got {self.targets}")
+        _non_negative(self, "specs_per_day")
+        _check_beta(self)
+        _non_negative(self, "targets")
 
 
 class SybilRing(Agent):
