@@ -51,6 +51,11 @@ class Payout:
     to_thread: int = 0
     to_treasury: int = 0
 
+    @property
+    def total(self) -> int:
+        """Everything routed; a policy is correct only if this equals the stake (the notebooks assert it)."""
+        return sum(amount for _, amount in self.to_wallets) + self.to_thread + self.to_treasury
+
 
 def split_equally(stake: int, recipients: list[str]) -> Payout:
     """`stake // n` to each recipient, the remainder `stake % n` to the treasury."""
