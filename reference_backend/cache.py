@@ -39,7 +39,7 @@ from choir_model import events as ev
 from reference_backend.clock import Clock
 
 if TYPE_CHECKING:
-    from reference_backend.service import Backend
+    from reference_backend.service import Accepted, Backend
 
 T = TypeVar("T")
 
@@ -160,13 +160,13 @@ class ResponseCache:
 
     # -- invalidation (the writer thread) --------------------------------------------------------------------------
 
-    def _on_accepted(self, accepted: list[tuple[int, Step, list[ev.Event]]]) -> None:
+    def _on_accepted(self, accepted: list[Accepted]) -> None:
         with self._lock:
             self._check_generation()
-            for seq, step, events in accepted:
-                for tag in invalidations(step, events):
-                    self._touched[tag] = seq
-                self.applied = max(self.applied, seq)
+            for a in accepted:
+                for tag in invalidations(a.step, a.events):
+                    self._touched[tag] = a.seq
+                self.applied = max(self.applied, a.seq)
             self._applied_changed.notify_all()
 
     def _check_generation(self) -> None:

@@ -46,7 +46,7 @@ from reference_backend.auth import dev_keypair
 from reference_backend.client import ChoirApiError, ChoirClient
 from reference_backend.schemas import OperationResult
 from reference_backend.server import ServerProcess
-from reference_backend.ws import Delta, MessageFacts, visible
+from reference_backend.ws import Delta, event_facts, visible
 from reference_backend.ws_client import WsClient
 
 AUTHORITIES = ("treasury1", "treasury2")
@@ -288,18 +288,8 @@ class _Run:
             except ChoirError as error:
                 self.report.state_differences.append(f"acknowledged {step.op} (seq {result.seq}) refused: {error}")
                 continue
-            for event in events:
-                thread_id = getattr(event, "thread_id", None)
-                thread = model.state.threads.get(thread_id) if thread_id is not None else None
-                if thread is None:
-                    continue
-                facts = None
-                digest = getattr(event, "content_hash", None)
-                if digest is not None and digest in thread.messages:
-                    m = thread.messages[digest]
-                    facts = MessageFacts(m.privacy, m.state, m.author)
-                delta = Delta(thread_id, result.seq, event, frozenset(thread.co_authors), facts)  # type: ignore[arg-type]
-                deltas.setdefault(thread_id, []).append(delta)  # type: ignore[arg-type]
+            for facts in event_facts(model.state, events):
+                deltas.setdefault(facts[0], []).append(Delta(result.seq, *facts))
         return model, deltas
 
     async def verify(self) -> None:

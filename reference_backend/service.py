@@ -48,7 +48,7 @@ from choir_model import ChoirError, Model, Step
 from choir_model import events as ev
 from choir_model.model import InvariantViolation
 from choir_model.privacy import Role, View, can_cite, can_search, role_of, view_of, visible_metadata
-from choir_model.state import Privacy
+from choir_model.state import ChoirState, Privacy
 from choir_model.steps import SubmitMessage, SubmitSpec
 from choir_model.trace import step_from_json
 from reference_backend.auth import ReplayGuard, dev_keypair, parse_public_key
@@ -65,8 +65,11 @@ from reference_backend.search import Audience, IndexDoc, SearchIndex
 log = logging.getLogger("reference_backend")
 
 T = TypeVar("T")
-Listener = Callable[[list[tuple[int, Step, list[ev.Event]]]], None]
-"""Called by the writer after each commit with (seq, step, events) of every accepted operation."""
+Listener = Callable[[list["Accepted"]], None]
+"""Called by the writer after each commit with every accepted operation of the commit, in journal order."""
+Witness = Callable[[ChoirState, list[ev.Event]], Any]
+"""Reads, right after one operation applied (writer thread, state lock held), what a listener needs to know of the
+state as that operation left it: a later operation of the same group commit may change it again."""
 
 
 class StorageFailed(ApiError):
@@ -127,11 +130,12 @@ Command = StepCommand | RegisterCommand | PremiumCommand | ResetCommand
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """The result of an accepted operation."""
+    """The result of an accepted operation; `witnessed` is what `Backend.witness` read right after it applied."""
 
     seq: int
     step: Step
     events: list[ev.Event]
+    witnessed: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +216,7 @@ class Backend:
         self._index_target = 0
         self.failed: str | None = None
         self._listeners: list[Listener] = []
+        self.witness: Witness | None = None
         self._startup_seq = 0
         self._text_cache: OrderedDict[str, str] = OrderedDict()
         self._text_bytes = 0
@@ -393,17 +398,16 @@ class Backend:
                 self._commit_failed(outcomes, error)
                 return
             first_seq = last_seq - len(batch.steps) + 1
-            accepted: list[tuple[int, Step, list[ev.Event]]] = []
+            accepted: list[Accepted] = []
             for outcome in outcomes:
                 if outcome.error is None and isinstance(outcome.command, (RegisterCommand, PremiumCommand)):
                     record = outcome.result
                     self.users[record.name] = record
                     self._user_keys[record.name] = parse_public_key(record.public_key)
                 if outcome.step_index is not None:
-                    step, events = outcome.result
-                    seq = first_seq + outcome.step_index
-                    outcome.result = Accepted(seq, step, events)
-                    accepted.append((seq, step, events))
+                    step, events, witnessed = outcome.result
+                    outcome.result = Accepted(first_seq + outcome.step_index, step, events, witnessed)
+                    accepted.append(outcome.result)
             self.journal_seq = last_seq
             self._batches += 1
             self._maintain(len(batch.steps))
@@ -444,7 +448,7 @@ class Backend:
                 elif isinstance(event, ev.CoAuthorAdded):
                     self._threads_of.setdefault(event.co_author, set()).add(event.thread_id)
             self._capture_index(outcome, step, command.content)
-            return step, events
+            return step, events, None if self.witness is None else self.witness(self.model.state, events)
         if isinstance(command, RegisterCommand):
             if command.name in self.authorities:
                 raise ApiError(409, "NameReserved", f"{command.name!r} is a treasury authority")

@@ -47,15 +47,14 @@ from typing import TYPE_CHECKING, Any
 from solders.keypair import Keypair
 from starlette.concurrency import run_in_threadpool
 
-from choir_model import Step
 from choir_model import events as ev
 from choir_model.privacy import Role, View, role_of, view_of
-from choir_model.state import MessageState, Privacy
+from choir_model.state import ChoirState, MessageState, Privacy
 from reference_backend.auth import NONCE, SIGNATURE, TIMESTAMP, USER, AuthFailure, sign_headers, verify_request
 from reference_backend.errors import ApiError
 
 if TYPE_CHECKING:
-    from reference_backend.service import Backend
+    from reference_backend.service import Accepted, Backend
 
 log = logging.getLogger("reference_backend")
 
@@ -106,11 +105,36 @@ class MessageFacts:
 class Delta:
     """One model event of a thread, with what its visibility depends on (read on the writer thread)."""
 
-    thread_id: str
     journal_seq: int
+    thread_id: str
     event: ev.Event
     co_authors: frozenset[str]
     message: MessageFacts | None
+
+
+EventFacts = tuple[str, ev.Event, frozenset[str], MessageFacts | None]
+"""A Delta without its journal position: (thread, event, co-authors, message facts)."""
+
+
+def event_facts(state: ChoirState, events: list[ev.Event]) -> list[EventFacts]:
+    """What the visibility of one operation's thread events depends on, read from the state right after that
+    operation applied (the service's `witness`): the thread's co-authors, and for a message event the message's
+    privacy, state and author. Read per operation, not per group commit, so a message approved later in the same
+    commit is not shown to anyone as public before its approval. The load test's replay uses the same function."""
+    out: list[EventFacts] = []
+    threads = state.threads
+    for event in events:
+        thread_id = getattr(event, "thread_id", None)
+        thread = threads.get(thread_id) if thread_id is not None else None
+        if thread is None:
+            continue
+        facts = None
+        content_hash = getattr(event, "content_hash", None)
+        if content_hash is not None and content_hash in thread.messages:
+            m = thread.messages[content_hash]
+            facts = MessageFacts(m.privacy, m.state, m.author)
+        out.append((thread_id, event, frozenset(thread.co_authors), facts))  # type: ignore[arg-type]
+    return out
 
 
 def visible(delta: Delta, user: str, premium: bool) -> dict[str, Any] | None:
@@ -181,27 +205,15 @@ class Hub:
         self._ids = itertools.count(1)
         self._prefix = secrets.token_hex(4)
         backend.add_listener(self._on_accepted)
+        backend.witness = event_facts
 
     # -- from the writer thread ------------------------------------------------------------------------------------
 
-    def _on_accepted(self, accepted: list[tuple[int, Step, list[ev.Event]]]) -> None:
+    def _on_accepted(self, accepted: list[Accepted]) -> None:
         loop = self.loop
         if loop is None or not self.sessions:
             return
-        threads = self.backend.model.state.threads  # the writer thread is the only mutator: safe to read here
-        deltas: list[Delta] = []
-        for seq, _step, events in accepted:
-            for event in events:
-                thread_id = getattr(event, "thread_id", None)
-                thread = threads.get(thread_id) if thread_id is not None else None
-                if thread is None:
-                    continue
-                facts = None
-                content_hash = getattr(event, "content_hash", None)
-                if content_hash is not None and content_hash in thread.messages:
-                    m = thread.messages[content_hash]
-                    facts = MessageFacts(m.privacy, m.state, m.author)
-                deltas.append(Delta(thread_id, seq, event, frozenset(thread.co_authors), facts))
+        deltas = [Delta(a.seq, *facts) for a in accepted for facts in a.witnessed or ()]
         if deltas:
             with contextlib.suppress(RuntimeError):  # the loop is closing
                 loop.call_soon_threadsafe(self._publish, deltas)

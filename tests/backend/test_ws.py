@@ -16,7 +16,7 @@ import websockets
 
 from choir_model import CHOIR
 from choir_model.state import Privacy
-from choir_model.steps import CreateThread, Fund, SubmitMessage
+from choir_model.steps import CreateThread, Fund, RequestPublic, SubmitMessage
 from reference_backend.auth import dev_keypair
 from reference_backend.clock import ManualClock
 from reference_backend.config import BackendConfig
@@ -236,7 +236,7 @@ def test_slow_consumer_is_resynced_with_a_bounded_buffer(tmp_path: Path) -> None
     target: list[int] = []
 
     def listener(accepted: list) -> None:  # runs after the hub's listener on the writer thread
-        if target and accepted[-1][0] >= target[0]:
+        if target and accepted[-1].seq >= target[0]:
             reached.set()
 
     backend.add_listener(listener)
@@ -284,6 +284,54 @@ def test_slow_consumer_is_resynced_with_a_bounded_buffer(tmp_path: Path) -> None
         asyncio.run(main())
     finally:
         backend.close()
+
+
+def test_visibility_is_read_per_operation_not_per_group_commit(tmp_path: Path) -> None:
+    """A message created and made public in the same group commit: an outsider must not get its MessageCreated in
+    full (it was a Private draft when created), exactly as if the two operations had been committed apart."""
+    clock = ManualClock(T0)
+    backend = Backend(BackendConfig(data_dir=tmp_path / "data", manual_clock=T0, rate_limits={}), clock=clock).start()
+    backend.execute(StepCommand(Fund("ann", 0, 100 * CHOIR, ("treasury1", "treasury2"))))
+    backend.execute(StepCommand(CreateThread("ann", 0, "t1", 2 * CHOIR)))
+    hub = Hub(backend)
+    digest = content_hash("drafted and published at once")
+
+    async def main() -> list[dict[str, Any]]:
+        hub.loop = asyncio.get_running_loop()
+        received: list[dict[str, Any]] = []
+
+        async def send(frame: dict[str, Any]) -> None:
+            received.append(frame)
+
+        session = Session("carol", send, hub.settings.buffer_limit)
+        session.subscriptions["t1"] = Subscription(as_of=backend.journal_seq)
+        hub.sessions.add(session)
+        pump = asyncio.create_task(hub.pump(session))
+        batches = backend._batches
+        with backend._state_lock:  # the writer takes the first command and waits; the next two queue up behind it
+            first = backend.submit(StepCommand(Fund("carol", 0, CHOIR, ("treasury1", "treasury2"))))
+            while backend._queue.qsize():
+                await asyncio.sleep(0.001)
+            draft = backend.submit(StepCommand(SubmitMessage("ann", 0, "t1", digest, Privacy.PUBLIC), "x"))
+            public = backend.submit(StepCommand(RequestPublic("ann", 0, "t1", digest)))
+        for future in (first, draft, public):
+            await asyncio.wrap_future(future)
+        assert backend._batches == batches + 2, "the draft and its publication should share one commit"
+        while not received or received[-1]["journal_seq"] < public.result().seq:
+            await asyncio.sleep(0.01)
+        session.closed = True
+        session.wake.set()
+        await pump
+        return received
+
+    try:
+        received = asyncio.run(main())
+    finally:
+        backend.close()
+    created = [f["payload"] for f in received if f["payload"].get("event") == "MessageCreated"]
+    published = [f["payload"] for f in received if f["payload"].get("event") == "MessagePublic"]
+    assert created == []  # a Private draft is nothing to an outsider; after-commit facts would show it in full
+    assert [payload["content_hash"] for payload in published] == [digest]
 
 
 def test_the_readme_websocket_example_runs(tmp_path: Path, capsys: Any) -> None:
