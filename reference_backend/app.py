@@ -73,6 +73,7 @@ from reference_backend.schemas import (
     RegisterRequest,
     SearchResults,
     Snapshot,
+    StakeQuote,
     SubmitMessageRequest,
     ThreadView,
     Wallet,
@@ -371,6 +372,14 @@ def create_app(backend: Backend) -> FastAPI:
     async def divest(body: DivestRequest, principal: Annotated[Principal, limited("divest")]) -> Response:
         """A co-author withdraws up to their share of the balance above the minimum, once per cooldown."""
         return await run(Divest(principal.user, 0, body.thread_id, body.amount), principal)
+
+    @app.get(  # before the thread route: its path converter would take ".../stake" as part of the thread id
+        "/v1/thread/{thread_id:path}/stake", responses=responses(StakeQuote), response_model=None, tags=["threads"]
+    )
+    async def stake_quote(thread_id: str, principal: Annotated[Principal, limited("read_thread")]) -> Response:
+        """The recommended stake for a spec on this thread now, the minimum, and whether the signer could submit
+        one (seeds: the stake shown before a spec is created)."""
+        return envelope(backend, await read(backend.stake_quote, principal.user, thread_id))
 
     @app.get("/v1/thread/{thread_id:path}", responses=responses(ThreadView), response_model=None, tags=["threads"])
     async def read_thread(thread_id: str, principal: Annotated[Principal, limited("read_thread")]) -> Response:

@@ -34,6 +34,7 @@ from reference_backend.schemas import (
     RegisteredUser,
     SearchResults,
     Snapshot,
+    StakeQuote,
     ThreadView,
     Wallet,
 )
@@ -199,6 +200,9 @@ class ChoirClient:
 
     def thread(self, thread_id: str) -> ThreadView:
         return self._model(ThreadView, "GET", f"/v1/thread/{quote(thread_id, safe='')}")
+
+    def stake_quote(self, thread_id: str) -> StakeQuote:
+        return self._model(StakeQuote, "GET", f"/v1/thread/{quote(thread_id, safe='')}/stake")
 
     def search(self, q: str, limit: int = 10, thread_id: str | None = None) -> SearchResults:
         params = {"q": q, "limit": limit, "thread_id": thread_id}

@@ -174,6 +174,20 @@ class ThreadView(BaseModel):
     messages: list[MessageView]
 
 
+class StakeQuote(BaseModel):
+    """What a would-be spec author is shown before staking (seeds' submission flow: `recommended_stake =
+    calculate_stake_requirement(thread)`): the formula's advice, the enforced minimum, and whether the thread can
+    take a spec from this viewer now. It reveals the formula's value, not the balance or the co-authors."""
+
+    thread_id: str
+    recommended_stake: int = Field(description="The stake formula's recommendation now, base units (advisory).")
+    min_stake: int = Field(description="The smallest stake the rules accept, base units.")
+    open: bool = Field(
+        description="The viewer is not a co-author, has no pending spec here, and the thread has a free seat and "
+        "room for one more pending message (what a spec needs to be accepted now)."
+    )
+
+
 class SearchHit(BaseModel):
     thread_id: str
     content_hash: str

@@ -59,7 +59,7 @@ from reference_backend.embedding import make_embedder
 from reference_backend.errors import ApiError
 from reference_backend.journal import Batch, Journal, trace_line
 from reference_backend.ratelimit import RateLimiter
-from reference_backend.schemas import MessageView, SearchHit, SearchResults, ThreadView
+from reference_backend.schemas import MessageView, SearchHit, SearchResults, StakeQuote, ThreadView
 from reference_backend.search import Audience, IndexDoc, SearchIndex
 
 log = logging.getLogger("reference_backend")
@@ -676,6 +676,22 @@ class Backend:
             while self._text_bytes > TEXT_CACHE_BYTES and self._text_cache:
                 _, dropped = self._text_cache.popitem(last=False)
                 self._text_bytes -= len(dropped)
+
+    def stake_quote(self, viewer: str, thread_id: str) -> StakeQuote:
+        """The recommended stake and whether `viewer` could submit a spec to the thread now."""
+        params = self.model.params
+        with self._state_lock:
+            thread = self.model.state.threads.get(thread_id)
+            if thread is None:
+                raise ApiError(404, "UnknownThread", f"thread {thread_id!r} does not exist", program_code=6002)
+            is_open = (
+                viewer not in thread.co_authors
+                and viewer not in thread.pending_spec_authors
+                and len(thread.co_authors) + len(thread.pending_spec_authors) < params.max_coauthors
+                and thread.pending < params.max_pending
+            )
+            recommended = self.model.recommended_stake(thread_id, self.now())
+        return StakeQuote(thread_id=thread_id, recommended_stake=recommended, min_stake=params.min_stake, open=is_open)
 
     def thread_view(self, viewer: str, thread_id: str) -> ThreadView:
         """What `viewer` may see of a thread (`choir_model.privacy`); UnknownThread if it does not exist."""
