@@ -1,10 +1,13 @@
-"""`choir load`: a bounded load test of the reference backend (issue 7, item 5). Only flag parsing and printing
-live here; the run and its consistency checks are in `reference_backend.load`, imported lazily so `choir --help`
-stays instant. It always starts its own backend on 127.0.0.1 and stops by itself."""
+"""`choir load`: a bounded load test of the reference backend, with optional crashes (issue 7, items 5 to 7).
+Only flag parsing and printing live here; the run and its consistency checks are in `reference_backend.load`,
+imported lazily so `choir --help` stays instant. It always starts its own backend on 127.0.0.1 and stops by itself."""
 
 from __future__ import annotations
 
 import json
+import shlex
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,18 +19,41 @@ err = Console(stderr=True)
 def load(
     users: Annotated[int, typer.Option("--users", min=2, help="Simulated users (HTTP and WebSocket each).")] = 1000,
     seconds: Annotated[float, typer.Option("--seconds", min=0.1, help="Duration of the load phase, s.")] = 60.0,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the users' choices of operation.")] = 0,
+    scenario: Annotated[
+        str, typer.Option("--scenario", help="Simulator scenario whose agents are the users (name or .toml).")
+    ] = "baseline",
+    faults: Annotated[
+        int, typer.Option("--faults", min=0, help="SIGKILL and restart the server this many times during the load.")
+    ] = 0,
+    time_scale: Annotated[
+        float, typer.Option("--time-scale", min=1.0, help="Simulated seconds per real second.")
+    ] = 86_400.0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the scenario (agents' choices).")] = 0,
     timeout: Annotated[
         float, typer.Option("--timeout", min=1.0, help="Bound on setup and on draining events after the load, s.")
     ] = 300.0,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write load.json here and the figures into report.md (a section, replaced)."),
+    ] = None,
 ) -> None:
     """Run a load against a fresh loopback backend, print the figures as JSON and exit 1 if it was inconsistent."""
-    from reference_backend.load import run_load
+    from reference_backend.load import markdown, run_load, write_section
 
-    report = run_load(users=users, seconds=seconds, seed=seed, timeout=timeout)
-    print(json.dumps(report.summary(), indent=2))
-    for line in report.state_differences[:20]:
-        err.print(f"[red]state: {line}[/red]")
+    try:
+        report = run_load(users, seconds, seed, timeout, scenario, faults, time_scale)
+    except (ValueError, FileNotFoundError) as error:
+        err.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    summary = json.dumps(report.summary(), indent=2)
+    print(summary)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "load.json").write_text(summary + "\n", encoding="utf-8")
+        command = shlex.join(["choir", *sys.argv[1:]])
+        write_section(out / "report.md", markdown(report, command))
+    for line in report.state_differences[:20] + report.agent_failures[:20]:
+        err.print(f"[red]{line}[/red]")
     if not report.consistent:
         err.print("[red]inconsistent: see the counts above[/red]")
         raise typer.Exit(1)

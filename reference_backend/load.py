@@ -1,81 +1,99 @@
-"""A bounded load test of the reference backend that also checks what it delivered (issue 7, item 5).
+"""A bounded load test of the reference backend that also checks what it delivered, with optional crashes
+(issue 7, items 5 and 6).
 
-Why: throughput figures alone say nothing about whether the backend kept its promises under load. This module
-drives a real `choir serve` child process on a free 127.0.0.1 port (fresh temporary data directory, real clock,
-rate limits off) with `users` simulated users at once, over HTTP (`ChoirClient`, signed) and WebSocket (`WsClient`),
-for `seconds`, and then verifies two things from the clients' side:
+Why: throughput figures alone say nothing about whether the backend kept its promises under load, or across a
+crash. `run_load` starts a real `choir serve` child process on a free 127.0.0.1 port (fresh temporary data
+directory, real clock, rate limits off; the approval window and divest cooldown scaled to the load's time scale)
+and drives it with the simulator's agents (`reference_backend.load_world`): a scenario from `sim/scenarios`,
+its agent groups scaled to `users` identities, each identity one user with its own signed HTTP client and its own
+WebSocket session.
 
-* **acknowledged operations**: every operation the server acknowledged (an `OperationResult` with its journal
-  `seq` and `now`) is replayed, in journal order, through a fresh `choir_model.Model`; its snapshot must equal the
-  server's `GET /v1/admin/snapshot` (`properties.compare.diff_snapshots`). A lost or extra operation shows as a
-  difference.
-* **events**: the replay also yields each operation's events; `reference_backend.ws.visible` (the server's own
-  filter) says which of them each subscriber is entitled to after its snapshot. Every subscriber must have received
-  exactly those, in journal order, with contiguous per-thread `seq`, one snapshot and no gap.
+Phases, each bounded:
 
-The workload: user `i` registers, is funded (co-signed by the treasury authorities) and creates thread `load-i`, of
-which it is the sole co-author. It subscribes to its own thread and to its neighbour's (`load-(i+1)`, as an
-outsider). Then, until the deadline, it repeatedly either posts a public message and makes it public (a sole
-co-author's request settles at once), posts a `thread_only` message (which its neighbour must never receive),
-reads its neighbour's thread, or reads its wallet. Each user's operations on its thread are sequential, so the
-message facts the server's fan-out reads are those after each operation, as in the replay.
-
-Everything is bounded: the load phase by `seconds`, setup and draining by timeouts.
+1. **setup** (not measured): every user registers; the simulator's own bootstrap of the scenario (funding, the
+   initial threads, the initial seats: a spec at the join stake and its unanimous approval) is planned on a local
+   model and sent to the server, threads in parallel; every user connects its WebSocket, subscribes to the
+   threads it co-authors and to one it does not (so the fan-out's privacy filter is exercised), and waits for
+   its snapshots.
+2. **load** (`seconds`, measured): every agent's process runs; votes come from `ApprovalRequest` frames; a
+   keeper expires what times out. With `faults=N`, the server is killed with SIGKILL N times, evenly spaced, and
+   restarted on the same port and data directory; clients retry (HTTP: the seeds' backoff on connection errors)
+   and reconnect (WebSocket: backoff, re-authentication, resubscription and fresh snapshots).
+3. **verification** (`reference_backend.load_verify`): acknowledged operations against the journal, the model's
+   replay of the journal against the server's snapshot, the chain against the model (`/v1/consistency`, when the
+   server runs one), and every subscriber's events against what it may see, in order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
+import json
 import random
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
-from choir_model import CHOIR, ChoirError, CreateThread, Fund, Model, Privacy, RequestPublic, Step, SubmitMessage
-from properties.compare import diff_snapshots
+from choir_model import CreateThread, Fund, ProcessApproval, Step, SubmitSpec
 from reference_backend.auth import dev_keypair
 from reference_backend.client import ChoirApiError, ChoirClient
-from reference_backend.schemas import OperationResult
+from reference_backend.content import content_hash
+from reference_backend.load_verify import (
+    EventCheck,
+    caught_up,
+    check_events,
+    check_operations,
+    expected_segments,
+    read_journal,
+    replay,
+)
+from reference_backend.load_world import Recorder, RemoteWorld, scaled_params
 from reference_backend.server import ServerProcess
-from reference_backend.ws import Delta, event_facts, visible
 from reference_backend.ws_client import WsClient
+from sim.agents import AGENT_KINDS
+from sim.engine import TREASURY_SIGNERS, World
+from sim.scenario import Scenario, load_scenario
 
-AUTHORITIES = ("treasury1", "treasury2")
-FUNDS = 1000 * CHOIR
-DEPOSIT = 2 * CHOIR
-R = TypeVar("R")
+DEFAULT_TIME_SCALE = 86_400.0
+"""Simulated seconds per real second: one simulated day a second."""
+BACKOFF = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+"""The load's retry and reconnection delays (HTTP on connection errors, WebSocket on a dropped connection): finer
+than the seeds' 1 s, 5 s, 30 s, so a restart that takes a few seconds costs the users about that much, and the
+load's latency figures measure the outage rather than the backoff's granularity. 31.75 s in all, then give up."""
 
 
 @dataclass
 class LoadReport:
     """What a load run measured and what its consistency checks found."""
 
+    scenario: str
     users: int
     seconds: float
+    time_scale: float
     requests: int = 0
     errors: int = 0
+    refused: int = 0
     error_kinds: dict[str, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
     acknowledged: int = 0
+    in_doubt: int = 0
+    in_doubt_journaled: int = 0
     connected: int = 0
-    delivered_events: int = 0
-    expected_events: int = 0
-    missing_events: int = 0
-    unexpected_events: int = 0
-    reordered_events: int = 0
-    gaps: int = 0
-    resyncs: int = 0
+    reconnections: int = 0
     ws_failures: int = 0
+    faults: int = 0
+    downtimes: list[float] = field(default_factory=list)
+    events: EventCheck = field(default_factory=EventCheck)
     state_differences: list[str] = field(default_factory=list)
+    chain: dict[str, Any] | None = None
+    agent_failures: list[str] = field(default_factory=list)
     elapsed: float = 0.0
 
     @property
@@ -90,274 +108,326 @@ class LoadReport:
         return 1000 * statistics.quantiles(self.latencies, n=100, method="inclusive")[q - 1]
 
     @property
+    def chain_consistent(self) -> bool:
+        return self.chain is None or bool(self.chain.get("consistent"))
+
+    @property
     def consistent(self) -> bool:
-        """No lost acknowledged operation, no lost, extra or reordered event, no gap or resync."""
+        """No acknowledged operation lost, no lost, extra or reordered event, no unexplained resync, every user
+        connected, the chain (if any) equal to the model, and no agent failed."""
+        e = self.events
         return not (
             self.state_differences
-            or self.missing_events
-            or self.unexpected_events
-            or self.reordered_events
-            or self.gaps
-            or self.resyncs
+            or e.missing
+            or e.unexpected
+            or e.reordered
+            or e.unexplained_resyncs
             or self.ws_failures
             or self.connected != self.users
+            or not self.chain_consistent
+            or self.agent_failures
         )
 
     def summary(self) -> dict[str, Any]:
         return {
+            "scenario": self.scenario,
             "users": self.users,
             "seconds": round(self.elapsed, 2),
+            "time_scale": self.time_scale,
             "requests": self.requests,
             "throughput_rps": round(self.throughput, 1),
             "p50_ms": round(self.percentile_ms(50), 2),
             "p95_ms": round(self.percentile_ms(95), 2),
             "p99_ms": round(self.percentile_ms(99), 2),
             "errors": self.errors,
-            "error_kinds": self.error_kinds,
+            "refused": self.refused,
+            "error_kinds": dict(sorted(self.error_kinds.items())),
             "acknowledged_operations": self.acknowledged,
+            "in_doubt": self.in_doubt,
+            "in_doubt_journaled": self.in_doubt_journaled,
+            "faults": self.faults,
+            "downtime_s": [round(d, 2) for d in self.downtimes],
             "ws_connected": self.connected,
-            "delivered_events": self.delivered_events,
-            "expected_events": self.expected_events,
-            "missing_events": self.missing_events,
-            "unexpected_events": self.unexpected_events,
-            "reordered_events": self.reordered_events,
-            "gaps": self.gaps,
-            "resyncs": self.resyncs,
+            "ws_reconnections": self.reconnections,
+            "ws_failures": self.ws_failures,
+            "delivered_events": self.events.delivered,
+            "expected_events": self.events.expected,
+            "missing_events": self.events.missing,
+            "unexpected_events": self.events.unexpected,
+            "reordered_events": self.events.reordered,
+            "bridged_by_snapshot": self.events.bridged,
+            "unexplained_resyncs": self.events.unexplained_resyncs,
             "state_differences": len(self.state_differences),
+            "chain_consistent": None if self.chain is None else self.chain_consistent,
+            "agent_failures": len(self.agent_failures),
             "consistent": self.consistent,
         }
 
 
-def _caught_up(client: WsClient, want: dict[str, int]) -> bool:
-    return all(len(client.threads[t].events) >= n for t, n in want.items())
+def markdown(report: LoadReport, command: str) -> str:
+    """The load's section of `out/report.md`: what ran, the figures, and each consistency check's verdict."""
+    s, e = report.summary(), report.events
+    verdict = "consistent" if report.consistent else "**INCONSISTENT**"
+    downtime = ", ".join(f"{d:.1f} s" for d in report.downtimes) or "none"
+    chain = "no chain" if report.chain is None else ("equal" if report.chain_consistent else "**differ**")
+    rows = [
+        ("users (HTTP client + WebSocket each)", f"{report.users:,} ({report.connected:,} connected)"),
+        ("load phase", f"{s['seconds']} s, one simulated day per {86_400 / report.time_scale:g} s"),
+        ("requests", f"{report.requests:,} ({s['throughput_rps']} req/s)"),
+        ("latency p50 / p95 / p99", f"{s['p50_ms']} / {s['p95_ms']} / {s['p99_ms']} ms"),
+        ("refused by the rules (4xx)", f"{report.refused:,}"),
+        ("errors (5xx, transport)", f"{report.errors:,}"),
+        ("acknowledged operations", f"{report.acknowledged:,}, all in the journal as acknowledged"
+         if not report.state_differences else f"{report.acknowledged:,}"),
+        ("writes in doubt (answer lost in a crash)", f"{report.in_doubt} ({report.in_doubt_journaled} journaled)"),
+        ("crashes (SIGKILL + restart)", f"{report.faults} (down {downtime})"),
+        ("WebSocket reconnections", f"{report.reconnections:,}"),
+        ("events delivered / expected", f"{e.delivered:,} / {e.expected:,}"),
+        ("events missing / unexpected / reordered", f"{e.missing} / {e.unexpected} / {e.reordered}"),
+        ("events skipped by a reconnection, covered by the next snapshot", f"{e.bridged:,}"),
+        ("unexplained resyncs", f"{e.unexplained_resyncs}"),
+        ("server state vs the model replaying the journal", f"{len(report.state_differences)} differences"),
+        ("Choir program (in-process SVM) vs the model", chain),
+    ]  # fmt: skip
+    table = "\n".join(f"| {name} | {value} |" for name, value in rows)
+    return (
+        f"## Backend load: {verdict}\n\n"
+        f"`{command}` started the reference backend on 127.0.0.1 (embedded defaults: SQLite journal, local Qdrant, "
+        f"the Choir program in an in-process SVM) and drove it with the `{report.scenario}` scenario's agents "
+        "(`reference_backend.load`); then it checked every acknowledged operation against the journal, the "
+        "server's state against the model's replay of the journal, and every subscriber's events against what it "
+        "may see.\n\n| measure | value |\n|---|---|\n" + table + "\n"
+    )
 
 
-@dataclass
-class _User:
-    index: int
-    name: str
-    thread: str
-    neighbour: str
-    http: ChoirClient
-    ws: WsClient | None = None
+def write_section(page: Path, section: str, marker: str = "choir load") -> None:
+    """Put `section` into `page` between HTML comment markers, replacing an earlier one (a rerun does not repeat
+    it); create the page if needed."""
+    begin, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
+    text = page.read_text(encoding="utf-8") if page.exists() else ""
+    if begin in text and end in text:
+        text = text[: text.index(begin)] + text[text.index(end) + len(end) :].lstrip("\n")
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(text.rstrip("\n") + ("\n\n" if text else "") + f"{begin}\n{section}{end}\n", encoding="utf-8")
+
+
+def scaled_scenario(scenario: Scenario, users: int, seed: int) -> Scenario:
+    """The scenario with its agent groups scaled to exactly `users` identities (proportions kept, each group at
+    least one agent; the largest single-identity group absorbs the rounding) and its initial threads alike."""
+    per_agent = {
+        g.name: len(AGENT_KINDS[g.kind]("probe", g.name, g.config, random.Random(0)).identities)
+        for g in scenario.groups
+    }
+    groups = [g for g in scenario.groups if g.config.count > 0]
+    total = sum(g.config.count * per_agent[g.name] for g in groups)
+    if not total:
+        raise ValueError(f"scenario {scenario.name!r} has no agents")
+    factor = users / total
+    counts = {g.name: max(1, round(g.config.count * factor)) for g in groups}
+    singles = [g.name for g in groups if per_agent[g.name] == 1]
+    if not singles:
+        raise ValueError(f"scenario {scenario.name!r} needs a group of single-identity agents to scale")
+    largest = max(singles, key=lambda name: counts[name])
+    counts[largest] += users - sum(counts[name] * per_agent[name] for name in counts)
+    if counts[largest] < 1:
+        raise ValueError(f"{users} users are too few for scenario {scenario.name!r}")
+    overrides: dict[str, Any] = {f"agents.{name}.count": count for name, count in counts.items()}
+    overrides["world.threads"] = max(1, round(scenario.world.threads * factor)) if scenario.world.threads else 0
+    overrides["seed"] = seed
+    return scenario.with_overrides(overrides)
 
 
 class _Run:
-    """One load run against a server at `url` (see the module docstring)."""
+    """One load run against `server` (see the module docstring)."""
 
-    def __init__(self, url: str, users: int, seconds: float, seed: int, timeout: float) -> None:
-        self.url = url
+    def __init__(
+        self,
+        server: ServerProcess,
+        plan: World,
+        seconds: float,
+        faults: int,
+        time_scale: float,
+        timeout: float,
+    ) -> None:
+        self.server = server
+        self.plan = plan
         self.seconds = seconds
+        self.faults = faults
         self.timeout = timeout
-        self.random = random.Random(seed)
-        self.report = LoadReport(users, seconds)
-        self.acked: list[tuple[OperationResult, Step]] = []
+        self.recorder = Recorder()
+        users = sum(len(agent.identities) for agent in plan.agents)
+        self.report = LoadReport(plan.scenario.name, users, seconds, time_scale)
         self.pool = ThreadPoolExecutor(max_workers=max(4, min(64, users)), thread_name_prefix="load")
         self.http = httpx.Client(
-            base_url=url, timeout=timeout, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
+            base_url=server.url, timeout=30.0, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
         )
-        self.users = [
-            _User(i, f"load{i}", f"load-{i}", f"load-{(i + 1) % users}", self._client(f"load{i}")) for i in range(users)
-        ]
-        self.measuring = False
+        self.world = RemoteWorld(
+            server.url, plan.agents, plan.params, plan.epoch, time_scale, self.recorder, self.http, self.pool, BACKOFF
+        )  # fmt: skip
+        self.random = random.Random(plan.scenario.seed)
 
-    def _client(self, name: str) -> ChoirClient:
-        return ChoirClient(self.url, name, dev_keypair(name), http=self.http)
-
-    async def _call(self, fn: Callable[[], R]) -> R | None:
-        """Run one blocking client call on the pool; count it, time it, and return None on an error."""
+    async def _each(self, calls: list[Any]) -> list[Any]:
+        """Run blocking calls on the pool, all at once, bounded by the timeout."""
         loop = asyncio.get_running_loop()
+        futures = [loop.run_in_executor(self.pool, call) for call in calls]
+        return await asyncio.wait_for(asyncio.gather(*futures), self.timeout)
 
-        def timed() -> tuple[float, R]:
-            start = time.perf_counter()
-            result = fn()
-            return time.perf_counter() - start, result
+    async def setup(self) -> None:
+        world = self.world
+        await self._each([client.register for client in world.clients.values()])
+        await self.bootstrap(self.plan.steps[: self.plan.bootstrap_steps])
+        identities = [identity for agent in self.plan.agents for identity in agent.identities]
+        for identity in identities:
+            for thread_id in self.plan.coauthored(identity):
+                world.joined(identity, thread_id)
+        world.thread_ids.extend(self.plan.thread_ids)
+        await asyncio.wait_for(asyncio.gather(*(self.connect(i) for i in identities)), self.timeout)
 
-        try:
-            elapsed, result = await loop.run_in_executor(self.pool, timed)
-        except (ChoirApiError, httpx.HTTPError) as error:
-            kind = error.code if isinstance(error, ChoirApiError) else type(error).__name__
-            self.report.error_kinds[kind] = self.report.error_kinds.get(kind, 0) + 1
-            if self.measuring:
-                self.report.requests += 1
-                self.report.errors += 1
-            return None
-        if self.measuring:
-            self.report.requests += 1
-            self.report.latencies.append(elapsed)
-        return result
+    async def bootstrap(self, steps: list[Step]) -> None:
+        """Send the simulator's bootstrap: funding and threads at once, then each thread's joins in order."""
+        world, recorder = self.world, self.recorder
+        authorities = [(name, dev_keypair(name)) for name in TREASURY_SIGNERS]
 
-    async def _op(
-        self, fn: Callable[[], OperationResult], step: Callable[[OperationResult], Step]
-    ) -> OperationResult | None:
-        """Like `_call`; an acknowledged operation is remembered with the model step it stands for (`now` and the
-        content hash come from the server's answer)."""
-        result = await self._call(fn)
-        if result is not None:
-            self.acked.append((result, step(result)))
-        return result
+        def fund(step: Fund) -> Any:
+            return recorder.op(
+                lambda: world.clients[step.actor].fund(step.actor, step.amount, authorities),
+                lambda now: Fund(step.actor, now, step.amount, TREASURY_SIGNERS),
+            )
 
-    async def setup(self, user: _User) -> None:
-        authorities = [(name, dev_keypair(name)) for name in AUTHORITIES]
-        if await self._call(user.http.register) is None:
-            raise RuntimeError(f"could not register {user.name}")
-        funded = await self._op(
-            lambda: user.http.fund(user.name, FUNDS, authorities),
-            lambda r: Fund(user.name, r.now, FUNDS, AUTHORITIES),
+        def create(step: CreateThread) -> Any:
+            return recorder.op(
+                lambda: world.clients[step.actor].create_thread(step.thread, step.deposit),
+                lambda now: CreateThread(step.actor, now, step.thread, step.deposit),
+            )
+
+        texts: dict[str, str] = {}
+
+        def join(step: Step) -> Any:
+            client = world.clients[step.actor]
+            if isinstance(step, SubmitSpec):
+                text = texts.setdefault(step.hash, f"{step.actor} asks to join {step.thread}")
+                digest = content_hash(text)
+                return recorder.op(
+                    lambda: client.submit_spec(step.thread, text, step.stake),
+                    lambda now: SubmitSpec(step.actor, now, step.thread, digest, step.stake),
+                )
+            assert isinstance(step, ProcessApproval)
+            digest = content_hash(texts[step.hash])
+            return recorder.op(
+                lambda: client.approve(step.thread, digest, step.approve),
+                lambda now: ProcessApproval(step.actor, now, step.thread, digest, step.approve),
+            )
+
+        def joins(sequence: list[Step]) -> bool:
+            return all(join(step) is not None for step in sequence)
+
+        by_thread: dict[str, list[Step]] = defaultdict(list)
+        for step in steps:
+            if isinstance(step, SubmitSpec | ProcessApproval):
+                by_thread[step.thread].append(step)
+        phases = (
+            [lambda s=s: fund(s) for s in steps if isinstance(s, Fund)],
+            [lambda s=s: create(s) for s in steps if isinstance(s, CreateThread)],
+            [lambda q=q: joins(q) for q in by_thread.values()],
         )
-        created = await self._op(
-            lambda: user.http.create_thread(user.thread, DEPOSIT),
-            lambda r: CreateThread(user.name, r.now, user.thread, DEPOSIT),
-        )
-        if funded is None or created is None:
-            raise RuntimeError(f"could not set up {user.name}: {self.report.error_kinds}")
+        for calls in phases:
+            results = await self._each(calls)
+            if not all(r not in (None, False) for r in results):
+                raise RuntimeError(f"the scenario's bootstrap was refused: {self.recorder.kinds}")
 
-    async def subscribe(self, user: _User) -> None:
+    async def connect(self, name: str) -> None:
+        world = self.world
+        client = WsClient(world.url, name, dev_keypair(name), backoff=BACKOFF, on_frame=world.on_frame)
         try:
-            user.ws = await WsClient(self.url, user.name, dev_keypair(user.name)).start()
+            await client.start()
         except (OSError, PermissionError, TimeoutError):
             self.report.ws_failures += 1
             return
+        world.sockets[name] = client
         self.report.connected += 1
-        await user.ws.subscribe(user.thread)
-        await user.ws.subscribe(user.neighbour)
+        mine = world.coauthored(name)
+        others = [t for t in world.thread_ids if t not in mine]
+        for thread_id in [*mine, *([self.random.choice(others)] if others else [])]:
+            await client.subscribe(thread_id)
 
-    async def post(self, user: _User, text: str, privacy: Privacy) -> OperationResult | None:
-        """A co-author's message on the user's own thread."""
-        return await self._op(
-            lambda: user.http.submit_message(user.thread, text, privacy.value),  # type: ignore[arg-type]
-            lambda r: SubmitMessage(user.name, r.now, user.thread, r.content_hash or "", privacy),
-        )
-
-    async def publish(self, user: _User, digest: str) -> OperationResult | None:
-        """The sole co-author's public request: settles at once."""
-        return await self._op(
-            lambda: user.http.request_public(user.thread, digest),
-            lambda r: RequestPublic(user.name, r.now, user.thread, digest),
-        )
-
-    async def act(self, user: _User, deadline: float) -> None:
-        for n in itertools.count(1):
-            if time.monotonic() >= deadline:
-                return
-            choice = self.random.random()
-            if choice < 0.4:
-                posted = await self.post(user, f"load message {user.name} {n}: public", Privacy.PUBLIC)
-                if posted is not None and posted.content_hash:
-                    await self.publish(user, posted.content_hash)
-            elif choice < 0.6:
-                await self.post(user, f"load message {user.name} {n}: thread only", Privacy.THREAD_ONLY)
-            elif choice < 0.85:
-                await self._call(lambda: user.http.thread(user.neighbour))
-            else:
-                await self._call(user.http.wallet)
+    async def inject_faults(self, start: float) -> None:
+        for k in range(1, self.faults + 1):
+            await asyncio.sleep(max(0.0, start + self.seconds * k / (self.faults + 1) - time.monotonic()))
+            self.report.downtimes.append(await asyncio.to_thread(self.server.crash_and_restart))
+            self.report.faults += 1
 
     async def run(self) -> LoadReport:
         asyncio.get_running_loop().set_default_executor(self.pool)
+        self.world.loop = asyncio.get_running_loop()
         try:
-            await asyncio.wait_for(asyncio.gather(*(self.setup(u) for u in self.users)), self.timeout)
-            await asyncio.wait_for(asyncio.gather(*(self.subscribe(u) for u in self.users)), self.timeout)
-            await asyncio.wait_for(self._snapshots_arrived(), self.timeout)
-            self.measuring = True
+            await self.setup()
+            for client in self.world.sockets.values():
+                await client.wait_for(lambda c: all(not m.stale for m in c.threads.values()), self.timeout)
+            self.recorder.measuring = True
             start = time.monotonic()
-            await asyncio.gather(*(self.act(u, start + self.seconds) for u in self.users))
+            faults = asyncio.create_task(self.inject_faults(start))
+            await asyncio.wait_for(self.world.run_agents(start + self.seconds), self.seconds + self.timeout)
+            await faults
             self.report.elapsed = time.monotonic() - start
-            self.measuring = False
+            self.recorder.measuring = False
             await self.verify()
         finally:
-            for user in self.users:
-                if user.ws is not None:
-                    await user.ws.close()
+            for client in self.world.sockets.values():
+                await client.close()
             self.http.close()
             self.pool.shutdown(wait=False, cancel_futures=True)
         return self.report
 
-    async def _snapshots_arrived(self) -> None:
-        for user in self.users:
-            if user.ws is not None:
-                await user.ws.wait_for(lambda c: all(not m.stale for m in c.threads.values()), self.timeout)
-
-    def replay(self) -> tuple[Model, dict[str, list[Delta]]]:
-        """The model after the acknowledged operations in journal order, and each thread's deltas. An acknowledged
-        operation the model refuses is itself an inconsistency, recorded with the state differences."""
-        model = Model(policy="seeds")
-        deltas: dict[str, list[Delta]] = {}
-        for result, step in sorted(self.acked, key=lambda pair: pair[0].seq):
-            try:
-                events = model.apply(step)
-            except ChoirError as error:
-                self.report.state_differences.append(f"acknowledged {step.op} (seq {result.seq}) refused: {error}")
-                continue
-            for facts in event_facts(model.state, events):
-                deltas.setdefault(facts[0], []).append(Delta(result.seq, *facts))
-        return model, deltas
-
     async def verify(self) -> None:
-        report = self.report
-        report.acknowledged = len(self.acked)
-        seqs = [result.seq for result, _ in self.acked]
-        if len(set(seqs)) != len(seqs):
-            report.state_differences.append("two acknowledged operations share a journal seq")
-        model, deltas = self.replay()
-        admin = self._client(AUTHORITIES[0])
+        report, recorder = self.report, self.recorder
+        report.requests, report.errors, report.refused = recorder.requests, recorder.errors, recorder.refused
+        report.error_kinds, report.latencies = dict(recorder.kinds), recorder.latencies
+        report.acknowledged, report.in_doubt = len(recorder.acked), len(recorder.in_doubt)
+        report.agent_failures = list(self.world.failures)
+        admin = ChoirClient(self.server.url, TREASURY_SIGNERS[0], dev_keypair(TREASURY_SIGNERS[0]), http=self.http)
         actual = await asyncio.to_thread(admin.call, "GET", "/v1/admin/snapshot")
-        report.state_differences.extend(diff_snapshots(model.snapshot(), actual))
-        expected: dict[tuple[int, str], list[tuple[int, str]]] = {}
-        for user in self.users:
-            if user.ws is None:
-                continue
-            for thread_id in (user.thread, user.neighbour):
-                as_of = next(
-                    f["journal_seq"]
-                    for f in reversed(user.ws.frames)
-                    if f.get("type") == "StateSync" and f.get("thread_id") == thread_id
-                )
-                expected[(user.index, thread_id)] = [
-                    (d.journal_seq, d.event.kind)
-                    for d in deltas.get(thread_id, [])
-                    if d.journal_seq > as_of and visible(d, user.name, False) is not None
-                ]
+        with contextlib.suppress(ChoirApiError):  # 404 NoChain: a server without a chain
+            report.chain = await asyncio.to_thread(admin.call, "GET", "/v1/consistency")
+        rows = read_journal(self.server.data_dir)
+        operations = check_operations(rows, recorder.acked, recorder.in_doubt)
+        report.in_doubt_journaled = operations.in_doubt_journaled
+        deltas, differences = replay(rows, self.world.server_params, "seeds", actual)
+        report.state_differences = operations.differences + differences
         deadline = time.monotonic() + self.timeout
-        for user in self.users:
-            if user.ws is None:
-                continue
-            want = {t: len(expected[(user.index, t)]) for t in (user.thread, user.neighbour)}
-            remaining = max(0.1, deadline - time.monotonic())
+        expected = {name: expected_segments(client, deltas) for name, client in self.world.sockets.items()}
+        for name, client in self.world.sockets.items():
             with contextlib.suppress(TimeoutError):  # counted below as missing events
-                await user.ws.wait_for(lambda c, w=want: _caught_up(c, w), remaining)
-        for user in self.users:
-            if user.ws is None:
-                continue
-            report.gaps += user.ws.gaps
-            if user.ws.failed is not None:
+                remaining = max(0.1, deadline - time.monotonic())
+                await client.wait_for(lambda c, want=expected[name]: caught_up(c, want), remaining)
+            expected[name] = expected_segments(client, deltas)  # a late resync adds a segment
+        for name, client in self.world.sockets.items():
+            report.reconnections += client.connections - 1
+            if client.failed is not None:
                 report.ws_failures += 1
-            for thread_id in (user.thread, user.neighbour):
-                mirror = user.ws.threads[thread_id]
-                report.resyncs += max(0, mirror.snapshots - 1)
-                got = [(f["journal_seq"], f["payload"].get("event")) for f in mirror.events]
-                want_list = expected[(user.index, thread_id)]
-                report.delivered_events += len(got)
-                report.expected_events += len(want_list)
-                report.missing_events += len(set(want_list) - set(got))
-                report.unexpected_events += len(set(got) - set(want_list))
-                common = set(got) & set(want_list)
-                in_got = [e for e in got if e in common]
-                in_want = [e for e in want_list if e in common]
-                report.reordered_events += sum(1 for a, b in zip(in_got, in_want, strict=False) if a != b)
-                report.reordered_events += sum(
-                    1 for a, b in itertools.pairwise(mirror.events) if b["seq"] != a["seq"] + 1
-                )
+            check_events(client, expected[name], report.events)
 
 
-def run_load(users: int = 20, seconds: float = 5.0, seed: int = 0, timeout: float = 120.0) -> LoadReport:
-    """Start a fresh backend on 127.0.0.1, run the load, verify it and stop the backend; return the report.
-
-    The load phase lasts `seconds`; setup (registration, funding, thread creation, WebSocket snapshots) and the
-    final draining of events are each bounded by `timeout`."""
-    if users < 2 or seconds <= 0:
-        raise ValueError("a load needs at least 2 users and a positive duration")
+def run_load(
+    users: int = 20,
+    seconds: float = 5.0,
+    seed: int = 0,
+    timeout: float = 120.0,
+    scenario: str = "baseline",
+    faults: int = 0,
+    time_scale: float = DEFAULT_TIME_SCALE,
+    server_args: tuple[str, ...] = ("--chain", "litesvm"),
+) -> LoadReport:
+    """Start a fresh backend on 127.0.0.1, run the scenario's agents against it for `seconds` (killing and
+    restarting it `faults` times), verify, stop it; return the report. Setup and the final draining of events are
+    each bounded by `timeout`. `server_args` go to `choir serve` (the embedded chain by default)."""
+    if users < 2 or seconds <= 0 or faults < 0 or time_scale <= 0:
+        raise ValueError("a load needs at least 2 users, a positive duration and time scale, and faults >= 0")
+    plan = World(scaled_scenario(load_scenario(scenario), users, seed), check="off")
+    plan.bootstrap()
+    params = scaled_params(plan.params, time_scale)
+    args = ["--no-rate-limits", "--params", json.dumps(asdict(params)), *server_args]
     with (
         tempfile.TemporaryDirectory(prefix="choir-load-") as tmp,
-        ServerProcess(Path(tmp) / "data", ["--no-rate-limits"]) as server,
+        ServerProcess(Path(tmp) / "data", args) as server,
     ):
-        return asyncio.run(_Run(server.url, users, seconds, seed, timeout).run())
+        return asyncio.run(_Run(server, plan, seconds, faults, time_scale, timeout).run())

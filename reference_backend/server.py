@@ -128,8 +128,9 @@ class ServerProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.server.log"
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
-        self.port = free_port(self.host)
+    def start(self, timeout: float = 30.0, port: int | None = None) -> ServerProcess:
+        """Start on `port` (a free one by default) and wait until `/v1/health` answers."""
+        self.port = port or free_port(self.host)
         self.url = f"http://{self.host}:{self.port}"
         command = [
             sys.executable, "-m", "choir.cli", "serve", "--host", self.host, "--port", str(self.port),
@@ -156,6 +157,14 @@ class ServerProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(10)
+
+    def crash_and_restart(self, timeout: float = 30.0) -> float:
+        """SIGKILL, then start again on the same port and data directory, so clients find it at the same URL;
+        return the seconds it was down."""
+        started = time.monotonic()
+        self.kill()
+        self.start(timeout, port=self.port)
+        return time.monotonic() - started
 
     def stop(self) -> None:
         """SIGTERM and wait (a clean shutdown); SIGKILL after 10 s."""

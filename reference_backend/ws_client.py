@@ -6,7 +6,8 @@ resubscribe) are only worth something if a client keeps its side, and the tests 
 that does. It keeps a `ThreadMirror` per subscribed thread: the last snapshot, the deltas since, and the next
 expected `seq`. A delta out of turn is a gap: the mirror is marked stale and the client sends `resync`; the next
 `StateSync` replaces it. It answers `ping` with `pong` (tests can switch that off to provoke the server's
-pong deadline). When the connection drops it reconnects after 1 s, 5 s, 30 s (the seeds' backoff; injectable),
+pong deadline). `on_frame` lets an application react to each frame (the load test's voters answer
+`ApprovalRequest`s). When the connection drops it reconnects after 1 s, 5 s, 30 s (the seeds' backoff; injectable),
 then gives up; after each successful reconnect the backoff starts over, it authenticates afresh and resubscribes
 every thread, receiving fresh snapshots.
 """
@@ -30,8 +31,17 @@ SEED_BACKOFF = (1.0, 5.0, 30.0)
 
 
 @dataclass
+class Segment:
+    """What one snapshot began: its journal position and the deltas applied after it, until the next snapshot."""
+
+    as_of: int
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
 class ThreadMirror:
-    """A client's copy of one thread: snapshot, deltas since, next expected sequence number."""
+    """A client's copy of one thread: snapshot, deltas since, next expected sequence number. `segments` keeps
+    every snapshot's deltas (a checker can see that nothing between two snapshots was lost or reordered)."""
 
     thread_id: str
     state: dict[str, Any] | None = None
@@ -40,12 +50,14 @@ class ThreadMirror:
     events: list[dict[str, Any]] = field(default_factory=list)
     stale: bool = True
     snapshots: int = 0
+    segments: list[Segment] = field(default_factory=list)
 
     def apply(self, frame: dict[str, Any]) -> bool:
         """Apply a thread frame; False on a gap (the caller resyncs)."""
         if frame["type"] == "StateSync":
             self.state, self.seq, self.journal_seq = frame["payload"], 0, frame["journal_seq"]
             self.events = []
+            self.segments.append(Segment(self.journal_seq, self.events))
             self.stale = False
             self.snapshots += 1
             return True
@@ -74,6 +86,7 @@ class WsClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         auto_pong: bool = True,
         lose: Callable[[dict[str, Any]], bool] | None = None,
+        on_frame: Callable[[WsClient, dict[str, Any]], None] | None = None,
     ) -> None:
         self.url = base_url.replace("http://", "ws://").replace("https://", "wss://").rstrip("/") + WS_PATH
         self.user = user
@@ -83,6 +96,7 @@ class WsClient:
         self.sleep = sleep
         self.auto_pong = auto_pong
         self.lose = lose
+        self.on_frame = on_frame
         self.threads: dict[str, ThreadMirror] = {}
         self.frames: list[dict[str, Any]] = []
         self.errors: list[dict[str, Any]] = []
@@ -190,4 +204,6 @@ class WsClient:
             if mirror is not None and not mirror.apply(frame):
                 self.gaps += 1
                 await self._send({"type": "resync", "thread_id": mirror.thread_id})
+        if self.on_frame is not None:
+            self.on_frame(self, frame)
         await self._notify()

@@ -1,0 +1,446 @@
+"""The simulator's agents as load-test users: `RemoteWorld` gives `sim.agents` the `World` they act on, backed by
+a running backend over HTTP and WebSocket instead of an in-process model (issue 7, item 5).
+
+Why: the load's users should behave like the simulator's (thread creators, honest authors staking near the
+recommended stake, co-authors voting with the simulator's approval curve, spammers, Sybil rings, griefers,
+drainers), so the same agent classes, configurations and scenario files drive both. An agent never knows which
+world it acts on: it reads state through the world's methods and acts through them.
+
+How the simulator's world maps onto a server:
+
+* **Reads** are requests a client would make: `wallet` is `GET /v1/wallet`; `pick_open_thread` and
+  `recommended_stake` ask `GET /v1/thread/{id}/stake` (the recommended stake and whether a spec fits now);
+  `divest_max` reads the co-author's view of the thread for its balance and co-authors.
+* **Acts** are signed requests through a `Recorder`, which times them and keeps every acknowledged operation
+  with the model step it stands for (its `now` from the answer; content hashes are computed client-side from
+  the text, as the server does), and every write whose answer was lost (in doubt: it may or may not be in the
+  journal; the checker decides from the journal).
+* **Votes** come from WebSocket: each identity subscribes to the threads it co-authors; an `ApprovalRequest`
+  frame becomes the simulator's `Ballot` (latent quality and stake ratio are recorded by the submitting agent,
+  as the simulator's world records them) and the agent's `vote` decides whether and when to approve.
+* **Membership** (who co-authors what, which threads exist) is learned from acknowledged `create_thread` answers
+  and from `CoAuthorAdded` frames; a new co-author subscribes to its new thread, so it votes there from then on.
+* **Expiry**: a keeper expires messages whose deadline passed (deadlines from the `ApprovalRequest` frames).
+* **Time**: agents' processes yield `world.env.timeout(seconds)` in simulated seconds; here each pause sleeps
+  `seconds / time_scale` real seconds, and each process step (the agent's code up to its next pause, including
+  its blocking requests) runs on a worker thread. The server runs on real time; its approval window and divest
+  cooldown are the scenario's divided by the time scale (`scaled_params`), so windows open and close during a
+  short load as they do over simulated days.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Callable, Generator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+import httpx
+
+from choir_model import (
+    CreateThread,
+    Divest,
+    Expire,
+    Params,
+    Privacy,
+    ProcessApproval,
+    RequestPublic,
+    Step,
+    SubmitMessage,
+    SubmitSpec,
+)
+from reference_backend.auth import dev_keypair
+from reference_backend.client import ChoirApiError, ChoirClient
+from reference_backend.content import content_hash
+from reference_backend.schemas import OperationResult, StakeQuote
+from reference_backend.ws_client import WsClient
+from sim.agents import Agent, Ballot
+
+R = TypeVar("R")
+KEEPER = "load-keeper"
+READER = "load-reader"
+QUOTE_TTL = 1.0
+"""Seconds a stake quote stays fresh for the same agent step (pick a thread, then size the stake)."""
+MIN_WINDOW = 3
+_FINISHED = object()  # next()'s default: StopIteration cannot cross a Future
+
+
+def scaled_params(params: Params, time_scale: float) -> Params:
+    """The server's parameters: the scenario's with the approval window and divest cooldown in real seconds."""
+    return replace(
+        params,
+        approval_window=max(MIN_WINDOW, round(params.approval_window / time_scale)),
+        divest_cooldown=max(1, round(params.divest_cooldown / time_scale)),
+    )
+
+
+@dataclass
+class Recorder:
+    """Every request of the load: latencies and failures while measuring; acknowledged and in-doubt writes always.
+
+    Thread-safe: agents' steps run on a pool. A request refused with a 4xx is `refused` (the rules or the API said
+    no: an expected outcome of concurrent users); a 5xx or a transport failure is an `error`. A write whose request
+    may have reached the server but whose answer never came back (the server died mid-request) is `in_doubt`."""
+
+    measuring: bool = False
+    requests: int = 0
+    errors: int = 0
+    refused: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    acked: list[tuple[OperationResult, Step]] = field(default_factory=list)
+    in_doubt: list[Step] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def call(self, fn: Callable[[], R]) -> R | None:
+        """One client call: its result, or None if it failed (counted by kind)."""
+        return self._timed(fn, None)
+
+    def op(self, fn: Callable[[], OperationResult], step: Callable[[int], Step]) -> OperationResult | None:
+        """A write: remember the model step it stands for (`step(now)`) if acknowledged or in doubt."""
+        return self._timed(fn, step)
+
+    def _timed(self, fn: Callable[[], R], step: Callable[[int], Step] | None) -> R | None:
+        start = time.perf_counter()
+        try:
+            result = fn()
+        except ChoirApiError as error:
+            self._failed(error.code, refused=error.status < 500)
+            return None
+        except httpx.HTTPError as error:
+            lost = not isinstance(error, httpx.ConnectError)  # a ConnectError never reached the server
+            self._failed(type(error).__name__, refused=False, in_doubt=step(0) if step and lost else None)
+            return None
+        elapsed = time.perf_counter() - start
+        with self.lock:
+            if self.measuring:
+                self.requests += 1
+                self.latencies.append(elapsed)
+            if step is not None:
+                self.acked.append((result, step(result.now)))  # type: ignore[attr-defined]
+        return result
+
+    def _failed(self, kind: str, refused: bool, in_doubt: Step | None = None) -> None:
+        with self.lock:
+            self.kinds[kind] = self.kinds.get(kind, 0) + 1
+            if in_doubt is not None:
+                self.in_doubt.append(in_doubt)
+            if self.measuring:
+                self.requests += 1
+                if refused:
+                    self.refused += 1
+                else:
+                    self.errors += 1
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """What `env.timeout` returns here: a pause of `seconds` simulated seconds."""
+
+    seconds: float
+
+
+class RemoteEnv:
+    """The part of `simpy.Environment` agents use: `timeout`, `process` and `now`."""
+
+    def __init__(self, world: RemoteWorld) -> None:
+        self.world = world
+
+    def timeout(self, seconds: float) -> Pause:
+        return Pause(seconds)
+
+    def process(self, generator: Generator[Any, Any, None]) -> None:
+        self.world.spawn(generator)
+
+    @property
+    def now(self) -> int:
+        return self.world.now
+
+
+class RemoteWorld:
+    """The `sim.engine.World` interface over a backend (see the module docstring).
+
+    `agents` are the scenario's (built by the simulator's own `World`, so names, configurations and random streams
+    are the simulator's); `params` are the scenario's (what agents reason with), `server_params` the server's."""
+
+    def __init__(
+        self,
+        url: str,
+        agents: list[Agent],
+        params: Params,
+        epoch: int,
+        time_scale: float,
+        recorder: Recorder,
+        http: httpx.Client,
+        pool: ThreadPoolExecutor,
+        backoff: tuple[float, ...],
+    ) -> None:
+        self.url = url
+        self.agents = agents
+        self.params = params
+        self.server_params = scaled_params(params, time_scale)
+        self.unit = params.unit
+        self.epoch = epoch
+        self.time_scale = time_scale
+        self.recorder = recorder
+        self.pool = pool
+        self.env = RemoteEnv(self)
+        self._agent_of = {identity: agent for agent in agents for identity in agent.identities}
+        self.clients = {name: self._client(name, http, backoff) for name in [*self._agent_of, KEEPER, READER]}
+        self.sockets: dict[str, WsClient] = {}
+        self.thread_ids: list[str] = []
+        self._coauthored: dict[str, list[str]] = {}
+        self._lock = threading.Lock()
+        self._texts = itertools.count(1)
+        self._new_threads = itertools.count(0)
+        self._quotes: dict[tuple[str, str], tuple[float, StakeQuote]] = {}
+        self._ballots: dict[str, tuple[str, float, float | None]] = {}  # hash -> (author, quality, stake ratio)
+        self._voted: set[tuple[str, str]] = set()
+        self._due: list[tuple[int, str, str]] = []
+        self._seen_requests: set[str] = set()
+        self._last_divest: dict[tuple[str, str], float] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.failures: list[str] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.started = time.monotonic()
+        self.deadline = float("inf")
+
+    @staticmethod
+    def _client(name: str, http: httpx.Client, backoff: tuple[float, ...]) -> ChoirClient:
+        return ChoirClient(str(http.base_url), name, dev_keypair(name), http=http, backoff=backoff)
+
+    # -- the World interface agents use ---------------------------------------------------------------------------
+
+    @property
+    def now(self) -> int:
+        """Simulated seconds: the epoch plus real time since the load started, times the time scale."""
+        return self.epoch + int((time.monotonic() - self.started) * self.time_scale)
+
+    def to_units(self, choir: float) -> int:
+        return round(choir * self.unit)
+
+    def agent_of(self, identity: str) -> Agent | None:
+        return self._agent_of.get(identity)
+
+    def wallet(self, identity: str) -> int:
+        found = self.recorder.call(self.clients[identity].wallet)
+        return found.balance if found is not None else 0
+
+    def coauthored(self, identity: str) -> list[str]:
+        with self._lock:
+            return list(self._coauthored.get(identity, ()))
+
+    def _quote(self, identity: str, thread_id: str) -> StakeQuote | None:
+        key = (identity, thread_id)
+        cached = self._quotes.get(key)
+        if cached is not None and time.monotonic() - cached[0] < QUOTE_TTL:
+            return cached[1]
+        quote = self.recorder.call(lambda: self.clients[identity].stake_quote(thread_id))
+        if quote is not None:
+            self._quotes[key] = (time.monotonic(), quote)
+        return quote
+
+    def recommended_stake(self, thread_id: str) -> int:
+        """The recommended stake as the agent was just quoted it (or as a neutral reader is quoted it now)."""
+        now = time.monotonic()
+        fresh = [q for (_, t), (at, q) in list(self._quotes.items()) if t == thread_id and now - at < QUOTE_TTL]
+        quote = fresh[0] if fresh else self._quote(READER, thread_id)
+        return quote.recommended_stake if quote is not None else self.server_params.min_stake
+
+    def open_for_spec(self, identity: str, thread_id: str) -> bool:
+        quote = self._quote(identity, thread_id)
+        return quote is not None and quote.open
+
+    def pick_open_thread(
+        self, rng: Any, identity: str, candidates: list[str] | None = None, tries: int = 8
+    ) -> str | None:
+        """A random thread the server says is open for a spec by `identity`, or None after `tries` draws."""
+        with self._lock:
+            pool = list(candidates) if candidates is not None else list(self.thread_ids)
+        for _ in range(tries if pool else 0):
+            thread_id = pool[rng.randrange(len(pool))]
+            if self.open_for_spec(identity, thread_id):
+                return thread_id
+        return None
+
+    def submit_spec(self, agent: Agent, identity: str, thread_id: str, stake: int, quality: float) -> str | None:
+        text = f"spec {next(self._texts)} by {identity} for {thread_id}"
+        digest = content_hash(text)
+        quote = self._quotes.get((identity, thread_id))
+        ratio = stake / quote[1].recommended_stake if quote and quote[1].recommended_stake else None
+        self._ballots[digest] = (identity, quality, ratio)  # before sending: the ApprovalRequest may come first
+        done = self.recorder.op(
+            lambda: self.clients[identity].submit_spec(thread_id, text, stake),
+            lambda now: SubmitSpec(identity, now, thread_id, digest, stake),
+        )
+        return None if done is not None else "refused"
+
+    def post_public(self, agent: Agent, identity: str, thread_id: str, quality: float) -> str | None:
+        """A co-author writes a message (Private) and asks for it to be made public."""
+        text = f"message {next(self._texts)} by {identity} in {thread_id}"
+        digest = content_hash(text)
+        client = self.clients[identity]
+        posted = self.recorder.op(
+            lambda: client.submit_message(thread_id, text),
+            lambda now: SubmitMessage(identity, now, thread_id, digest, Privacy.PUBLIC),
+        )
+        if posted is None:
+            return "refused"
+        self._ballots[digest] = (identity, quality, None)
+        done = self.recorder.op(
+            lambda: client.request_public(thread_id, digest),
+            lambda now: RequestPublic(identity, now, thread_id, digest),
+        )
+        return None if done is not None else "refused"
+
+    def create_thread(self, identity: str, deposit: int) -> str | None:
+        thread_id = f"load-{next(self._new_threads):05d}"
+        done = self.recorder.op(
+            lambda: self.clients[identity].create_thread(thread_id, deposit),
+            lambda now: CreateThread(identity, now, thread_id, deposit),
+        )
+        if done is None:
+            return "refused"
+        self.joined(identity, thread_id, new=True)
+        return None
+
+    def divest_max(self, identity: str, thread_id: str, fraction: float = 1.0) -> str | None:
+        """Divest `fraction` of the most the divestment guard admits, from the co-author's own view of the thread,
+        once the cooldown since its last divestment here is over."""
+        last = self._last_divest.get((identity, thread_id))
+        if last is not None and time.monotonic() < last + self.server_params.divest_cooldown:
+            return None
+        view = self.recorder.call(lambda: self.clients[identity].thread(thread_id))
+        if view is None or view.balance is None or not view.co_authors:
+            return None
+        amount = int((view.balance - self.server_params.min_thread_balance) // len(view.co_authors) * fraction)
+        if amount <= 0:
+            return None
+        done = self.recorder.op(
+            lambda: self.clients[identity].divest(thread_id, amount),
+            lambda now: Divest(identity, now, thread_id, amount),
+        )
+        if done is None:
+            return "refused"
+        self._last_divest[(identity, thread_id)] = time.monotonic()
+        return None
+
+    # -- membership and WebSocket ---------------------------------------------------------------------------------
+
+    def joined(self, identity: str, thread_id: str, new: bool = False) -> None:
+        """`identity` co-authors `thread_id` (and the thread exists if `new`): remember it and subscribe."""
+        with self._lock:
+            threads = self._coauthored.setdefault(identity, [])
+            if thread_id in threads:
+                return
+            threads.append(thread_id)
+            if new:
+                self.thread_ids.append(thread_id)
+        socket = self.sockets.get(identity)
+        if socket is not None and self.loop is not None and thread_id not in socket.threads:
+            self.loop.call_soon_threadsafe(self._start, socket.subscribe(thread_id))
+
+    def on_frame(self, client: WsClient, frame: dict[str, Any]) -> None:
+        """Membership from `CoAuthorAdded`, ballots from `ApprovalRequest` (on the event loop)."""
+        payload = frame.get("payload") or {}
+        event = payload.get("event")
+        if event == "CoAuthorAdded" and payload.get("co_author") in self._agent_of:
+            self.joined(payload["co_author"], payload["thread_id"])
+        elif frame.get("type") == "ApprovalRequest" and "content_hash" in payload:
+            self._ballot(client.user, payload)
+
+    def _ballot(self, voter: str, payload: dict[str, Any]) -> None:
+        digest, thread_id = payload["content_hash"], payload["thread_id"]
+        if digest not in self._seen_requests:
+            self._seen_requests.add(digest)
+            heapq.heappush(self._due, (payload["deadline"], thread_id, digest))
+        author, quality, ratio = self._ballots.get(digest, ("", 0.5, None))
+        agent = self._agent_of.get(voter)
+        if agent is None or voter == author or (voter, digest) in self._voted:
+            return
+        self._voted.add((voter, digest))
+        is_spec = payload.get("event") == "SpecSubmitted"
+        ballot = Ballot(thread_id, digest, author, quality, is_spec, payload["deadline"], ratio)
+        decision = agent.vote(self, voter, ballot)  # type: ignore[arg-type]
+        if decision is not None:
+            delay, approve = decision
+            self._start(self._vote(voter, ballot, max(0, delay) / self.time_scale, approve))
+
+    async def _vote(self, voter: str, ballot: Ballot, delay: float, approve: bool) -> None:
+        if time.monotonic() + delay >= self.deadline:
+            return
+        await asyncio.sleep(delay)
+        client = self.clients[voter]
+        await self._run(
+            lambda: self.recorder.op(
+                lambda: client.approve(ballot.thread_id, ballot.content_hash, approve),
+                lambda now: ProcessApproval(voter, now, ballot.thread_id, ballot.content_hash, approve),
+            )
+        )
+
+    async def keeper(self, interval: float = 0.5) -> None:
+        """The crank: expire every message whose deadline (server time) has passed."""
+        client = self.clients[KEEPER]
+        while time.monotonic() < self.deadline:
+            await asyncio.sleep(interval)
+            while self._due and self._due[0][0] < time.time():
+                _, thread_id, digest = heapq.heappop(self._due)
+                await self._run(
+                    lambda t=thread_id, d=digest: self.recorder.op(
+                        lambda: client.expire(t, d), lambda now: Expire(KEEPER, now, t, d)
+                    )
+                )
+
+    # -- running agents' processes --------------------------------------------------------------------------------
+
+    def _start(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, fn: Callable[[], R]) -> R:
+        assert self.loop is not None
+        return await self.loop.run_in_executor(self.pool, fn)
+
+    def spawn(self, generator: Generator[Any, Any, None]) -> None:
+        """Run an agent's process (from any thread)."""
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(self._start, self._drive(generator))
+
+    async def _drive(self, generator: Generator[Any, Any, None]) -> None:
+        """Advance a process one step at a time on the pool; sleep its pauses; stop it at the deadline."""
+        with contextlib.closing(generator):
+            while True:
+                try:
+                    pause = await self._run(lambda: next(generator, _FINISHED))
+                except Exception as bug:  # an agent's own failure: record it, stop that agent only
+                    self.failures.append(f"{type(bug).__name__}: {bug}")
+                    return
+                if pause is _FINISHED:
+                    return
+                if not isinstance(pause, Pause):
+                    self.failures.append(f"an agent yielded {pause!r}, not env.timeout(...)")
+                    return
+                delay = max(0.0, pause.seconds) / self.time_scale
+                if time.monotonic() + delay >= self.deadline:
+                    return
+                await asyncio.sleep(delay)
+
+    async def run_agents(self, deadline: float) -> None:
+        """Start every agent's process and the keeper; return when all have stopped (at the deadline)."""
+        self.loop = asyncio.get_running_loop()
+        self.deadline = deadline
+        self.started = time.monotonic()
+        for agent in self.agents:
+            process = agent.process(self)  # type: ignore[arg-type]
+            if process is not None:
+                self._start(self._drive(process))
+        self._start(self.keeper())
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
