@@ -21,13 +21,13 @@ program: $(VENV_STAMP)
 
 # The main job: the example traces on the model, a lockstep check of the program in the in-process SVM, the
 # economists' report (baseline and a spam attack, summary tables and plots in out/report.md), and a short load on
-# the backend (started on 127.0.0.1 with embedded defaults: local Qdrant, SQLite) with its consistency checks.
+# the backend (started on 127.0.0.1 with embedded defaults: local Qdrant, SQLite, the program in LiteSVM) with one
+# crash and its consistency checks (figures in out/load.json and out/report.md).
 run: $(VENV_STAMP) program
 	.venv/bin/choir demo
 	.venv/bin/choir check --target program --soak 3000 --failures out/failures
 	.venv/bin/choir sim report --out out
-	.venv/bin/choir load --users 50 --seconds 5 > out/load.json
-	cat out/load.json
+	.venv/bin/choir load --users 50 --seconds 5 --faults 1 --out out
 
 test: $(VENV_STAMP) program
 	.venv/bin/ruff check .
