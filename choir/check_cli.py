@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from programs.transport import RpcTransport
 
 app = typer.Typer(no_args_is_help=False)
 console = Console()
@@ -16,11 +19,45 @@ err = Console(stderr=True, soft_wrap=True)  # error lines stay whole: scripts an
 
 TargetOption = Annotated[str, typer.Option("--target", help="model, model-trace, program or backend.")]
 PolicyOption = Annotated[str, typer.Option("--policy", help="Settlement policy (the program implements seeds only).")]
-RpcOption = Annotated[str | None, typer.Option("--rpc", help="program target: a validator's JSON-RPC URL.")]
-ProgramIdOption = Annotated[str | None, typer.Option("--program-id", help="program target: the deployed program id.")]
-KeypairOption = Annotated[
-    Path | None, typer.Option("--keypair", help="program target: fee payer keypair file (JSON array).", exists=True)
-]
+
+
+def rpc_option(scope: str) -> Any:
+    """`--rpc`, shared by `choir check` (scope "program target") and `choir serve` (scope "rpc chain"), so the two
+    commands name and describe a deployed program the same way."""
+    return typer.Option("--rpc", help=f"{scope}: a validator's JSON-RPC URL.")
+
+
+def program_id_option(scope: str) -> Any:
+    """`--program-id` (see `rpc_option`)."""
+    return typer.Option("--program-id", help=f"{scope}: the deployed program id.")
+
+
+def keypair_option(scope: str) -> Any:
+    """`--keypair` (see `rpc_option`)."""
+    return typer.Option("--keypair", help=f"{scope}: fee payer keypair file (JSON array).", exists=True)
+
+
+RpcOption = Annotated[str | None, rpc_option("program target")]
+ProgramIdOption = Annotated[str | None, program_id_option("program target")]
+KeypairOption = Annotated[Path | None, keypair_option("program target")]
+
+
+def rpc_transport(rpc: str, program_id: str, keypair: Path) -> RpcTransport:
+    """The `RpcTransport` the three options describe; ValueError (saying which option) if one cannot be parsed."""
+    from solders.keypair import Keypair
+    from solders.pubkey import Pubkey
+
+    from programs.transport import RpcTransport as Transport
+
+    try:
+        key = Pubkey.from_string(program_id)
+    except ValueError as error:
+        raise ValueError(f"--program-id {program_id!r} is not a base58 public key: {error}") from None
+    try:
+        payer = Keypair.from_json(keypair.read_text())
+    except (ValueError, OSError) as error:
+        raise ValueError(f"--keypair {keypair}: not a keypair file (a JSON array of 64 bytes): {error}") from None
+    return Transport(rpc, key, payer)
 
 
 def driver_options(target: str, rpc: str | None, program_id: str | None, keypair: Path | None) -> dict[str, Any]:
@@ -30,13 +67,11 @@ def driver_options(target: str, rpc: str | None, program_id: str | None, keypair
     if target != "program" or program_id is None or keypair is None:
         err.print("[red]--rpc needs --target program, --program-id and --keypair[/red]")
         raise typer.Exit(2)
-    from solders.keypair import Keypair
-    from solders.pubkey import Pubkey
-
-    from programs.transport import RpcTransport
-
-    payer = Keypair.from_json(keypair.read_text())
-    return {"transport": RpcTransport(rpc, Pubkey.from_string(program_id), payer)}
+    try:
+        return {"transport": rpc_transport(rpc, program_id, keypair)}
+    except ValueError as error:
+        err.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
 
 
 @app.callback(invoke_without_command=True)

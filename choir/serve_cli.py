@@ -10,7 +10,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from choir.check_cli import keypair_option, program_id_option, rpc_option, rpc_transport
+
 err = Console(stderr=True)
+CHAINS = ("litesvm", "rpc", "none")
 
 
 def serve(
@@ -56,9 +59,22 @@ def serve(
     snapshot_every: Annotated[int, typer.Option("--snapshot-every", help="Journal rows between snapshots.")] = 10_000,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
     chain: Annotated[
-        str,
-        typer.Option("--chain", help="none, or litesvm: send every operation to the Choir program in LiteSVM first."),
-    ] = "none",
+        str | None,
+        typer.Option(
+            "--chain",
+            help="Send every operation to the Choir program first: litesvm (in process; the default with --policy "
+            "seeds), rpc (deployed at --rpc) or none.",
+        ),
+    ] = None,
+    program: Annotated[
+        Path | None,
+        typer.Option(
+            "--program", help="litesvm chain: the program's .so (default: build/choir.so, `choir program build`)."
+        ),
+    ] = None,
+    rpc: Annotated[str | None, rpc_option("rpc chain")] = None,
+    program_id: Annotated[str | None, program_id_option("rpc chain")] = None,
+    keypair: Annotated[Path | None, keypair_option("rpc chain")] = None,
     ws_heartbeat: Annotated[float, typer.Option("--ws-heartbeat", help="WebSocket ping interval, s.")] = 30.0,
     ws_pong_deadline: Annotated[float, typer.Option("--ws-pong-deadline", help="WebSocket pong deadline, s.")] = 5.0,
     export_trace: Annotated[
@@ -98,8 +114,7 @@ def serve(
             fields["params"] = parse_params(params)
         if limits is not None:
             fields["rate_limits"] = limits
-        if chain not in ("none", "litesvm"):
-            raise ValueError("--chain must be none or litesvm")
+        chain = resolve_chain(chain, policy, manual_clock, program, rpc, program_id, keypair)
         if check not in ("step", "off", "audit") or sync not in ("full", "normal"):
             raise ValueError("--check must be step, audit or off and --sync full or normal")
         config = BackendConfig(**fields)  # type: ignore[arg-type]
@@ -111,8 +126,57 @@ def serve(
             "[yellow]treasury authorities use the development keys seeded by sha256(name): anyone can sign as them. "
             "Pass --authorities in any real deployment.[/yellow]"
         )
+    from reference_backend.chain import ChainStartError, litesvm_chain, program_image, rpc_chain
     from reference_backend.server import serve as run_server
     from reference_backend.ws import WsSettings
 
-    ws = WsSettings(heartbeat=ws_heartbeat, pong_deadline=ws_pong_deadline)
-    run_server(config, host=host, port=port, log_level=log_level, chain=None if chain == "none" else chain, ws=ws)
+    try:
+        if chain == "litesvm":
+            image = program_image(program)
+            make_chain = lambda backend: litesvm_chain(backend, image)  # noqa: E731
+        elif chain == "rpc":
+            transport = rpc_transport(rpc, program_id, keypair)  # type: ignore[arg-type]
+            make_chain = lambda backend: rpc_chain(backend, transport)  # noqa: E731
+        else:
+            make_chain = None
+        ws = WsSettings(heartbeat=ws_heartbeat, pong_deadline=ws_pong_deadline)
+        run_server(config, host=host, port=port, log_level=log_level, chain=make_chain, ws=ws)
+    except (ChainStartError, ValueError) as error:
+        err.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+
+
+def resolve_chain(
+    chain: str | None,
+    policy: str,
+    manual_clock: int | None,
+    program: Path | None,
+    rpc: str | None,
+    program_id: str | None,
+    keypair: Path | None,
+) -> str:
+    """The chain to serve with, or ValueError saying which flags disagree. Why the default depends on the policy:
+    the program implements the seeds policy only, so a server of another policy (the differential campaigns run
+    them) has no program to put in front of its model."""
+    if chain is None:
+        chain = "litesvm" if policy == "seeds" else "none"
+        if chain == "none":
+            err.print(f"[yellow]no chain: the Choir program implements the seeds policy only, not {policy}[/yellow]")
+    if chain not in CHAINS:
+        raise ValueError(f"--chain must be one of {', '.join(CHAINS)}, not {chain!r}")
+    if chain != "none" and policy != "seeds":
+        raise ValueError(
+            f"--chain {chain}: the Choir program implements the seeds policy only; use --policy seeds or --chain none"
+        )
+    if chain != "litesvm" and program is not None:
+        raise ValueError("--program goes with --chain litesvm")
+    if chain != "rpc" and (rpc, program_id, keypair) != (None, None, None):
+        raise ValueError("--rpc, --program-id and --keypair go with --chain rpc")
+    if chain == "rpc" and None in (rpc, program_id, keypair):
+        raise ValueError("--chain rpc needs --rpc, --program-id and --keypair")
+    if chain == "rpc" and manual_clock is not None:
+        raise ValueError(
+            "--manual-clock cannot move a validator's clock (the program stamps the cluster's time): "
+            "use it with --chain litesvm or none"
+        )
+    return chain

@@ -3,24 +3,50 @@
 
 Why this shape: the seeds record content hashes and token state on Solana, and the backend must never acknowledge
 what the chain refused. So the chain comes *before* the model in the writer: for each operation the writer first
-sends the transaction (`programs.driver.ProgramDriver`, in an in-process LiteSVM by default); if the program
-refuses, the model is asked on a copy of its state: if it refuses too (the usual case: the program agrees with the
-oracle), the client gets the model's own error, exactly as without a chain; if it would accept, the backend
-answers `ChainRejected` (409, with the program's error name). Either way neither the model nor the journal
-changes. If the program accepts, the model applies the step as before and the journal commits it. The
-one case that cannot be undone is the program accepting what the model then refuses (the chain has no rollback):
-that is a disagreement between the program and the oracle, which the property suite exists to rule out; it is
-recorded as a divergence, the client gets the model's error, and `/v1/consistency` reports it.
+sends the transaction (`programs.driver.ProgramDriver`); if the program refuses, the model is asked on a copy of
+its state: if it refuses too (the usual case: the program agrees with the oracle), the client gets the model's own
+error, exactly as without a chain; if it would accept, the backend answers `ChainRejected` (409, with the
+program's error name). Either way neither the model nor the journal changes. If the program accepts, the model
+applies the step as before and the journal commits it. The one case that cannot be undone is the program accepting
+what the model then refuses (the chain has no rollback): that is a disagreement between the program and the
+oracle, which the property suite exists to rule out; it is recorded as a divergence, the client gets the model's
+error, and `/v1/consistency` reports it. Both sides are read under the backend's state lock, so
+`/v1/consistency` compares one consistent cut: the model's SPEC section 8 snapshot against the program's accounts
+rendered by the same renderer (`ProgramDriver.snapshot`).
 
-The embedded chain is rebuilt from the journal when the server starts (replaying every journaled operation into a
-fresh LiteSVM), and from nothing when a test server resets its world. Both sides are read under the backend's
-state lock, so `/v1/consistency` compares one consistent cut: the model's SPEC section 8 snapshot against the
-program's accounts rendered by the same renderer (`ProgramDriver.snapshot`).
+Two chains (`choir serve --chain`):
 
-Known limits: only the embedded chain exists (`--chain rpc URL` to a validator is not wired yet); and the writer's
-two recovery paths (a journal commit that fails, an internal error that makes it rebuild the model from the
-journal and redo the rest of the batch) do not rewind the chain, which then holds operations the journal does not:
-`/v1/consistency` shows it, and a restart (which rebuilds the chain from the journal) repairs it.
+* `litesvm` (the default with the seeds policy): the program in an in-process LiteSVM, loaded from the `.so` that
+  `choir program build` writes (`program_image`; serving never compiles). It holds nothing across restarts, so it
+  is rebuilt from the journal when the server starts (every journaled operation replayed into a fresh LiteSVM),
+  and from genesis when a test server resets its world. The backend sets its clock to each operation's `now`, so
+  the program's times equal the model's exactly.
+* `rpc` (`--rpc URL --program-id ID --keypair FILE`): the program deployed at a validator, through
+  `programs.transport.RpcTransport`. A validator keeps its state, so replaying the journal into it at every start
+  would apply every operation twice. At start the server reads the program's accounts: if they hold no operation
+  (a fresh deployment: nothing, or only the config and treasury at genesis; the fee payer must then be the
+  program's upgrade authority, the only key that may initialize it) the journal is replayed into the program
+  once; otherwise the program's snapshot must equal the model's after the journal replay, or the server refuses
+  to start (`ChainMismatch`, exit 2) and changes nothing on either side. The deployment's config must also hold
+  the backend's `--params`. The program stamps the *cluster's* clock, which the backend cannot set: before each
+  operation the transport waits until the cluster's clock has reached the operation's `now`, so every time the
+  program records (thread `created_at`, `updated_at`, message `deadline`) is at or after the model's, and that is
+  what `/v1/consistency` checks for those fields (everything else must be equal). For the same reason a manual
+  clock is refused with this chain, and so is a world reset (answered `ChainPersistent`, 409). A validator that
+  does not answer fails that operation alone with `ChainUnavailable` (502, which clients do not retry on their
+  own: its transaction may have landed, and `/v1/consistency` would then show it).
+
+Known limits: the writer's two recovery paths (a journal commit that fails, an internal error that makes it
+rebuild the model from the journal and redo the rest of the batch) do not rewind the chain, which then holds
+operations the journal does not: `/v1/consistency` shows it. With `litesvm` a restart (which rebuilds the chain
+from the journal) repairs it; with `rpc` the restart refuses to start on the mismatch, which must be settled by
+hand (a fresh deployment, or a journal that matches). With `rpc`, cluster times run at or after the model's, so a
+time-bound operation the model accepts right at its boundary (an `Expire` at the deadline, a `Divest` at the end
+of its cooldown) may be refused by the program for a second or so and is answered `ChainRejected` (nothing
+changes; retrying later succeeds); and a replay into a fresh deployment runs the whole journal at today's cluster
+time, so a journal holding such operations cannot be replayed (the server says which row and exits 2). The server
+is the program's only writer: what another client sends to the same deployment shows up in `/v1/consistency` (it
+reads every program account) but is not applied to the model.
 """
 
 from __future__ import annotations
@@ -31,19 +57,33 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from choir_model import Step
+from choir_model import Model, Step
 from choir_model.trace import step_from_json
 from reference_backend.errors import ApiError
 
 if TYPE_CHECKING:
     from programs.driver import ProgramDriver
+    from programs.transport import Transport
     from reference_backend.service import Backend
 
 log = logging.getLogger("reference_backend")
+
+CLUSTER_TIMES = {"threads": ("created_at", "updated_at"), "messages": ("deadline",)}
+
+
+class ChainStartError(RuntimeError):
+    """The chain cannot be put in front of the model; the message says why and what to do (`choir serve` prints it
+    and exits 2)."""
+
+
+class ChainMismatch(ChainStartError):
+    """A persistent chain holds a state other than the journal's: serving would acknowledge operations on top of
+    two different worlds."""
 
 
 class ChainRejected(ApiError):
@@ -62,12 +102,21 @@ class Divergence:
 class Consistency(BaseModel):
     consistent: bool = Field(description="The model's snapshot equals the program's, and no step ever diverged.")
     journal_seq: int
-    chain_steps: int = Field(description="Operations the program accepted since it was (re)built.")
+    chain_steps: int = Field(
+        description="Operations the program accepted since this server put it in front of the model (including "
+        "the journal replayed into it at start)."
+    )
     rejected: int = Field(
         description="Operations the program refused although the model accepts them (answered "
         "ChainRejected, not journaled)."
     )
     refused_by_both: int = Field(description="Operations both refused (answered with the model's error).")
+    times: str = Field(
+        "exact",
+        description="How thread created_at/updated_at and message deadline are compared: `exact` (LiteSVM, whose "
+        "clock the backend sets) or `at-or-after` (a validator: the program stamps the cluster's clock, which "
+        "must be at or after the model's).",
+    )
     differences: list[str] = Field(description="Snapshot paths where the two states differ (first 20).")
     divergences: list[dict[str, Any]]
 
@@ -85,11 +134,45 @@ def differences(left: Any, right: Any, path: str = "") -> list[str]:
     return [] if left == right else [path or "/"]
 
 
+def cluster_times(model: dict[str, Any], chain: dict[str, Any]) -> dict[str, Any]:
+    """`chain` with each cluster-stamped time that is at or after the model's replaced by the model's, so that
+    `differences` flags only the times that broke that rule (and everything else). Why: on a validator the program
+    reads the cluster's clock, which the transport lets reach the operation's `now` first, so equality is not
+    expected but an earlier time is a bug."""
+    out = copy.deepcopy(chain)
+    for group, names in CLUSTER_TIMES.items():
+        for key, entry in out.get(group, {}).items():
+            mine = model.get(group, {}).get(key)
+            if mine is None:
+                continue
+            for name in names:
+                theirs, ours = entry.get(name), mine.get(name)
+                if isinstance(theirs, int) and isinstance(ours, int) and theirs >= ours:
+                    entry[name] = ours
+    return out
+
+
+def snapshot_names(snapshot: dict[str, Any]) -> list[str]:
+    """Every actor name a snapshot mentions (wallets, co-authors, authors, voters): a driver adopting a deployed
+    program must know them to render its accounts by name rather than by public key."""
+    names = set(snapshot.get("wallets", {}))
+    for thread in snapshot.get("threads", {}).values():
+        names.update(thread.get("co_authors", ()))
+    for message in snapshot.get("messages", {}).values():
+        names.add(message.get("author", ""))
+        names.update(message.get("votes", {}))
+    names.discard("")
+    return sorted(names)
+
+
 @dataclass
 class Chain:
-    """The program driver the writer consults before the model. `factory` builds a fresh driver (genesis)."""
+    """The program driver the writer consults before the model. `factory` builds a driver: a fresh one at genesis
+    (`persistent=False`, LiteSVM) or one connected to a deployment that keeps its state (`persistent=True`, a
+    validator: see the module docstring for what `start` does then)."""
 
     factory: Callable[[], ProgramDriver]
+    persistent: bool = False
     driver: ProgramDriver | None = None
     generation: int = -1
     accepted: int = 0
@@ -101,20 +184,46 @@ class Chain:
     def _fresh(self, generation: int) -> ProgramDriver:
         if self.driver is not None:
             self.driver.close()
+            self.driver = None
         self.driver = self.factory()
         self.generation = generation
         self.accepted = self.rejected = self.agreed = 0
         self.divergences = []
         return self.driver
 
-    def replay(self, backend: Backend) -> int:
-        """Rebuild the chain from the journal (at start): every journaled operation, in order."""
+    def start(self, backend: Backend) -> int:
+        """Bring the chain level with the journal (under the state lock, before serving); returns the operations
+        replayed into it. Embedded: replay everything into a fresh LiteSVM. Persistent: replay only into a
+        deployment that holds no operation; otherwise check it already holds the journal's state."""
+        if not self.persistent:
+            return self.replay(backend)
         driver = self._fresh(backend._generation)
+        chain = driver.snapshot(full=True)
+        genesis = Model(backend.config.params, policy=backend.config.policy).snapshot()
+        if not differences(genesis, chain):
+            return self.replay(backend, driver)
+        model = backend.model.snapshot()
+        diff = differences(model, cluster_times(model, chain))
+        if diff:
+            shown = ", ".join(diff[:10]) + (f" and {len(diff) - 10} more" if len(diff) > 10 else "")
+            raise ChainMismatch(
+                f"the program's accounts hold another state than the journal (journal at row {backend.journal_seq}; "
+                f"they differ at {shown}). Nothing was sent to the program. Serve this --data against the "
+                "deployment it was journaled on, or start from a fresh deployment or a fresh --data."
+            )
+        return 0
+
+    def replay(self, backend: Backend, driver: ProgramDriver | None = None) -> int:
+        """Send every journaled operation, in order, to `driver` (default: a fresh one)."""
+        driver = driver or self._fresh(backend._generation)
         count = 0
         for seq, line in backend.journal.lines(after=0):
             error = driver.apply(step_from_json(json.loads(line), seq))
             if error is not None:
-                raise RuntimeError(f"journal row {seq} is refused by the program: {error}")
+                raise ChainMismatch(
+                    f"journal row {seq} is refused by the program ({error}) after {count} rows were replayed into "
+                    "it: the journal cannot be replayed onto this chain"
+                )
             count += 1
         self.accepted = count
         return count
@@ -124,8 +233,28 @@ class Chain:
         with self.lock:
             driver = self.driver
             if driver is None or self.generation != backend._generation:
+                if self.persistent:  # a deployed program cannot forget: the model now starts from another world
+                    raise ApiError(
+                        409,
+                        "ChainPersistent",
+                        "the world was reset but the deployed program keeps its state: restart the server against "
+                        "a fresh deployment; nothing changed",
+                    )
                 driver = self._fresh(backend._generation)  # a reset world starts from genesis
-            error = driver.apply(step)
+            try:
+                error = driver.apply(step)
+            except Exception as failure:
+                if not self.persistent:
+                    raise  # in process, a failing driver is a bug: the writer's internal-error path
+                # A validator that does not answer: refuse this operation alone. (The internal-error path would
+                # redo the batch's earlier operations, sending them to the deployed program a second time.)
+                log.error("the chain did not answer for %s: %r", step, failure)
+                raise ApiError(
+                    502,
+                    "ChainUnavailable",
+                    f"the Choir program could not be reached ({type(failure).__name__}: {failure}); the operation "
+                    "was not applied here (if its transaction landed anyway, /v1/consistency shows it)",
+                ) from None
             if error is None:
                 self.accepted += 1
                 return
@@ -142,18 +271,20 @@ class Chain:
         self.divergences.append(Divergence(backend.journal_seq, step.to_json(), error))
 
     def check(self, backend: Backend) -> Consistency:
-        """Compare the model with the program's accounts, under the state lock (one consistent cut)."""
+        """Compare the model with the program's accounts, under the state lock (one consistent cut). A persistent
+        chain is read afresh (every program account, not the driver's cache): it is the deployment's truth."""
         with backend._state_lock, self.lock:
             model = backend.model.snapshot()
-            chain = self.driver.snapshot() if self.driver is not None else {}
+            chain = self.driver.snapshot(full=self.persistent) if self.driver is not None else {}
             seq = backend.journal_seq
-        diff = differences(model, chain)
+        diff = differences(model, cluster_times(model, chain) if self.persistent else chain)
         return Consistency(
             consistent=not diff and not self.divergences,
             journal_seq=seq,
             chain_steps=self.accepted,
             rejected=self.rejected,
             refused_by_both=self.agreed,
+            times="at-or-after" if self.persistent else "exact",
             differences=diff[:20],
             divergences=[d.__dict__ for d in self.divergences],
         )
@@ -164,19 +295,73 @@ class Chain:
             self.driver = None
 
 
-def litesvm_chain(backend: Backend) -> Chain:
-    """The embedded chain: the Choir program in an in-process LiteSVM with the backend's parameters."""
+def program_locations() -> list[Path]:
+    """Where `choir program build` puts the program: `build/choir.so` under the working directory (its default
+    `--out`), then under the source checkout (where `make program` builds it)."""
+    from programs.toolchain.build import DEFAULT_OUT, PROGRAM_NAME
+
+    return list(dict.fromkeys([Path("build") / f"{PROGRAM_NAME}.so", DEFAULT_OUT / f"{PROGRAM_NAME}.so"]))
+
+
+def program_image(path: Path | None = None) -> bytes:
+    """The built program for the embedded chain: `path`, or the first of `program_locations()`. Why serving never
+    builds it: compiling needs clang and writes into the checkout; a server should start from a known artifact or
+    say clearly that there is none."""
+    candidates = [path] if path is not None else program_locations()
+    for candidate in candidates:
+        if candidate.is_file():
+            try:
+                return candidate.read_bytes()
+            except OSError as error:
+                raise ChainStartError(f"cannot read the Choir program at {candidate}: {error}") from None
+    where = ", ".join(str(c) for c in candidates)
+    raise ChainStartError(
+        f"the Choir program is not built (no {where}): run `choir program build` first, or serve without the "
+        "chain with --chain none"
+    )
+
+
+def litesvm_chain(backend: Backend, image: bytes | None = None) -> Chain:
+    """The embedded chain: the Choir program in an in-process LiteSVM with the backend's parameters. `image` is the
+    program's `.so` (default: built from source, `programs.driver.default_program_image`, as the tests do)."""
     from programs.driver import ProgramDriver
 
     if backend.config.policy != "seeds":
         raise ValueError("the Choir program implements the seeds policy only: serve with --policy seeds")
     params = backend.config.params
-    return Chain(lambda: ProgramDriver(params))
+    return Chain(lambda: ProgramDriver(params, image=image))
+
+
+def rpc_chain(backend: Backend, transport: Transport) -> Chain:
+    """The program deployed at a validator, reached through `transport` (an `RpcTransport`). The driver is built by
+    `Chain.start`, which checks the deployment against the journal; it knows every name of the model's state so
+    that it renders the deployment's accounts by name."""
+    from programs.driver import DriverError, ProgramDriver
+
+    if backend.config.policy != "seeds":
+        raise ValueError("the Choir program implements the seeds policy only: serve with --policy seeds")
+    params = backend.config.params
+    built: list[bool] = []
+
+    def connect() -> ProgramDriver:
+        if built:
+            raise RuntimeError("a deployed program has one driver per server (its transport is not rebuilt)")
+        built.append(True)
+        where = getattr(transport, "url", transport)
+        try:
+            return ProgramDriver(params, transport=transport, names=snapshot_names(backend.model.snapshot()))
+        except DriverError as error:  # a config with other parameters, or an initialize the payer may not send
+            raise ChainMismatch(f"the program at {where}: {error}") from None
+        except Exception as error:  # whatever the client raises when the validator does not answer
+            raise ChainStartError(f"cannot reach the program at {where}: {type(error).__name__}: {error}") from None
+
+    return Chain(connect, persistent=True)
 
 
 def attach(backend: Backend, chain: Chain) -> Chain:
-    """Put `chain` in front of the model (call after `backend.start()`, before serving requests)."""
+    """Put `chain` in front of the model (call after `backend.start()`, before serving requests): `Chain.start`
+    brings it level with the journal, or raises `ChainStartError` and leaves the backend without a chain."""
     with backend._state_lock:
-        chain.replay(backend)
+        chain.start(backend)
         backend.chain = chain
     return chain

@@ -16,8 +16,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import uvicorn
@@ -27,6 +28,9 @@ from reference_backend.clock import Clock
 from reference_backend.config import BackendConfig
 from reference_backend.service import Backend
 from reference_backend.ws import WsSettings, hub_of
+
+if TYPE_CHECKING:
+    from reference_backend.chain import Chain
 
 log = logging.getLogger("reference_backend")
 
@@ -55,25 +59,33 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     log_level: str = "info",
-    chain: str | None = None,
+    chain: str | Callable[[Backend], Chain] | None = None,
     ws: WsSettings | None = None,
 ) -> None:
-    """Start the backend and serve until interrupted (SIGINT/SIGTERM), then close it cleanly. `chain="litesvm"`
-    puts the Choir program in front of the model (`reference_backend.chain`); `ws` sets the WebSocket timings."""
-    backend = Backend(config).start()
-    try:
-        if chain == "litesvm":
-            from reference_backend.chain import attach, litesvm_chain
+    """Start the backend and serve until interrupted (SIGINT/SIGTERM), then close it cleanly. `chain` puts the Choir
+    program in front of the model (`reference_backend.chain`): `"litesvm"` (the program built from source), or a
+    function making the chain for the started backend (`choir serve` passes `litesvm_chain` with the built `.so`,
+    or `rpc_chain`). A chain that cannot start (`ChainStartError`) stops the server before it listens; `ws` sets
+    the WebSocket timings."""
+    from reference_backend.chain import attach, litesvm_chain
 
-            attach(backend, litesvm_chain(backend))
+    if isinstance(chain, str) and chain != "litesvm":
+        raise ValueError(f"unknown chain {chain!r}: litesvm, or a function making a Chain")
+    factory: Callable[[Backend], Chain] | None = litesvm_chain if isinstance(chain, str) else chain
+    backend = Backend(config).start()
+    made: Chain | None = None
+    try:
+        if factory is not None:
+            made = factory(backend)
+            attach(backend, made)  # on ChainStartError `made` is still closed below
         if ws is not None:
             hub_of(backend).settings = ws
         server = uvicorn.Server(uvicorn_config(create_app(backend), host, port, log_level))
         server.run()
     finally:
         backend.close()
-        if backend.chain is not None:
-            backend.chain.close()
+        if made is not None:
+            made.close()
 
 
 class ServerThread:
