@@ -428,7 +428,7 @@ def create_app(backend: Backend) -> FastAPI:
     async def consistency(principal: Admin) -> Response:
         """Compare the model's state with the Choir program's accounts (servers started with --chain; admins)."""
         if backend.chain is None:
-            raise ApiError(404, "NoChain", "this server runs without a chain (start it with --chain litesvm)")
+            raise ApiError(404, "NoChain", "this server runs without a chain (it was started with --chain none)")
         return envelope(backend, await run_in_threadpool(backend.chain.check, backend))
 
     @app.get("/v1/admin/cache", responses=responses(CacheReport), response_model=None, tags=["admin"])
