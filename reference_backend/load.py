@@ -95,6 +95,8 @@ class LoadReport:
     chain: dict[str, Any] | None = None
     agent_failures: list[str] = field(default_factory=list)
     elapsed: float = 0.0
+    setup_seconds: float = 0.0
+    verify_seconds: float = 0.0
 
     @property
     def throughput(self) -> float:
@@ -133,6 +135,8 @@ class LoadReport:
             "scenario": self.scenario,
             "users": self.users,
             "seconds": round(self.elapsed, 2),
+            "setup_s": round(self.setup_seconds, 1),
+            "verify_s": round(self.verify_seconds, 1),
             "time_scale": self.time_scale,
             "requests": self.requests,
             "throughput_rps": round(self.throughput, 1),
@@ -359,18 +363,22 @@ class _Run:
     async def run(self) -> LoadReport:
         asyncio.get_running_loop().set_default_executor(self.pool)
         self.world.loop = asyncio.get_running_loop()
+        began = time.monotonic()
         try:
             await self.setup()
             for client in self.world.sockets.values():
                 await client.wait_for(lambda c: all(not m.stale for m in c.threads.values()), self.timeout)
             self.recorder.measuring = True
             start = time.monotonic()
+            self.report.setup_seconds = start - began
             faults = asyncio.create_task(self.inject_faults(start))
             await asyncio.wait_for(self.world.run_agents(start + self.seconds), self.seconds + self.timeout)
             await faults
             self.report.elapsed = time.monotonic() - start
             self.recorder.measuring = False
+            verifying = time.monotonic()
             await self.verify()
+            self.report.verify_seconds = time.monotonic() - verifying
         finally:
             for client in self.world.sockets.values():
                 await client.close()

@@ -83,12 +83,14 @@ def scaled_params(params: Params, time_scale: float) -> Params:
 @dataclass
 class Recorder:
     """Every request of the load: latencies and failures while measuring; acknowledged and in-doubt writes always.
+    Once `closed`, nothing more is sent (the load's end: work queued behind a saturated server is dropped).
 
     Thread-safe: agents' steps run on a pool. A request refused with a 4xx is `refused` (the rules or the API said
     no: an expected outcome of concurrent users); a 5xx or a transport failure is an `error`. A write whose request
     may have reached the server but whose answer never came back (the server died mid-request) is `in_doubt`."""
 
     measuring: bool = False
+    closed: bool = False
     requests: int = 0
     errors: int = 0
     refused: int = 0
@@ -107,6 +109,8 @@ class Recorder:
         return self._timed(fn, step)
 
     def _timed(self, fn: Callable[[], R], step: Callable[[int], Step] | None) -> R | None:
+        if self.closed:  # the load is over: agents still in a step finish it without sending anything
+            return None
         start = time.perf_counter()
         try:
             result = fn()
@@ -389,7 +393,7 @@ class RemoteWorld:
         client = self.clients[KEEPER]
         while time.monotonic() < self.deadline:
             await asyncio.sleep(interval)
-            while self._due and self._due[0][0] < time.time():
+            while self._due and self._due[0][0] < time.time() and time.monotonic() < self.deadline:
                 _, thread_id, digest = heapq.heappop(self._due)
                 await self._run(
                     lambda t=thread_id, d=digest: self.recorder.op(
@@ -433,7 +437,8 @@ class RemoteWorld:
                 await asyncio.sleep(delay)
 
     async def run_agents(self, deadline: float) -> None:
-        """Start every agent's process and the keeper; return when all have stopped (at the deadline)."""
+        """Start every agent's process and the keeper; at the deadline close the recorder (nothing more is sent) and
+        return when every process has finished the step it was in."""
         self.loop = asyncio.get_running_loop()
         self.deadline = deadline
         self.started = time.monotonic()
@@ -442,5 +447,7 @@ class RemoteWorld:
             if process is not None:
                 self._start(self._drive(process))
         self._start(self.keeper())
+        await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+        self.recorder.closed = True
         while self._tasks:
             await asyncio.wait(list(self._tasks))
