@@ -5,6 +5,8 @@ asked, checks every invariant after every step (`check="step"`) or audits the wh
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from typing import Any, Literal
 
 from choir_model import events as ev
@@ -83,6 +85,23 @@ class Model:
         """Apply a step and return None or the error name: the shape drivers and traces use."""
         try:
             self.apply(step)
+        except ChoirError as error:
+            return error.name
+        return None
+
+    def refusal(self, step: Step) -> str | None:
+        """The error name `step` would get now, or None if it would be accepted; changes nothing, checks nothing.
+
+        Why not `copy.deepcopy(model).try_apply(step)`: that copies the whole world, and the backend asks this for
+        every operation its chain refuses. A step changes only the wallets, the treasury, the running totals,
+        `last_now` and its own thread (or adds one), so it runs on a fork that shares every other thread."""
+        state = self.state
+        fork = dataclasses.replace(state, wallets=dict(state.wallets), threads=dict(state.threads))
+        thread_id = getattr(step, "thread", None)
+        if thread_id in state.threads:
+            fork.threads[thread_id] = copy.deepcopy(state.threads[thread_id])
+        try:
+            self.rules.apply(fork, step)
         except ChoirError as error:
             return error.name
         return None

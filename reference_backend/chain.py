@@ -1,18 +1,18 @@
 """The chain behind the backend (issue 7, item 3): every accepted operation also goes to the Choir program, and
 `GET /v1/consistency` compares the backend's state with the program's accounts.
 
-Why this shape: the seeds record content hashes and token state on Solana, and the backend must never acknowledge
-what the chain refused. So the chain comes *before* the model in the writer: for each operation the writer first
-sends the transaction (`programs.driver.ProgramDriver`); if the program refuses, the model is asked on a copy of
-its state: if it refuses too (the usual case: the program agrees with the oracle), the client gets the model's own
-error, exactly as without a chain; if it would accept, the backend answers `ChainRejected` (409, with the
-program's error name). Either way neither the model nor the journal changes. If the program accepts, the model
-applies the step as before and the journal commits it. The one case that cannot be undone is the program accepting
-what the model then refuses (the chain has no rollback): that is a disagreement between the program and the
-oracle, which the property suite exists to rule out; it is recorded as a divergence, the client gets the model's
-error, and `/v1/consistency` reports it. Both sides are read under the backend's state lock, so
-`/v1/consistency` compares one consistent cut: the model's SPEC section 8 snapshot against the program's accounts
-rendered by the same renderer (`ProgramDriver.snapshot`).
+Why this shape: the seeds record content hashes and token state on Solana, and the backend must never acknowledge what
+the chain refused. So the chain comes *before* the model in the writer: for each operation the writer first sends the
+transaction (`programs.driver.ProgramDriver`); if the program refuses, the model is asked what it would say, without
+changing it (`Model.refusal`): if it refuses too (the usual case: the program agrees with the oracle), the client gets
+the model's own error, exactly as without a chain; if it would accept, the backend answers `ChainRejected` (409, with
+the program's error name). Either way neither the model nor the journal changes. If the program accepts, the model
+applies the step as before and the journal commits it. The one case that cannot be undone is the program accepting what
+the model then refuses (the chain has no rollback): that is a disagreement between the program and the oracle, which the
+property suite exists to rule out; it is recorded as a divergence, the client gets the model's error, and
+`/v1/consistency` reports it. Both sides are read under the backend's state lock, so `/v1/consistency` compares one
+consistent cut: the model's SPEC section 8 snapshot against the program's accounts rendered by the same renderer
+(`ProgramDriver.snapshot`).
 
 Two chains (`choir serve --chain`):
 
@@ -259,7 +259,7 @@ class Chain:
                 self.accepted += 1
                 return
             # Refused: if the model refuses too, answer exactly as the model alone would (it changes nothing).
-            if copy.deepcopy(backend.model).try_apply(step) is not None:
+            if backend.model.refusal(step) is not None:
                 self.agreed += 1
                 backend.model.apply(step)
             self.rejected += 1

@@ -24,8 +24,8 @@ How the simulator's world maps onto a server:
 * **Time**: agents' processes yield `world.env.timeout(seconds)` in simulated seconds; here each pause sleeps
   `seconds / time_scale` real seconds, and each process step (the agent's code up to its next pause, including
   its blocking requests) runs on a worker thread. The server runs on real time; its approval window and divest
-  cooldown are the scenario's divided by the time scale (`scaled_params`), so windows open and close during a
-  short load as they do over simulated days.
+  cooldown are the scenario's divided by the time scale (`scaled_params`; the window at least `MIN_WINDOW`), so
+  windows open and close during a load as they do over simulated days.
 """
 
 from __future__ import annotations
@@ -67,7 +67,9 @@ KEEPER = "load-keeper"
 READER = "load-reader"
 QUOTE_TTL = 1.0
 """Seconds a stake quote stays fresh for the same agent step (pick a thread, then size the stake)."""
-MIN_WINDOW = 3
+MIN_WINDOW = 30
+"""The shortest approval window the load gives the server, s: the bootstrap's joins (a spec, then each co-author's
+approval, one after another) must close within it on a saturated server."""
 _FINISHED = object()  # next()'s default: StopIteration cannot cross a Future
 
 
