@@ -1,14 +1,19 @@
-"""The invariants of SPEC section 6 (1 to 9), each a named check that returns the violations it finds.
+"""The invariants of SPEC section 6 (1 to 9), each named, each reported under its own name.
 
 Two ways to run them:
 
-* `Checker` checks one step cheaply, cheap enough for every step of a property run or a simulation: it captures
-  the few values the step can touch (`before`), applies nothing itself, and after the step compares them with the
-  new state (`after`). Conservation uses the state's running totals instead of re-summing the world.
+* `Checker` checks one step, cheap enough for every step of a property run or a simulation: `before` captures the
+  few values the step can touch (the thread and message it addresses, the wallets of its actor and voters, the
+  ledger totals), and `after` compares them with the new state in one fused pass over the nine invariants.
+  Conservation uses the state's running totals instead of re-summing the world.
 * `audit(state, params)` re-derives everything from scratch (totals, pending counts, every thread and message):
   the spot check that also catches a corruption the running totals cannot see.
 
 Every invariant name is a key of `INVARIANTS`; a violation names its invariant so reports can say which broke.
+The per-step pass is one function rather than nine because a separate check per invariant costs a call, a
+context object and repeated lookups each (most of the checked step); it still reports every invariant by name and
+in SPEC order, and the whole-state shapes it shares with `audit` (co-authors, thread balance, escrow, votes) are
+the same helpers, called only when a cheap inline test has already seen the shape broken.
 """
 
 from __future__ import annotations
@@ -22,19 +27,17 @@ from choir_model.errors import ChoirError
 from choir_model.events import Event
 from choir_model.params import U64_MAX, Params
 from choir_model.settlement import Direction, Outcome, SettlementPolicy
-from choir_model.state import TERMINAL_STATES, TRANSITIONS, ChoirState, Message, MessageState, Thread
-from choir_model.steps import (
-    CreateThread,
-    Divest,
-    ProcessApproval,
-    Step,
-)
+from choir_model.state import TERMINAL_STATES, TRANSITIONS, ChoirState, Message, MessageState, Privacy, Thread
+from choir_model.steps import CreateThread, Divest, ProcessApproval, Step
 
 PENDING, PRIVATE, PUBLIC = MessageState.PENDING, MessageState.PRIVATE, MessageState.PUBLIC
 
 # Transitions one step may make in the model: the seeds' graph, entry states for new messages, and
 # Private -> Public for a public request with no other co-author (Pending and settled in the same step).
 _STEP_TRANSITIONS = TRANSITIONS | {(None, PRIVATE), (None, PENDING), (PRIVATE, PUBLIC)}
+
+# The sign of a comparison (-1, 0, 1) each direction admits, read off `Direction.admits` once.
+_ADMITTED = {d: frozenset(c for c in (-1, 0, 1) if d.admits(0, c)) for d in Direction}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,122 +49,21 @@ class Violation:
         return f"[{self.invariant}] {self.message}"
 
 
-class ThreadView(NamedTuple):
-    balance: int
-    co_authors: tuple[str, ...]
-    created_at: int
-    updated_at: int
-    message_count: int
-    last_divest: int | None
-    pending: int
-
-
-class MessageView(NamedTuple):
-    state: MessageState
-    author: str
-    created_at: int
-    is_spec: bool
-    stake: int
-    deadline: int | None
-    voters: tuple[str, ...]
-    votes: tuple[tuple[str, bool], ...]
-    privacy: str
-
-
-class Before(NamedTuple):
-    """What a step can touch, captured before it runs."""
-
-    treasury: int
-    wallet_total: int
-    thread_total: int
-    escrow_total: int
-    thread_count: int
-    last_now: int | None
-    names: tuple[str, ...]
-    wallets: tuple[int, ...]
-    thread: ThreadView | None
-    message: MessageView | None
-
-
-# Views are built with `tuple.__new__` on the field tuple: the same NamedTuple, without the generated `__new__`'s
-# keyword handling, which is most of the cost of capturing a step (the checker builds three per step).
-_new = tuple.__new__
-
-
-def _thread_view(thread: Thread | None, actor: str) -> ThreadView | None:
-    if thread is None:
-        return None
-    return _new(ThreadView, (thread.balance, tuple(thread.co_authors), thread.created_at, thread.updated_at,
-                             thread.message_count, thread.last_divest.get(actor), thread.pending))  # fmt: skip
-
-
-def _message_view(message: Message | None) -> MessageView | None:
-    if message is None:
-        return None
-    return _new(MessageView, (message.state, message.author, message.created_at, message.is_spec, message.stake,
-                              message.deadline, message.voters, tuple(message.votes.items()),
-                              message.privacy.value))  # fmt: skip
-
-
-@dataclass(slots=True)
-class StepContext:
-    """Everything a step check needs: the step, its result, the values before and after it."""
-
-    state: ChoirState
-    params: Params
-    policy: SettlementPolicy
-    economics: Economics
-    step: Step
-    error: ChoirError | None
-    events: Sequence[Event]
-    before: Before
-    wallets_after: tuple[int, ...]  # the balances of `before.names` after the step
-    thread: Thread | None
-    message: Message | None
-
-
-StepCheck = Callable[[StepContext], list[Violation]]
 AuditCheck = Callable[[ChoirState, Params], list[Violation]]
 
 
 @dataclass(frozen=True, slots=True)
 class Invariant:
-    """A SPEC section 6 invariant: its number, name, the per-step check and the whole-state audit."""
+    """A SPEC section 6 invariant: its number, name and the whole-state audit (its per-step form is a section of
+    `Checker.after`)."""
 
     number: int
     name: str
     summary: str
-    check_step: StepCheck
     audit: AuditCheck
 
 
 # ---------------------------------------------------------------------------------------------------- 1
-
-
-def _conservation_step(ctx: StepContext) -> list[Violation]:
-    s, b, params = ctx.state, ctx.before, ctx.params
-    out = []
-    total = s.wallet_total + s.treasury + s.thread_total + s.escrow_total
-    if total != params.total_supply:
-        out.append(Violation("conservation", f"wallets+treasury+threads+escrow = {total} != {params.total_supply}"))
-    wallet_delta = sum(ctx.wallets_after) - sum(b.wallets)
-    if wallet_delta != s.wallet_total - b.wallet_total:
-        out.append(
-            Violation(
-                "conservation",
-                f"touched wallets moved by {wallet_delta} but the wallet total by {s.wallet_total - b.wallet_total}",
-            )
-        )
-    if b.thread is not None and ctx.thread is not None:
-        delta = ctx.thread.balance - b.thread.balance
-        if delta != s.thread_total - b.thread_total:
-            out.append(
-                Violation(
-                    "conservation",
-                    f"thread balance moved by {delta}, thread total by {s.thread_total - b.thread_total}",
-                )
-            )
-    return out
 
 
 def _conservation_audit(state: ChoirState, params: Params) -> list[Violation]:
@@ -199,26 +101,6 @@ def _escrow_message(message: Message, where: Step | str, params: Params) -> list
     return []
 
 
-def _escrow_step(ctx: StepContext) -> list[Violation]:
-    b, moved = ctx.before, ctx.state.escrow_total - ctx.before.escrow_total
-    if ctx.message is None:
-        if moved:
-            return [Violation("escrow", f"escrow total moved by {moved} without a message")]
-        return []
-    out = _escrow_message(ctx.message, ctx.step, ctx.params)
-    stake_before = b.message.stake if b.message else 0
-    if moved != ctx.message.stake - stake_before:
-        out.append(
-            Violation(
-                "escrow",
-                f"escrow total moved by {moved}, the message's stake by {ctx.message.stake - stake_before}",
-            )
-        )
-    if b.message and b.message.state is PENDING and ctx.message.state is PENDING and ctx.message.stake != stake_before:
-        out.append(Violation("escrow", f"{_where(ctx.step)}: a pending stake changed from {stake_before}"))
-    return out
-
-
 def _escrow_audit(state: ChoirState, params: Params) -> list[Violation]:
     return [
         v
@@ -240,39 +122,6 @@ def _coauthor_shape(thread: Thread, params: Params) -> list[Violation]:
     if len(names) > params.max_coauthors:
         return [Violation("co_authors", f"thread {thread.thread_id!r} has {len(names)} > {params.max_coauthors}")]
     return []
-
-
-def _coauthors_step(ctx: StepContext) -> list[Violation]:
-    thread = ctx.thread
-    if thread is None:
-        return []
-    out = _coauthor_shape(thread, ctx.params)
-    before = ctx.before.thread
-    if before is None:
-        if isinstance(ctx.step, CreateThread) and thread.co_authors != [ctx.step.actor]:
-            out.append(Violation("co_authors", f"a new thread's co-authors are {thread.co_authors}, not the creator"))
-        return out
-    after = tuple(thread.co_authors)
-    if after == before.co_authors:
-        return out
-    m, mb = ctx.message, ctx.before.message
-    joined = (
-        m is not None
-        and mb is not None
-        and mb.state is PENDING
-        and m.state is PUBLIC
-        and m.is_spec
-        and after == (*before.co_authors, m.author)
-    )
-    if not joined:
-        out.append(
-            Violation(
-                "co_authors",
-                f"co-authors changed from {list(before.co_authors)} to {list(after)} "
-                "other than by a unanimous spec approval",
-            )
-        )
-    return out
 
 
 def _coauthors_audit(state: ChoirState, params: Params) -> list[Violation]:
@@ -301,57 +150,11 @@ def _thread_shape(thread: Thread, params: Params) -> list[Violation]:
     return out
 
 
-def _thread_step(ctx: StepContext) -> list[Violation]:
-    thread = ctx.thread
-    if thread is None:
-        return []
-    out = _thread_shape(thread, ctx.params)
-    before = ctx.before.thread
-    if before is not None and thread.created_at != before.created_at:
-        out.append(Violation("thread_balance", f"created_at changed from {before.created_at}"))
-    if ctx.error is None and thread.updated_at != ctx.step.now:
-        out.append(Violation("thread_balance", f"updated_at is {thread.updated_at} after a step at {ctx.step.now}"))
-    return out
-
-
 def _thread_audit(state: ChoirState, params: Params) -> list[Violation]:
     return [v for t in state.threads.values() for v in _thread_shape(t, params)]
 
 
 # ---------------------------------------------------------------------------------------------------- 5
-
-
-def _messages_step(ctx: StepContext) -> list[Violation]:
-    m, mb, step = ctx.message, ctx.before.message, ctx.step
-    out = []
-    tb, thread = ctx.before.thread, ctx.thread
-    if thread is not None and tb is not None:
-        created = mb is None and m is not None
-        if thread.message_count != tb.message_count + created:
-            out.append(
-                Violation(
-                    "message_states",
-                    f"message_count went {tb.message_count} -> "
-                    f"{thread.message_count} while {'one' if created else 'no'} message was created",
-                )
-            )
-    if m is None:
-        return out
-    pair = (mb.state if mb else None, m.state)
-    if pair[0] != pair[1] and pair not in _STEP_TRANSITIONS:
-        out.append(Violation("message_states", f"{_where(step)} moved {pair[0]} -> {pair[1].value}, not on the graph"))
-    if mb is None:
-        return out
-    if (m.author, m.created_at, m.is_spec, m.privacy.value) != (
-        mb.author,
-        mb.created_at,
-        mb.is_spec,
-        mb.privacy,
-    ):
-        out.append(Violation("message_states", f"{_where(step)}: author, creation time, kind or privacy changed"))
-    if mb.state in TERMINAL_STATES and _message_view(m) != mb:
-        out.append(Violation("message_states", f"{_where(step)} is {mb.state.value} (terminal) but changed"))
-    return out
 
 
 def _messages_audit(state: ChoirState, params: Params) -> list[Violation]:
@@ -397,36 +200,6 @@ def _votes_shape(m: Message, where: Step | str) -> list[Violation]:
     return []
 
 
-def _votes_step(ctx: StepContext) -> list[Violation]:
-    m, mb, step = ctx.message, ctx.before.message, ctx.step
-    if m is None:
-        return []
-    out = _votes_shape(m, step)
-    old = dict(mb.votes) if mb else {}
-    if mb is not None and mb.voters and m.voters != mb.voters:
-        out.append(Violation("votes", f"{_where(step)}: the voter snapshot changed from {mb.voters} to {m.voters}"))
-    entering = (mb is None or mb.state is PRIVATE) and m.state is not PRIVATE
-    tb = ctx.before.thread
-    if entering and tb is not None:
-        expected = tb.co_authors if m.is_spec else tuple(n for n in tb.co_authors if n != m.author)
-        if m.voters != expected:
-            out.append(
-                Violation("votes", f"{_where(step)}: voters {m.voters} are not the co-authors snapshot {expected}")
-            )
-    if mb is not None and len(m.votes) == len(mb.votes) and tuple(m.votes.items()) == mb.votes:
-        return out  # the common case: no vote recorded or changed by this step
-    changed = {name for name in old if m.votes.get(name) != old[name]}
-    if changed:
-        out.append(Violation("votes", f"{_where(step)}: recorded votes of {sorted(changed)} changed"))
-    added = [name for name in m.votes if name not in old]
-    if added:
-        if not isinstance(step, ProcessApproval) or added != [step.actor]:
-            out.append(Violation("votes", f"{_where(step)}: votes of {added} appeared in a {step.op} by {step.actor}"))
-        elif m.deadline is None or step.now >= m.deadline:
-            out.append(Violation("votes", f"{_where(step)}: a vote was recorded at {step.now}, deadline {m.deadline}"))
-    return out
-
-
 def _votes_audit(state: ChoirState, params: Params) -> list[Violation]:
     return [
         v
@@ -437,51 +210,6 @@ def _votes_audit(state: ChoirState, params: Params) -> list[Violation]:
 
 
 # ---------------------------------------------------------------------------------------------------- 7
-
-
-def _expected_effect(ctx: StepContext) -> tuple[Direction, Direction, str]:
-    """The (temperature, frequency) directions SPEC section 5 promises for this step, and why."""
-    m, mb, step = ctx.message, ctx.before.message, ctx.step
-    settled = m is not None and mb is not None and mb.state is not m.state and m.state in TERMINAL_STATES
-    settled = settled or (m is not None and mb is not None and mb.state is PRIVATE and m.state is PUBLIC)
-    if settled and m is not None and mb is not None:
-        if not mb.is_spec or mb.stake == 0:
-            return Direction.SAME, Direction.SAME, "a public request settled"
-        if m.state is MessageState.EXPIRED:
-            outcome = Outcome.EXPIRED
-        else:
-            approvals = sum(m.votes.values())
-            outcome = Outcome.of_votes(approvals, len(m.votes) - approvals)
-        temperature, frequency = ctx.policy.temperature_effects[outcome]
-        return temperature, frequency, f"a spec settled {outcome.value} under {ctx.policy.name}"
-    if isinstance(step, Divest) and ctx.error is None:
-        return Direction.DOWN, Direction.SAME, "a divestment"
-    return Direction.SAME, Direction.SAME, f"{step.op} without settlement"
-
-
-def _temperature_step(ctx: StepContext) -> list[Violation]:
-    """Directions are compared exactly: T = E/N as the rational balance/N (cross-multiplied) and omega through N
-    (sqrt is monotone). A float temperature cannot see a one-unit divestment from a large balance."""
-    thread, tb = ctx.thread, ctx.before.thread
-    if thread is None or tb is None:
-        return []
-    n0, n1 = len(tb.co_authors), len(thread.co_authors)
-    t_cmp = (thread.balance * n0 > tb.balance * n1) - (thread.balance * n0 < tb.balance * n1)
-    w_cmp = (n1 > n0) - (n1 < n0)
-    temperature, frequency, why = _expected_effect(ctx)
-    out = []
-    if not temperature.admits(0, t_cmp):
-        out.append(
-            Violation(
-                "temperature_frequency",
-                f"{why}: E/N went {tb.balance}/{n0} -> {thread.balance}/{n1}, expected {temperature.value}",
-            )
-        )
-    if not frequency.admits(0, w_cmp):
-        out.append(
-            Violation("temperature_frequency", f"{why}: N went {n0} -> {n1}, frequency expected {frequency.value}")
-        )
-    return out
 
 
 def _temperature_audit(state: ChoirState, params: Params) -> list[Violation]:
@@ -495,33 +223,6 @@ def _temperature_audit(state: ChoirState, params: Params) -> list[Violation]:
 
 
 # ---------------------------------------------------------------------------------------------------- 8
-
-
-def _divest_step(ctx: StepContext) -> list[Violation]:
-    step, thread, tb = ctx.step, ctx.thread, ctx.before.thread
-    if thread is None or tb is None:
-        return []
-    last_after = thread.last_divest.get(step.actor)
-    if not isinstance(step, Divest) or ctx.error is not None:
-        if last_after != tb.last_divest:
-            return [Violation("divestment", f"{step.op} changed {step.actor}'s last divestment time")]
-        return []
-    out = []
-    params = ctx.params
-    if tb.last_divest is not None and step.now < tb.last_divest + params.divest_cooldown:
-        out.append(
-            Violation(
-                "divestment",
-                f"{step.actor} divested at {step.now}, cooldown ends at {tb.last_divest + params.divest_cooldown}",
-            )
-        )
-    bound = (tb.balance - params.min_thread_balance) // len(tb.co_authors)
-    taken = tb.balance - thread.balance
-    if taken != step.amount or taken > bound:
-        out.append(Violation("divestment", f"divested {taken} (asked {step.amount}), bound {bound}"))
-    if last_after != step.now:
-        out.append(Violation("divestment", f"last divestment time is {last_after}, not {step.now}"))
-    return out
 
 
 def _divest_audit(state: ChoirState, params: Params) -> list[Violation]:
@@ -541,23 +242,6 @@ def _divest_audit(state: ChoirState, params: Params) -> list[Violation]:
 # ---------------------------------------------------------------------------------------------------- 9
 
 
-def _atomicity_step(ctx: StepContext) -> list[Violation]:
-    out = []
-    if ctx.error is not None:
-        after = capture(ctx.state, ctx.step, ctx.thread, ctx.message, ctx.before.names)
-        if after != ctx.before:
-            changed = [field for field in Before._fields if getattr(after, field) != getattr(ctx.before, field)]
-            out.append(Violation("atomicity", f"{ctx.step.op} failed with {ctx.error.name} but changed {changed}"))
-    amounts = [ctx.state.treasury, *ctx.wallets_after]
-    if ctx.thread is not None:
-        amounts.append(ctx.thread.balance)
-    if ctx.message is not None:
-        amounts.append(ctx.message.stake)
-    if min(amounts) < 0 or max(amounts) > U64_MAX:
-        out.append(Violation("atomicity", f"a balance left u64: {[x for x in amounts if not 0 <= x <= U64_MAX]}"))
-    return out
-
-
 def _atomicity_audit(state: ChoirState, params: Params) -> list[Violation]:
     bad = [(k, v) for k, v in state.wallets.items() if not 0 <= v <= U64_MAX]
     bad += [(k, t.balance) for k, t in state.threads.items() if not 0 <= t.balance <= U64_MAX]
@@ -566,87 +250,122 @@ def _atomicity_audit(state: ChoirState, params: Params) -> list[Violation]:
     return [Violation("atomicity", f"balances outside u64: {bad}")] if bad else []
 
 
-# -------------------------------------------------------------------------------------------------------------
-
-
-def _where(step: Step | str) -> str:
-    """Where a violation is: the message a step addresses (or an audit's ready-made location). Built only once a
-    violation is found; the checks pass the step itself around."""
-    if isinstance(step, str):
-        return step
-    return f"{step.thread_id}/{(step.content_hash or '')[:12]}"
-
-
 INVARIANTS: dict[str, Invariant] = {
     inv.name: inv
     for inv in (
+        Invariant(1, "conservation", "wallets + treasury + threads + escrow == TOTAL_SUPPLY", _conservation_audit),
+        Invariant(2, "escrow", "only Pending specs hold stake", _escrow_audit),
         Invariant(
-            1,
-            "conservation",
-            "wallets + treasury + threads + escrow == TOTAL_SUPPLY",
-            _conservation_step,
-            _conservation_audit,
+            3, "co_authors", "never empty, no duplicates, bounded, changed only by unanimous approval", _coauthors_audit
         ),
-        Invariant(2, "escrow", "only Pending specs hold stake", _escrow_step, _escrow_audit),
+        Invariant(4, "thread_balance", "balance >= MIN_THREAD_BALANCE, created_at <= updated_at", _thread_audit),
+        Invariant(5, "message_states", "states move along the graph; terminal messages never change", _messages_audit),
+        Invariant(6, "votes", "one per voter, snapshot voters only, none at or after the deadline", _votes_audit),
         Invariant(
-            3,
-            "co_authors",
-            "never empty, no duplicates, bounded, changed only by unanimous approval",
-            _coauthors_step,
-            _coauthors_audit,
+            7, "temperature_frequency", "temperature and frequency move as SPEC section 5 says", _temperature_audit
         ),
-        Invariant(
-            4,
-            "thread_balance",
-            "balance >= MIN_THREAD_BALANCE, created_at <= updated_at",
-            _thread_step,
-            _thread_audit,
-        ),
-        Invariant(
-            5,
-            "message_states",
-            "states move along the graph; terminal messages never change",
-            _messages_step,
-            _messages_audit,
-        ),
-        Invariant(
-            6,
-            "votes",
-            "one per voter, snapshot voters only, none at or after the deadline",
-            _votes_step,
-            _votes_audit,
-        ),
-        Invariant(
-            7,
-            "temperature_frequency",
-            "temperature and frequency move as SPEC section 5 says",
-            _temperature_step,
-            _temperature_audit,
-        ),
-        Invariant(
-            8,
-            "divestment",
-            "cooldown respected, never below the minimum balance",
-            _divest_step,
-            _divest_audit,
-        ),
-        Invariant(
-            9,
-            "atomicity",
-            "a failed operation changes nothing; no balance leaves u64",
-            _atomicity_step,
-            _atomicity_audit,
-        ),
+        Invariant(8, "divestment", "cooldown respected, never below the minimum balance", _divest_audit),
+        Invariant(9, "atomicity", "a failed operation changes nothing; no balance leaves u64", _atomicity_audit),
     )
 }
 """Invariant name -> invariant, in SPEC order."""
 
 
+# -------------------------------------------------------------------------------------------------------------
+# Per-step capture
+
+
+class ThreadView(NamedTuple):
+    balance: int
+    co_authors: tuple[str, ...]
+    created_at: int
+    updated_at: int
+    message_count: int
+    last_divest: int | None
+    pending: int
+
+
+class MessageView(NamedTuple):
+    state: MessageState
+    author: str
+    created_at: int
+    is_spec: bool
+    stake: int
+    deadline: int | None
+    voters: tuple[str, ...]
+    votes: tuple[tuple[str, bool], ...]
+    privacy: Privacy
+
+
+class Before(NamedTuple):
+    """What a step can touch, captured before it runs."""
+
+    treasury: int
+    wallet_total: int
+    thread_total: int
+    escrow_total: int
+    thread_count: int
+    last_now: int | None
+    names: tuple[str, ...]
+    wallets: tuple[int, ...]
+    thread: ThreadView | None
+    message: MessageView | None
+
+
+# Views are built with `tuple.__new__` on the field tuple: the same NamedTuple, without the generated `__new__`'s
+# keyword handling, which is most of the cost of capturing a step (the checker builds three per step).
+_new = tuple.__new__
+
+
+def _message_view(message: Message) -> MessageView:
+    return _new(MessageView, (message.state, message.author, message.created_at, message.is_spec, message.stake,
+                              message.deadline, message.voters, tuple(message.votes.items()),
+                              message.privacy))  # fmt: skip
+
+
+class _Addresses(dict[type, tuple[bool, bool]]):
+    """Step type -> (names a thread, names a message), read once per type from the record's fields: a type lookup
+    instead of a `getattr` with a default, which raises and catches inside for every `Fund`."""
+
+    def __missing__(self, cls: type) -> tuple[bool, bool]:
+        fields = getattr(cls, "__dataclass_fields__", {})
+        self[cls] = found = ("thread" in fields, "hash" in fields)
+        return found
+
+
+_ADDRESSES = _Addresses()
+
+
+def capture(
+    state: ChoirState, step: Step, thread: Thread | None, message: Message | None, names: tuple[str, ...] | None
+) -> Before:
+    """The values `step` can change. `names` are the wallets to read (default: the actor, and the payees of a
+    settlement, the voters). The views are built inline: this runs before every checked step."""
+    actor = step.actor
+    if names is None:
+        names = (actor,) if message is None or not message.voters else tuple(dict.fromkeys((actor, *message.voters)))
+    wallets = state.wallets
+    return _new(Before, (
+        state.treasury, state.wallet_total, state.thread_total, state.escrow_total, len(state.threads),
+        state.last_now, names,
+        (wallets.get(names[0], 0),) if len(names) == 1 else tuple([wallets.get(name, 0) for name in names]),
+        None if thread is None else _new(ThreadView, (
+            thread.balance, tuple(thread.co_authors), thread.created_at, thread.updated_at, thread.message_count,
+            thread.last_divest.get(actor), thread.pending)),
+        None if message is None else _message_view(message),
+    ))  # fmt: skip
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Per-step checking
+
+
 class Checker:
     """Per-step invariant checking: `before = checker.before(state, step)`, apply the step, then
-    `checker.after(state, step, before, error, events)` returns the violations (empty when all hold)."""
+    `checker.after(state, step, before, error, events)` returns the violations (empty when all hold), in SPEC
+    order. `names` restricts the report to some invariants, in the order given."""
 
-    __slots__ = ("checks", "economics", "params", "policy")
+    __slots__ = ("_order", "economics", "params", "policy")
 
     def __init__(
         self,
@@ -656,61 +375,299 @@ class Checker:
         names: Sequence[str] | None = None,
     ) -> None:
         self.params, self.policy, self.economics = params, policy, economics
-        self.checks = [INVARIANTS[name].check_step for name in (names or INVARIANTS)]
+        self._order = {INVARIANTS[name].name: i for i, name in enumerate(names)} if names else None
 
     def before(self, state: ChoirState, step: Step) -> Before:
         """Capture what `step` can touch, before it runs."""
-        thread, message = focus(state, step)
+        names_thread, names_message = _ADDRESSES[type(step)]
+        thread = state.threads.get(step.thread) if names_thread else None  # type: ignore[attr-defined]
+        message = thread.messages.get(step.hash) if names_message and thread is not None else None  # type: ignore[attr-defined]
         return capture(state, step, thread, message, None)
 
     def after(
         self, state: ChoirState, step: Step, before: Before, error: ChoirError | None, events: Sequence[Event]
     ) -> list[Violation]:
-        """The violations of every checked invariant by the step that ran since `before` (empty when all hold)."""
-        thread, message = focus(state, step)
+        """The violations of every checked invariant by the step that ran since `before` (empty when all hold).
+
+        One pass, one section per invariant in SPEC order, each with the same conditions and messages as that
+        invariant alone; the common case (nothing broken) costs a few comparisons per section."""
+        names_thread, names_message = _ADDRESSES[type(step)]
+        thread = state.threads.get(step.thread) if names_thread else None  # type: ignore[attr-defined]
+        m = thread.messages.get(step.hash) if names_message and thread is not None else None  # type: ignore[attr-defined]
         if error is not None and before.thread is None and thread is not None:
             thread = None  # a failed create_thread must not have created the thread; atomicity reports it
+        params = self.params
+        _, wallet_total0, thread_total0, escrow_total0, _, _, names, wallets0, tb, mb = before
         wallets = state.wallets
-        ctx = StepContext(
-            state,
-            self.params,
-            self.policy,
-            self.economics,
-            step,
-            error,
-            events,
-            before,
-            tuple([wallets.get(name, 0) for name in before.names]),
-            thread,
-            message,
-        )
-        violations: list[Violation] = []
-        for check in self.checks:
-            found = check(ctx)
-            if found:
-                violations += found
-        return violations
+        if len(names) == 1:  # most steps touch one wallet: no sums, no min/max
+            wallet = wallets.get(names[0], 0)
+            wallets1 = (wallet,)
+            wallet_delta = wallet - wallets0[0]
+            wallets_in_u64 = 0 <= wallet <= U64_MAX
+        else:
+            wallets1 = tuple([wallets.get(name, 0) for name in names])
+            wallet_delta = sum(wallets1) - sum(wallets0)
+            wallets_in_u64 = min(wallets1) >= 0 and max(wallets1) <= U64_MAX
+        wallet_total, thread_total, escrow_total = state.wallet_total, state.thread_total, state.escrow_total
+        out: list[Violation] = []
+        both = thread is not None and tb is not None  # the thread existed before and after the step
+        if thread is not None:
+            balance, authors, n1 = thread.balance, thread.co_authors, len(thread.co_authors)
+        if both:
+            balance0, authors0, created0, _, count0, last_divest0, _ = tb  # type: ignore[misc]
+        if m is not None:
+            state_m, stake = m.state, m.stake
+        if mb is not None:
+            state0, author0, mcreated0, spec0, stake0, _, voters0, votes0, privacy0 = mb
+        else:
+            state0, stake0 = None, 0
+
+        # 1 conservation: the supply adds up, and the touched wallets and thread moved with the running totals.
+        total = wallet_total + state.treasury + thread_total + escrow_total
+        if total != params.total_supply:
+            out.append(Violation("conservation", f"wallets+treasury+threads+escrow = {total} != {params.total_supply}"))
+        if wallet_delta != wallet_total - wallet_total0:
+            out.append(
+                Violation(
+                    "conservation",
+                    f"touched wallets moved by {wallet_delta} but the wallet total by {wallet_total - wallet_total0}",
+                )
+            )
+        if both and balance - balance0 != thread_total - thread_total0:
+            out.append(
+                Violation(
+                    "conservation",
+                    f"thread balance moved by {balance - balance0}, thread total by {thread_total - thread_total0}",
+                )
+            )
+
+        # 2 escrow: only a pending spec holds stake, and the escrow total moves with the message's stake.
+        moved = escrow_total - escrow_total0
+        if m is None:
+            if moved:
+                out.append(Violation("escrow", f"escrow total moved by {moved} without a message"))
+        else:
+            if stake or (state_m is PENDING and m.is_spec):
+                out += _escrow_message(m, step, params)
+            if moved != stake - stake0:
+                out.append(
+                    Violation("escrow", f"escrow total moved by {moved}, the message's stake by {stake - stake0}")
+                )
+            if state0 is PENDING and state_m is PENDING and stake != stake0:
+                out.append(Violation("escrow", f"{_where(step)}: a pending stake changed from {stake0}"))
+
+        # 3 co-authors: the shape, and a change only by a unanimous spec approval adding its author.
+        if thread is not None:
+            if not n1 or n1 > params.max_coauthors or (n1 > 1 and len(set(authors)) != n1):
+                out += _coauthor_shape(thread, params)
+            if tb is None:
+                if isinstance(step, CreateThread) and authors != [step.actor]:
+                    out.append(Violation("co_authors", f"a new thread's co-authors are {authors}, not the creator"))
+            else:
+                authors1 = tuple(authors)
+                if authors1 != authors0:
+                    joined = (
+                        m is not None
+                        and state0 is PENDING
+                        and state_m is PUBLIC
+                        and m.is_spec
+                        and authors1 == (*authors0, m.author)
+                    )
+                    if not joined:
+                        out.append(
+                            Violation(
+                                "co_authors",
+                                f"co-authors changed from {list(authors0)} to {list(authors1)} "
+                                "other than by a unanimous spec approval",
+                            )
+                        )
+
+        # 4 thread balance and times.
+        if thread is not None:
+            if balance < params.min_thread_balance or thread.created_at > thread.updated_at:
+                out += _thread_shape(thread, params)
+            if both and thread.created_at != created0:
+                out.append(Violation("thread_balance", f"created_at changed from {created0}"))
+            if error is None and thread.updated_at != step.now:
+                out.append(Violation("thread_balance", f"updated_at is {thread.updated_at} after a step at {step.now}"))
+
+        # 5 message states: along the graph, identity fixed, terminal messages frozen, message_count exact.
+        if both:
+            created = mb is None and m is not None
+            if thread.message_count != count0 + created:  # type: ignore[union-attr]
+                out.append(
+                    Violation(
+                        "message_states",
+                        f"message_count went {count0} -> "
+                        f"{thread.message_count} while {'one' if created else 'no'} message was created",  # type: ignore[union-attr]
+                    )
+                )
+        if m is not None:
+            if state0 != state_m and (state0, state_m) not in _STEP_TRANSITIONS:
+                out.append(
+                    Violation("message_states", f"{_where(step)} moved {state0} -> {state_m.value}, not on the graph")
+                )
+            if mb is not None:
+                if m.author != author0 or m.created_at != mcreated0 or m.is_spec != spec0 or m.privacy != privacy0:
+                    out.append(
+                        Violation("message_states", f"{_where(step)}: author, creation time, kind or privacy changed")
+                    )
+                if state0 in TERMINAL_STATES and _message_view(m) != mb:
+                    out.append(Violation("message_states", f"{_where(step)} is {state0.value} (terminal) but changed"))  # type: ignore[union-attr]
+
+        # 6 votes: the shape, a fixed voter snapshot taken on entering the window, and only the step's own vote
+        # added, before the deadline.
+        if m is not None:
+            votes, voters = m.votes, m.voters
+            if votes:
+                if (
+                    votes.keys() - voters
+                    or state_m is PRIVATE
+                    or (state_m is PENDING and voters and len(votes) >= len(voters))
+                ):
+                    out += _votes_shape(m, step)
+            elif voters and state_m is PRIVATE:
+                out += _votes_shape(m, step)
+            if mb is not None and voters0 and voters != voters0:
+                out.append(Violation("votes", f"{_where(step)}: the voter snapshot changed from {voters0} to {voters}"))
+            if (mb is None or state0 is PRIVATE) and state_m is not PRIVATE and tb is not None:
+                expected = tb.co_authors if m.is_spec else tuple([n for n in tb.co_authors if n != m.author])
+                if voters != expected:
+                    out.append(
+                        Violation(
+                            "votes", f"{_where(step)}: voters {voters} are not the co-authors snapshot {expected}"
+                        )
+                    )
+            if mb is None:
+                if votes:
+                    out += _votes_changed(m, {}, step)
+            else:
+                # The one change that is allowed, decided without the report's bookkeeping: every recorded vote kept
+                # and the acting voter's appended, by process_approval, before the deadline.
+                items = tuple(votes.items())
+                if items != votes0 and not (
+                    items[:-1] == votes0
+                    and items[-1][0] == step.actor
+                    and isinstance(step, ProcessApproval)
+                    and m.deadline is not None
+                    and step.now < m.deadline
+                ):
+                    out += _votes_changed(m, dict(votes0), step)
+
+        # 7 temperature and frequency, compared exactly: T = E/N as the rational balance/N (cross-multiplied) and
+        # omega through N (sqrt is monotone). A float temperature cannot see a one-unit divestment from a large
+        # balance.
+        if both:
+            n0 = len(authors0)
+            e_n0, e0_n1 = balance * n0, balance0 * n1
+            t_cmp = (e_n0 > e0_n1) - (e_n0 < e0_n1)
+            w_cmp = (n1 > n0) - (n1 < n0)
+            settled = m is not None and state0 is not None and state0 is not state_m and state_m in TERMINAL_STATES
+            divested = error is None and isinstance(step, Divest)
+            if t_cmp or w_cmp or settled or divested:
+                outcome = None
+                if settled and spec0 and stake0:
+                    if state_m is MessageState.EXPIRED:
+                        outcome = Outcome.EXPIRED
+                    else:
+                        approvals = sum(m.votes.values())  # type: ignore[union-attr]
+                        outcome = Outcome.of_votes(approvals, len(m.votes) - approvals)  # type: ignore[union-attr]
+                    temperature, frequency = self.policy.temperature_effects[outcome]
+                elif divested:
+                    temperature, frequency = Direction.DOWN, Direction.SAME
+                else:  # no settlement, or a public request's (no stake, no co-author)
+                    temperature, frequency = Direction.SAME, Direction.SAME
+                if t_cmp not in _ADMITTED[temperature] or w_cmp not in _ADMITTED[frequency]:
+                    if settled:
+                        why = f"a spec settled {outcome.value} under {self.policy.name}" if outcome else (
+                            "a public request settled")  # fmt: skip
+                    else:
+                        why = "a divestment" if divested else f"{step.op} without settlement"
+                    if t_cmp not in _ADMITTED[temperature]:
+                        out.append(
+                            Violation(
+                                "temperature_frequency",
+                                f"{why}: E/N went {balance0}/{n0} -> {balance}/{n1}, expected {temperature.value}",
+                            )
+                        )
+                    if w_cmp not in _ADMITTED[frequency]:
+                        out.append(
+                            Violation(
+                                "temperature_frequency",
+                                f"{why}: N went {n0} -> {n1}, frequency expected {frequency.value}",
+                            )
+                        )
+
+        # 8 divestment: cooldown and bound kept, and only a divestment moves the actor's last divestment time.
+        if both:
+            last_after = thread.last_divest.get(step.actor)  # type: ignore[union-attr]
+            if not isinstance(step, Divest) or error is not None:
+                if last_after != last_divest0:
+                    out.append(Violation("divestment", f"{step.op} changed {step.actor}'s last divestment time"))
+            else:
+                if last_divest0 is not None and step.now < last_divest0 + params.divest_cooldown:
+                    out.append(
+                        Violation(
+                            "divestment",
+                            f"{step.actor} divested at {step.now}, cooldown ends at "
+                            f"{last_divest0 + params.divest_cooldown}",
+                        )
+                    )
+                bound = (balance0 - params.min_thread_balance) // n0
+                taken = balance0 - balance
+                if taken != step.amount or taken > bound:
+                    out.append(Violation("divestment", f"divested {taken} (asked {step.amount}), bound {bound}"))
+                if last_after != step.now:
+                    out.append(Violation("divestment", f"last divestment time is {last_after}, not {step.now}"))
+
+        # 9 atomicity: a failed step changed nothing it could touch, and every touched balance is a u64.
+        if error is not None:
+            after = capture(state, step, thread, m, names)
+            if after != before:
+                changed = [field for field in Before._fields if getattr(after, field) != getattr(before, field)]
+                out.append(Violation("atomicity", f"{step.op} failed with {error.name} but changed {changed}"))
+        treasury = state.treasury
+        if (
+            not 0 <= treasury <= U64_MAX
+            or not wallets_in_u64
+            or (thread is not None and not 0 <= balance <= U64_MAX)
+            or (m is not None and not 0 <= stake <= U64_MAX)
+        ):
+            amounts = [treasury, *wallets1]
+            if thread is not None:
+                amounts.append(balance)
+            if m is not None:
+                amounts.append(stake)
+            out.append(Violation("atomicity", f"a balance left u64: {[x for x in amounts if not 0 <= x <= U64_MAX]}"))
+
+        order = self._order
+        if out and order is not None:
+            out = sorted((v for v in out if v.invariant in order), key=lambda v: order[v.invariant])
+        return out
 
 
-def focus(state: ChoirState, step: Step) -> tuple[Thread | None, Message | None]:
-    """The thread and message a step addresses, where they exist."""
-    thread = state.threads.get(getattr(step, "thread", None))  # type: ignore[arg-type]
-    content_hash = getattr(step, "hash", None)
-    message = thread.messages.get(content_hash) if thread is not None and content_hash is not None else None
-    return thread, message
+def _votes_changed(m: Message, old: dict[str, bool], step: Step) -> list[Violation]:
+    """Invariant 6 for a step that changed a message's votes: recorded votes never change, and the only new vote
+    is the acting voter's, cast by `process_approval` before the deadline."""
+    out = []
+    changed = {name for name in old if m.votes.get(name) != old[name]}
+    if changed:
+        out.append(Violation("votes", f"{_where(step)}: recorded votes of {sorted(changed)} changed"))
+    added = [name for name in m.votes if name not in old]
+    if added:
+        if not isinstance(step, ProcessApproval) or added != [step.actor]:
+            out.append(Violation("votes", f"{_where(step)}: votes of {added} appeared in a {step.op} by {step.actor}"))
+        elif m.deadline is None or step.now >= m.deadline:
+            out.append(Violation("votes", f"{_where(step)}: a vote was recorded at {step.now}, deadline {m.deadline}"))
+    return out
 
 
-def capture(
-    state: ChoirState, step: Step, thread: Thread | None, message: Message | None, names: tuple[str, ...] | None
-) -> Before:
-    """The values `step` can change. `names` are the wallets to read (default: the actor, and the payees of a
-    settlement, the voters)."""
-    if names is None:
-        names = (step.actor,) if message is None else tuple(dict.fromkeys((step.actor, *message.voters)))
-    wallets = state.wallets
-    return _new(Before, (state.treasury, state.wallet_total, state.thread_total, state.escrow_total,
-                         len(state.threads), state.last_now, names, tuple([wallets.get(name, 0) for name in names]),
-                         _thread_view(thread, step.actor), _message_view(message)))  # fmt: skip
+def _where(step: Step | str) -> str:
+    """Where a violation is: the message a step addresses (or an audit's ready-made location). Built only once a
+    violation is found; the checks pass the step itself around."""
+    if isinstance(step, str):
+        return step
+    return f"{step.thread_id}/{(step.content_hash or '')[:12]}"
 
 
 def audit(state: ChoirState, params: Params, names: Sequence[str] | None = None) -> list[Violation]:
