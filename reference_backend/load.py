@@ -82,6 +82,7 @@ class LoadReport:
     refused: int = 0
     error_kinds: dict[str, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
+    request_lags: list[float] = field(default_factory=list)
     acknowledged: int = 0
     in_doubt: int = 0
     in_doubt_journaled: int = 0
@@ -130,6 +131,14 @@ class LoadReport:
             or self.agent_failures
         )
 
+    def lag_s(self, q: int) -> float:
+        """The q-th percentile of the time from a window's opening to a voter's `ApprovalRequest`, s (the server
+        stamps `now` in whole seconds, so this is good to about a second)."""
+        lags = self.request_lags
+        if len(lags) < 2:
+            return lags[0] if lags else float("nan")
+        return statistics.quantiles(lags, n=100, method="inclusive")[q - 1]
+
     def summary(self) -> dict[str, Any]:
         return {
             "scenario": self.scenario,
@@ -154,6 +163,8 @@ class LoadReport:
             "ws_connected": self.connected,
             "ws_reconnections": self.reconnections,
             "ws_failures": self.ws_failures,
+            "approval_request_lag_p50_s": round(self.lag_s(50), 2),
+            "approval_request_lag_p99_s": round(self.lag_s(99), 2),
             "delivered_events": self.events.delivered,
             "expected_events": self.events.expected,
             "missing_events": self.events.missing,
@@ -392,6 +403,7 @@ class _Run:
         report.error_kinds, report.latencies = dict(recorder.kinds), recorder.latencies
         report.acknowledged, report.in_doubt = len(recorder.acked), len(recorder.in_doubt)
         report.agent_failures = list(self.world.failures)
+        report.request_lags = list(self.world.request_lags)
         admin = ChoirClient(self.server.url, TREASURY_SIGNERS[0], dev_keypair(TREASURY_SIGNERS[0]), http=self.http)
         actual = await asyncio.to_thread(admin.call, "GET", "/v1/admin/snapshot")
         with contextlib.suppress(ChoirApiError):  # 404 NoChain: a server without a chain

@@ -213,6 +213,7 @@ class RemoteWorld:
         self._last_divest: dict[tuple[str, str], float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.failures: list[str] = []
+        self.request_lags: list[float] = []  # s from a window's opening (server clock) to a voter hearing of it
         self.loop: asyncio.AbstractEventLoop | None = None
         self.started = time.monotonic()
         self.deadline = float("inf")
@@ -363,6 +364,7 @@ class RemoteWorld:
 
     def _ballot(self, voter: str, payload: dict[str, Any]) -> None:
         digest, thread_id = payload["content_hash"], payload["thread_id"]
+        self.request_lags.append(time.time() - (payload["deadline"] - self.server_params.approval_window))
         if digest not in self._seen_requests:
             self._seen_requests.add(digest)
             heapq.heappush(self._due, (payload["deadline"], thread_id, digest))
