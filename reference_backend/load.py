@@ -274,7 +274,7 @@ class _Run:
         self.report = LoadReport(plan.scenario.name, users, seconds, time_scale)
         self.pool = ThreadPoolExecutor(max_workers=max(4, min(64, users)), thread_name_prefix="load")
         self.http = httpx.Client(
-            base_url=server.url, timeout=30.0, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
+            base_url=server.url, timeout=30.0, limits=httpx.Limits(max_connections=96, max_keepalive_connections=96)
         )
         self.world = RemoteWorld(
             server.url, plan.agents, plan.params, plan.epoch, time_scale, self.recorder, self.http, self.pool, BACKOFF
@@ -395,6 +395,7 @@ class _Run:
                 await client.close()
             self.http.close()
             self.pool.shutdown(wait=False, cancel_futures=True)
+            self.world.close()
         return self.report
 
     async def verify(self) -> None:

@@ -196,6 +196,9 @@ class RemoteWorld:
         self.time_scale = time_scale
         self.recorder = recorder
         self.pool = pool
+        # Votes and expiries have their own workers: a voter answers its ApprovalRequest as its own client would,
+        # not after every other user's queued reads (which, past the server's capacity, outlast the window).
+        self.urgent = ThreadPoolExecutor(max_workers=16, thread_name_prefix="load-vote")
         self.env = RemoteEnv(self)
         self._agent_of = {identity: agent for agent in agents for identity in agent.identities}
         self.clients = {name: self._client(name, http, backoff) for name in [*self._agent_of, KEEPER, READER]}
@@ -389,7 +392,8 @@ class RemoteWorld:
             lambda: self.recorder.op(
                 lambda: client.approve(ballot.thread_id, ballot.content_hash, approve),
                 lambda now: ProcessApproval(voter, now, ballot.thread_id, ballot.content_hash, approve),
-            )
+            ),
+            urgent=True,
         )
 
     async def keeper(self, interval: float = 0.5) -> None:
@@ -402,7 +406,8 @@ class RemoteWorld:
                 await self._run(
                     lambda t=thread_id, d=digest: self.recorder.op(
                         lambda: client.expire(t, d), lambda now: Expire(KEEPER, now, t, d)
-                    )
+                    ),
+                    urgent=True,
                 )
 
     # -- running agents' processes --------------------------------------------------------------------------------
@@ -412,9 +417,12 @@ class RemoteWorld:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, fn: Callable[[], R]) -> R:
+    async def _run(self, fn: Callable[[], R], urgent: bool = False) -> R:
         assert self.loop is not None
-        return await self.loop.run_in_executor(self.pool, fn)
+        return await self.loop.run_in_executor(self.urgent if urgent else self.pool, fn)
+
+    def close(self) -> None:
+        self.urgent.shutdown(wait=False, cancel_futures=True)
 
     def spawn(self, generator: Generator[Any, Any, None]) -> None:
         """Run an agent's process (from any thread)."""
