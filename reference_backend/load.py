@@ -33,7 +33,7 @@ import random
 import statistics
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -84,6 +84,7 @@ class LoadReport:
     latencies: list[float] = field(default_factory=list)
     request_lags: list[float] = field(default_factory=list)
     acknowledged: int = 0
+    acknowledged_by_op: dict[str, int] = field(default_factory=dict)
     in_doubt: int = 0
     in_doubt_journaled: int = 0
     connected: int = 0
@@ -156,6 +157,7 @@ class LoadReport:
             "refused": self.refused,
             "error_kinds": dict(sorted(self.error_kinds.items())),
             "acknowledged_operations": self.acknowledged,
+            "acknowledged_by_op": dict(sorted(self.acknowledged_by_op.items())),
             "in_doubt": self.in_doubt,
             "in_doubt_journaled": self.in_doubt_journaled,
             "faults": self.faults,
@@ -403,6 +405,7 @@ class _Run:
         report.requests, report.errors, report.refused = recorder.requests, recorder.errors, recorder.refused
         report.error_kinds, report.latencies = dict(recorder.kinds), recorder.latencies
         report.acknowledged, report.in_doubt = len(recorder.acked), len(recorder.in_doubt)
+        report.acknowledged_by_op = dict(Counter(step.op for _, step in recorder.acked))
         report.agent_failures = list(self.world.failures)
         report.request_lags = list(self.world.request_lags)
         admin = ChoirClient(self.server.url, TREASURY_SIGNERS[0], dev_keypair(TREASURY_SIGNERS[0]), http=self.http)

@@ -30,6 +30,7 @@ def test_small_load_of_simulator_agents_loses_nothing_and_ends_consistent() -> N
     assert report.users == report.connected == 20, summary
     assert report.requests > 0 and report.errors == 0, summary  # refusals by the rules are allowed, not errors
     assert report.acknowledged > 20, summary  # the scenario's bootstrap alone funds every user
+    assert {"fund", "create_thread", "submit_spec", "process_approval"} <= set(report.acknowledged_by_op), summary
     assert report.state_differences == [], report.state_differences[:10]  # no acknowledged operation lost
     assert report.in_doubt == report.in_doubt_journaled == report.faults == 0, summary
     assert report.events.expected > 0 and report.events.delivered == report.events.expected, summary
