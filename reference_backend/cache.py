@@ -154,7 +154,7 @@ class ResponseCache:
         self._touched: dict[str, int] = {}
         self._lock = threading.Lock()
         self._applied_changed = threading.Condition(self._lock)
-        self._generation = backend._generation
+        self._generation = backend.generation
         self.applied = backend.journal_seq
         backend.add_listener(self._on_accepted)
 
@@ -171,7 +171,7 @@ class ResponseCache:
 
     def _check_generation(self) -> None:
         """A reset started a new world: forget everything (the caller holds the lock)."""
-        generation = self.backend._generation
+        generation = self.backend.generation
         if generation != self._generation:
             self._generation = generation
             self._entries.clear()
@@ -186,7 +186,7 @@ class ResponseCache:
     # -- lookups ------------------------------------------------------------------------------------------------------
 
     def ticket(self) -> Ticket:
-        return Ticket(self.backend.journal_seq, self.backend._generation)
+        return Ticket(self.backend.journal_seq, self.backend.generation)
 
     def lookup(self, kind: str, key: Hashable) -> Cached | None:
         now = self.clock.now()
@@ -261,7 +261,7 @@ class ResponseCache:
         found = self.lookup(SEARCH, key)
         if found is not None:
             return found
-        generation = self.backend._generation
+        generation = self.backend.generation
         result = self.backend.search(viewer, query, limit, within)
         return self.store(SEARCH, key, tags, Ticket(result.indexed_seq, generation), result)
 

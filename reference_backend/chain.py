@@ -197,7 +197,7 @@ class Chain:
         deployment that holds no operation; otherwise check it already holds the journal's state."""
         if not self.persistent:
             return self.replay(backend)
-        driver = self._fresh(backend._generation)
+        driver = self._fresh(backend.generation)
         chain = driver.snapshot(full=True)
         genesis = Model(backend.config.params, policy=backend.config.policy).snapshot()
         if not differences(genesis, chain):
@@ -215,7 +215,7 @@ class Chain:
 
     def replay(self, backend: Backend, driver: ProgramDriver | None = None) -> int:
         """Send every journaled operation, in order, to `driver` (default: a fresh one)."""
-        driver = driver or self._fresh(backend._generation)
+        driver = driver or self._fresh(backend.generation)
         count = 0
         for seq, line in backend.journal.lines(after=0):
             error = driver.apply(step_from_json(json.loads(line), seq))
@@ -232,7 +232,7 @@ class Chain:
         """Send `step` to the program (the writer thread, under the state lock); ChainRejected if refused."""
         with self.lock:
             driver = self.driver
-            if driver is None or self.generation != backend._generation:
+            if driver is None or self.generation != backend.generation:
                 if self.persistent:  # a deployed program cannot forget: the model now starts from another world
                     raise ApiError(
                         409,
@@ -240,7 +240,7 @@ class Chain:
                         "the world was reset but the deployed program keeps its state: restart the server against "
                         "a fresh deployment; nothing changed",
                     )
-                driver = self._fresh(backend._generation)  # a reset world starts from genesis
+                driver = self._fresh(backend.generation)  # a reset world starts from genesis
             try:
                 error = driver.apply(step)
             except Exception as failure:
@@ -273,7 +273,7 @@ class Chain:
     def check(self, backend: Backend) -> Consistency:
         """Compare the model with the program's accounts, under the state lock (one consistent cut). A persistent
         chain is read afresh (every program account, not the driver's cache): it is the deployment's truth."""
-        with backend._state_lock, self.lock:
+        with backend.state_lock, self.lock:
             model = backend.model.snapshot()
             chain = self.driver.snapshot(full=self.persistent) if self.driver is not None else {}
             seq = backend.journal_seq
@@ -361,7 +361,7 @@ def rpc_chain(backend: Backend, transport: Transport) -> Chain:
 def attach(backend: Backend, chain: Chain) -> Chain:
     """Put `chain` in front of the model (call after `backend.start()`, before serving requests): `Chain.start`
     brings it level with the journal, or raises `ChainStartError` and leaves the backend without a chain."""
-    with backend._state_lock:
+    with backend.state_lock:
         chain.start(backend)
         backend.chain = chain
     return chain

@@ -297,7 +297,7 @@ class BackendGate:
 
     def _facts(self, viewer: str, thread_id: str, content_hash: str) -> tuple[object, ...] | None:
         premium = self.backend.is_premium(viewer)
-        with self.backend._state_lock:
+        with self.backend.state_lock:
             thread = self.backend.model.state.threads.get(thread_id)
             message = thread.messages.get(content_hash) if thread is not None else None
             if thread is None or message is None:
@@ -320,7 +320,7 @@ def backend_loop(backend: Backend, phases: dict[Phase, PhaseFn] | None = None) -
 
 
 def thread_exists(backend: Backend, thread_id: str) -> bool:
-    with backend._state_lock:
+    with backend.state_lock:
         return thread_id in backend.model.state.threads
 
 

@@ -205,12 +205,14 @@ class Backend:
         self.users: dict[str, UserRecord] = {}
         self._user_keys: dict[str, Any] = {}
         self._threads_of: dict[str, set[str]] = {}
-        self._state_lock = threading.RLock()
+        # Held by the writer while it applies and commits; readers hold it for one consistent cut (the chain's and
+        # the WebSocket hub's snapshots, the Chorus loop's reads).
+        self.state_lock = threading.RLock()
         self._queue: queue.Queue[Any] = queue.Queue()
         self._index_queue: queue.Queue[Any] = queue.Queue()
         self._indexed = threading.Condition()
         self._index_lock = threading.Lock()
-        self._generation = 0
+        self.generation = 0  # bumped by a world reset: caches and the chain drop what they hold
         self.journal_seq = 0
         self.indexed_seq = 0
         self._index_target = 0
@@ -365,7 +367,7 @@ class Backend:
 
     def _process(self, outcomes: list[_Outcome]) -> None:
         batch = Batch()
-        with self._state_lock:
+        with self.state_lock:
             if self.failed:
                 for outcome in outcomes:
                     outcome.error = StorageFailed(self.failed)
@@ -471,13 +473,13 @@ class Backend:
 
     def _reset(self, outcome: _Outcome) -> None:
         try:
-            with self._state_lock, self._index_lock:
+            with self.state_lock, self._index_lock:
                 self.journal.clear_world()
                 self.model = Model(self.config.params, policy=self.config.policy, check=self.config.check)
                 self.journal_seq = 0
                 self._threads_of = {}
                 self._startup_seq = 0
-                self._generation += 1
+                self.generation += 1
                 self.index.clear()
                 with self._indexed:
                     self.indexed_seq = 0
@@ -544,7 +546,7 @@ class Backend:
         states = [o.index_state for o in outcomes if o.error is None and o.index_state is not None]
         with self._indexed:
             self._index_target = seq
-        self._index_queue.put((self._generation, seq, docs, states))
+        self._index_queue.put((self.generation, seq, docs, states))
 
     def _index_loop(self) -> None:
         try:
@@ -563,7 +565,7 @@ class Backend:
             work = [i for i in items if i is not _STOP]
             if work:
                 with self._index_lock:
-                    current = [i[1:] for i in work if i[0] == self._generation]
+                    current = [i[1:] for i in work if i[0] == self.generation]
                     if current:
                         self._index_batch(current)
             if len(work) != len(items):
@@ -601,7 +603,7 @@ class Backend:
         model state and the content table."""
         stored = self.journal.meta(f"indexed_seq:{self.index.collection}")
         start = 0 if self.index.created or stored is None else int(stored)
-        with self._state_lock:
+        with self.state_lock:
             end = self.journal_seq
         touched: dict[tuple[str, str], None] = {}
         for seq, line in self.journal.lines(after=start):
@@ -613,7 +615,7 @@ class Backend:
         keys = list(touched)
         for begin in range(0, len(keys), 512):
             chunk = keys[begin : begin + 512]
-            with self._state_lock:
+            with self.state_lock:
                 facts: list[tuple[str, str, str, str, str, int]] = []
                 for thread_id, content_hash in chunk:
                     thread = self.model.state.threads.get(thread_id)
@@ -642,12 +644,12 @@ class Backend:
     def read(self, function: Callable[..., T], *args: Any) -> T | None:
         """Run a short read now if the state lock is free (None if the writer holds it: the caller then runs it on
         a worker thread instead of blocking the event loop behind a journal commit)."""
-        if not self._state_lock.acquire(blocking=False):
+        if not self.state_lock.acquire(blocking=False):
             return None
         try:
             return function(*args)
         finally:
-            self._state_lock.release()
+            self.state_lock.release()
 
     def texts(self, hashes: list[str]) -> dict[str, str]:
         """Message texts by hash: from a bounded LRU cache (texts never change), else from the content table."""
@@ -680,7 +682,7 @@ class Backend:
     def stake_quote(self, viewer: str, thread_id: str) -> StakeQuote:
         """The recommended stake and whether `viewer` could submit a spec to the thread now."""
         params = self.model.params
-        with self._state_lock:
+        with self.state_lock:
             thread = self.model.state.threads.get(thread_id)
             if thread is None:
                 raise ApiError(404, "UnknownThread", f"thread {thread_id!r} does not exist", program_code=6002)
@@ -696,7 +698,7 @@ class Backend:
     def thread_view(self, viewer: str, thread_id: str) -> ThreadView:
         """What `viewer` may see of a thread (`choir_model.privacy`); UnknownThread if it does not exist."""
         premium = self.is_premium(viewer)
-        with self._state_lock:
+        with self.state_lock:
             thread = self.model.state.threads.get(thread_id)
             if thread is None:
                 raise ApiError(404, "UnknownThread", f"thread {thread_id!r} does not exist", program_code=6002)
@@ -760,7 +762,7 @@ class Backend:
             self.wait_indexed(self._startup_seq, self.config.search_wait)
         indexed = self.indexed_seq
         premium = self.is_premium(viewer)
-        with self._state_lock:
+        with self.state_lock:
             threads = frozenset(self._threads_of.get(viewer, ()))
             hashes = None
             if within is not None:
@@ -772,7 +774,7 @@ class Backend:
         def admit(keys: list[tuple[str, str]]) -> list[bool]:
             """The exact rule: `choir_model.privacy.can_search` on the live model, for each candidate."""
             flags = []
-            with self._state_lock:
+            with self.state_lock:
                 for thread_id, content_hash in keys:
                     thread = self.model.state.threads.get(thread_id)
                     message = thread.messages.get(content_hash) if thread is not None else None
@@ -805,11 +807,11 @@ class Backend:
         return SearchResults(query=query, count=len(hits), indexed_seq=indexed, results=hits)
 
     def wallet(self, user: str) -> int:
-        with self._state_lock:
+        with self.state_lock:
             return self.model.state.wallets.get(user, 0)
 
     def snapshot(self) -> dict[str, Any]:
-        with self._state_lock:
+        with self.state_lock:
             return self.model.snapshot()
 
     def reset(self, request: Request | None = None) -> concurrent.futures.Future[Any]:

@@ -241,7 +241,7 @@ class Hub:
         return frame
 
     def _snapshot(self, user: str, thread_id: str) -> tuple[int, dict[str, Any]]:
-        with self.backend._state_lock:
+        with self.backend.state_lock:
             seq = self.backend.journal_seq
             view = self.backend.thread_view(user, thread_id)
         return seq, view.model_dump(mode="json")

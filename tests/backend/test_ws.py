@@ -308,7 +308,7 @@ def test_visibility_is_read_per_operation_not_per_group_commit(tmp_path: Path) -
         hub.sessions.add(session)
         pump = asyncio.create_task(hub.pump(session))
         batches = backend._batches
-        with backend._state_lock:  # the writer takes the first command and waits; the next two queue up behind it
+        with backend.state_lock:  # the writer takes the first command and waits; the next two queue up behind it
             first = backend.submit(StepCommand(Fund("carol", 0, CHOIR, ("treasury1", "treasury2"))))
             while backend._queue.qsize():
                 await asyncio.sleep(0.001)
