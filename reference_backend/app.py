@@ -392,10 +392,11 @@ def create_app(backend: Backend) -> FastAPI:
         "/v1/thread/{thread_id:path}/chorus", responses=responses(ChorusResult), response_model=None, tags=["threads"]
     )
     def chorus(  # a plain function: the loop searches, so it runs on the thread pool
-        thread_id: str, body: ChorusRequest, principal: Annotated[Principal, limited("chorus")]
+        thread_id: str, body: ChorusRequest, principal: Annotated[Principal, limited("search")]
     ) -> Response:
         """Run the Chorus loop (`reference_backend.chorus`) on the thread for the signer: a response whose
-        citations are content the signer may cite, each with its content hash."""
+        citations are content the signer may cite, each with its content hash. Its experience phase searches
+        content, so each run counts against the signer's search limit (seeds: 100 an hour)."""
         if not thread_exists(backend, thread_id):
             raise ApiError(404, "UnknownThread", f"thread {thread_id!r} does not exist", program_code=6002)
         return envelope(backend, chorus_loop.run(principal.user, thread_id, body.prompt, body.max_cycles))

@@ -103,3 +103,18 @@ def test_client_gives_up_on_connection_errors_after_the_backoff() -> None:
         client.wallet()
     assert waits == [1.0, 5.0, 30.0]
     client.close()
+
+
+def test_the_chorus_loop_counts_against_the_search_limit(make_world) -> None:
+    world: World = make_world(rate_limits={"search": RateLimit(3)})
+    world.fund("alice")
+    alice = world.client("alice")
+    alice.create_thread("t1", CHOIR)
+    alice.submit_message("t1", "a note about rivers")
+    alice.search("rivers")
+    for _ in range(2):
+        alice.call("POST", "/v1/thread/t1/chorus", {"prompt": "rivers"})
+    for call in (lambda: alice.call("POST", "/v1/thread/t1/chorus", {"prompt": "rivers"}), lambda: alice.search("x")):
+        with pytest.raises(ChoirApiError) as info:
+            call()
+        assert (info.value.status, info.value.code) == (429, "RateLimited")
