@@ -36,16 +36,18 @@ Two chains (`choir serve --chain`):
   does not answer fails that operation alone with `ChainUnavailable` (502, which clients do not retry on their
   own: its transaction may have landed, and `/v1/consistency` would then show it).
 
-Known limits: the writer's two recovery paths (a journal commit that fails, an internal error that makes it
-rebuild the model from the journal and redo the rest of the batch) do not rewind the chain, which then holds
-operations the journal does not: `/v1/consistency` shows it. With `litesvm` a restart (which rebuilds the chain
-from the journal) repairs it; with `rpc` the restart refuses to start on the mismatch, which must be settled by
-hand (a fresh deployment, or a journal that matches). With `rpc`, cluster times run at or after the model's, so a
-time-bound operation the model accepts right at its boundary (an `Expire` at the deadline, a `Divest` at the end
-of its cooldown) may be refused by the program for a second or so and is answered `ChainRejected` (nothing
-changes; retrying later succeeds); and a replay into a fresh deployment runs the whole journal at today's cluster
-time, so a journal holding such operations cannot be replayed (the server says which row and exits 2). The server
-is the program's only writer: what another client sends to the same deployment shows up in `/v1/consistency` (it
+The writer's two recovery paths (a journal commit that fails; an internal error, after which it rebuilds the model
+from the journal and redoes the rest of the batch) rewind the chain with the model (`Chain.rewind`): the embedded
+chain is rebuilt from the journal, so the redone operations reach a program level with the model again.
+
+Known limits: a deployed program cannot be rewound. After a recovery path the `rpc` chain may hold operations the
+journal does not; that is recorded as a divergence (`/v1/consistency` shows it), and a restart refuses to start on the
+mismatch, which must be settled by hand (a fresh deployment, or a journal that matches). With `rpc`, cluster times run
+at or after the model's, so a time-bound operation the model accepts right at its boundary (an `Expire` at the deadline,
+a `Divest` at the end of its cooldown) may be refused by the program for a second or so and is answered `ChainRejected`
+(nothing changes; retrying later succeeds); and a replay into a fresh deployment runs the whole journal at today's
+cluster time, so a journal holding such operations cannot be replayed (the server says which row and exits 2). The
+server is the program's only writer: what another client sends to the same deployment shows up in `/v1/consistency` (it
 reads every program account) but is not applied to the model.
 """
 
@@ -227,6 +229,17 @@ class Chain:
             count += 1
         self.accepted = count
         return count
+
+    def rewind(self, backend: Backend) -> None:
+        """The writer rebuilt the model from the journal (a recovery path): bring the chain back to the journal too.
+        Embedded: rebuild it from the journal. Persistent: it cannot forget what it accepted since the last commit,
+        so say so (a divergence)."""
+        with self.lock:
+            if not self.persistent:
+                self.replay(backend)
+                return
+            note = "the writer rebuilt the model from the journal; the deployed program may hold more"
+            self.divergences.append(Divergence(backend.journal_seq, {}, note))
 
     def before(self, backend: Backend, step: Step) -> None:
         """Send `step` to the program (the writer thread, under the state lock); ChainRejected if refused."""

@@ -300,6 +300,8 @@ class Backend:
         for name, key, premium in self.journal.users():
             self.users[name] = UserRecord(name, key, premium)
             self._user_keys[name] = parse_public_key(key)
+        if self.chain is not None:
+            self.chain.rewind(self)
         log.info("state rebuilt: snapshot at %d, journal at %d", start, self.journal_seq)
 
     # -- what the HTTP layer asks ----------------------------------------------------------------------------------

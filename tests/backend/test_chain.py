@@ -105,3 +105,35 @@ def test_what_the_chain_refuses_is_answered_and_not_journaled(tmp_path: Path) ->
     finally:
         again.close()
         chain.close()
+
+
+def test_an_internal_error_rewinds_the_chain_with_the_model(tmp_path: Path) -> None:
+    """The writer's recovery path rebuilds the model from the journal; the embedded chain is rebuilt with it, so
+    the program does not keep an operation the journal never got (it did before `Chain.rewind`)."""
+    from choir_model import CHOIR, CreateThread, Fund, Privacy
+
+    clock = ManualClock(T0)
+    config = BackendConfig(data_dir=tmp_path / "data", manual_clock=T0, rate_limits={})
+    backend = Backend(config, clock=clock).start()
+    chain = attach(backend, litesvm_chain(backend))
+    try:
+        assert outcome(backend, clock, Fund("ann", T0, 10 * CHOIR, ("treasury1", "treasury2"))) is None
+        assert outcome(backend, clock, CreateThread("ann", T0 + 1, "t1", 2 * CHOIR)) is None
+        seq, before = backend.journal_seq, backend.snapshot()
+        applied = backend.model.apply
+
+        def fails_after_applying(step: Step) -> list:
+            applied(step)  # the program and the model accepted it; then a bug
+            raise RuntimeError("a bug after the step applied")
+
+        backend.model.apply = fails_after_applying  # type: ignore[method-assign]
+        message = SubmitMessage("ann", T0 + 2, "t1", "ab" * 32, Privacy.PUBLIC)
+        assert outcome(backend, clock, message) == "InternalError"
+        assert backend.journal_seq == seq and backend.snapshot() == before
+        report = chain.check(backend)
+        assert report.consistent and report.chain_steps == seq, report.differences
+        assert outcome(backend, clock, message) is None  # the rebuilt model and program both take it now
+        assert chain.check(backend).consistent
+    finally:
+        backend.close()
+        chain.close()
