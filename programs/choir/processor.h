@@ -10,6 +10,7 @@
 
 #include "accounts.h"
 #include "errors.h"
+#include "instruction.h"
 #include "state.h"
 
 uint64_t process_initialize(Context *ctx);
@@ -28,9 +29,26 @@ int64_t find_key(const SolPubkey *keys, uint64_t count, const SolPubkey *key);
 uint64_t load_config(const Context *ctx, Account *a, Config **out);
 uint64_t load_treasury(const Context *ctx, Account *a, Treasury **out);
 uint64_t load_thread(const Context *ctx, Account *a, Thread **out);
-uint64_t load_message(const Context *ctx, Account *a, const Account *thread_account, Message **out);
+uint64_t load_thread_message(const Context *ctx, Account *thread_account, Account *message_account, Thread **thread,
+                             Message **message);
 uint64_t load_member(const Context *ctx, Account *a, const SolPubkey *owner, bool optional, Member **out);
 uint64_t deadline_after(int64_t now, int64_t window, int64_t *out);
+
+/* A message submit_message or submit_spec creates (ledger.c). The processor fills the accounts and the args;
+ * check_new_message fills the bump and the seeds, which point at `bump`, so the struct must stay in the
+ * processor's frame until create_message has run. BPF calls take at most five arguments, hence the struct. */
+typedef struct {
+    Account *payer;
+    Account *account;        /* the message, PDA ["message", thread, content_hash] */
+    Account *thread;
+    Account *system_program;
+    const Account *author;
+    const SubmitArgs *args;
+    uint8_t bump;
+    SolSignerSeed seeds[4];
+} NewMessage;
+uint64_t check_new_message(const Context *ctx, NewMessage *m);
+uint64_t create_message(const Context *ctx, const NewMessage *m, int64_t now, Message **out);
 
 /* Settlement (settle.c): move a Pending message to its terminal state and route its stake (SPEC section 4). */
 enum { OUTCOME_APPROVED, OUTCOME_DENIED, OUTCOME_MIXED, OUTCOME_EXPIRED };

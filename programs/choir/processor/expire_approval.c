@@ -16,9 +16,8 @@ uint64_t process_expire_approval(Context *ctx) {
     TRY(parse_empty(ctx->data + 8, ctx->data_len - 8));
 
     Thread *thread;
-    TRY(load_thread(ctx, thread_acc, &thread));
     Message *message;
-    TRY(load_message(ctx, message_acc, thread_acc, &message));
+    TRY(load_thread_message(ctx, thread_acc, message_acc, &thread, &message));
     if (message->state != STATE_PENDING) return ERR_STATE_CONFLICT;
     int64_t now = clock_now();
     if (now < message->deadline) return ERR_STATE_CONFLICT;

@@ -17,9 +17,8 @@ uint64_t process_request_public(Context *ctx) {
     TRY(parse_empty(ctx->data + 8, ctx->data_len - 8));
 
     Thread *thread;
-    TRY(load_thread(ctx, thread_acc, &thread));
     Message *message;
-    TRY(load_message(ctx, message_acc, thread_acc, &message));
+    TRY(load_thread_message(ctx, thread_acc, message_acc, &thread, &message));
     if (message->state != STATE_PRIVATE) return ERR_STATE_CONFLICT;
     if (!key_eq(&message->author, &author->key) ||
         find_key(thread->co_authors, thread->co_author_count, &author->key) < 0)

@@ -21,37 +21,20 @@ uint64_t process_submit_message(Context *ctx) {
     Thread *thread;
     TRY(load_thread(ctx, thread_acc, &thread));
     if (find_key(thread->co_authors, thread->co_author_count, &author->key) < 0) return ERR_NOT_CO_AUTHOR;
-    Message *existing;
-    TRY(load_optional(ctx, message_acc, DISC_MESSAGE, sizeof(Message), (void **)&existing));
-    if (existing != NULL) {
-        bool same = key_eq(&existing->thread, &thread_acc->key) && key_eq(existing->content_hash, args.content_hash);
-        return same ? ERR_DUPLICATE_CONTENT : ERR_CONSTRAINT_SEEDS;
-    }
-    uint8_t bump = args.bump;
-    SolSignerSeed seeds[4] = {{(const uint8_t *)SEED_MESSAGE, sizeof(SEED_MESSAGE) - 1},
-                              {thread_acc->key.x, 32},
-                              {args.content_hash, 32},
-                              {&bump, 1}};
-    TRY(verify_pda(ctx, &message_acc->key, seeds, 4, &bump));
+    NewMessage new_message = {.payer = payer, .account = message_acc, .thread = thread_acc,
+                              .system_program = system, .author = author, .args = &args};
+    TRY(check_new_message(ctx, &new_message));
     uint64_t count;
     ADD(count, thread->message_count, 1);
 
     int64_t now = clock_now();
-    Creation message_acc_creation = {payer, message_acc, system, seeds, 4};
-    TRY(create_pda(ctx, &message_acc_creation, sizeof(Message)));
-    Message *message = (Message *)message_acc->data;
-    message->discriminator = DISC_MESSAGE;
+    Message *message;
+    TRY(create_message(ctx, &new_message, now, &message));
     message->stake = 0;
-    message->created_at = now;
     message->deadline = 0;
-    key_copy(&message->thread, &thread_acc->key);
-    key_copy(message->content_hash, args.content_hash);
-    key_copy(&message->author, &author->key);
     message->state = STATE_PRIVATE;
-    message->privacy = args.privacy;
     message->is_spec = false;
     message->has_deadline = false;
-    message->bump = bump;
     thread->message_count = count;
     thread->updated_at = now;
     return OK;

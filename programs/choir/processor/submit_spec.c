@@ -29,18 +29,9 @@ uint64_t process_submit_spec(Context *ctx) {
     Thread *thread;
     TRY(load_thread(ctx, thread_acc, &thread));
     if (find_key(thread->co_authors, thread->co_author_count, &author->key) >= 0) return ERR_ALREADY_CO_AUTHOR;
-    Message *existing;
-    TRY(load_optional(ctx, message_acc, DISC_MESSAGE, sizeof(Message), (void **)&existing));
-    if (existing != NULL) {
-        bool same = key_eq(&existing->thread, &thread_acc->key) && key_eq(existing->content_hash, args.content_hash);
-        return same ? ERR_DUPLICATE_CONTENT : ERR_CONSTRAINT_SEEDS;
-    }
-    uint8_t bump = args.bump;
-    SolSignerSeed seeds[4] = {{(const uint8_t *)SEED_MESSAGE, sizeof(SEED_MESSAGE) - 1},
-                              {thread_acc->key.x, 32},
-                              {args.content_hash, 32},
-                              {&bump, 1}};
-    TRY(verify_pda(ctx, &message_acc->key, seeds, 4, &bump));
+    NewMessage new_message = {.payer = payer, .account = message_acc, .thread = thread_acc,
+                              .system_program = system, .author = author, .args = &args};
+    TRY(check_new_message(ctx, &new_message));
     if (args.stake < config->min_stake) return ERR_STAKE_TOO_LOW;
     uint64_t held = member == NULL ? 0 : member->balance;
     if (held < args.stake) return ERR_INSUFFICIENT_FUNDS;
@@ -55,22 +46,14 @@ uint64_t process_submit_spec(Context *ctx) {
     int64_t deadline;
     TRY(deadline_after(now, config->approval_window, &deadline));
 
-    Creation message_acc_creation = {payer, message_acc, system, seeds, 4};
-    TRY(create_pda(ctx, &message_acc_creation, sizeof(Message)));
+    Message *message;
+    TRY(create_message(ctx, &new_message, now, &message));
     member->balance = held - args.stake;
-    Message *message = (Message *)message_acc->data;
-    message->discriminator = DISC_MESSAGE;
     message->stake = args.stake;
-    message->created_at = now;
     message->deadline = deadline;
-    key_copy(&message->thread, &thread_acc->key);
-    key_copy(message->content_hash, args.content_hash);
-    key_copy(&message->author, &author->key);
     message->state = STATE_PENDING;
-    message->privacy = args.privacy;
     message->is_spec = true;
     message->has_deadline = true;
-    message->bump = bump;
     for (uint64_t i = 0; i < thread->co_author_count; i++) key_copy(&message->voters[i], &thread->co_authors[i]);
     message->voter_count = thread->co_author_count;
     message->vote_count = 0;
