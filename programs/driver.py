@@ -117,6 +117,7 @@ class ProgramDriver:
         self.last_instruction = ""
         self._cache: dict[Pubkey, tuple[str, dict[str, Any]]] = {}
         self._objects: dict[Pubkey, tuple[str, Any]] = {}
+        self._dirty: set[Pubkey] = set()
         self._keypairs: dict[str, tuple[Keypair, Pubkey]] = {}
         for name in names:  # actors of earlier state on an existing deployment, so snapshots can name them
             self._keypair(name)
@@ -148,12 +149,24 @@ class ProgramDriver:
         self.last_compute_units = outcome.compute_units
         if outcome.ok:
             for ix in instructions:
-                if ix.program_id != self.coder.program_id:
-                    continue
-                for meta in ix.accounts:
-                    if meta.is_writable:
-                        self._refresh(meta.pubkey)
+                if ix.program_id == self.coder.program_id:
+                    self._dirty.update(meta.pubkey for meta in ix.accounts if meta.is_writable)
         return outcome
+
+    def _decoded(self, key: Pubkey) -> tuple[str, dict[str, Any]] | None:
+        """One program account as last written, decoded now if a transaction wrote it since it was last read."""
+        if key in self._dirty:
+            self._dirty.discard(key)
+            self._refresh(key)
+        return self._cache.get(key)
+
+    def _flush(self) -> None:
+        """Decode every account written since the last read. Decoding (the IDL coder, then the model objects) is
+        two thirds of a step's cost and only reads need it, so writes mark accounts and reads decode them: the
+        backend's chain sends many operations per `/v1/consistency`, the lockstep check reads after each."""
+        dirty, self._dirty = self._dirty, set()
+        for key in dirty:
+            self._refresh(key)
 
     def _refresh(self, key: Pubkey) -> None:
         data = self.transport.account_data(key)
@@ -257,7 +270,7 @@ class ProgramDriver:
         if isinstance(step, Fund):
             member, bump = self.pdas.member(me)
             ixs = []
-            if member not in self._cache:
+            if self._decoded(member) is None:
                 ixs.append(self._ix("open_member", {"bump": bump}, {"payer": payer, "user": me, "member": member}))
             signers = [self.key(n) for n in dict.fromkeys(step.signers)]
             remaining = [AccountMeta(self.pubkey(n), True, False) for n in dict.fromkeys(step.signers)]
@@ -306,7 +319,7 @@ class ProgramDriver:
 
     def _voter_wallets(self, message: Pubkey) -> list[AccountMeta]:
         """Every voter's wallet, in snapshot order, when this vote may settle the message (the last one)."""
-        cached = self._cache.get(message)
+        cached = self._decoded(message)
         if cached is None:
             return []
         m = cached[1]
@@ -319,6 +332,7 @@ class ProgramDriver:
     def accounts(self, full: bool = False) -> dict[Pubkey, tuple[str, dict[str, Any]]]:
         """Decoded program accounts: the cache, or a full rescan."""
         if not full:
+            self._flush()
             return self._cache
         out = {}
         for key, data in self.transport.program_accounts():
@@ -378,6 +392,7 @@ class ProgramDriver:
         if full:
             objects = {key: (kind, self._convert(kind, value)) for key, (kind, value) in self.accounts(True).items()}
         else:
+            self._flush()
             objects = self._objects
         state = ChoirState(treasury=0)
         threads_by_key: dict[Pubkey, Thread] = {}
