@@ -37,7 +37,11 @@ class Frequency:
 
 @runtime_checkable
 class StakeFormula(Protocol):
-    """A recommended-stake formula. Inputs are the thread's analytics; the result is in CHOIR (a float)."""
+    """A recommended-stake formula. Inputs are the thread's analytics; the result is in CHOIR (a float).
+
+    A formula may also say `uses_age` (a bool): False promises `recommend` ignores `age`, so a caller may reuse a
+    thread's recommendation while its balance and co-authors are unchanged (the simulator's sampler does). A
+    formula without it is assumed to read the age."""
 
     name: str
 
@@ -57,6 +61,11 @@ class QuantumStake:
     k: float = 1.0
     cap: float = 5.0
     tau: float | None = None
+
+    @property
+    def uses_age(self) -> bool:
+        """Only the cooling variant reads the thread's age."""
+        return self.tau is not None
 
     def effective_temperature(self, temperature: float, age: int) -> float:
         if self.tau is None:
@@ -79,6 +88,10 @@ class LinearStake:
     name: str = "linear"
     offset: float = 500.0
     scale: float = 1000.0
+
+    @property
+    def uses_age(self) -> bool:
+        return False
 
     def recommend(self, temperature: float, frequency: float, balance_choir: float = 0.0, age: int = 0) -> float:
         return frequency * (balance_choir + self.offset) / self.scale

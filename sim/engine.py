@@ -35,11 +35,9 @@ from choir_model import (
     Divest,
     Expire,
     Fund,
-    LinearStake,
     MessageState,
     Model,
     ProcessApproval,
-    QuantumStake,
     RequestPublic,
     Step,
     SubmitMessage,
@@ -112,9 +110,9 @@ class World:
         self._open: list[str] = []
         self._open_at: dict[str, int] = {}
         # The sampler recomputes a thread's T, omega and recommended stake only when its balance or N changed, if
-        # the formula is one of the model's known not to read the thread's age (any other is called every sample).
-        formula = self.model.economics.formula
-        self._age_free = isinstance(formula, LinearStake) or (isinstance(formula, QuantumStake) and formula.tau is None)
+        # the formula says it does not read the thread's age (`uses_age`; one that does not say is called every
+        # sample).
+        self._age_free = not getattr(self.model.economics.formula, "uses_age", True)
         self._derived: dict[str, tuple[int, int, float, float, int]] = {}
         self._bootstrapping = False
         self.bootstrap_steps = 0  # steps[:bootstrap_steps] built the world at the epoch (funding, threads, seats)

@@ -63,3 +63,13 @@ def test_economics_in_base_units() -> None:
 def test_formulas_by_name() -> None:
     assert set(FORMULAS) >= {"quantum", "quantum-cooling", "linear"}
     assert all(formula.name == name for name, formula in FORMULAS.items())
+
+
+def test_formulas_say_whether_they_read_the_age() -> None:
+    """`uses_age` is a promise callers cache on: a formula that says False must give the same answer at any age."""
+    assert [FORMULAS[name].uses_age for name in ("quantum", "quantum-cooling", "linear")] == [False, True, False]
+    for formula in FORMULAS.values():
+        if not formula.uses_age:
+            assert formula.recommend(3.0, 1.5, 200.0, 0) == formula.recommend(3.0, 1.5, 200.0, 10**9)
+    cooling = FORMULAS["quantum-cooling"]
+    assert cooling.recommend(3.0, 1.5, 200.0, 0) != cooling.recommend(3.0, 1.5, 200.0, 10**9)
