@@ -55,6 +55,13 @@ def invalid_time(last_now: int | None, now: int, params: Params) -> str | None:
     return None
 
 
+def divest_bound(balance: int, co_authors: int, params: Params) -> int:
+    """The most one co-author may divest from a thread: an equal share of what exceeds the minimum balance, rounded
+    down (the remainder stays in the thread). The rule, the step generator and the simulator's and load test's
+    clients size divestments with it; the invariant checker restates it on its own, as an oracle should."""
+    return (balance - params.min_thread_balance) // co_authors
+
+
 class Rules:
     """The transition function of one Choir world: `apply(state, step) -> events`."""
 
@@ -269,7 +276,7 @@ class Rules:
         amount = step.amount
         if amount <= 0:
             raise e.InvalidAmount(f"amount must be > 0, got {amount}")
-        bound = (thread.balance - params.min_thread_balance) // len(thread.co_authors)
+        bound = divest_bound(thread.balance, len(thread.co_authors), params)
         if amount > bound:
             raise e.BelowMinimumBalance(f"amount {amount} > (balance - minimum) // N = {bound}")
         last = thread.last_divest.get(actor)

@@ -30,6 +30,7 @@ from choir_model import (
     SubmitMessage,
     SubmitSpec,
 )
+from choir_model.ops import divest_bound
 from choir_model.state import MessageState, Thread
 
 T = TypeVar("T")
@@ -247,7 +248,7 @@ class StepGenerator:
         if thread is None:
             return Divest(self.pick(USERS), self._now(), self._thread_id(None), CHOIR)
         actor = self.pick(thread.co_authors) if not self.invalid() else self.pick(USERS)
-        bound = (thread.balance - params.min_thread_balance) // len(thread.co_authors)
+        bound = divest_bound(thread.balance, len(thread.co_authors), params)
         amount = self._amount_near(bound, bound // 2, 1, 0) if bound > 0 else self.pick((1, 0))
         last = thread.last_divest.get(actor)
         targets = () if last is None else (last + params.divest_cooldown, last + params.divest_cooldown - 1)

@@ -55,6 +55,7 @@ from choir_model import (
     SubmitMessage,
     SubmitSpec,
 )
+from choir_model.ops import divest_bound
 from reference_backend.auth import dev_keypair
 from reference_backend.client import ChoirApiError, ChoirClient
 from reference_backend.content import content_hash
@@ -329,7 +330,7 @@ class RemoteWorld:
         view = self.recorder.call(lambda: self.clients[identity].thread(thread_id))
         if view is None or view.balance is None or not view.co_authors:
             return None
-        amount = int((view.balance - self.server_params.min_thread_balance) // len(view.co_authors) * fraction)
+        amount = int(divest_bound(view.balance, len(view.co_authors), self.server_params) * fraction)
         if amount <= 0:
             return None
         done = self.recorder.op(

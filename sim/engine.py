@@ -45,6 +45,7 @@ from choir_model import (
 )
 from choir_model import events as ev
 from choir_model.model import InvariantViolation
+from choir_model.ops import divest_bound
 from choir_model.trace import write_trace
 from sim.agents import AGENT_KINDS, Agent, Ballot
 from sim.rng import make_rng
@@ -404,7 +405,7 @@ class World:
         last = thread.last_divest.get(identity)
         if last is not None and self.now < last + self.params.divest_cooldown:
             return None
-        amount = int((thread.balance - self.params.min_thread_balance) // len(thread.co_authors) * fraction)
+        amount = int(divest_bound(thread.balance, len(thread.co_authors), self.params) * fraction)
         if amount <= 0:
             return None
         return self.act(Divest(identity, self.now, thread_id, amount))
