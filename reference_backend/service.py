@@ -158,6 +158,7 @@ class _Outcome:
 
 _STOP = object()
 TEXT_CACHE_BYTES = 64 * 1024 * 1024
+WATERMARK_EVERY = 1.0
 
 
 def model_fingerprint(config: BackendConfig) -> str:
@@ -215,6 +216,7 @@ class Backend:
         self.generation = 0  # bumped by a world reset: caches and the chain drop what they hold
         self.journal_seq = 0
         self.indexed_seq = 0
+        self._watermark_at = 0.0
         self._index_target = 0
         self.failed: str | None = None
         self._listeners: list[Listener] = []
@@ -571,6 +573,8 @@ class Backend:
                     if current:
                         self._index_batch(current)
             if len(work) != len(items):
+                if self.indexed_seq:
+                    self._indexed_up_to(self.indexed_seq, durable=True)
                 return
 
     def _index_batch(self, work: list[tuple[int, list[IndexDoc], list[tuple[str, str, str]]]]) -> None:
@@ -594,8 +598,14 @@ class Backend:
             return
         self._indexed_up_to(max(seq for seq, _, _ in work))
 
-    def _indexed_up_to(self, seq: int) -> None:
-        self.journal.set_meta(f"indexed_seq:{self.index.collection}", str(seq))
+    def _indexed_up_to(self, seq: int, durable: bool = False) -> None:
+        """Searches may now see `seq`. The durable watermark (where a restart resumes indexing) is written at most
+        once every `WATERMARK_EVERY` seconds, and at close: each write is an fsynced SQLite transaction that the
+        journal's group commits would wait behind, and a watermark that lags only re-indexes (idempotently)."""
+        now = time.monotonic()
+        if durable or now - self._watermark_at >= WATERMARK_EVERY:
+            self.journal.set_meta(f"indexed_seq:{self.index.collection}", str(seq))
+            self._watermark_at = now
         with self._indexed:
             self.indexed_seq = max(self.indexed_seq, seq)
             self._indexed.notify_all()
