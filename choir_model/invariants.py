@@ -96,8 +96,6 @@ def _escrow_message(message: Message, where: Step | str, params: Params) -> list
         return [Violation("escrow", f"{_where(where)} is {message.state.value} but still holds {message.stake}")]
     if message.state is PENDING and message.is_spec and message.stake < params.min_stake:
         return [Violation("escrow", f"{_where(where)} is a pending spec holding {message.stake} < minimum stake")]
-    if not message.is_spec and message.stake:
-        return [Violation("escrow", f"{_where(where)} is not a spec but holds {message.stake}")]
     return []
 
 
@@ -245,6 +243,12 @@ def _divest_audit(state: ChoirState, params: Params) -> list[Violation]:
 def _atomicity_audit(state: ChoirState, params: Params) -> list[Violation]:
     bad = [(k, v) for k, v in state.wallets.items() if not 0 <= v <= U64_MAX]
     bad += [(k, t.balance) for k, t in state.threads.items() if not 0 <= t.balance <= U64_MAX]
+    bad += [
+        (f"{k}/{h}", m.stake)
+        for k, t in state.threads.items()
+        for h, m in t.messages.items()
+        if not 0 <= m.stake <= U64_MAX
+    ]  # escrowed stakes are balances too (a program account field)
     if not 0 <= state.treasury <= U64_MAX:
         bad.append(("treasury", state.treasury))
     return [Violation("atomicity", f"balances outside u64: {bad}")] if bad else []

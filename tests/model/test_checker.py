@@ -129,8 +129,8 @@ def test_named_subset_reports_in_the_order_given() -> None:
     assert [v.invariant for v in subset.after(model.state, step, before, None, [])] == ["atomicity", "conservation"]
 
 
-def test_an_escrowed_stake_outside_u64_is_caught_on_the_step() -> None:
-    """The audit reads wallets, threads and the treasury; a message's stake outside u64 only the step check sees."""
+def test_an_escrowed_stake_outside_u64_is_caught_on_the_step_and_by_the_audit() -> None:
+    """A message's stake is a balance too: both the step check and the audit's atomicity see it leave u64."""
     model = Model()
     model.apply(Fund("alice", T0, 10 * CHOIR, SIGNERS))
     model.apply(Fund("bob", T0, 10 * CHOIR, SIGNERS))
@@ -142,3 +142,5 @@ def test_an_escrowed_stake_outside_u64_is_caught_on_the_step() -> None:
     model.state.threads["t1"].messages[h("spec")].stake = 2**64
     found = [str(v) for v in checker.after(model.state, step, before, None, events)]
     assert f"[atomicity] a balance left u64: [{2**64}]" in found
+    audited = [str(v) for v in audit(model.state, model.params)]
+    assert f"[atomicity] balances outside u64: [('t1/{h('spec')}', {2**64})]" in audited
