@@ -154,7 +154,7 @@ class Pause:
 
 
 class RemoteEnv:
-    """The part of `simpy.Environment` agents use: `timeout`, `process` and `now`."""
+    """The part of `simpy.Environment` agents use: `timeout` and `process` (they read the time as `world.now`)."""
 
     def __init__(self, world: RemoteWorld) -> None:
         self.world = world
@@ -164,10 +164,6 @@ class RemoteEnv:
 
     def process(self, generator: Generator[Any, Any, None]) -> None:
         self.world.spawn(generator)
-
-    @property
-    def now(self) -> int:
-        return self.world.now
 
 
 class RemoteWorld:
