@@ -41,7 +41,15 @@ def load(
     from reference_backend.load import markdown, run_load, write_section
 
     try:
-        report = run_load(users, seconds, seed, timeout, scenario, faults, time_scale)
+        report = run_load(
+            users=users,
+            seconds=seconds,
+            seed=seed,
+            timeout=timeout,
+            scenario=scenario,
+            faults=faults,
+            time_scale=time_scale,
+        )
     except (ValueError, FileNotFoundError) as error:
         err.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None

@@ -89,8 +89,8 @@ class Model:
             return error.name
         return None
 
-    def refusal(self, step: Step) -> str | None:
-        """The error name `step` would get now, or None if it would be accepted; changes nothing, checks nothing.
+    def refusal(self, step: Step) -> ChoirError | None:
+        """The error `step` would get now, or None if it would be accepted; changes nothing, checks nothing.
 
         Why not `copy.deepcopy(model).try_apply(step)`: that copies the whole world, and the backend asks this for
         every operation its chain refuses. A step changes only the wallets, the treasury, the running totals,
@@ -103,7 +103,7 @@ class Model:
         try:
             self.rules.apply(fork, step)
         except ChoirError as error:
-            return error.name
+            return error
         return None
 
     def snapshot(self) -> dict[str, Any]:

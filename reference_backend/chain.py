@@ -272,9 +272,10 @@ class Chain:
                 self.accepted += 1
                 return
             # Refused: if the model refuses too, answer exactly as the model alone would (it changes nothing).
-            if backend.model.refusal(step) is not None:
+            refused = backend.model.refusal(step)
+            if refused is not None:
                 self.agreed += 1
-                backend.model.apply(step)
+                raise refused
             self.rejected += 1
             raise ChainRejected(error)
 

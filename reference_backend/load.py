@@ -69,6 +69,13 @@ than the seeds' 1 s, 5 s, 30 s, so a restart that takes a few seconds costs the 
 load's latency figures measure the outage rather than the backoff's granularity. 31.75 s in all, then give up."""
 
 
+def percentile(values: list[float], q: int) -> float:
+    """The q-th percentile (q in 1..99), inclusive method; NaN for no values."""
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
 @dataclass
 class LoadReport:
     """What a load run measured and what its consistency checks found."""
@@ -107,9 +114,7 @@ class LoadReport:
 
     def percentile_ms(self, q: int) -> float:
         """The q-th percentile of request latency, ms (q in 1..99)."""
-        if len(self.latencies) < 2:
-            return 1000 * self.latencies[0] if self.latencies else float("nan")
-        return 1000 * statistics.quantiles(self.latencies, n=100, method="inclusive")[q - 1]
+        return 1000 * percentile(self.latencies, q)
 
     @property
     def chain_consistent(self) -> bool:
@@ -135,10 +140,7 @@ class LoadReport:
     def lag_s(self, q: int) -> float:
         """The q-th percentile of the time from a window's opening to a voter's `ApprovalRequest`, s (the server
         stamps `now` in whole seconds, so this is good to about a second)."""
-        lags = self.request_lags
-        if len(lags) < 2:
-            return lags[0] if lags else float("nan")
-        return statistics.quantiles(lags, n=100, method="inclusive")[q - 1]
+        return percentile(self.request_lags, q)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -280,7 +282,7 @@ class _Run:
         )
         self.world = RemoteWorld(
             server.url, plan.agents, plan.params, plan.epoch, time_scale, self.recorder, self.http, self.pool, BACKOFF
-        )  # fmt: skip
+        )
         self.random = random.Random(plan.scenario.seed)
 
     async def _each(self, calls: list[Any]) -> list[Any]:

@@ -206,6 +206,7 @@ class RemoteWorld:
         self._texts = itertools.count(1)
         self._new_threads = itertools.count(0)
         self._quotes: dict[tuple[str, str], tuple[float, StakeQuote]] = {}
+        self._last_quote: dict[str, tuple[float, StakeQuote]] = {}  # per thread, whoever asked
         self._ballots: dict[str, tuple[str, float, float | None]] = {}  # hash -> (author, quality, stake ratio)
         self._voted: set[tuple[str, str]] = set()
         self._due: list[tuple[int, str, str]] = []
@@ -250,14 +251,14 @@ class RemoteWorld:
             return cached[1]
         quote = self.recorder.call(lambda: self.clients[identity].stake_quote(thread_id))
         if quote is not None:
-            self._quotes[key] = (time.monotonic(), quote)
+            self._quotes[key] = self._last_quote[thread_id] = (time.monotonic(), quote)
         return quote
 
     def recommended_stake(self, thread_id: str) -> int:
         """The recommended stake as the agent was just quoted it (or as a neutral reader is quoted it now)."""
-        now = time.monotonic()
-        fresh = [q for (_, t), (at, q) in list(self._quotes.items()) if t == thread_id and now - at < QUOTE_TTL]
-        quote = fresh[0] if fresh else self._quote(READER, thread_id)
+        last = self._last_quote.get(thread_id)
+        fresh = last is not None and time.monotonic() - last[0] < QUOTE_TTL
+        quote = last[1] if fresh else self._quote(READER, thread_id)
         return quote.recommended_stake if quote is not None else self.server_params.min_stake
 
     def open_for_spec(self, identity: str, thread_id: str) -> bool:

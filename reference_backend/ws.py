@@ -205,9 +205,13 @@ class Hub:
         self._ids = itertools.count(1)
         self._prefix = secrets.token_hex(4)
         backend.add_listener(self._on_accepted)
-        backend.witness = event_facts
+        backend.witness = self._witness
 
     # -- from the writer thread ------------------------------------------------------------------------------------
+
+    def _witness(self, state: ChoirState, events: list[ev.Event]) -> list[EventFacts] | None:
+        """`event_facts`, read only while someone is connected: with no session there is nobody to publish to."""
+        return event_facts(state, events) if self.sessions else None
 
     def _on_accepted(self, accepted: list[Accepted]) -> None:
         loop = self.loop
