@@ -335,13 +335,17 @@ def program_image(path: Path | None = None) -> bytes:
     )
 
 
+def _seeds_only(backend: Backend) -> None:
+    if backend.config.policy != "seeds":
+        raise ValueError("the Choir program implements the seeds policy only: serve with --policy seeds")
+
+
 def litesvm_chain(backend: Backend, image: bytes | None = None) -> Chain:
     """The embedded chain: the Choir program in an in-process LiteSVM with the backend's parameters. `image` is the
     program's `.so` (default: built from source, `programs.driver.default_program_image`, as the tests do)."""
     from programs.driver import ProgramDriver
 
-    if backend.config.policy != "seeds":
-        raise ValueError("the Choir program implements the seeds policy only: serve with --policy seeds")
+    _seeds_only(backend)
     params = backend.config.params
     return Chain(lambda: ProgramDriver(params, image=image))
 
@@ -352,8 +356,7 @@ def rpc_chain(backend: Backend, transport: Transport) -> Chain:
     that it renders the deployment's accounts by name."""
     from programs.driver import DriverError, ProgramDriver
 
-    if backend.config.policy != "seeds":
-        raise ValueError("the Choir program implements the seeds policy only: serve with --policy seeds")
+    _seeds_only(backend)
     params = backend.config.params
     built: list[bool] = []
 
