@@ -1,4 +1,4 @@
-"""Benchmark of the reference backend (issue 6 item 8), loopback only and bounded in time.
+"""Benchmark of the reference backend (spec section 10), loopback only and bounded in time.
 
 1. **Mixed load**: 50 concurrent clients (one keep-alive connection each, closed loop) send a realistic mix to a
    `choir serve` process: 45% thread reads, 20% searches, 20% message submissions, 5% public requests (a sole
@@ -393,7 +393,7 @@ expensive part of the mix: qdrant-client's local mode scores every point with nu
 per returned point, and the first rounds must over-fetch because most messages are not searchable by a given
 viewer (the run without searches shows the difference). The latency percentiles at 50 clients follow from the
 throughput (a closed loop: latency = clients / throughput). What would move them: a Qdrant server
-(`--qdrant-url`, indexed filters instead of over-fetching), the search cache of issue 7 (seeds: search results
+(`--qdrant-url`, indexed filters instead of over-fetching), the search cache (spec section 10: search results
 1 h), and more than one core for the verification and HTTP work (the model must stay single-writer)."""
 
 

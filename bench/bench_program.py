@@ -1,4 +1,4 @@
-"""Compute units per Choir instruction, typical and worst case, plus lockstep throughput (issue 4, item 8).
+"""Compute units per Choir instruction, typical and worst case, plus lockstep throughput.
 
 Why: the program must stay well inside Solana's budget (goals: no instruction above 20,000 CU, the vote and divest
 paths under 6,000 CU), and the differential campaign must run at least 1,000 lockstep steps per second. Every

@@ -1,4 +1,4 @@
-"""Benchmark of the real-time parts of the reference backend (issue 7), loopback only, bounded in time.
+"""Benchmark of the real-time parts of the reference backend, loopback only, bounded in time.
 
 1. **WebSocket fan-out**: `--subscribers` WebSocket clients (`WsClient`, signed handshake) subscribe to one
    thread of a `choir serve` process; one writer (the thread's only co-author) posts `--writes` messages over

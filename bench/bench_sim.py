@@ -1,4 +1,4 @@
-"""Benchmark of the simulator (issue 5): model operations per second inside a simulation as a ratio to plain
+"""Benchmark of the simulator: model operations per second inside a simulation as a ratio to plain
 `choir_model` speed in the same run (goal: at least 50%), a 90-day baseline with 1,000 agents and 200 threads, and
 sweep scaling from 1 to 2 dask workers (goal: at least 1.7x).
 

@@ -142,7 +142,7 @@ def check(
 
 @app.command("replay")
 def replay(
-    trace: Annotated[Path, typer.Argument(help="A SPEC JSONL trace (for example a shrunk failure).", exists=True)],
+    trace: Annotated[Path, typer.Argument(help="A JSONL trace (docs/spec.md section 8), e.g. a failure.", exists=True)],
     target: TargetOption = "model",
     policy: PolicyOption = "seeds",
     compare: Annotated[

@@ -1,4 +1,4 @@
-"""`choir load`: a bounded load test of the reference backend, with optional crashes (issue 7, items 5 to 7).
+"""`choir load`: a bounded load test of the reference backend, with optional crashes (spec section 10).
 Only flag parsing and printing live here; the run and its consistency checks are in `reference_backend.load`,
 imported lazily so `choir --help` stays instant. It always starts its own backend on 127.0.0.1 and stops by itself."""
 

@@ -31,7 +31,7 @@ def _choose(kind: str, name: str, known: dict) -> None:
 
 @app.command("run")
 def run(
-    trace: Annotated[Path, typer.Argument(help="A SPEC section 8 JSONL trace.", exists=True, dir_okay=False)],
+    trace: Annotated[Path, typer.Argument(help="A JSONL trace (docs/spec.md section 8).", exists=True, dir_okay=False)],
     json_out: Annotated[
         bool, typer.Option("--json", help="Print one JSON object per step, then the snapshot.")
     ] = False,
@@ -116,7 +116,7 @@ def stake(
     base_units: Annotated[bool, typer.Option("--base-units", help="Read --balance in base units.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
 ) -> None:
-    """Print the recommended stake (SPEC section 5) with the temperature and frequency it comes from."""
+    """Print the recommended stake (docs/spec.md section 5) with the temperature and frequency it comes from."""
     import json
 
     from choir_model import FORMULAS, Economics, Params

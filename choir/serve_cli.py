@@ -1,4 +1,4 @@
-"""`choir serve`: run the reference backend (issue 6). Only flag parsing lives here; everything else is in
+"""`choir serve`: run the reference backend (spec section 10). Only flag parsing lives here; everything else is in
 `reference_backend`, imported lazily so `choir --help` stays instant."""
 
 from __future__ import annotations
@@ -39,9 +39,7 @@ def serve(
     ] = None,
     rate_limit: Annotated[
         list[str] | None,
-        typer.Option(
-            "--rate-limit", help="ROUTE=COUNT or ROUTE=COUNT/SECONDS, repeatable; overrides the seeds' limits."
-        ),
+        typer.Option("--rate-limit", help="ROUTE=COUNT or ROUTE=COUNT/SECONDS, repeatable; overrides the defaults."),
     ] = None,
     no_rate_limits: Annotated[
         bool, typer.Option("--no-rate-limits", help="Disable rate limits (differential runs replay trace time).")
@@ -79,10 +77,10 @@ def serve(
     ws_pong_deadline: Annotated[float, typer.Option("--ws-pong-deadline", help="WebSocket pong deadline, s.")] = 5.0,
     export_trace: Annotated[
         Path | None,
-        typer.Option("--export-trace", help="Write the journal as a SPEC trace (JSONL) to this file and exit."),
+        typer.Option("--export-trace", help="Write the journal as a JSONL trace to this file and exit."),
     ] = None,
 ) -> None:
-    """Serve the reference backend: the REST API of SPEC section 10 over the model, durable in --data."""
+    """Serve the reference backend: the REST API of docs/spec.md section 10 over the model, durable in --data."""
     from reference_backend.config import BackendConfig, parse_params, parse_rate_limit
     from reference_backend.journal import Journal
 

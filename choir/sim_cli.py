@@ -85,7 +85,7 @@ def run(
     out: Annotated[Path | None, typer.Option("--out", help="Output directory (default out/<scenario>).")] = None,
     sets: SetOption = None,
     check: Annotated[bool, typer.Option("--check/--no-check", help="Check every invariant after every step.")] = True,
-    trace: Annotated[bool, typer.Option("--trace", help="Also write every step as a SPEC trace.jsonl.")] = False,
+    trace: Annotated[bool, typer.Option("--trace", help="Also write every step as a JSONL trace.")] = False,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw the run's plots into DIR/plots.")] = True,
 ) -> None:
     """Run one scenario; write its tables (Parquet), network (GraphML) and plots; print its summary."""

@@ -1,4 +1,4 @@
-"""choir_model: the executable specification of Choir (../shared/SPEC.md sections 1 to 8).
+"""choir_model: the executable specification of Choir (docs/spec.md, sections 1 to 8 and 11).
 
 Pure, deterministic Python with integer token units and integer seconds. Every other implementation in the
 toolkit (the Solana program, the reference backend, the simulator) is checked against this package. It imports

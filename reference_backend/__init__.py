@@ -1,4 +1,4 @@
-"""reference_backend: the reference REST backend of Choir (SPEC section 10, issue 6).
+"""reference_backend: the reference REST backend of Choir (SPEC section 10).
 
 A FastAPI service over `choir_model`: every state change is a model operation, journaled in SQLite (WAL) in the
 SPEC trace format before it is acknowledged; requests are ed25519-signed; rate limits, content storage, Qdrant

@@ -1,4 +1,4 @@
-"""The chain behind the backend (issue 7, item 3): every accepted operation also goes to the Choir program, and
+"""The chain behind the backend (spec section 9): every accepted operation also goes to the Choir program, and
 `GET /v1/consistency` compares the backend's state with the program's accounts.
 
 Why this shape: the seeds record content hashes and token state on Solana, and the backend must never acknowledge what

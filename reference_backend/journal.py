@@ -1,4 +1,4 @@
-"""The durable store (SPEC section 10, issue 6 item 2): a SQLite database in WAL mode under the data directory.
+"""The durable store (SPEC section 10): a SQLite database in WAL mode under the data directory.
 
 The journal is the truth. Every accepted operation is one row holding its SPEC section 8 trace line, committed
 before the response leaves the server; the in-memory `choir_model.Model` is rebuilt from it on start, so the

@@ -1,5 +1,5 @@
 """A bounded load test of the reference backend that also checks what it delivered, with optional crashes
-(issue 7, items 5 and 6).
+(spec section 10).
 
 Why: throughput figures alone say nothing about whether the backend kept its promises under load, or across a
 crash. `run_load` starts a real `choir serve` child process on a free 127.0.0.1 port (fresh temporary data

@@ -1,4 +1,4 @@
-"""The load test's consistency checks, from the clients' side and the journal (issue 7, items 5 and 6).
+"""The load test's consistency checks, from the clients' side and the journal (spec section 10).
 
 Why the journal: after a crash, what counts is what the server made durable. A write whose answer was lost (the
 server died mid-request) may or may not be there; every other write is known. So the checks are:

@@ -1,5 +1,5 @@
 """The simulator's agents as load-test users: `RemoteWorld` gives `sim.agents` the `World` they act on, backed by
-a running backend over HTTP and WebSocket instead of an in-process model (issue 7, item 5).
+a running backend over HTTP and WebSocket instead of an in-process model.
 
 Why: the load's users should behave like the simulator's (thread creators, honest authors staking near the
 recommended stake, co-authors voting with the simulator's approval curve, spammers, Sybil rings, griefers,

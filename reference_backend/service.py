@@ -22,7 +22,7 @@ Threads and who owns what:
 the system clock it never goes backwards (max of clock and the last step's time); a `ManualClock` is passed
 through unchanged, so the model's own `InvalidTime` guard answers exactly as it does for a trace.
 
-Hooks for what comes later (issue 7): `add_listener` is called after every commit with the accepted steps and
+Hooks for the real-time parts (spec section 10): `add_listener` is called after every commit with the accepted steps and
 their events (the WebSocket hub and cache invalidation subscribe there); `chain`, when set, sees every operation
 before the model does (`reference_backend.chain`).
 """

@@ -1,4 +1,4 @@
-"""Caching (issue 7, item 2): the seeds' TTLs on a manual clock, event-driven invalidation, and the property that
+"""Caching: the seeds' TTLs on a manual clock, event-driven invalidation, and the property that
 no response is ever staler than the state it claims.
 
 The property runs random worlds on a `Backend` (no HTTP, for speed: the routes call the same `ResponseCache`):

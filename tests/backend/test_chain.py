@@ -1,4 +1,4 @@
-"""The chain behind the backend (issue 7, item 3): every operation goes to the Choir program in LiteSVM before the
+"""The chain behind the backend: every operation goes to the Choir program in LiteSVM before the
 model; a campaign of generated operations (valid and invalid, from the property suite's generator) never makes
 the two diverge (`/v1/consistency` over HTTP and after every batch of steps), a step the program refuses but the
 model would accept is answered `ChainRejected` with nothing journaled, and a restart rebuilds the chain from the

@@ -1,4 +1,4 @@
-"""The Chorus loop (issue 7, item 4): the state machine's properties for any phase functions, and the route.
+"""The Chorus loop: the state machine's properties for any phase functions, and the route.
 
 Properties, with Hypothesis plugging in adversarial phases (random satisfaction, proposals that include sources the
 viewer may not cite and sources whose text does not match their hash): the loop always terminates within its bound,

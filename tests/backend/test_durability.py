@@ -1,4 +1,4 @@
-"""Durability (issue 6 item 2): the journal is the truth. A restart rebuilds the same state (from snapshots plus
+"""Durability: the journal is the truth. A restart rebuilds the same state (from snapshots plus
 the journal tail, or the journal alone), the exported journal replays on the model to the same snapshot, the search
 index catches up with what it missed, and a server killed with SIGKILL in the middle of a load has, after restart,
 every acknowledged operation and nothing that was never sent."""

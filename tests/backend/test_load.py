@@ -1,4 +1,4 @@
-"""The load test end to end at a small size (issue 7, items 5 and 6), and its checkers on hand-made failures.
+"""The load test end to end at a small size, and its checkers on hand-made failures.
 
 Why here: the load generator is only worth its figures if its consistency checks hold on runs the suite repeats,
 so a regression in ordering, fan-out filtering, durability or crash recovery fails these tests; and the checkers

@@ -1,4 +1,4 @@
-"""Bad input, by fuzzing (issue 6 item 7): schemathesis generates requests from the server's own OpenAPI document,
+"""Bad input, by fuzzing: schemathesis generates requests from the server's own OpenAPI document,
 both valid-shaped (positive) and schema-violating (negative), for every operation; each is signed by a registered
 user (an administrator for admin routes) so generation reaches past authentication. No answer may be a 5xx or fall
 outside the document (status, content type, headers, body schema). Bounded: a few examples per operation."""

@@ -1,4 +1,4 @@
-"""The WebSocket protocol `/v1/ws` (issue 7, item 1) on a real server on 127.0.0.1: signed handshake, snapshot then
+"""The WebSocket protocol `/v1/ws` on a real server on 127.0.0.1: signed handshake, snapshot then
 ordered deltas, privacy of delivery, resync after a gap, heartbeat and pong deadline, reconnection with backoff
 (after a dropped connection and after a server restart), unauthorised handshakes and subscriptions, and a slow
 consumer whose buffer stays bounded and who is resynced. Intervals are configured short; nothing waits on a sleep:

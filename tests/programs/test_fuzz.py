@@ -1,4 +1,4 @@
-"""Bad input never gets through (issue 4, item 7): every instruction, built valid for a populated world, is
+"""Bad input never gets through: every instruction, built valid for a populated world, is
 mutated one way at a time (wrong owner, spoofed address, missing signer, read-only where writable is needed,
 duplicated program accounts, missing accounts, truncated or extended data, unknown or foreign discriminator,
 invalid enum and bool tags, wrong or non-canonical bump), and random instructions are thrown at the program. Every

@@ -1,4 +1,4 @@
-"""The JSON-RPC transport (issue 4, item 6): ProgramDriver over `RpcTransport` against a loopback JSON-RPC server
+"""The JSON-RPC transport: ProgramDriver over `RpcTransport` against a loopback JSON-RPC server
 over LiteSVM that the test starts itself (127.0.0.1 only). Time is the cluster's: the trace is written in cluster
 time with small gaps and the config carries a 2-second approval window, so an expiry is reached in seconds."""
 
