@@ -124,8 +124,10 @@ def stake(
     _choose("formula", formula, FORMULAS)
     units = _amount(balance, base_units)
     economics = Economics(formula=FORMULAS[formula])
-    unit = Params().unit
-    recommended = economics.recommended_stake(units, coauthors, unit, age)
+    params = Params()
+    unit = params.unit
+    recommendation = economics.recommendation(units, coauthors, unit, params.min_stake, age)
+    recommended = recommendation.amount
     figures = {
         "formula": formula,
         "balance": units,
@@ -134,12 +136,15 @@ def stake(
         "frequency": economics.frequency(coauthors),
         "recommended_stake": recommended,
         "recommended_stake_choir": recommended / unit,
+        "capped": recommendation.capped,
+        "below_min_stake": recommendation.below_min,
     }
     if json_out:
         sys.stdout.write(json.dumps(figures) + "\n")
         return
+    note = f" ({recommendation.note})" if recommendation.note else ""
     console.print(
-        f"recommended stake: [bold]{recommended / unit:,.9f} CHOIR[/bold] ({recommended} base units)\n"
+        f"recommended stake: [bold]{recommended / unit:,.9f} CHOIR[/bold] ({recommended} base units){note}\n"
         f"formula {formula}; T = E/N = {figures['temperature']:.6g}; omega = {figures['frequency']:.6g}"
     )
 

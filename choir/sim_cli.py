@@ -31,6 +31,10 @@ SUMMARY_ROWS = (
     ("attacker_cost_choir", "{:,.3f}"),
     ("gini_coauthor_earnings", "{:.3f}"),
     ("mean_temperature", "{:.3f}"),
+    ("median_recommended_choir", "{:,.1f}"),
+    ("share_capped", "{:.3f}"),
+    ("share_near_floor", "{:.3f}"),
+    ("share_below_min", "{:.3f}"),
     ("net_components", "{:.0f}"),
     ("net_degree_centralization", "{:.3f}"),
     ("steps", "{:,.0f}"),
@@ -75,6 +79,35 @@ def print_summaries(summaries: list[dict[str, Any]], title: str) -> None:
     for key, pattern in SUMMARY_ROWS:
         table.add_row(key, *(_fmt(s.get(key), pattern) for s in summaries))
     console.print(table)
+    print_warnings(summaries)
+
+
+def print_warnings(summaries: list[dict[str, Any]]) -> None:
+    """Print what `sim.metrics.warnings` says about each summary (capped or refused recommendations)."""
+    from sim.metrics import warnings
+
+    for summary in summaries:
+        for warning in warnings(summary):
+            err.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
+
+
+def sweep_capped_warning(results: Any) -> None:
+    """Print the sweep's mean share of capped recommendations and warn about points where most were capped."""
+    from sim.metrics import CAPPED_WARNING
+
+    ok = results[results["status"] == "ok"]
+    if ok.empty or "share_capped" not in ok:
+        return
+    per_point = ok.groupby("point")["share_capped"].mean()
+    console.print(f"recommendations capped: {ok['share_capped'].mean():.1%} on average over the runs")
+    hot = per_point[per_point > CAPPED_WARNING]
+    if len(hot):
+        err.print(
+            f"[yellow]warning:[/yellow] at {len(hot)} of {len(per_point)} points more than {CAPPED_WARNING:.0%} of "
+            f"recommended stakes were capped (points {', '.join(map(str, hot.index[:10]))}): the formula recommends "
+            "a constant there",
+            soft_wrap=True,
+        )
 
 
 @app.command("run")
@@ -146,6 +179,7 @@ def sweep(
         f"{spec.name}: {len(result.results)} runs ({result.cached} from cache, {result.ran} run now), "
         f"{ok} ok, {len(result.failures)} failed, {result.wall_seconds:.1f} s; results in {result.out}/"
     )
+    sweep_capped_warning(result.results)
     if plots and ok:
         from sim.plots import plot_sweep
 

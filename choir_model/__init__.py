@@ -8,7 +8,15 @@ The usual entry point is `Model`: build one with `Params` (and optionally a sett
 and feed it operation records (`choir_model.steps`), or use the functions in `ops` directly on a `ChoirState`.
 """
 
-from choir_model.economics import FORMULAS, Economics, LinearStake, QuantumStake, StakeFormula
+from choir_model.economics import (
+    CALIBRATED_K,
+    FORMULAS,
+    Economics,
+    LinearStake,
+    QuantumStake,
+    Recommendation,
+    StakeFormula,
+)
 from choir_model.errors import ERRORS_BY_CODE, ERRORS_BY_NAME, ChoirError
 from choir_model.events import Event
 from choir_model.invariants import INVARIANTS, Checker, Violation, audit
@@ -30,6 +38,7 @@ from choir_model.steps import (
 )
 
 __all__ = [
+    "CALIBRATED_K",
     "CHOIR",
     "ERRORS_BY_CODE",
     "ERRORS_BY_NAME",
@@ -55,6 +64,7 @@ __all__ = [
     "Privacy",
     "ProcessApproval",
     "QuantumStake",
+    "Recommendation",
     "RequestPublic",
     "SettlementPolicy",
     "StakeFormula",

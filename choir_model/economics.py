@@ -2,6 +2,13 @@
 
 These are derived analytics: they are floats, never move tokens, and only `MIN_STAKE` is enforced. Economists
 compare formulas by name (`FORMULAS`) or by passing their own object that satisfies `StakeFormula`.
+
+The quantum formula's temperature scale `k` is its calibration parameter (SPEC section 5). Its default,
+`CALIBRATED_K = 0.023`, was chosen by measurement on the simulator's shipped scenarios: T is CHOIR per co-author
+and realistic threads hold tens to hundreds of CHOIR per co-author, so with `k = 1` every recommendation of the
+baseline scenario sat at the cap. Over 6 seeds of the baseline, k = 0.023 puts 1.7% of recommendations at the cap
+and 8.0% within 1% of S0/2 (the zero-temperature floor), median 60 CHOIR; `bench/bench_calibration.py` repeats the
+measurement and `docs/BENCHMARKS.md` holds its table.
 """
 
 from __future__ import annotations
@@ -48,19 +55,34 @@ class StakeFormula(Protocol):
     def recommend(self, temperature: float, frequency: float, balance_choir: float, age: int) -> float: ...
 
 
+CALIBRATED_K = 0.023
+"""The quantum formula's default temperature scale, measured on the shipped scenarios (see the module docstring)."""
+
+
 @dataclass(frozen=True, slots=True)
 class QuantumStake:
     """Choir's quantum-oscillator formula: P = S0 * (1/2 + 1/(exp(hbar*omega/(k*T)) - 1)), capped at cap * S0.
 
     At T = 0 the Bose term vanishes and P = S0/2 (the zero-point energy). With `tau` set, temperature cools with
-    the thread's age: T_eff = T / sqrt(1 + age/tau)."""
+    the thread's age: T_eff = T / sqrt(1 + age/tau). `ceiling` (cap * S0) is what a capped recommendation says;
+    a formula without a ceiling is never capped."""
 
     name: str = "quantum"
     s0: float = 100.0
     hbar: float = 1.0
-    k: float = 1.0
+    k: float = CALIBRATED_K
     cap: float = 5.0
     tau: float | None = None
+
+    @property
+    def ceiling(self) -> float:
+        """The cap in CHOIR: recommendations at this value were capped."""
+        return self.cap * self.s0
+
+    @property
+    def floor(self) -> float:
+        """The zero-temperature limit S0/2 in CHOIR: recommendations near it say the thread is cold."""
+        return self.s0 / 2
 
     @property
     def uses_age(self) -> bool:
@@ -106,6 +128,22 @@ FORMULAS: dict[str, StakeFormula] = {
 
 
 @dataclass(frozen=True, slots=True)
+class Recommendation:
+    """A recommended stake in base units and what bounded it: `capped` when the formula's ceiling cut it (the
+    formula then says nothing about how hot the thread is), `below_min` when it is under `MIN_STAKE` (a spec
+    at the recommendation would be refused with StakeTooLow)."""
+
+    amount: int
+    capped: bool
+    below_min: bool
+
+    @property
+    def note(self) -> str:
+        """ "capped", "below MIN_STAKE" or "" for printing next to the amount."""
+        return "capped" if self.capped else "below MIN_STAKE" if self.below_min else ""
+
+
+@dataclass(frozen=True, slots=True)
 class Economics:
     """The thread analytics a model uses: how temperature, frequency and the recommended stake are computed."""
 
@@ -118,3 +156,14 @@ class Economics:
         temperature = self.temperature(balance, coauthors, unit)
         choir = self.formula.recommend(temperature, self.frequency(coauthors), balance / unit, age)
         return int(choir * unit) if math.isfinite(choir) else 0
+
+    def classify(self, amount: int, unit: int, min_stake: int) -> Recommendation:
+        """Flag a recommended stake (base units) as capped or below `min_stake`. Capped means it reached the
+        formula's `ceiling` (in CHOIR, floored to base units exactly as `recommended_stake` floors)."""
+        ceiling = getattr(self.formula, "ceiling", None)
+        capped = ceiling is not None and math.isfinite(ceiling) and amount >= int(ceiling * unit)
+        return Recommendation(amount, capped, amount < min_stake)
+
+    def recommendation(self, balance: int, coauthors: int, unit: int, min_stake: int, age: int = 0) -> Recommendation:
+        """`recommended_stake` with its flags (SPEC section 5: every recommendation says whether it was capped)."""
+        return self.classify(self.recommended_stake(balance, coauthors, unit, age), unit, min_stake)

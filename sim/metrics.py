@@ -18,6 +18,11 @@ Summary definitions (one row per run):
   `attacker_thread_share_choir` is what their seats represent at the end (balance / N summed over their threads).
 * `gini_coauthor_earnings`: Gini of vote rewards (stake paid to approvers' wallets) over everyone who ever
   co-authored, zeros included.
+* `share_capped`, `share_below_min`, `share_near_floor`, `median_recommended_choir`: of the recommendations made
+  for the period's specs, the share the formula's cap cut, the share under MIN_STAKE, the share within 1% of the
+  zero-temperature floor S0/2 and the median (CHOIR): whether the formula is live. Above 50% capped or below
+  MIN_STAKE, `warnings` says so (runs, reports and sweeps print it). Each spec's row in `stakes` and each thread
+  sample carry the flags too.
 * `net_*`: the co-authorship network (see `sim.network`).
 """
 
@@ -136,6 +141,8 @@ STAKE_COLUMNS = {
     "quality": "Float64",
     "submitted_at": "int64",
     "recommended": "int64",
+    "capped": "bool",
+    "below_min": "bool",
     "actual": "int64",
     "ratio": "Float64",
     "success_rate": "Float64",
@@ -341,8 +348,10 @@ def _collect(world: World) -> SimResult:
 
     # -- stake analytics (the model's StakeAnalytics) ----------------------------------------------------------------
     stake_rows = []
+    classify, min_stake = world.model.economics.classify, world.params.min_stake
     for (thread_id, content_hash), record in world.model.analytics.items():
         agent = identity_agent.get(record.author)
+        flags = classify(record.recommended, unit, min_stake)
         stake_rows.append(
             (
                 thread_id,
@@ -354,6 +363,8 @@ def _collect(world: World) -> SimResult:
                 world.quality.get((thread_id, content_hash)),
                 record.submitted_at,
                 record.recommended,
+                flags.capped,
+                flags.below_min,
                 record.actual,
                 record.ratio,
                 record.success_rate,
@@ -364,6 +375,10 @@ def _collect(world: World) -> SimResult:
     stakes = frame(stake_rows, STAKE_COLUMNS)
 
     threads = frame([(r[0], (r[0] - epoch) / DAY, *r[1:]) for r in world.thread_samples], THREAD_COLUMNS)
+    flags = [classify(amount, unit, min_stake) for amount in threads["recommended_stake"].tolist()]
+    threads.insert(
+        threads.columns.get_loc("recommended_stake") + 1, "capped", pd.array([f.capped for f in flags], "bool")
+    )
     roles = {g.name: _role(g.kind) for g in scenario.groups}
     groups = frame(
         [(r[0], (r[0] - epoch) / DAY, r[1], r[2], roles[r[1]], *r[3:]) for r in world.group_samples], GROUP_COLUMNS
@@ -388,6 +403,7 @@ def _collect(world: World) -> SimResult:
     final_threads = list(state.threads.values())
     ratios = [r for r in stakes.loc[~stakes["bootstrap"], "ratio"].dropna().tolist() if not math.isinf(r)]
     economics = world.model.economics
+    recommendations = stakes.loc[~stakes["bootstrap"]]
     summary: dict[str, Any] = {
         "scenario": scenario.name,
         "seed": scenario.seed,
@@ -427,6 +443,7 @@ def _collect(world: World) -> SimResult:
         "honest_pnl_choir": int(honest["pnl"].sum()) / unit,
         "coauthors_ever": int(ever_coauthors.shape[0]),
         "gini_coauthor_earnings": gini(ever_coauthors["vote_rewards"].tolist()),
+        **recommendation_shares(recommendations, economics.formula, unit),
         "mean_stake_ratio": sum(ratios) / len(ratios) if ratios else math.nan,
         "median_stake_ratio": median(ratios),
         "mean_balance_choir": ratio(sum(t.balance for t in final_threads) / unit, len(final_threads)),
@@ -452,6 +469,45 @@ def _collect(world: World) -> SimResult:
         world.model.snapshot(),
         world.wall_seconds,
     )
+
+
+CAPPED_WARNING = 0.5
+"""Above this share of capped recommendations a run, report or sweep warns: the formula is inert there."""
+
+
+def recommendation_shares(stakes: pd.DataFrame, formula: Any, unit: int) -> dict[str, float]:
+    """Of the recommendations made for `stakes` (the simulated period's specs): the share capped, the share
+    below MIN_STAKE, the share within 1% of the formula's zero-temperature `floor` (S0/2; NaN for a formula
+    without one) and the median recommendation in CHOIR. These say whether the formula is live: a share near 1
+    at the cap or at the floor means the formula recommends a constant."""
+    count = len(stakes)
+    floor = getattr(formula, "floor", None)
+    recommended = stakes["recommended"].astype("float64") / unit
+    near_floor = ((recommended - floor).abs() <= 0.01 * floor).sum() if floor else math.nan
+    return {
+        "share_capped": ratio(int(stakes["capped"].sum()), count),
+        "share_below_min": ratio(int(stakes["below_min"].sum()), count),
+        "share_near_floor": float(ratio(near_floor, count)) if floor else math.nan,
+        "median_recommended_choir": float(recommended.median()) if count else math.nan,
+    }
+
+
+def warnings(summary: dict[str, Any]) -> list[str]:
+    """What a reader should be told about a run's summary before trusting it."""
+    found = []
+    capped = summary.get("share_capped")
+    if capped is not None and not math.isnan(capped) and capped > CAPPED_WARNING:
+        found.append(
+            f"{summary.get('scenario', 'run')}: {capped:.0%} of recommended stakes were capped: the formula "
+            "recommends a constant there (lower the formula's k or raise its cap)"
+        )
+    below = summary.get("share_below_min")
+    if below is not None and not math.isnan(below) and below > CAPPED_WARNING:
+        found.append(
+            f"{summary.get('scenario', 'run')}: {below:.0%} of recommended stakes were below MIN_STAKE: a spec at "
+            "the recommendation would be refused"
+        )
+    return found
 
 
 def _role(kind: str) -> str:

@@ -5,7 +5,8 @@ built with the object API (no pyplot state, no GUI backend: works headless and i
 it as PNG and SVG without timestamps, so plots are reproducible too. `plot_dir` looks at a directory (a run, a
 report with several runs, or a sweep) and draws what fits:
 
-* run: temperature and frequency trajectories, actual versus recommended stake;
+* run: temperature and frequency trajectories, actual versus recommended stake, the spread of recommendations
+  (how many were capped or at the zero-temperature floor) and the seeds policy's feedback loop on one thread;
 * several runs: outcome shares per scenario, attacker cost per scenario and over time;
 * sweep: a heatmap of each main summary metric over two swept parameters (mean over seeds and any other
   parameter), or a line with one standard deviation when only one parameter was swept.
@@ -129,6 +130,63 @@ def stake_series(threads: pd.DataFrame, title: str = "") -> Figure:
     return figure
 
 
+def recommendation_spread(stakes: pd.DataFrame, ceiling: float | None, floor: float | None, title: str = "") -> Figure:
+    """Histogram of the recommended stakes of the simulated period's specs (CHOIR, log bins), with the formula's
+    zero-temperature floor (S0/2) and cap marked and the share at each in the legend: a live formula spreads
+    its recommendations between them; a dead one piles them on one line."""
+    import numpy as np
+
+    figure, (ax,) = _figure(7, 4)
+    part = stakes[~stakes["bootstrap"]] if "bootstrap" in stakes else stakes
+    values = part["recommended"].astype("float64").to_numpy() / CHOIR
+    values = values[values > 0]
+    if values.size == 0:
+        ax.text(0.5, 0.5, "no recommendations", ha="center", va="center", transform=ax.transAxes)
+        return figure
+    low, high = values.min(), values.max()
+    bins = np.geomspace(low * 0.95, high * 1.05, 40) if high > low else 10
+    ax.hist(values, bins=bins, color="#264653", alpha=0.85)
+    ax.set_xscale("log")
+    if floor:
+        near = float(np.mean(np.abs(values - floor) <= 0.01 * floor))
+        ax.axvline(floor, color="#2a9d8f", ls="--", label=f"S0/2 = {floor:g} CHOIR ({near:.0%} within 1%)")
+    if ceiling:
+        capped = float(part["capped"].mean()) if "capped" in part else float(np.mean(values >= ceiling))
+        ax.axvline(ceiling, color="#e76f51", ls="--", label=f"cap = {ceiling:g} CHOIR ({capped:.0%} capped)")
+    ax.set(xlabel="recommended stake when submitted (CHOIR)", ylabel="specs", title=title or "recommended stakes")
+    ax.legend(fontsize=8)
+    return figure
+
+
+def feedback_loop(threads: pd.DataFrame, events: pd.DataFrame, title: str = "") -> Figure:
+    """The seeds policy's feedback loop on the thread with the most denied specs: a denied stake goes to the
+    thread, its balance E rises, so does T = E/N, and with it the next recommended stake (top: balance and the
+    denials flowing in; bottom: T and the recommendation, with the cap)."""
+    figure, (ax_e, ax_p) = _figure(9, 6, 2, 1)
+    denied = events[(events["event"] == "StakeSettled") & (events["outcome"] == "denied") & ~events["bootstrap"]]
+    if denied.empty:
+        ax_e.text(0.5, 0.5, "no denied spec in this run", ha="center", va="center", transform=ax_e.transAxes)
+        return figure
+    thread_id = denied["thread_id"].value_counts(sort=True).index[0]
+    part = threads[threads["thread_id"] == thread_id]
+    mine = denied[denied["thread_id"] == thread_id]
+    ax_e.plot(part["day"], part["balance"].astype(float) / CHOIR, color="#264653", label="balance E")
+    for day, amount in zip(mine["day"], mine["to_thread"].astype("float64") / CHOIR, strict=True):
+        ax_e.axvline(day, color="#e76f51", lw=0.8, alpha=0.6)
+        ax_e.annotate(f"+{amount:,.0f}", (day, 0.98), xycoords=("data", "axes fraction"), fontsize=7, va="top")
+    ax_e.plot([], [], color="#e76f51", lw=0.8, label="a denied stake goes to the thread")
+    ax_e.set(ylabel="thread balance (CHOIR)", title=title or f"feedback loop on thread {thread_id}")
+    ax_e.legend(fontsize=8, loc="lower right")
+    ax_p.plot(part["day"], part["recommended_stake"].astype(float) / CHOIR, color="#e76f51", label="recommended")
+    ax_t = ax_p.twinx()
+    ax_t.plot(part["day"], part["temperature"], color="#8d99ae", ls=":", label="T = E/N")
+    ax_p.set(xlabel="day", ylabel="recommended stake (CHOIR)")
+    ax_t.set_ylabel("temperature (CHOIR per co-author)")
+    lines = ax_p.get_legend_handles_labels()[0] + ax_t.get_legend_handles_labels()[0]
+    ax_p.legend(lines, [line.get_label() for line in lines], fontsize=8, loc="upper left")
+    return figure
+
+
 # ---------------------------------------------------------------------------------------------- comparisons
 
 
@@ -228,7 +286,24 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None) -> list[Path]:
     written = save(trajectories(threads, f"{name}: thread trajectories"), out / "trajectories")
     written += save(stakes_vs_recommended(stakes, f"{name}: actual vs recommended stake"), out / "stakes")
     written += save(stake_series(threads, f"{name}: recommended and actual stakes"), out / "stake_series")
+    ceiling, floor = _formula_bounds(run_dir)
+    written += save(
+        recommendation_spread(stakes, ceiling, floor, f"{name}: recommended stakes"), out / "recommendations"
+    )
+    written += save(feedback_loop(threads, read_frame(run_dir / "events")), out / "feedback_loop")
     return written
+
+
+def _formula_bounds(run_dir: Path) -> tuple[float | None, float | None]:
+    """The run's formula's cap and zero-temperature floor in CHOIR, from the scenario it wrote (None if the
+    formula has none)."""
+    import json
+
+    from sim.scenario import Scenario
+
+    with open(run_dir / "scenario.json", encoding="utf-8") as handle:
+        formula = Scenario.from_dict(json.load(handle)).build_formula()
+    return getattr(formula, "ceiling", None), getattr(formula, "floor", None)
 
 
 def plot_comparison(run_dirs: Sequence[str | Path], out: str | Path) -> list[Path]:

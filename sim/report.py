@@ -19,7 +19,7 @@ import pandas as pd
 
 from sim import plots
 from sim.io import write_frame
-from sim.metrics import SimResult, summary_frame
+from sim.metrics import SimResult, summary_frame, warnings
 from sim.run import run_scenario
 
 DEFAULT_ATTACKS = ("spam",)
@@ -33,6 +33,9 @@ REPORT_COLUMNS = (
     ("attacker_cost_choir", "attacker cost (CHOIR)", "{:,.1f}"),
     ("gini_coauthor_earnings", "Gini of co-author earnings", "{:.3f}"),
     ("mean_temperature", "mean T at end", "{:.1f}"),
+    ("median_recommended_choir", "median recommended stake (CHOIR)", "{:,.1f}"),
+    ("share_capped", "recommendations capped", "{:.1%}"),
+    ("share_near_floor", "recommendations within 1% of S0/2", "{:.1%}"),
     ("net_components", "network components", "{:.0f}"),
     ("net_degree_centralization", "degree centralisation", "{:.3f}"),
     ("steps", "model steps", "{:,.0f}"),
@@ -53,6 +56,12 @@ def markdown_table(summaries: pd.DataFrame) -> str:
         cells = [_fmt(v, pattern) for v in summaries[column].tolist()]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _warning_lines(found: list[str]) -> list[str]:
+    if not found:
+        return []
+    return ["## Warnings", "", *(f"* {w}" for w in found), ""]
 
 
 def write_report(
@@ -112,6 +121,7 @@ def write_report(
         "identities were funded minus what their wallets hold at the end: negative means the attack paid. "
         "The full table is `summary.csv`; each run's tables are in `runs/<scenario>/`.",
         "",
+        *_warning_lines([w for r in results for w in warnings(r.summary)]),
         "## Plots",
         "",
         "![outcome shares](plots/outcome_shares.png)",
@@ -128,7 +138,20 @@ def write_report(
             "",
             f"![{name} stakes](plots/{name}/stakes.png)",
             "",
+            f"![{name} recommended stakes](plots/{name}/recommendations.png)",
+            "",
         ]
+    lines += [
+        "## The stake formula's feedback loop",
+        "",
+        "Under the seeds policy a denied stake goes to the thread: its balance E rises, so does its temperature "
+        "T = E/N, and the quantum formula recommends a higher stake to the next author; approvals add co-authors "
+        "(N up), so T and the recommendation fall again. The figure follows the baseline thread with the most "
+        "denials.",
+        "",
+        f"![feedback loop](plots/{results[0].scenario.name}/feedback_loop.png)",
+        "",
+    ]
     page = out / "report.md"
     page.write_text("\n".join(lines), encoding="utf-8")
     return page

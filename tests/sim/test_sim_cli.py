@@ -168,3 +168,20 @@ def test_comparison_plots(tmp_path: Path, mixed_run, kind: str) -> None:
         assert figure.axes[0].patches[0].get_height() == pytest.approx(mixed_run.summary["attacker_cost_choir"])
     assert plots.save(figure, tmp_path / kind)[1].exists()
     json.dumps(mixed_run.summary)  # the summary is plain JSON (sweeps cache it)
+
+
+def test_a_capped_formula_is_flagged_and_warned_about(tmp_path: Path) -> None:
+    """With k = 1 every recommendation hits the cap: each stake row says so and the run warns; the calibrated
+    default does not."""
+    code, output = invoke(
+        "sim", "run", "baseline", "--days", "3", "--out", str(tmp_path / "hot"), "--no-plots", "--set", "formula.k=1.0"
+    )
+    assert code == 0, output
+    stakes = read_frame(tmp_path / "hot" / "stakes")
+    assert stakes.loc[~stakes["bootstrap"], "capped"].all()
+    assert "warning" in output and "capped" in output
+    assert read_frame(tmp_path / "hot" / "summary").loc[0, "share_capped"] == 1.0
+    code, output = invoke("sim", "run", "baseline", "--days", "3", "--out", str(tmp_path / "live"), "--no-plots")
+    assert code == 0 and "warning" not in output, output
+    summary = read_frame(tmp_path / "live" / "summary").loc[0]
+    assert summary["share_capped"] < 0.5 and 50 < summary["median_recommended_choir"] < 500
