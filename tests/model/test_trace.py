@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from choir.cli import app
-from choir_model import STEP_TYPES, CreateThread, Fund, Privacy, SubmitMessage, SubmitSpec
+from choir_model import CALIBRATED_K, STEP_TYPES, CreateThread, Fund, Privacy, SubmitMessage, SubmitSpec
 from choir_model.trace import TraceError, dump_trace, parse_trace
 
 HERE = Path(__file__).parent
@@ -130,11 +130,15 @@ def test_snapshot_schema() -> None:
 
 
 def test_stake_command() -> None:
-    result = CliRunner().invoke(app, ["stake", "--balance", "4.66", "--coauthors", "1", "--json"])
+    result = CliRunner().invoke(app, ["stake", "--balance", "200", "--coauthors", "1", "--json"])
     assert result.exit_code == 0, result.stderr
     figures = json.loads(result.stdout)
-    assert figures["temperature"] == pytest.approx(4.66)
-    assert figures["recommended_stake_choir"] == pytest.approx(100 * (0.5 + 1 / (2.718281828459045 ** (1 / 4.66) - 1)))
+    assert figures["temperature"] == pytest.approx(200.0)
+    kt = CALIBRATED_K * 200.0
+    assert figures["recommended_stake_choir"] == pytest.approx(100 * (0.5 + 1 / (2.718281828459045 ** (1 / kt) - 1)))
+    assert figures["capped"] is False and figures["below_min_stake"] is False
+    result = CliRunner().invoke(app, ["stake", "--balance", "5000", "--coauthors", "1"])
+    assert result.exit_code == 0 and "(capped)" in result.stdout
     result = CliRunner().invoke(app, ["stake", "--balance", "1500", "--coauthors", "4", "--formula", "linear"])
     assert result.exit_code == 0 and "4.000000000 CHOIR" in result.stdout
     assert CliRunner().invoke(app, ["stake", "--balance", "1", "--coauthors", "1", "--formula", "nope"]).exit_code == 2
