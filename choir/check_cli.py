@@ -74,17 +74,62 @@ def driver_options(target: str, rpc: str | None, program_id: str | None, keypair
         raise typer.Exit(2) from None
 
 
-@app.callback(invoke_without_command=True)
+EXIT_CODES = (
+    "Exit codes: 0 every property held; 1 an invariant was violated, the target disagreed with the model, or (with "
+    "--require-coverage) something was not reached; 2 bad arguments or an unreadable input (nothing ran); 3 the "
+    "toolkit itself failed (a crash, a driver error, a missing compiler: the message says how to install it)."
+)
+
+
+def parse_seed(text: str) -> int:
+    """`--seed`: an integer, or `random` (a fresh 32-bit seed, printed so the run can be repeated)."""
+    if text == "random":
+        import secrets
+
+        seed = secrets.randbelow(2**32)
+        err.print(f"seed: {seed} (drawn; repeat this run with --seed {seed})")
+        return seed
+    try:
+        return int(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is neither an integer nor 'random'") from None
+
+
+def preflight(factory: Any) -> None:
+    """Start the target's driver once and close it, before anything runs: a wrong option is exit 2, a part that
+    cannot start (a missing compiler, a server that does not come up) exit 3."""
+    if factory is None:
+        return
+    try:
+        factory().close()
+    except ValueError as error:
+        err.print(f"[red]{error}[/red] (nothing was run)")
+        raise typer.Exit(2) from None
+    except Exception as error:  # a part is missing or broken: say so, no traceback
+        err.print(f"[red]the target could not start: {type(error).__name__}: {error}[/red]")
+        raise typer.Exit(3) from None
+
+
+@app.callback(invoke_without_command=True, epilog=EXIT_CODES)
 def check(
     ctx: typer.Context,
     target: TargetOption = "model",
-    examples: Annotated[int | None, typer.Option("--examples", help="Hypothesis examples (profile default).")] = None,
-    steps: Annotated[int | None, typer.Option("--steps", help="Maximum steps per Hypothesis example.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of every random choice.")] = 0,
+    examples: Annotated[
+        int | None, typer.Option("--examples", min=0, help="Hypothesis examples (profile default; 0: none).")
+    ] = None,
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Maximum steps per Hypothesis example.")] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", parser=parse_seed, metavar="INT|random", help="Seed of every random choice.")
+    ] = "0",  # type: ignore[assignment]
     policy: PolicyOption = "seeds",
     profile: Annotated[str, typer.Option("--profile", help="ci (default) or thorough (20x longer).")] = "ci",
     soak: Annotated[
-        int | None, typer.Option("--soak", help="Only a soak run of N steps, without Hypothesis (0: no soak phase).")
+        int | None,
+        typer.Option(
+            "--soak",
+            min=0,
+            help="Soak steps (0: no soak phase); alone, it runs no Hypothesis examples unless --examples is given too.",
+        ),
     ] = None,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")] = None,
     failures: Annotated[Path, typer.Option("--failures", help="Where failing traces are written.")] = Path("failures"),
@@ -95,15 +140,19 @@ def check(
     program_id: ProgramIdOption = None,
     keypair: KeypairOption = None,
 ) -> None:
-    """Run the property suite against a target and print the coverage and the verdict per invariant."""
+    """Run the property suite against a target and print the coverage and the verdict per invariant.
+
+    Under GITHUB_ACTIONS a failure is also printed as an `::error` annotation."""
     if ctx.invoked_subcommand is not None:
         return
+    import os
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from choir_model import POLICIES
     from properties.campaign import PROFILES, Campaign, run_campaign
-    from properties.report import print_report, write_junit
-    from properties.targets import TARGETS
+    from properties.report import exit_code, github_annotation, print_report, write_junit
+    from properties.targets import TARGETS, driver_factory
 
     for kind, value, known in (
         ("target", target, TARGETS),
@@ -115,8 +164,16 @@ def check(
             raise typer.Exit(2)
     campaign = Campaign(target, profile, examples, steps, seed, policy, soak=soak, failure_dir=failures,
                         driver_options=driver_options(target, rpc, program_id, keypair))  # fmt: skip
-    if soak:  # a soak run alone; --soak 0 keeps Hypothesis and drops the soak phase
+    if soak and examples is None:  # a soak run alone, unless --examples asks for both
         campaign.examples = 0
+    if not campaign.n_soak and not campaign.n_examples:
+        err.print("[red]nothing to run[/red]: --soak 0 and --examples 0 leave no phase")
+        raise typer.Exit(2)
+    for path, what in ((junit, "--junit"), (failures / "x", "--failures")):
+        if path is not None and path.parent.exists() and not path.parent.is_dir():
+            err.print(f"[red]{what} {path.parent} is not a directory[/red] (nothing was run)")
+            raise typer.Exit(2)
+    preflight(driver_factory(target, campaign.params, policy, **campaign.driver_options))
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
         transient=True,
@@ -126,18 +183,16 @@ def check(
             tasks["examples"] = progress.add_task("Hypothesis examples", total=campaign.n_examples)
         if campaign.n_soak:
             tasks["soak"] = progress.add_task("soak steps", total=campaign.n_soak)
-        try:
-            result = run_campaign(campaign, lambda phase, n: progress.advance(tasks[phase], n))
-        except ValueError as error:
-            err.print(f"[red]{error}[/red]")
-            raise typer.Exit(2) from None
+        result = run_campaign(campaign, lambda phase, n: progress.advance(tasks[phase], n))
     print_report(result, console)
     if junit is not None:
-        write_junit(result, junit)
-    if not result.ok:
-        raise typer.Exit(1)
-    if require_coverage and result.coverage.missing():
-        raise typer.Exit(1)
+        write_junit(result, junit, require_coverage)
+    annotation = github_annotation(result) if os.environ.get("GITHUB_ACTIONS") == "true" else None
+    if annotation is not None:
+        sys.stdout.write(annotation + "\n")
+    code = exit_code(result, require_coverage)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("replay")

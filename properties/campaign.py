@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,12 +92,18 @@ class Campaign:
 
 @dataclass
 class CampaignResult:
+    """What a campaign ran and found. `failure` is a property failure (exit 1); `error` says the toolkit itself
+    failed (a crash, a driver error: exit 3), with its traceback in `error_detail`."""
+
     campaign: Campaign
     coverage: Coverage
     elapsed: float
-    failure: PropertyFailure | AssertionError | None = None
+    failure: PropertyFailure | None = None
     trace: Path | None = None
     shrunk: list[Step] | None = None
+    error: str | None = None
+    error_detail: str = ""
+    phase_times: dict[str, float] = field(default_factory=dict)
 
     @property
     def steps_per_second(self) -> float:
@@ -104,7 +111,7 @@ class CampaignResult:
 
     @property
     def ok(self) -> bool:
-        return self.failure is None
+        return self.failure is None and self.error is None
 
 
 Progress = Callable[[str, int], None]
@@ -113,7 +120,8 @@ Progress = Callable[[str, int], None]
 
 def run_campaign(campaign: Campaign, on_progress: Progress | None = None) -> CampaignResult:
     """Run the soak phase (unless `soak` is 0), then the Hypothesis phase (unless `examples` is 0). Never raises
-    for a property failure: it is in the result, shrunk, with its trace written to `campaign.failure_path`.
+    for a property failure: it is in the result, shrunk, with its trace written to `campaign.failure_path`. An
+    exception from the suite or a driver (not a property) ends the campaign with `error` set.
 
     The soak goes first because it is cheap and reaches far states quickly; Hypothesis then explores the space of
     short programs. Failures from either phase are shrunk by the same bounded delta-debugging shrinker (Hypothesis's
@@ -124,24 +132,34 @@ def run_campaign(campaign: Campaign, on_progress: Progress | None = None) -> Cam
     coverage = Coverage()
     started = time.perf_counter()
     campaign.failure_path.unlink(missing_ok=True)
+    result = CampaignResult(campaign, coverage, 0.0)
     failure: AssertionError | None = None
-    if campaign.n_soak:
-        soak_progress = (lambda n: on_progress("soak", n)) if on_progress else None
-        failure = soak(campaign.n_soak, campaign.seed, campaign.params, campaign.policy, factory,
-                       on_progress=soak_progress, coverage=coverage, rules=campaign.rules).failure  # fmt: skip
-    if failure is None and campaign.n_examples:
-        failure = _hypothesis_phase(campaign, factory, coverage, on_progress)
-    if failure is None:
-        return CampaignResult(campaign, coverage, time.perf_counter() - started)
-    if not isinstance(failure, PropertyFailure):  # an error in the suite itself, not a property: report as is
-        return CampaignResult(campaign, coverage, time.perf_counter() - started, failure)
-    steps, failure = shrink(
-        failure.steps, lambda candidate: run_steps(candidate, campaign.params, campaign.policy, factory, campaign.rules)
-    )
-    path = campaign.failure_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_trace(steps, path)
-    return CampaignResult(campaign, coverage, time.perf_counter() - started, failure, path, steps)
+    try:
+        if campaign.n_soak:
+            soak_progress = (lambda n: on_progress("soak", n)) if on_progress else None
+            phase = time.perf_counter()
+            failure = soak(campaign.n_soak, campaign.seed, campaign.params, campaign.policy, factory,
+                           on_progress=soak_progress, coverage=coverage, rules=campaign.rules).failure  # fmt: skip
+            result.phase_times["soak"] = time.perf_counter() - phase
+        if failure is None and campaign.n_examples:
+            phase = time.perf_counter()
+            failure = _hypothesis_phase(campaign, factory, coverage, on_progress)
+            result.phase_times["hypothesis"] = time.perf_counter() - phase
+        if isinstance(failure, PropertyFailure):
+            steps, failure = shrink(failure.steps, lambda candidate: run_steps(candidate, campaign.params,
+                                                                               campaign.policy, factory,
+                                                                               campaign.rules))  # fmt: skip
+            path = campaign.failure_path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_trace(steps, path)
+            result.failure, result.trace, result.shrunk = failure, path, steps
+        elif failure is not None:  # an assertion inside the suite itself, not a property
+            raise failure
+    except Exception as error:  # the toolkit failed: reported (exit 3), never a traceback
+        result.error = f"{type(error).__name__}: {error}"
+        result.error_detail = "".join(traceback.format_exception(error))
+    result.elapsed = time.perf_counter() - started
+    return result
 
 
 def _hypothesis_phase(

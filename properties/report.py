@@ -63,7 +63,9 @@ def print_report(result: CampaignResult, console: Console) -> None:
     gaps = c.missing()
     if gaps:
         console.print(f"[yellow]not reached:[/yellow] {', '.join(gaps)}")
-    if result.failure is not None:
+    if result.error is not None:
+        console.print(f"[bold red]ERROR[/bold red]: the toolkit failed: {result.error}")
+    elif result.failure is not None:
         console.print(f"[bold red]FAILED[/bold red]: {result.failure}")
         if result.trace is not None:
             console.print(
@@ -73,29 +75,82 @@ def print_report(result: CampaignResult, console: Console) -> None:
         console.print("[bold green]every invariant held[/bold green]")
 
 
-def write_junit(result: CampaignResult, path: Path) -> None:
-    """One test case per invariant (and one for agreement with the target, one for coverage)."""
-    c = result.coverage
-    suite = ET.Element("testsuite", name=f"choir-check-{result.campaign.target}", time=f"{result.elapsed:.3f}")
-    cases: list[tuple[str, str | None]] = []
-    for name in INVARIANTS:
-        cases.append(
-            (f"invariant {INVARIANTS[name].number} {name}", str(result.failure) if c.violations[name] else None)
-        )
-    if result.campaign.target != "model":
-        cases.append(("agreement", str(result.failure) if c.violations["difference"] else None))
+def exit_code(result: CampaignResult, require_coverage: bool) -> int:
+    """0 every property held (and, with `require_coverage`, everything was reached); 1 a violation, a difference
+    or a required coverage gap; 3 the toolkit itself failed."""
+    if result.error is not None:
+        return 3
+    if result.failure is not None or (require_coverage and result.coverage.missing()):
+        return 1
+    return 0
+
+
+def failure_text(result: CampaignResult) -> str:
+    """The full message of the campaign's failure: what broke, the shrunk steps and the replay command."""
+    text = str(result.failure)
+    if result.shrunk is not None:
+        text += "\nshrunk steps:\n" + "\n".join(f"  {i}: {step!r}" for i, step in enumerate(result.shrunk))
+    if result.trace is not None:
+        text += f"\nreplay: {result.campaign.replay_command(result.trace)}"
+    return text
+
+
+def write_junit(result: CampaignResult, path: Path, require_coverage: bool = False) -> None:
+    """One test case per invariant, one for agreement with the target (differential targets), one for coverage
+    (a failure only with `require_coverage`, as for the exit code) and one per phase with its time; the seed,
+    target, profile and policy as properties. Every invariant is checked on every step of both phases, so an
+    invariant case carries the time of the phases together. A toolkit failure is an `<error>` of the phase that
+    hit it (or of the campaign)."""
+    c, campaign = result.coverage, result.campaign
+    suite = ET.Element("testsuite", name=f"choir-check-{campaign.target}", time=f"{result.elapsed:.3f}")
+    properties = ET.SubElement(suite, "properties")
+    for name, value in (("seed", campaign.seed), ("target", campaign.target), ("profile", campaign.profile),
+                        ("policy", campaign.policy), ("steps", c.steps), ("examples", c.examples)):  # fmt: skip
+        ET.SubElement(properties, "property", name=name, value=str(value))
+    checked = sum(result.phase_times.values())
+    failure = failure_text(result) if result.failure is not None else None
+    cases: list[tuple[str, float, str | None]] = []
+    for name, invariant in INVARIANTS.items():
+        cases.append((f"invariant {invariant.number} {name}", checked, failure if c.violations[name] else None))
+    if campaign.target != "model":
+        cases.append(("agreement", checked, failure if c.violations["difference"] else None))
     gaps = c.missing()
-    cases.append(("coverage", f"not reached: {', '.join(gaps)}" if gaps else None))
-    failures = 0
-    for name, failure in cases:
-        case = ET.SubElement(suite, "testcase", classname="choir.check", name=name)
-        if failure is not None:
+    cases.append(("coverage", 0.0, f"not reached: {', '.join(gaps)}" if gaps and require_coverage else None))
+    failures = errors = 0
+    for name, seconds, message in cases:
+        case = ET.SubElement(suite, "testcase", classname="choir.check", name=name, time=f"{seconds:.3f}")
+        if message is not None:
             failures += 1
-            element = ET.SubElement(case, "failure", message=failure.splitlines()[0][:200])
-            element.text = failure + (
-                f"\nreplay: {result.campaign.replay_command(result.trace)}" if result.trace else ""
-            )
-    suite.set("tests", str(len(cases)))
+            ET.SubElement(case, "failure", message=message.splitlines()[0]).text = message
+        elif name == "coverage" and gaps:
+            ET.SubElement(case, "system-out").text = f"not reached: {', '.join(gaps)}"
+    for phase, seconds in result.phase_times.items():
+        ET.SubElement(suite, "testcase", classname="choir.check.phase", name=phase, time=f"{seconds:.3f}")
+    if result.error is not None:
+        errors += 1
+        case = ET.SubElement(suite, "testcase", classname="choir.check", name="toolkit", time="0.000")
+        ET.SubElement(case, "error", message=result.error).text = result.error_detail or result.error
+    suite.set("tests", str(len(suite.findall("testcase"))))
     suite.set("failures", str(failures))
+    suite.set("errors", str(errors))
     path.parent.mkdir(parents=True, exist_ok=True)
     ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def github_annotation(result: CampaignResult) -> str | None:
+    """The GitHub Actions `::error` workflow command for a failed campaign (None when it passed); newlines and
+    percent signs are escaped as the runner expects, so the whole message shows in the annotation."""
+    if result.error is not None:
+        title, message = "choir check: the toolkit failed", result.error
+    elif result.failure is not None:
+        title, message = f"choir check: {result.failure.kind}", failure_text(result)
+    else:
+        return None
+    where = f"file={_escape(str(result.trace), True)}," if result.trace is not None else ""
+    return f"::error {where}title={_escape(title, True)}::{_escape(message)}"
+
+
+def _escape(text: str, is_property: bool = False) -> str:
+    """GitHub's workflow-command escaping (data: % CR LF; properties also : and ,)."""
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if is_property else text
