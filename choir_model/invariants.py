@@ -4,16 +4,15 @@ Two ways to run them:
 
 * `Checker` checks one step, cheap enough for every step of a property run or a simulation: `before` captures the
   few values the step can touch (the thread and message it addresses, the wallets of its actor and voters, the
-  ledger totals), and `after` compares them with the new state in one fused pass over the nine invariants.
+  ledger totals), and `after` compares them with the new state, one method per invariant.
   Conservation uses the state's running totals instead of re-summing the world.
 * `audit(state, params)` re-derives everything from scratch (totals, pending counts, every thread and message):
   the spot check that also catches a corruption the running totals cannot see.
 
 Every invariant name is a key of `INVARIANTS`; a violation names its invariant so reports can say which broke.
-The per-step pass is one function rather than nine because a separate check per invariant costs a call, a
-context object and repeated lookups each (most of the checked step); it still reports every invariant by name and
-in SPEC order, and the whole-state shapes it shares with `audit` (co-authors, thread balance, escrow, votes) are
-the same helpers, called only when a cheap inline test has already seen the shape broken.
+The per-step form of each invariant is one method of `Checker` (named after it, in SPEC order); the whole-state
+shapes it shares with `audit` (co-authors, thread balance, escrow, votes) are the same helpers, called only when a
+cheap test has already seen the shape broken.
 """
 
 from __future__ import annotations
@@ -367,7 +366,13 @@ def capture(
 class Checker:
     """Per-step invariant checking: `before = checker.before(state, step)`, apply the step, then
     `checker.after(state, step, before, error, events)` returns the violations (empty when all hold), in SPEC
-    order. `names` restricts the report to some invariants, in the order given."""
+    order. `names` restricts the report to some invariants, in the order given.
+
+    `after` runs one method per invariant, in SPEC order (`conservation` ... `atomicity`), each given the step,
+    its error, the `Before` capture and what the step addresses now (its thread, its message); a method about a
+    thread or a message runs only when the step addresses one. Each method's common case (nothing broken) is a few
+    comparisons: messages are built, and the shape helpers shared with `audit` called, only once a cheap test has
+    seen something broken."""
 
     __slots__ = ("_order", "economics", "params", "policy")
 
@@ -391,263 +396,305 @@ class Checker:
     def after(
         self, state: ChoirState, step: Step, before: Before, error: ChoirError | None, events: Sequence[Event]
     ) -> list[Violation]:
-        """The violations of every checked invariant by the step that ran since `before` (empty when all hold).
-
-        One pass, one section per invariant in SPEC order, each with the same conditions and messages as that
-        invariant alone; the common case (nothing broken) costs a few comparisons per section."""
+        """The violations of every checked invariant by the step that ran since `before` (empty when all hold)."""
         names_thread, names_message = _ADDRESSES[type(step)]
         thread = state.threads.get(step.thread) if names_thread else None  # type: ignore[attr-defined]
-        m = thread.messages.get(step.hash) if names_message and thread is not None else None  # type: ignore[attr-defined]
+        message = thread.messages.get(step.hash) if names_message and thread is not None else None  # type: ignore[attr-defined]
         if error is not None and before.thread is None and thread is not None:
             thread = None  # a failed create_thread must not have created the thread; atomicity reports it
-        params = self.params
-        _, wallet_total0, thread_total0, escrow_total0, _, _, names, wallets0, tb, mb = before
-        wallets = state.wallets
-        if len(names) == 1:  # most steps touch one wallet: no sums, no min/max
-            wallet = wallets.get(names[0], 0)
-            wallets1 = (wallet,)
-            wallet_delta = wallet - wallets0[0]
-            wallets_in_u64 = 0 <= wallet <= U64_MAX
-        else:
-            wallets1 = tuple([wallets.get(name, 0) for name in names])
-            wallet_delta = sum(wallets1) - sum(wallets0)
-            wallets_in_u64 = min(wallets1) >= 0 and max(wallets1) <= U64_MAX
-        wallet_total, thread_total, escrow_total = state.wallet_total, state.thread_total, state.escrow_total
+        names, wallets = before.names, state.wallets
+        touched = (wallets.get(names[0], 0),) if len(names) == 1 else tuple([wallets.get(n, 0) for n in names])
         out: list[Violation] = []
-        both = thread is not None and tb is not None  # the thread existed before and after the step
+        self.conservation(state, before, thread, touched, out)
+        self.escrow(state, step, before, message, out)
         if thread is not None:
-            balance, authors, n1 = thread.balance, thread.co_authors, len(thread.co_authors)
-        if both:
-            balance0, authors0, created0, _, count0, last_divest0, _ = tb  # type: ignore[misc]
-        if m is not None:
-            state_m, stake = m.state, m.stake
-        if mb is not None:
-            state0, author0, mcreated0, spec0, stake0, _, voters0, votes0, privacy0 = mb
-        else:
-            state0, stake0 = None, 0
-
-        # 1 conservation: the supply adds up, and the touched wallets and thread moved with the running totals.
-        total = wallet_total + state.treasury + thread_total + escrow_total
-        if total != params.total_supply:
-            out.append(Violation("conservation", f"wallets+treasury+threads+escrow = {total} != {params.total_supply}"))
-        if wallet_delta != wallet_total - wallet_total0:
-            out.append(
-                Violation(
-                    "conservation",
-                    f"touched wallets moved by {wallet_delta} but the wallet total by {wallet_total - wallet_total0}",
-                )
-            )
-        if both and balance - balance0 != thread_total - thread_total0:
-            out.append(
-                Violation(
-                    "conservation",
-                    f"thread balance moved by {balance - balance0}, thread total by {thread_total - thread_total0}",
-                )
-            )
-
-        # 2 escrow: only a pending spec holds stake, and the escrow total moves with the message's stake.
-        moved = escrow_total - escrow_total0
-        if m is None:
-            if moved:
-                out.append(Violation("escrow", f"escrow total moved by {moved} without a message"))
-        else:
-            if stake or (state_m is PENDING and m.is_spec):
-                out += _escrow_message(m, step, params)
-            if moved != stake - stake0:
-                out.append(
-                    Violation("escrow", f"escrow total moved by {moved}, the message's stake by {stake - stake0}")
-                )
-            if state0 is PENDING and state_m is PENDING and stake != stake0:
-                out.append(Violation("escrow", f"{_where(step)}: a pending stake changed from {stake0}"))
-
-        # 3 co-authors: the shape, and a change only by a unanimous spec approval adding its author.
-        if thread is not None:
-            if not n1 or n1 > params.max_coauthors or (n1 > 1 and len(set(authors)) != n1):
-                out += _coauthor_shape(thread, params)
-            if tb is None:
-                if isinstance(step, CreateThread) and authors != [step.actor]:
-                    out.append(Violation("co_authors", f"a new thread's co-authors are {authors}, not the creator"))
-            else:
-                authors1 = tuple(authors)
-                if authors1 != authors0:
-                    joined = (
-                        m is not None
-                        and state0 is PENDING
-                        and state_m is PUBLIC
-                        and m.is_spec
-                        and authors1 == (*authors0, m.author)
-                    )
-                    if not joined:
-                        out.append(
-                            Violation(
-                                "co_authors",
-                                f"co-authors changed from {list(authors0)} to {list(authors1)} "
-                                "other than by a unanimous spec approval",
-                            )
-                        )
-
-        # 4 thread balance and times.
-        if thread is not None:
-            if balance < params.min_thread_balance or thread.created_at > thread.updated_at:
-                out += _thread_shape(thread, params)
-            if both and thread.created_at != created0:
-                out.append(Violation("thread_balance", f"created_at changed from {created0}"))
-            if error is None and thread.updated_at != step.now:
-                out.append(Violation("thread_balance", f"updated_at is {thread.updated_at} after a step at {step.now}"))
-
-        # 5 message states: along the graph, identity fixed, terminal messages frozen, message_count exact.
-        if both:
-            created = mb is None and m is not None
-            if thread.message_count != count0 + created:  # type: ignore[union-attr]
-                out.append(
-                    Violation(
-                        "message_states",
-                        f"message_count went {count0} -> "
-                        f"{thread.message_count} while {'one' if created else 'no'} message was created",  # type: ignore[union-attr]
-                    )
-                )
-        if m is not None:
-            if state0 != state_m and (state0, state_m) not in _STEP_TRANSITIONS:
-                out.append(
-                    Violation("message_states", f"{_where(step)} moved {state0} -> {state_m.value}, not on the graph")
-                )
-            if mb is not None:
-                if m.author != author0 or m.created_at != mcreated0 or m.is_spec != spec0 or m.privacy != privacy0:
-                    out.append(
-                        Violation("message_states", f"{_where(step)}: author, creation time, kind or privacy changed")
-                    )
-                if state0 in TERMINAL_STATES and _message_view(m) != mb:
-                    out.append(Violation("message_states", f"{_where(step)} is {state0.value} (terminal) but changed"))  # type: ignore[union-attr]
-
-        # 6 votes: the shape, a fixed voter snapshot taken on entering the window, and only the step's own vote
-        # added, before the deadline.
-        if m is not None:
-            votes, voters = m.votes, m.voters
-            if votes:
-                if (
-                    votes.keys() - voters
-                    or state_m is PRIVATE
-                    or (state_m is PENDING and voters and len(votes) >= len(voters))
-                ):
-                    out += _votes_shape(m, step)
-            elif voters and state_m is PRIVATE:
-                out += _votes_shape(m, step)
-            if mb is not None and voters0 and voters != voters0:
-                out.append(Violation("votes", f"{_where(step)}: the voter snapshot changed from {voters0} to {voters}"))
-            if (mb is None or state0 is PRIVATE) and state_m is not PRIVATE and tb is not None:
-                expected = tb.co_authors if m.is_spec else tuple([n for n in tb.co_authors if n != m.author])
-                if voters != expected:
-                    out.append(
-                        Violation(
-                            "votes", f"{_where(step)}: voters {voters} are not the co-authors snapshot {expected}"
-                        )
-                    )
-            if mb is None:
-                if votes:
-                    out += _votes_changed(m, {}, step)
-            else:
-                # The one change that is allowed, decided without the report's bookkeeping: every recorded vote kept
-                # and the acting voter's appended, by process_approval, before the deadline.
-                items = tuple(votes.items())
-                if items != votes0 and not (
-                    items[:-1] == votes0
-                    and items[-1][0] == step.actor
-                    and isinstance(step, ProcessApproval)
-                    and m.deadline is not None
-                    and step.now < m.deadline
-                ):
-                    out += _votes_changed(m, dict(votes0), step)
-
-        # 7 temperature and frequency, compared exactly: T = E/N as the rational balance/N (cross-multiplied) and
-        # omega through N (sqrt is monotone). A float temperature cannot see a one-unit divestment from a large
-        # balance.
-        if both:
-            n0 = len(authors0)
-            e_n0, e0_n1 = balance * n0, balance0 * n1
-            t_cmp = (e_n0 > e0_n1) - (e_n0 < e0_n1)
-            w_cmp = (n1 > n0) - (n1 < n0)
-            settled = m is not None and state0 is not None and state0 is not state_m and state_m in TERMINAL_STATES
-            divested = error is None and isinstance(step, Divest)
-            if t_cmp or w_cmp or settled or divested:
-                outcome = None
-                if settled and spec0 and stake0:
-                    if state_m is MessageState.EXPIRED:
-                        outcome = Outcome.EXPIRED
-                    else:
-                        approvals = sum(m.votes.values())  # type: ignore[union-attr]
-                        outcome = Outcome.of_votes(approvals, len(m.votes) - approvals)  # type: ignore[union-attr]
-                    temperature, frequency = self.policy.temperature_effects[outcome]
-                elif divested:
-                    temperature, frequency = Direction.DOWN, Direction.SAME
-                else:  # no settlement, or a public request's (no stake, no co-author)
-                    temperature, frequency = Direction.SAME, Direction.SAME
-                if t_cmp not in _ADMITTED[temperature] or w_cmp not in _ADMITTED[frequency]:
-                    if settled:
-                        why = f"a spec settled {outcome.value} under {self.policy.name}" if outcome else (
-                            "a public request settled")  # fmt: skip
-                    else:
-                        why = "a divestment" if divested else f"{step.op} without settlement"
-                    if t_cmp not in _ADMITTED[temperature]:
-                        out.append(
-                            Violation(
-                                "temperature_frequency",
-                                f"{why}: E/N went {balance0}/{n0} -> {balance}/{n1}, expected {temperature.value}",
-                            )
-                        )
-                    if w_cmp not in _ADMITTED[frequency]:
-                        out.append(
-                            Violation(
-                                "temperature_frequency",
-                                f"{why}: N went {n0} -> {n1}, frequency expected {frequency.value}",
-                            )
-                        )
-
-        # 8 divestment: cooldown and bound kept, and only a divestment moves the actor's last divestment time.
-        if both:
-            last_after = thread.last_divest.get(step.actor)  # type: ignore[union-attr]
-            if not isinstance(step, Divest) or error is not None:
-                if last_after != last_divest0:
-                    out.append(Violation("divestment", f"{step.op} changed {step.actor}'s last divestment time"))
-            else:
-                if last_divest0 is not None and step.now < last_divest0 + params.divest_cooldown:
-                    out.append(
-                        Violation(
-                            "divestment",
-                            f"{step.actor} divested at {step.now}, cooldown ends at "
-                            f"{last_divest0 + params.divest_cooldown}",
-                        )
-                    )
-                bound = (balance0 - params.min_thread_balance) // n0
-                taken = balance0 - balance
-                if taken != step.amount or taken > bound:
-                    out.append(Violation("divestment", f"divested {taken} (asked {step.amount}), bound {bound}"))
-                if last_after != step.now:
-                    out.append(Violation("divestment", f"last divestment time is {last_after}, not {step.now}"))
-
-        # 9 atomicity: a failed step changed nothing it could touch, and every touched balance is a u64.
-        if error is not None:
-            after = capture(state, step, thread, m, names)
-            if after != before:
-                changed = [field for field in Before._fields if getattr(after, field) != getattr(before, field)]
-                out.append(Violation("atomicity", f"{step.op} failed with {error.name} but changed {changed}"))
-        treasury = state.treasury
-        if (
-            not 0 <= treasury <= U64_MAX
-            or not wallets_in_u64
-            or (thread is not None and not 0 <= balance <= U64_MAX)
-            or (m is not None and not 0 <= stake <= U64_MAX)
-        ):
-            amounts = [treasury, *wallets1]
-            if thread is not None:
-                amounts.append(balance)
-            if m is not None:
-                amounts.append(stake)
-            out.append(Violation("atomicity", f"a balance left u64: {[x for x in amounts if not 0 <= x <= U64_MAX]}"))
-
+            self.co_authors(step, before, thread, message, out)
+            self.thread_balance(step, error, before, thread, out)
+            self.message_states(step, before, thread, message, out)
+            if message is not None:
+                self.votes(step, before, message, out)
+            if before.thread is not None:  # the thread existed before and after the step
+                self.temperature_frequency(step, error, before, thread, message, out)
+                self.divestment(step, error, before, thread, out)
+        self.atomicity(state, step, error, before, thread, message, touched, out)
         order = self._order
         if out and order is not None:
             out = sorted((v for v in out if v.invariant in order), key=lambda v: order[v.invariant])
         return out
+
+    # -- 1 ----------------------------------------------------------------------------------------------------
+
+    def conservation(
+        self, state: ChoirState, before: Before, thread: Thread | None, wallets: tuple[int, ...], out: list[Violation]
+    ) -> None:
+        """The supply adds up, and the touched wallets and thread moved with the running totals."""
+        supply = self.params.total_supply
+        total = state.wallet_total + state.treasury + state.thread_total + state.escrow_total
+        if total != supply:
+            out.append(Violation("conservation", f"wallets+treasury+threads+escrow = {total} != {supply}"))
+        wallets0 = before.wallets
+        moved = wallets[0] - wallets0[0] if len(wallets) == 1 else sum(wallets) - sum(wallets0)
+        total_moved = state.wallet_total - before.wallet_total
+        if moved != total_moved:
+            out.append(
+                Violation("conservation", f"touched wallets moved by {moved} but the wallet total by {total_moved}")
+            )
+        if thread is not None and before.thread is not None:
+            balance_moved = thread.balance - before.thread.balance
+            thread_moved = state.thread_total - before.thread_total
+            if balance_moved != thread_moved:
+                out.append(
+                    Violation(
+                        "conservation", f"thread balance moved by {balance_moved}, thread total by {thread_moved}"
+                    )
+                )
+
+    # -- 2 ----------------------------------------------------------------------------------------------------
+
+    def escrow(self, state: ChoirState, step: Step, before: Before, m: Message | None, out: list[Violation]) -> None:
+        """Only a pending spec holds stake, and the escrow total moves with the message's stake."""
+        moved = state.escrow_total - before.escrow_total
+        mb = before.message
+        if m is None:
+            if moved:
+                out.append(Violation("escrow", f"escrow total moved by {moved} without a message"))
+            return
+        stake, stake0 = m.stake, (mb.stake if mb is not None else 0)
+        if stake or (m.state is PENDING and m.is_spec):
+            out += _escrow_message(m, step, self.params)
+        if moved != stake - stake0:
+            out.append(Violation("escrow", f"escrow total moved by {moved}, the message's stake by {stake - stake0}"))
+        if mb is not None and mb.state is PENDING and m.state is PENDING and stake != stake0:
+            out.append(Violation("escrow", f"{_where(step)}: a pending stake changed from {stake0}"))
+
+    # -- 3 ----------------------------------------------------------------------------------------------------
+
+    def co_authors(self, step: Step, before: Before, thread: Thread, m: Message | None, out: list[Violation]) -> None:
+        """The shape, and a change only by a unanimous spec approval adding its author."""
+        tb = before.thread
+        authors = thread.co_authors
+        n = len(authors)
+        if not n or n > self.params.max_coauthors or (n > 1 and len(set(authors)) != n):
+            out += _coauthor_shape(thread, self.params)
+        if tb is None:
+            if isinstance(step, CreateThread) and authors != [step.actor]:
+                out.append(Violation("co_authors", f"a new thread's co-authors are {authors}, not the creator"))
+            return
+        now, was = tuple(authors), tb.co_authors
+        if now == was:
+            return
+        mb = before.message
+        joined = (
+            m is not None
+            and mb is not None
+            and mb.state is PENDING
+            and m.state is PUBLIC
+            and m.is_spec
+            and now == (*was, m.author)
+        )
+        if not joined:
+            out.append(
+                Violation(
+                    "co_authors",
+                    f"co-authors changed from {list(was)} to {list(now)} other than by a unanimous spec approval",
+                )
+            )
+
+    # -- 4 ----------------------------------------------------------------------------------------------------
+
+    def thread_balance(
+        self, step: Step, error: ChoirError | None, before: Before, thread: Thread, out: list[Violation]
+    ) -> None:
+        """The balance stays at or above the minimum, creation time is fixed, and a step moves `updated_at`."""
+        tb = before.thread
+        if thread.balance < self.params.min_thread_balance or thread.created_at > thread.updated_at:
+            out += _thread_shape(thread, self.params)
+        if tb is not None and thread.created_at != tb.created_at:
+            out.append(Violation("thread_balance", f"created_at changed from {tb.created_at}"))
+        if error is None and thread.updated_at != step.now:
+            out.append(Violation("thread_balance", f"updated_at is {thread.updated_at} after a step at {step.now}"))
+
+    # -- 5 ----------------------------------------------------------------------------------------------------
+
+    def message_states(
+        self, step: Step, before: Before, thread: Thread, m: Message | None, out: list[Violation]
+    ) -> None:
+        """States move along the graph, a message's identity is fixed, terminal messages are frozen, and
+        `message_count` counts exactly the messages created."""
+        tb, mb = before.thread, before.message
+        if tb is not None:
+            created = mb is None and m is not None
+            if thread.message_count != tb.message_count + created:
+                out.append(
+                    Violation(
+                        "message_states",
+                        f"message_count went {tb.message_count} -> "
+                        f"{thread.message_count} while {'one' if created else 'no'} message was created",
+                    )
+                )
+        if m is None:
+            return
+        state0 = mb.state if mb is not None else None
+        if state0 != m.state and (state0, m.state) not in _STEP_TRANSITIONS:
+            out.append(
+                Violation("message_states", f"{_where(step)} moved {state0} -> {m.state.value}, not on the graph")
+            )
+        if mb is None:
+            return
+        if m.author != mb.author or m.created_at != mb.created_at or m.is_spec != mb.is_spec or m.privacy != mb.privacy:
+            out.append(Violation("message_states", f"{_where(step)}: author, creation time, kind or privacy changed"))
+        if state0 in TERMINAL_STATES and _message_view(m) != mb:
+            out.append(Violation("message_states", f"{_where(step)} is {mb.state.value} (terminal) but changed"))
+
+    # -- 6 ----------------------------------------------------------------------------------------------------
+
+    def votes(self, step: Step, before: Before, m: Message, out: list[Violation]) -> None:
+        """The shape, a fixed voter snapshot taken on entering the window, and only the step's own vote added,
+        before the deadline."""
+        mb, tb = before.message, before.thread
+        votes, voters, state = m.votes, m.voters, m.state
+        if votes:
+            if votes.keys() - voters or state is PRIVATE or (state is PENDING and voters and len(votes) >= len(voters)):
+                out += _votes_shape(m, step)
+        elif voters and state is PRIVATE:
+            out += _votes_shape(m, step)
+        if mb is not None and mb.voters and voters != mb.voters:
+            out.append(Violation("votes", f"{_where(step)}: the voter snapshot changed from {mb.voters} to {voters}"))
+        if (mb is None or mb.state is PRIVATE) and state is not PRIVATE and tb is not None:
+            expected = tb.co_authors if m.is_spec else tuple([n for n in tb.co_authors if n != m.author])
+            if voters != expected:
+                out.append(
+                    Violation("votes", f"{_where(step)}: voters {voters} are not the co-authors snapshot {expected}")
+                )
+        if mb is None:
+            if votes:
+                out += _votes_changed(m, {}, step)
+            return
+        # The one change that is allowed, decided without the report's bookkeeping: every recorded vote kept and
+        # the acting voter's appended, by process_approval, before the deadline.
+        items = tuple(votes.items())
+        if items != mb.votes and not (
+            items[:-1] == mb.votes
+            and items[-1][0] == step.actor
+            and isinstance(step, ProcessApproval)
+            and m.deadline is not None
+            and step.now < m.deadline
+        ):
+            out += _votes_changed(m, dict(mb.votes), step)
+
+    # -- 7 ----------------------------------------------------------------------------------------------------
+
+    def temperature_frequency(
+        self,
+        step: Step,
+        error: ChoirError | None,
+        before: Before,
+        thread: Thread,
+        m: Message | None,
+        out: list[Violation],
+    ) -> None:
+        """Temperature and frequency move as the policy declares for the step's settlement, compared exactly:
+        T = E/N as the rational balance/N (cross-multiplied) and omega through N (sqrt is monotone). A float
+        temperature cannot see a one-unit divestment from a large balance."""
+        tb, mb = before.thread, before.message
+        balance, balance0 = thread.balance, tb.balance
+        n1, n0 = len(thread.co_authors), len(tb.co_authors)
+        e_n0, e0_n1 = balance * n0, balance0 * n1
+        t_cmp = (e_n0 > e0_n1) - (e_n0 < e0_n1)
+        w_cmp = (n1 > n0) - (n1 < n0)
+        settled = m is not None and mb is not None and mb.state is not m.state and m.state in TERMINAL_STATES
+        divested = error is None and isinstance(step, Divest)
+        if not (t_cmp or w_cmp or settled or divested):
+            return
+        outcome = None
+        if settled and mb.is_spec and mb.stake:
+            if m.state is MessageState.EXPIRED:
+                outcome = Outcome.EXPIRED
+            else:
+                approvals = sum(m.votes.values())
+                outcome = Outcome.of_votes(approvals, len(m.votes) - approvals)
+            temperature, frequency = self.policy.temperature_effects[outcome]
+        elif divested:
+            temperature, frequency = Direction.DOWN, Direction.SAME
+        else:  # no settlement, or a public request's (no stake, no co-author)
+            temperature, frequency = Direction.SAME, Direction.SAME
+        t_ok, w_ok = t_cmp in _ADMITTED[temperature], w_cmp in _ADMITTED[frequency]
+        if t_ok and w_ok:
+            return
+        if settled:
+            why = f"a spec settled {outcome.value} under {self.policy.name}" if outcome else "a public request settled"
+        else:
+            why = "a divestment" if divested else f"{step.op} without settlement"
+        if not t_ok:
+            out.append(
+                Violation(
+                    "temperature_frequency",
+                    f"{why}: E/N went {balance0}/{n0} -> {balance}/{n1}, expected {temperature.value}",
+                )
+            )
+        if not w_ok:
+            out.append(
+                Violation("temperature_frequency", f"{why}: N went {n0} -> {n1}, frequency expected {frequency.value}")
+            )
+
+    # -- 8 ----------------------------------------------------------------------------------------------------
+
+    def divestment(
+        self, step: Step, error: ChoirError | None, before: Before, thread: Thread, out: list[Violation]
+    ) -> None:
+        """Cooldown and bound kept, and only a divestment moves the actor's last divestment time."""
+        tb, params = before.thread, self.params
+        last_after, last_before = thread.last_divest.get(step.actor), tb.last_divest
+        if not isinstance(step, Divest) or error is not None:
+            if last_after != last_before:
+                out.append(Violation("divestment", f"{step.op} changed {step.actor}'s last divestment time"))
+            return
+        if last_before is not None and step.now < last_before + params.divest_cooldown:
+            out.append(
+                Violation(
+                    "divestment",
+                    f"{step.actor} divested at {step.now}, cooldown ends at {last_before + params.divest_cooldown}",
+                )
+            )
+        bound = (tb.balance - params.min_thread_balance) // len(tb.co_authors)
+        taken = tb.balance - thread.balance
+        if taken != step.amount or taken > bound:
+            out.append(Violation("divestment", f"divested {taken} (asked {step.amount}), bound {bound}"))
+        if last_after != step.now:
+            out.append(Violation("divestment", f"last divestment time is {last_after}, not {step.now}"))
+
+    # -- 9 ----------------------------------------------------------------------------------------------------
+
+    def atomicity(
+        self,
+        state: ChoirState,
+        step: Step,
+        error: ChoirError | None,
+        before: Before,
+        thread: Thread | None,
+        m: Message | None,
+        wallets: tuple[int, ...],
+        out: list[Violation],
+    ) -> None:
+        """A failed step changed nothing it could touch, and every touched balance is a u64."""
+        if error is not None:
+            after = capture(state, step, thread, m, before.names)
+            if after != before:
+                changed = [field for field in Before._fields if getattr(after, field) != getattr(before, field)]
+                out.append(Violation("atomicity", f"{step.op} failed with {error.name} but changed {changed}"))
+        if (
+            0 <= state.treasury <= U64_MAX
+            and (0 <= wallets[0] <= U64_MAX if len(wallets) == 1 else min(wallets) >= 0 and max(wallets) <= U64_MAX)
+            and (thread is None or 0 <= thread.balance <= U64_MAX)
+            and (m is None or 0 <= m.stake <= U64_MAX)
+        ):
+            return
+        amounts = [state.treasury, *wallets]
+        if thread is not None:
+            amounts.append(thread.balance)
+        if m is not None:
+            amounts.append(m.stake)
+        out.append(Violation("atomicity", f"a balance left u64: {[x for x in amounts if not 0 <= x <= U64_MAX]}"))
 
 
 def _votes_changed(m: Message, old: dict[str, bool], step: Step) -> list[Violation]:
