@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from choir_model.economics import Economics
 from choir_model.params import U64_MAX, Params
-from choir_model.state import ChoirState, Privacy
+from choir_model.state import ChoirState, Message, Privacy, Thread
 from choir_model.steps import STEP_TYPES, Step
 
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
@@ -129,40 +129,77 @@ def write_trace(steps: Iterable[Step], path: str | Path) -> None:
         dump_trace(steps, handle)
 
 
+SnapshotKey = tuple[str, str]
+"""One entry of a snapshot: ("treasury", ""), ("wallets", name), ("threads", thread_id) or
+("messages", "thread_id/content_hash")."""
+
+
+def render_thread(thread: Thread, params: Params, economics: Economics) -> dict[str, Any]:
+    """A thread as the snapshot shows it."""
+    n = len(thread.co_authors)
+    return {
+        "balance": thread.balance,
+        "co_authors": list(thread.co_authors),
+        "created_at": thread.created_at,
+        "updated_at": thread.updated_at,
+        "message_count": thread.message_count,
+        "temperature": economics.temperature(thread.balance, n, params.unit),
+        "frequency": economics.frequency(n),
+    }
+
+
+def render_message(message: Message) -> dict[str, Any]:
+    """A message as the snapshot shows it (votes in voter-snapshot order)."""
+    return {
+        "state": message.state.value,
+        "author": message.author,
+        "stake": message.stake,
+        "deadline": message.deadline,
+        "votes": {name: message.votes[name] for name in message.voters if name in message.votes},
+    }
+
+
 def snapshot(state: ChoirState, params: Params, economics: Economics | None = None) -> dict[str, Any]:
     """The state in the SPEC section 8 schema. Keys are sorted and votes follow the voter snapshot, so the same
     state always renders to the same JSON whichever implementation produced it."""
     economics = economics or Economics()
-    unit = params.unit
     threads: dict[str, Any] = {}
     messages: dict[str, Any] = {}
     for thread_id in sorted(state.threads):
         thread = state.threads[thread_id]
-        n = len(thread.co_authors)
-        threads[thread_id] = {
-            "balance": thread.balance,
-            "co_authors": list(thread.co_authors),
-            "created_at": thread.created_at,
-            "updated_at": thread.updated_at,
-            "message_count": thread.message_count,
-            "temperature": economics.temperature(thread.balance, n, unit),
-            "frequency": economics.frequency(n),
-        }
+        threads[thread_id] = render_thread(thread, params, economics)
         for content_hash in sorted(thread.messages):
-            message = thread.messages[content_hash]
-            messages[f"{thread_id}/{content_hash}"] = {
-                "state": message.state.value,
-                "author": message.author,
-                "stake": message.stake,
-                "deadline": message.deadline,
-                "votes": {name: message.votes[name] for name in message.voters if name in message.votes},
-            }
+            messages[f"{thread_id}/{content_hash}"] = render_message(thread.messages[content_hash])
     return {
         "treasury": state.treasury,
         "wallets": {name: state.wallets[name] for name in sorted(state.wallets)},
         "threads": threads,
         "messages": messages,
     }
+
+
+def snapshot_entries(
+    state: ChoirState, params: Params, economics: Economics, keys: Iterable[SnapshotKey]
+) -> dict[SnapshotKey, Any]:
+    """Only the named entries of the snapshot, rendered as `snapshot` renders them; None for an entry the state
+    does not hold (a wallet, thread or message that does not exist)."""
+    out: dict[SnapshotKey, Any] = {}
+    threads = state.threads
+    for key in keys:
+        section, name = key
+        if section == "wallets":
+            out[key] = state.wallets.get(name)
+        elif section == "threads":
+            thread = threads.get(name)
+            out[key] = None if thread is None else render_thread(thread, params, economics)
+        elif section == "messages":
+            thread_id, _, content_hash = name.partition("/")
+            thread = threads.get(thread_id)
+            message = None if thread is None else thread.messages.get(content_hash)
+            out[key] = None if message is None else render_message(message)
+        else:
+            out[key] = state.treasury
+    return out
 
 
 def step_result(index: int, error: str | None) -> dict[str, Any]:

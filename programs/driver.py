@@ -19,7 +19,7 @@ Account cache: after every successful transaction the driver re-reads the accoun
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
+from choir_model.economics import Economics
 from choir_model.ops import invalid_time
 from choir_model.params import Params
 from choir_model.state import ChoirState, Message, MessageState, Privacy, Thread
@@ -42,6 +43,7 @@ from choir_model.steps import (
     SubmitMessage,
     SubmitSpec,
 )
+from choir_model.trace import SnapshotKey, render_message, render_thread
 from choir_model.trace import snapshot as render_snapshot
 from programs.client.coder import IdlCoder
 from programs.client.errors import error_name
@@ -115,9 +117,11 @@ class ProgramDriver:
         self.last_now: int | None = None
         self.last_compute_units = 0
         self.last_instruction = ""
+        self._economics = Economics()
         self._cache: dict[Pubkey, tuple[str, dict[str, Any]]] = {}
         self._objects: dict[Pubkey, tuple[str, Any]] = {}
         self._dirty: set[Pubkey] = set()
+        self._entries: dict[SnapshotKey, Pubkey] = {}
         self._keypairs: dict[str, tuple[Keypair, Pubkey]] = {}
         for name in names:  # actors of earlier state on an existing deployment, so snapshots can name them
             self._keypair(name)
@@ -175,7 +179,7 @@ class ProgramDriver:
             self._objects.pop(key, None)
         else:
             kind, value = self._cache[key] = self.coder.decode_account(data)
-            self._objects[key] = (kind, self._convert(kind, value))
+            self._remember(key, kind, self._convert(kind, value))
 
     def _ix(self, name: str, args: dict[str, Any], accounts: dict[str, Pubkey], remaining=()) -> Instruction:
         self.last_instruction = name
@@ -247,7 +251,7 @@ class ProgramDriver:
         for key, data in self.transport.program_accounts():  # earlier state, if any, joins the cache
             if self.coder.account_name(data) is not None:
                 kind, value = self._cache[key] = self.coder.decode_account(data)
-                self._objects[key] = (kind, self._convert(kind, value))
+                self._remember(key, kind, self._convert(kind, value))
 
     # -- the driver interface --------------------------------------------------------------------------------
 
@@ -415,6 +419,60 @@ class ProgramDriver:
                 raise DriverError(f"message {message.content_hash} belongs to no known thread")
             thread.messages[message.content_hash] = message
         return state
+
+    def _remember(self, key: Pubkey, kind: str, obj: Any) -> None:
+        """Keep a decoded account and the snapshot entry it renders to (see `touched`)."""
+        self._objects[key] = (kind, obj)
+        entry = self._entry(kind, obj)
+        if entry is not None:
+            self._entries[entry] = key
+
+    def _entry(self, kind: str, obj: Any) -> SnapshotKey | None:
+        if kind == "Treasury":
+            return ("treasury", "")
+        if kind == "Member":
+            return ("wallets", obj[0])
+        if kind == "Thread":
+            return ("threads", obj.thread_id)
+        if kind == "Message":
+            thread = self._objects.get(obj[0])
+            return None if thread is None else ("messages", f"{thread[1].thread_id}/{obj[1].content_hash}")
+        return None
+
+    def touched(self) -> set[SnapshotKey]:
+        """The snapshot entries of the accounts written since the last read (only writable accounts of a
+        successful transaction can change on Solana), decoded now: what the lockstep check compares after a
+        step, instead of the whole snapshot."""
+        dirty, self._dirty = self._dirty, set()
+        for key in dirty:
+            self._refresh(key)
+        entries: set[SnapshotKey] = set()
+        for key in dirty:  # after every refresh: a message's entry names its thread, which may be new too
+            found = self._objects.get(key)
+            entry = None if found is None else self._entry(*found)
+            if entry is not None:
+                self._entries[entry] = key
+                entries.add(entry)
+        return entries
+
+    def render(self, keys: Iterable[SnapshotKey]) -> dict[SnapshotKey, Any]:
+        """The named snapshot entries as the program's accounts hold them (as last read), None where it holds
+        none: `choir_model.trace.snapshot_entries` for the program."""
+        out: dict[SnapshotKey, Any] = {}
+        economics = self._economics
+        for entry in keys:
+            found = self._objects.get(self._entries.get(entry))  # type: ignore[arg-type]
+            if found is None:
+                out[entry] = None
+            elif entry[0] == "wallets":
+                out[entry] = found[1][1]
+            elif entry[0] == "threads":
+                out[entry] = render_thread(found[1], self.params, economics)
+            elif entry[0] == "messages":
+                out[entry] = render_message(found[1][1])
+            else:
+                out[entry] = found[1]
+        return out
 
     def snapshot(self, full: bool = False) -> dict[str, Any]:
         """The SPEC section 8 snapshot of the program's state."""

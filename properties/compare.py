@@ -49,3 +49,17 @@ def diff_snapshots(expected: dict[str, Any], actual: dict[str, Any], limit: int 
             if len(out) >= limit:
                 return out
     return out
+
+
+def entries_snapshot(entries: dict[tuple[str, str], Any]) -> dict[str, Any]:
+    """Snapshot entries (`choir_model.trace.snapshot_entries`) in the snapshot's shape, so `diff_snapshots`
+    compares a few entries exactly as it compares whole snapshots. A missing wallet is an empty one."""
+    out: dict[str, Any] = {"wallets": {}, "threads": {}, "messages": {}}
+    for (section, name), value in entries.items():
+        if section == "treasury":
+            out["treasury"] = value
+        elif section == "wallets":
+            out["wallets"][name] = value or 0
+        elif value is not None:
+            out[section][name] = value
+    return out

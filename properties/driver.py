@@ -10,11 +10,12 @@ never goes back).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any, Protocol, runtime_checkable
 
 from choir_model import Model, Params, Step
 from choir_model.model import CheckMode
-from choir_model.trace import parse_trace
+from choir_model.trace import SnapshotKey, parse_trace
 
 
 @runtime_checkable
@@ -34,6 +35,24 @@ class Driver(Protocol):
 
     def close(self) -> None:
         """Release whatever the driver holds (processes, sockets, files)."""
+        ...
+
+
+@runtime_checkable
+class EntryDriver(Driver, Protocol):
+    """A driver that can say what its last steps wrote, so the lockstep check compares only that (plus a whole
+    snapshot every so often and at the end of a run)."""
+
+    def touched(self) -> set[SnapshotKey]:
+        """The snapshot entries written since the last call."""
+        ...
+
+    def render(self, keys: Iterable[SnapshotKey]) -> dict[SnapshotKey, Any]:
+        """The named snapshot entries as the implementation holds them (None where it holds none)."""
+        ...
+
+    def snapshot(self, full: bool = False) -> dict[str, Any]:
+        """The whole snapshot; with `full`, read from the implementation itself, not from any cache."""
         ...
 
 

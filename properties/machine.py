@@ -100,7 +100,10 @@ class ChoirMachine(RuleBasedStateMachine):
             # an invariant violation is reported by the @invariant named after it, right after this rule
 
     def teardown(self) -> None:
-        self.lockstep.close()
+        try:
+            self.lockstep.verify()  # the whole state, at the end of the example
+        finally:
+            self.lockstep.close()
 
 
 class _Unset:

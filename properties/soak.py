@@ -62,6 +62,7 @@ def soak(
                 done += 1
                 if on_progress is not None and done % 500 == 0:
                     on_progress(500)
+            lockstep.verify()
         except PropertyFailure as failure:
             lockstep.close()
             return SoakResult(done + 1, coverage, failure)

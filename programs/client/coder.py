@@ -213,6 +213,8 @@ class IdlCoder:
                 return self._byte_array(n)
             if isinstance(inner_type, str) and inner_type in _PRIMITIVES:
                 return self._packed_array(_PRIMITIVES[inner_type], n)
+            if inner_type == "pubkey":
+                return self._pubkey_array(n)
             return self._array(self.codec(inner_type), n)
         if "vec" in t:
             return self._vec(self.codec(t["vec"]))
@@ -258,6 +260,38 @@ class IdlCoder:
             return list(packer.unpack_from(buf, at)), at + packer.size
 
         return Codec(encode, decode, packer.size)
+
+    @staticmethod
+    def _pubkey_array(n: int) -> Codec:
+        """An array of public keys (a thread's co-authors, a message's voters: 32 slots, mostly empty), decoded in
+        one pass with the keys already seen reused: building a `Pubkey` costs more than finding it again."""
+        single = _pubkey_codec()
+        size = 32 * n
+        seen: dict[bytes, Pubkey] = {}
+
+        def encode(value: Any, out: bytearray) -> None:
+            items = list(value)
+            if len(items) != n:
+                raise CoderError(f"expected {n} items, got {len(items)}")
+            for item in items:
+                single.encode(item, out)
+
+        def decode(buf: bytes, at: int) -> tuple[Any, int]:
+            if at + size > len(buf):
+                raise CoderError("buffer too short")
+            if len(seen) > 4096:  # a bound for long-lived clients that meet many keys
+                seen.clear()
+            raw = bytes(buf[at : at + size])
+            items = []
+            for start in range(0, size, 32):
+                chunk = raw[start : start + 32]
+                key = seen.get(chunk)
+                if key is None:
+                    key = seen[chunk] = Pubkey.from_bytes(chunk)
+                items.append(key)
+            return items, at + size
+
+        return Codec(encode, decode, size)
 
     @staticmethod
     def _array(inner: Codec, n: int) -> Codec:
