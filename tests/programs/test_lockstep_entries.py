@@ -54,6 +54,6 @@ def test_the_end_of_a_run_compares_everything(choir_so: bytes) -> None:
         lockstep.step(step)
     _corrupt_wallet(driver, "alice", -1)
     lockstep.step(CreateThread("bob", T0 + 1, "t1", 2 * CHOIR))  # touches bob and t1, not alice
-    with pytest.raises(PropertyFailure, match="wallets.alice"):
+    with pytest.raises(PropertyFailure, match=r"wallets\.alice"):
         lockstep.verify()
     assert run_steps(steps, Params(), "seeds", lambda: ProgramDriver(image=choir_so)) is None  # a clean replay
