@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 if TYPE_CHECKING:
+    from choir_model import Params
     from programs.transport import RpcTransport
 
 app = typer.Typer(no_args_is_help=False)
@@ -18,7 +20,15 @@ console = Console()
 err = Console(stderr=True, soft_wrap=True)  # error lines stay whole: scripts and logs grep them
 
 TargetOption = Annotated[str, typer.Option("--target", help="model, model-trace, program or backend.")]
-PolicyOption = Annotated[str, typer.Option("--policy", help="Settlement policy (the program implements seeds only).")]
+PolicyOption = Annotated[
+    str,
+    typer.Option(
+        "--policy", help="Settlement policy: a name or module:Class, as the simulator takes (the program: seeds only)."
+    ),
+]
+ParamsOption = Annotated[
+    str | None, typer.Option("--params", help="Model parameters: a JSON object or file (choir_model.Params fields).")
+]
 
 
 def rpc_option(scope: str) -> Any:
@@ -81,6 +91,22 @@ EXIT_CODES = (
 )
 
 
+def rules_options(policy: str, formula: str | None, params: str | None) -> Params:
+    """Check `--policy` and `--formula` (names or module:Class, loaded as the simulator loads them) and read
+    `--params`; exit 2 naming what is wrong, before anything runs."""
+    from choir_model import Params
+    from choir_model.resolve import load_params, resolve_formula, resolve_policy
+
+    try:
+        resolve_policy(policy)
+        if formula is not None:
+            resolve_formula(formula)
+        return load_params(params) if params is not None else Params()
+    except ValueError as error:
+        err.print(f"[red]{error}[/red] (nothing was run)")
+        raise typer.Exit(2) from None
+
+
 def parse_seed(text: str) -> int:
     """`--seed`: an integer, or `random` (a fresh 32-bit seed, printed so the run can be repeated)."""
     if text == "random":
@@ -122,6 +148,11 @@ def check(
         int, typer.Option("--seed", parser=parse_seed, metavar="INT|random", help="Seed of every random choice.")
     ] = "0",  # type: ignore[assignment]
     policy: PolicyOption = "seeds",
+    formula: Annotated[
+        str,
+        typer.Option("--formula", help="Stake formula the step generator sizes stakes with (name or module:Class)."),
+    ] = "quantum",
+    params: ParamsOption = None,
     profile: Annotated[str, typer.Option("--profile", help="ci (default) or thorough (20x longer).")] = "ci",
     soak: Annotated[
         int | None,
@@ -149,21 +180,18 @@ def check(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from choir_model import POLICIES
     from properties.campaign import PROFILES, Campaign, run_campaign
     from properties.report import exit_code, github_annotation, print_report, write_junit
     from properties.targets import TARGETS, driver_factory
 
-    for kind, value, known in (
-        ("target", target, TARGETS),
-        ("policy", policy, POLICIES),
-        ("profile", profile, PROFILES),
-    ):
+    for kind, value, known in (("target", target, TARGETS), ("profile", profile, PROFILES)):
         if value not in known:
             err.print(f"[red]unknown {kind} {value!r}[/red]; choose one of: {', '.join(known)}")
             raise typer.Exit(2)
-    campaign = Campaign(target, profile, examples, steps, seed, policy, soak=soak, failure_dir=failures,
-                        driver_options=driver_options(target, rpc, program_id, keypair))  # fmt: skip
+    model_params = rules_options(policy, formula, params)
+    campaign = Campaign(target, profile, examples, steps, seed, policy, model_params, soak=soak, failure_dir=failures,
+                        driver_options=driver_options(target, rpc, program_id, keypair), formula=formula,
+                        params_option=params)  # fmt: skip
     if soak and examples is None:  # a soak run alone, unless --examples asks for both
         campaign.examples = 0
     if not campaign.n_soak and not campaign.n_examples:
@@ -200,25 +228,30 @@ def replay(
     trace: Annotated[Path, typer.Argument(help="A JSONL trace (docs/spec.md section 8), e.g. a failure.", exists=True)],
     target: TargetOption = "model",
     policy: PolicyOption = "seeds",
+    params: ParamsOption = None,
     compare: Annotated[
         bool, typer.Option("--compare/--no-compare", help="Also report where target and model part.")
     ] = True,
+    shrink_to: Annotated[
+        Path | None, typer.Option("--shrink", help="On a failure, shrink the trace and write the result here.")
+    ] = None,
     rpc: RpcOption = None,
     program_id: ProgramIdOption = None,
     keypair: KeypairOption = None,
 ) -> None:
-    """Replay a trace on a target; print the same JSON as `choir model run --json`, then any disagreement."""
-    from choir_model import Params
+    """Replay a trace on a target; print the same JSON as `choir model run --json`, then any disagreement (exit
+    1), shrunk into `--shrink FILE` if asked."""
     from choir_model.trace import TraceError, read_trace, results_lines
     from properties.replay import first_failure
     from properties.replay import replay as run_replay
 
+    model_params = rules_options(policy, None, params)
     try:
         steps = read_trace(trace)
     except TraceError as error:
         err.print(f"[red]{trace}: {error}[/red] (nothing was run)")
         raise typer.Exit(2) from None
-    params = Params()
+    params = model_params
     options = driver_options(target, rpc, program_id, keypair)
     try:
         outcome = run_replay(steps, target, params, policy, **options)
@@ -230,6 +263,14 @@ def replay(
     if compare:
         failure = first_failure(steps, target, params, policy, **options)
         if failure is not None:
-            err.print(f"[red]{failure}[/red]")
+            err.print(f"[red]{escape(str(failure))}[/red]")
+            if shrink_to is not None:
+                from choir_model.trace import write_trace
+                from properties.replay import shrink_failure
+
+                shrunk = shrink_failure(failure, target, params, policy, **options)
+                shrink_to.parent.mkdir(parents=True, exist_ok=True)
+                write_trace(shrunk, shrink_to)
+                err.print(f"shrunk from {len(failure.steps)} to {len(shrunk)} steps: {shrink_to}")
             raise typer.Exit(1)
         err.print(json.dumps({"replay": str(trace), "target": target, "verdict": "every invariant held"}))

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(no_args_is_help=True)
@@ -18,9 +19,16 @@ err = Console(stderr=True, soft_wrap=True)  # error lines stay whole: scripts an
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 PolicyOption = Annotated[
-    str, typer.Option("--policy", help="Settlement policy: seeds, scales-2024-10, collective-2024-11.")
+    str,
+    typer.Option("--policy", help="Settlement policy: seeds, scales-2024-10, collective-2024-11, or module:Class."),
 ]
 FormulaOption = Annotated[str, typer.Option("--formula", help="Stake formula: quantum, quantum-cooling, linear.")]
+RunFormulaOption = Annotated[
+    str, typer.Option("--formula", help="Stake formula: quantum, quantum-cooling, linear, or module:Class.")
+]
+ParamsOption = Annotated[
+    str | None, typer.Option("--params", help="Model parameters: a JSON object or file (choir_model.Params fields).")
+]
 
 
 def _choose(kind: str, name: str, known: dict) -> None:
@@ -36,29 +44,36 @@ def run(
         bool, typer.Option("--json", help="Print one JSON object per step, then the snapshot.")
     ] = False,
     policy: PolicyOption = "seeds",
-    formula: FormulaOption = "quantum",
+    formula: RunFormulaOption = "quantum",
+    params: ParamsOption = None,
     check: Annotated[bool, typer.Option("--check/--no-check", help="Check every invariant after every step.")] = True,
 ) -> None:
-    """Replay a trace on the model and print each step's result and the final snapshot."""
-    from choir_model import FORMULAS, POLICIES, Model
+    """Replay a trace on the model and print each step's result and the final snapshot (exit 1 if a step breaks
+    an invariant)."""
+    from choir_model import Model, Params
     from choir_model.model import InvariantViolation
+    from choir_model.resolve import load_params, resolve_formula, resolve_policy
     from choir_model.trace import TraceError, read_trace, results_lines, step_result
 
-    _choose("policy", policy, POLICIES)
-    _choose("formula", formula, FORMULAS)
+    try:
+        rules, stake_formula = resolve_policy(policy), resolve_formula(formula)
+        model_params = load_params(params) if params is not None else Params()
+    except ValueError as error:
+        err.print(f"[red]{error}[/red] (nothing was run)")
+        raise typer.Exit(2) from None
     try:
         steps = read_trace(trace)
     except TraceError as error:
         err.print(f"[red]{trace}: {error}[/red] (nothing was run)")
         raise typer.Exit(2) from None
-    model = Model(policy=policy, formula=FORMULAS[formula], check="step" if check else "off")
+    model = Model(model_params, policy=rules, formula=stake_formula, check="step" if check else "off")
     results = []
     for index, step in enumerate(steps):
         try:
             results.append(step_result(index, model.try_apply(step)))
         except InvariantViolation as violation:
-            err.print(f"[red]step {index}: invariant violated: {violation}[/red]")
-            raise typer.Exit(3) from None
+            err.print(f"[red]step {index}: invariant violated: {escape(str(violation))}[/red]")
+            raise typer.Exit(1) from None
     final = model.snapshot()
     if json_out:
         for line in results_lines(results, final):

@@ -16,7 +16,8 @@ from choir_model.errors import ChoirError
 from choir_model.invariants import Checker, Violation, audit
 from choir_model.ops import Rules
 from choir_model.params import Params
-from choir_model.settlement import DEFAULT_POLICY, POLICIES, SettlementPolicy
+from choir_model.resolve import resolve_policy
+from choir_model.settlement import DEFAULT_POLICY, SettlementPolicy
 from choir_model.state import ChoirState
 from choir_model.steps import Step, SubmitSpec
 from choir_model.trace import snapshot
@@ -49,7 +50,7 @@ class Model:
         rules: type[Rules] = Rules,
     ) -> None:
         self.params = params or Params()
-        self.policy = POLICIES[policy] if isinstance(policy, str) else policy
+        self.policy = resolve_policy(policy) if isinstance(policy, str) else policy
         self.economics = Economics(formula=formula) if formula is not None else Economics()
         self.rules = rules(self.params, self.policy, self.economics)
         self.state = ChoirState.genesis(self.params.total_supply)

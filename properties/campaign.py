@@ -9,6 +9,7 @@ database is on in local runs (failures are retried first next time) and off when
 from __future__ import annotations
 
 import os
+import shlex
 import time
 import traceback
 from collections.abc import Callable
@@ -69,6 +70,10 @@ class Campaign:
     hypothesis_shrink: bool = False
     rules: type[Rules] = Rules
     """Mutation testing: the reference runs these (broken) rules and is also compared with the true model."""
+    params_option: str | None = None
+    """`--params` as given (a file or inline JSON), repeated in the replay command."""
+    formula: str = "quantum"
+    """The stake formula of the reference model (`choir_model.resolve`): the step generator sizes stakes by it."""
 
     @property
     def n_examples(self) -> int:
@@ -84,10 +89,12 @@ class Campaign:
 
     @property
     def failure_path(self) -> Path:
-        return self.failure_dir / f"{self.target}-{self.policy}-seed{self.seed}.jsonl"
+        policy = self.policy.replace(":", "-").replace("/", "-")  # a module:Class policy makes a file name too
+        return self.failure_dir / f"{self.target}-{policy}-seed{self.seed}.jsonl"
 
     def replay_command(self, path: Path) -> str:
-        return f"choir check replay {path} --target {self.target} --policy {self.policy}"
+        command = f"choir check replay {path} --target {self.target} --policy {self.policy}"
+        return command + (f" --params {shlex.quote(self.params_option)}" if self.params_option else "")
 
 
 @dataclass
@@ -139,7 +146,8 @@ def run_campaign(campaign: Campaign, on_progress: Progress | None = None) -> Cam
             soak_progress = (lambda n: on_progress("soak", n)) if on_progress else None
             phase = time.perf_counter()
             failure = soak(campaign.n_soak, campaign.seed, campaign.params, campaign.policy, factory,
-                           on_progress=soak_progress, coverage=coverage, rules=campaign.rules).failure  # fmt: skip
+                           on_progress=soak_progress, coverage=coverage, rules=campaign.rules,
+                           formula=campaign.formula).failure  # fmt: skip
             result.phase_times["soak"] = time.perf_counter() - phase
         if failure is None and campaign.n_examples:
             phase = time.perf_counter()
@@ -175,6 +183,7 @@ def _hypothesis_phase(
         coverage,
         (lambda: on_progress("examples", 1)) if on_progress else None,
         campaign.rules,
+        campaign.formula,
     )
     database = DirectoryBasedExampleDatabase(".hypothesis/choir") if campaign.database else None
     test = get_state_machine_test(

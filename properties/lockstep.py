@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from choir_model import Checker, ChoirError, Model, Params, Step, Violation
 from choir_model.events import Event, StakeSettled
 from choir_model.ops import Rules
+from choir_model.resolve import resolve_formula
 from choir_model.trace import SnapshotKey, snapshot_entries
 from properties.compare import diff_snapshots, entries_snapshot
 from properties.coverage import Coverage
@@ -51,9 +52,10 @@ class Lockstep:
     coverage: Coverage = field(default_factory=Coverage)
     rules: type[Rules] = Rules
     full_every: int = FULL_EVERY
+    formula: str = "quantum"
 
     def __post_init__(self) -> None:
-        self.model = Model(self.params, policy=self.policy, rules=self.rules)
+        self.model = Model(self.params, policy=self.policy, formula=resolve_formula(self.formula), rules=self.rules)
         self.checker = Checker(self.params, self.model.policy, self.model.economics, self.invariants)
         self.steps: list[Step] = []
         self.last_violations: list[Violation] = []

@@ -58,6 +58,7 @@ class MachineConfig:
     coverage: Coverage = field(default_factory=Coverage)
     on_example: Callable[[], None] | None = None
     rules: type[Rules] = Rules
+    formula: str = "quantum"
 
 
 class ChoirMachine(RuleBasedStateMachine):
@@ -74,6 +75,7 @@ class ChoirMachine(RuleBasedStateMachine):
             config.driver_factory() if config.driver_factory else None,
             coverage=config.coverage,
             rules=config.rules,
+            formula=config.formula,
         )
         self.generator = StepGenerator(self.lockstep.model, _NO_SOURCE)
         self.enabled: frozenset[str] = frozenset(OPS)

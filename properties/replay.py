@@ -10,6 +10,7 @@ from typing import Any
 from choir_model import Params, Step
 from choir_model.trace import step_result
 from properties.lockstep import PropertyFailure, run_steps
+from properties.shrink import shrink
 from properties.targets import driver_factory, replay_driver
 
 
@@ -34,3 +35,10 @@ def first_failure(
 ) -> PropertyFailure | None:
     """Run the steps in lockstep (model invariants, plus the target when it is not the model); the first failure."""
     return run_steps(steps, params, policy, driver_factory(target, params, policy, **options))
+
+
+def shrink_failure(failure: PropertyFailure, target: str, params: Params, policy: str, **options: Any) -> list[Step]:
+    """The smallest trace found that still fails the same way on the target (delta debugging, `shrink`)."""
+    factory = driver_factory(target, params, policy, **options)
+    steps, _ = shrink(failure.steps, lambda candidate: run_steps(candidate, params, policy, factory))
+    return steps

@@ -6,6 +6,7 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from choir_model.invariants import INVARIANTS
@@ -64,9 +65,9 @@ def print_report(result: CampaignResult, console: Console) -> None:
     if gaps:
         console.print(f"[yellow]not reached:[/yellow] {', '.join(gaps)}")
     if result.error is not None:
-        console.print(f"[bold red]ERROR[/bold red]: the toolkit failed: {result.error}")
+        console.print(f"[bold red]ERROR[/bold red]: the toolkit failed: {escape(result.error)}")
     elif result.failure is not None:
-        console.print(f"[bold red]FAILED[/bold red]: {result.failure}")
+        console.print(f"[bold red]FAILED[/bold red]: {escape(str(result.failure))}")
         if result.trace is not None:
             console.print(
                 f"shrunk trace: {result.trace}\nreplay it with: [bold]{campaign.replay_command(result.trace)}"

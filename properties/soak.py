@@ -42,6 +42,7 @@ def soak(
     on_progress: Callable[[int], None] | None = None,
     coverage: Coverage | None = None,
     rules: type[Rules] = Rules,
+    formula: str = "quantum",
 ) -> SoakResult:
     """Run `total_steps` steps in runs of `run_length` from fresh state; stop at the first failure."""
     params = params or Params()
@@ -51,9 +52,8 @@ def soak(
     while done < total_steps:
         source = RandomSource(seed * 1_000_003 + run)
         ops = swarm(source)
-        lockstep = Lockstep(
-            params, policy, driver_factory() if driver_factory else None, coverage=coverage, rules=rules
-        )
+        driver = driver_factory() if driver_factory else None
+        lockstep = Lockstep(params, policy, driver, coverage=coverage, rules=rules, formula=formula)
         generator = StepGenerator(lockstep.model, source)
         coverage.examples += 1
         try:

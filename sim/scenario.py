@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import importlib
 import json
 import tomllib
 from collections.abc import Mapping
@@ -23,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from choir_model import FORMULAS, POLICIES, Params, SettlementPolicy, StakeFormula
+from choir_model import Params, SettlementPolicy, StakeFormula
+from choir_model.resolve import resolve_formula, resolve_policy
 from sim.agents import AGENT_KINDS, AgentConfig, make_config
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
@@ -218,61 +218,6 @@ def model_params(values: Mapping[str, Any]) -> Params:
         raise ValueError(f"unknown params field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     return Params().replace(**fixed) if fixed else Params()
-
-
-def _import(path: str) -> Any:
-    module_name, _, attribute = path.partition(":")
-    if not module_name or not attribute:
-        raise ValueError(f"{path!r} is neither a known name nor a module:attribute path")
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ValueError(f"cannot import {module_name!r} for {path!r}: {error}") from None
-    for part in attribute.split("."):
-        if not hasattr(target, part):
-            raise ValueError(f"{module_name!r} has no attribute {attribute!r}")
-        target = getattr(target, part)
-    return target
-
-
-def resolve_policy(name: str) -> SettlementPolicy:
-    """A settlement policy by name (`POLICIES`) or `module:attribute` (a class is instantiated)."""
-    if name in POLICIES:
-        return POLICIES[name]
-    if ":" not in name:
-        raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICIES)} (or module:attribute)")
-    target = _import(name)
-    policy = target() if isinstance(target, type) else target
-    if not isinstance(policy, SettlementPolicy):
-        raise ValueError(f"{name!r} is not a choir_model SettlementPolicy")
-    return policy
-
-
-def resolve_formula(spec: Mapping[str, Any]) -> StakeFormula:
-    """A stake formula from `{name, **fields}`: a `FORMULAS` name or `module:attribute` (a class is called with
-    the fields; an instance gets them replaced)."""
-    spec = dict(spec)
-    name = spec.pop("name", None)
-    if not isinstance(name, str):
-        raise ValueError(f"formula needs a name, got {name!r}")
-    if name in FORMULAS:
-        target: Any = FORMULAS[name]
-    elif ":" in name:
-        target = _import(name)
-    else:
-        raise ValueError(f"unknown formula {name!r}; known: {', '.join(FORMULAS)} (or module:attribute)")
-    try:
-        if isinstance(target, type):
-            formula = target(**spec)
-        elif spec:
-            formula = dataclasses.replace(target, **spec)
-        else:
-            formula = target
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"formula {name!r}: {error}") from None
-    if not isinstance(formula, StakeFormula):
-        raise ValueError(f"{name!r} is not a StakeFormula (needs `name` and `recommend`)")
-    return formula
 
 
 def scenario_path(name_or_path: str | Path) -> Path:
