@@ -167,11 +167,26 @@ def check(
     require_coverage: Annotated[
         bool, typer.Option("--require-coverage", help="Also fail when an operation, error or outcome was not reached.")
     ] = False,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Dask LocalCluster worker processes (1: run in this process).")
+    ] = 1,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="Address of an existing Dask scheduler (tcp://host:8786).")
+    ] = None,
+    seconds: Annotated[
+        float | None,
+        typer.Option(
+            "--seconds", min=0.001, help="Time budget: phases without an explicit --soak/--examples run until it ends."
+        ),
+    ] = None,
     rpc: RpcOption = None,
     program_id: ProgramIdOption = None,
     keypair: KeypairOption = None,
 ) -> None:
     """Run the property suite against a target and print the coverage and the verdict per invariant.
+
+    The campaign is split by seed into units (soak runs, batches of Hypothesis examples): on --workers N or a
+    --scheduler's cluster it finds the same verdict, coverage and first failure as on one process.
 
     Under GITHUB_ACTIONS a failure is also printed as an `::error` annotation."""
     if ctx.invoked_subcommand is not None:
@@ -192,10 +207,14 @@ def check(
     campaign = Campaign(target, profile, examples, steps, seed, policy, model_params, soak=soak, failure_dir=failures,
                         driver_options=driver_options(target, rpc, program_id, keypair), formula=formula,
                         params_option=params)  # fmt: skip
+    campaign.workers, campaign.scheduler, campaign.seconds = workers, scheduler, seconds
     if soak and examples is None:  # a soak run alone, unless --examples asks for both
         campaign.examples = 0
-    if not campaign.n_soak and not campaign.n_examples:
+    if campaign.n_soak == 0 and campaign.n_examples == 0:
         err.print("[red]nothing to run[/red]: --soak 0 and --examples 0 leave no phase")
+        raise typer.Exit(2)
+    if rpc is not None and campaign.distributed:
+        err.print("[red]--rpc drives one deployed program: it cannot be shared by --workers or --scheduler[/red]")
         raise typer.Exit(2)
     for path, what in ((junit, "--junit"), (failures / "x", "--failures")):
         if path is not None and path.parent.exists() and not path.parent.is_dir():
@@ -207,9 +226,9 @@ def check(
         transient=True,
     ) as progress:  # fmt: skip
         tasks = {}
-        if campaign.n_examples:
+        if campaign.n_examples != 0:
             tasks["examples"] = progress.add_task("Hypothesis examples", total=campaign.n_examples)
-        if campaign.n_soak:
+        if campaign.n_soak != 0:
             tasks["soak"] = progress.add_task("soak steps", total=campaign.n_soak)
         result = run_campaign(campaign, lambda phase, n: progress.advance(tasks[phase], n))
     print_report(result, console)

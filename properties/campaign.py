@@ -1,9 +1,15 @@
-"""A property campaign: the Hypothesis stateful machine (or a soak run) against one target, with a coverage
+"""A property campaign: seeded soak runs and the Hypothesis stateful machine against one target, with a coverage
 report, a failure trace and the command that replays it.
+
+The campaign is split by seed into units (`properties.units`) that run here, one after the other, or on a Dask
+cluster (`properties.cluster`); either way the results are put together in unit order up to the first failure,
+so the verdict, the coverage and the first failure do not depend on the number of workers. A time budget
+(`seconds`) stops a campaign cleanly between steps and reports what ran.
 
 Profiles: `ci` is the default campaign CI runs (it must reach every operation, error name and settlement outcome
 and stay well under three minutes here); `thorough` runs twenty times as many examples. Hypothesis's example
-database is on in local runs (failures are retried first next time) and off when the `CI` variable is set.
+database is on in local runs in one process (failures are retried first next time), off on a cluster and when the
+`CI` variable is set.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ import os
 import shlex
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,8 +37,8 @@ from properties.driver import ModelDriver
 from properties.lockstep import PropertyFailure, run_steps
 from properties.machine import MachineConfig, machine_for
 from properties.shrink import shrink
-from properties.soak import soak
 from properties.targets import driver_factory
+from properties.units import Unit, UnitResult, assemble, plan, run_unit
 
 # Hypothesis explores and shrinks well but its examples are short; the seeded soak phase that follows runs long
 # worlds (2,000 steps each) that reach the far bounds (a full thread, ten co-authors) Hypothesis rarely gets to.
@@ -74,18 +81,34 @@ class Campaign:
     """`--params` as given (a file or inline JSON), repeated in the replay command."""
     formula: str = "quantum"
     """The stake formula of the reference model (`choir_model.resolve`): the step generator sizes stakes by it."""
+    workers: int = 1
+    """Dask LocalCluster worker processes; 1 runs in this process."""
+    scheduler: str | None = None
+    """An existing Dask scheduler's address (tcp://host:8786): the campaign runs on its workers."""
+    seconds: float | None = None
+    """A time budget: phases without an explicit size run until it is spent."""
 
     @property
-    def n_examples(self) -> int:
-        return self.examples if self.examples is not None else profile_settings(self.target, self.profile)["examples"]
+    def n_examples(self) -> int | None:
+        """Hypothesis examples; None: as many as the time budget allows."""
+        if self.examples is not None:
+            return self.examples
+        return None if self.seconds is not None else profile_settings(self.target, self.profile)["examples"]
 
     @property
     def n_steps(self) -> int:
         return self.steps if self.steps is not None else profile_settings(self.target, self.profile)["steps"]
 
     @property
-    def n_soak(self) -> int:
-        return self.soak if self.soak is not None else profile_settings(self.target, self.profile)["soak"]
+    def n_soak(self) -> int | None:
+        """Soak steps; None: as many as the time budget allows."""
+        if self.soak is not None:
+            return self.soak
+        return None if self.seconds is not None else profile_settings(self.target, self.profile)["soak"]
+
+    @property
+    def distributed(self) -> bool:
+        return self.workers > 1 or self.scheduler is not None
 
     @property
     def failure_path(self) -> Path:
@@ -111,10 +134,16 @@ class CampaignResult:
     error: str | None = None
     error_detail: str = ""
     phase_times: dict[str, float] = field(default_factory=dict)
+    """Seconds spent in each phase, summed over the units (on several workers: more than the wall time)."""
+    stopped: bool = False
+    """The time budget ran out before every unit ran."""
+    startup: float = 0.0
+    """Seconds spent starting (or connecting to) the Dask cluster, not counted in `steps_per_second`."""
 
     @property
     def steps_per_second(self) -> float:
-        return self.coverage.steps / self.elapsed if self.elapsed else 0.0
+        running = self.elapsed - self.startup
+        return self.coverage.steps / running if running > 0 else 0.0
 
     @property
     def ok(self) -> bool:
@@ -125,74 +154,90 @@ Progress = Callable[[str, int], None]
 """`on_progress(phase, amount)`: phase "examples" advances by examples, "soak" by steps."""
 
 
-def run_campaign(campaign: Campaign, on_progress: Progress | None = None) -> CampaignResult:
-    """Run the soak phase (unless `soak` is 0), then the Hypothesis phase (unless `examples` is 0). Never raises
-    for a property failure: it is in the result, shrunk, with its trace written to `campaign.failure_path`. An
-    exception from the suite or a driver (not a property) ends the campaign with `error` set.
-
-    The soak goes first because it is cheap and reaches far states quickly; Hypothesis then explores the space of
-    short programs. Failures from either phase are shrunk by the same bounded delta-debugging shrinker (Hypothesis's
-    own shrinker is on with `hypothesis_shrink`: it can spend minutes on long stateful examples)."""
+def driver_factory_of(campaign: Campaign) -> Callable[[], Any] | None:
+    """The factory of the campaign's implementation under test (the true model when mutated rules are checked)."""
     factory = driver_factory(campaign.target, campaign.params, campaign.policy, **campaign.driver_options)
     if campaign.rules is not Rules and factory is None:
-        factory = lambda: ModelDriver(campaign.params, campaign.policy)  # noqa: E731 - the true model as the judge
-    coverage = Coverage()
+        return lambda: ModelDriver(campaign.params, campaign.policy)  # the true model as the judge
+    return factory
+
+
+def run_campaign(campaign: Campaign, on_progress: Progress | None = None) -> CampaignResult:
+    """Run the campaign's units (`properties.units`), here or on a Dask cluster, put their results together in
+    unit order up to the first failure, shrink that failure once and write its trace to `campaign.failure_path`.
+    Never raises for a property failure or a toolkit error: both are in the result.
+
+    Failures from either phase are shrunk by the same bounded delta-debugging shrinker (Hypothesis's own shrinker
+    is on with `hypothesis_shrink`: it can spend minutes on long stateful examples)."""
     started = time.perf_counter()
     campaign.failure_path.unlink(missing_ok=True)
-    result = CampaignResult(campaign, coverage, 0.0)
-    failure: AssertionError | None = None
-    try:
-        if campaign.n_soak:
-            soak_progress = (lambda n: on_progress("soak", n)) if on_progress else None
-            phase = time.perf_counter()
-            failure = soak(campaign.n_soak, campaign.seed, campaign.params, campaign.policy, factory,
-                           on_progress=soak_progress, coverage=coverage, rules=campaign.rules,
-                           formula=campaign.formula).failure  # fmt: skip
-            result.phase_times["soak"] = time.perf_counter() - phase
-        if failure is None and campaign.n_examples:
-            phase = time.perf_counter()
-            failure = _hypothesis_phase(campaign, factory, coverage, on_progress)
-            result.phase_times["hypothesis"] = time.perf_counter() - phase
-        if isinstance(failure, PropertyFailure):
-            steps, failure = shrink(failure.steps, lambda candidate: run_steps(candidate, campaign.params,
-                                                                               campaign.policy, factory,
-                                                                               campaign.rules))  # fmt: skip
+    deadline = time.time() + campaign.seconds if campaign.seconds is not None else None
+    units = plan(campaign.n_soak, campaign.n_examples)
+    if campaign.distributed:
+        from properties.cluster import run_distributed
+
+        startup: list[float] = []
+        results = run_distributed(campaign, units, deadline, on_progress, startup.append)
+    else:
+        startup, results = [], _run_here(campaign, units, deadline, on_progress)
+    assembled = assemble(results)
+    result = CampaignResult(campaign, assembled.coverage, 0.0, phase_times=assembled.phase_times)
+    result.startup = sum(startup)
+    result.stopped = assembled.stopped or (deadline is not None and time.time() >= deadline)
+    first = assembled.first
+    if first is not None and first.error is not None:
+        result.error, result.error_detail = first.error, first.error_detail
+    elif first is not None and first.failure is not None:
+        try:
+            factory = driver_factory_of(campaign)
+            steps, failure = shrink(first.failure.steps, lambda candidate: run_steps(
+                candidate, campaign.params, campaign.policy, factory, campaign.rules))  # fmt: skip
             path = campaign.failure_path
             path.parent.mkdir(parents=True, exist_ok=True)
             write_trace(steps, path)
             result.failure, result.trace, result.shrunk = failure, path, steps
-        elif failure is not None:  # an assertion inside the suite itself, not a property
-            raise failure
-    except Exception as error:  # the toolkit failed: reported (exit 3), never a traceback
-        result.error = f"{type(error).__name__}: {error}"
-        result.error_detail = "".join(traceback.format_exception(error))
+        except Exception as error:  # the toolkit failed while shrinking: reported (exit 3)
+            result.failure = first.failure
+            result.error = f"{type(error).__name__}: {error}"
+            result.error_detail = "".join(traceback.format_exception(error))
     result.elapsed = time.perf_counter() - started
     return result
 
 
-def _hypothesis_phase(
+def _run_here(
+    campaign: Campaign, units: Iterator[Unit], deadline: float | None, on_progress: Progress | None
+) -> dict[int, UnitResult]:
+    """Every unit in this process, in order, until one fails or the deadline passes."""
+    results: dict[int, UnitResult] = {}
+    for unit in units:
+        if deadline is not None and time.time() >= deadline:
+            break
+        result = results[unit.index] = run_unit(campaign, unit, deadline, on_progress, campaign.database)
+        if result.failed or result.stopped:
+            break
+    return results
+
+
+def hypothesis_examples(
     campaign: Campaign,
     factory: Callable[[], Any] | None,
     coverage: Coverage,
-    on_progress: Progress | None,
+    examples: int,
+    seed: Any,
+    on_example: Callable[[], None] | None,
+    database: bool,
 ) -> AssertionError | None:
-    config = MachineConfig(
-        campaign.params,
-        campaign.policy,
-        factory,
-        coverage,
-        (lambda: on_progress("examples", 1)) if on_progress else None,
-        campaign.rules,
-        campaign.formula,
-    )
-    database = DirectoryBasedExampleDatabase(".hypothesis/choir") if campaign.database else None
+    """`examples` examples of the stateful machine, seeded by `seed`; the failure (an AssertionError) or None.
+    Hypothesis's example database (failures retried first next time) only where asked: never on a cluster."""
+    config = MachineConfig(campaign.params, campaign.policy, factory, coverage, on_example, campaign.rules,
+                           campaign.formula)  # fmt: skip
     test = get_state_machine_test(
         machine_for(config),
         settings=settings(
-            max_examples=campaign.n_examples,
+            max_examples=examples,
             stateful_step_count=campaign.n_steps,
             deadline=None,
-            database=database,
+            database=DirectoryBasedExampleDatabase(".hypothesis/choir") if database else None,
             suppress_health_check=list(HealthCheck),
             phases=tuple(Phase) if campaign.hypothesis_shrink else tuple(p for p in Phase if p is not Phase.shrink),
             print_blob=False,
@@ -200,7 +245,27 @@ def _hypothesis_phase(
         ),
     )
     try:
-        hypothesis_seed(campaign.seed)(test)()
+        with seed_only_draws():
+            hypothesis_seed(seed)(test)()
     except AssertionError as failure:  # PropertyFailure is an AssertionError too
         return failure
     return None
+
+
+@contextmanager
+def seed_only_draws() -> Iterator[None]:
+    """Hypothesis's draws from the seed alone. Hypothesis mixes literals found in every local module the process
+    has loaded into its draws (and caches them process-wide), so the same batch drew differently in `choir check`,
+    which loads the whole CLI, and on a Dask worker, which loads only the suite: the verdict would depend on the
+    number of workers. Inside this block no local literal is offered, and the cache is this block's own."""
+    from hypothesis.internal.cache import LRUCache
+    from hypothesis.internal.conjecture import providers
+    from hypothesis.internal.constants_ast import Constants
+
+    saved = providers._get_local_constants, providers.CONSTANTS_CACHE
+    providers._get_local_constants = Constants
+    providers.CONSTANTS_CACHE = LRUCache(1024)
+    try:
+        yield
+    finally:
+        providers._get_local_constants, providers.CONSTANTS_CACHE = saved

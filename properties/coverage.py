@@ -47,6 +47,13 @@ class Coverage:
             elif isinstance(event, MessageExpired):
                 self.outcomes["request expired"] += 1
 
+    def merge(self, other: Coverage) -> None:
+        """Add what another part of the campaign reached (a unit run elsewhere)."""
+        for name in ("ops", "ok", "errors", "op_errors", "outcomes", "violations"):
+            getattr(self, name).update(getattr(other, name))
+        self.steps += other.steps
+        self.examples += other.examples
+
     def missing(self) -> list[str]:
         """Every operation (succeeded), error name and spec settlement outcome not yet reached."""
         gaps = [f"op {op}" for op in STEP_TYPES if not self.ok[op]]

@@ -40,6 +40,10 @@ class PropertyFailure(AssertionError):
         body = "\n  ".join(details)
         super().__init__(f"{kind} at step {len(self.steps) - 1} ({last!r}):\n  {body}")
 
+    def __reduce__(self) -> tuple[type, tuple[str, list[str], list[Step]]]:
+        """Pickled by its parts (a failure found on a Dask worker travels back to the campaign)."""
+        return (PropertyFailure, (self.kind, self.details, self.steps))
+
 
 @dataclass
 class Lockstep:

@@ -24,6 +24,10 @@ def print_report(result: CampaignResult, console: Console) -> None:
     head.add_row("examples / soak runs", f"{c.examples:,}")
     head.add_row("steps per second", f"{result.steps_per_second:,.0f}")
     head.add_row("elapsed", f"{result.elapsed:.1f} s")
+    where = f"the Dask cluster at {campaign.scheduler}" if campaign.scheduler else f"{campaign.workers} process(es)"
+    head.add_row("ran on", where + (f" (started in {result.startup:.1f} s)" if result.startup else ""))
+    if campaign.seconds is not None:
+        head.add_row("time budget", f"{campaign.seconds:g} s" + (" (spent: stopped early)" if result.stopped else ""))
     console.print(head)
 
     ops = Table(title="operations", title_justify="left")
@@ -64,6 +68,11 @@ def print_report(result: CampaignResult, console: Console) -> None:
     gaps = c.missing()
     if gaps:
         console.print(f"[yellow]not reached:[/yellow] {', '.join(gaps)}")
+    if result.stopped:
+        console.print(
+            f"[yellow]time budget of {campaign.seconds:g} s spent[/yellow]: stopped cleanly after {c.steps:,} steps "
+            f"in {c.examples:,} examples and soak runs; the verdict below is for what ran"
+        )
     if result.error is not None:
         console.print(f"[bold red]ERROR[/bold red]: the toolkit failed: {escape(result.error)}")
     elif result.failure is not None:

@@ -6,6 +6,7 @@ delta-debugging shrinker."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,6 +25,8 @@ class SoakResult:
     steps: int
     coverage: Coverage
     failure: PropertyFailure | None = None
+    stopped: bool = False
+    """The deadline came before `total_steps` were run."""
 
 
 def swarm(source: RandomSource) -> tuple[str, ...]:
@@ -43,12 +46,16 @@ def soak(
     coverage: Coverage | None = None,
     rules: type[Rules] = Rules,
     formula: str = "quantum",
+    first_run: int = 0,
+    deadline: float | None = None,
 ) -> SoakResult:
-    """Run `total_steps` steps in runs of `run_length` from fresh state; stop at the first failure."""
+    """Run `total_steps` steps in runs of `run_length` from fresh state, run `first_run` first; stop at the first
+    failure, or at `deadline` (a `time.time()`, looked at every 500 steps). Run `r` draws everything from
+    `seed * 1_000_003 + r`, so a soak split into pieces of whole runs (`first_run`) is the same soak."""
     params = params or Params()
     coverage = coverage if coverage is not None else Coverage()
     done = 0
-    run = 0
+    run = first_run
     while done < total_steps:
         source = RandomSource(seed * 1_000_003 + run)
         ops = swarm(source)
@@ -60,12 +67,16 @@ def soak(
             for _ in range(min(run_length, total_steps - done)):
                 lockstep.step(generator.step(ops[source.index(len(ops))]))
                 done += 1
-                if on_progress is not None and done % 500 == 0:
-                    on_progress(500)
+                if done % 500 == 0:
+                    if on_progress is not None:
+                        on_progress(500)
+                    if deadline is not None and time.time() >= deadline:
+                        lockstep.verify()
+                        return SoakResult(done, coverage, stopped=True)
             lockstep.verify()
         except PropertyFailure as failure:
-            lockstep.close()
             return SoakResult(done + 1, coverage, failure)
-        lockstep.close()
+        finally:
+            lockstep.close()
         run += 1
     return SoakResult(done, coverage)

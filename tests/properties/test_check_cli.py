@@ -73,7 +73,7 @@ def test_soak_and_examples_run_both_and_random_seed_is_printed(tmp_path: Path) -
     assert props["target"] == "model" and props["profile"] == "ci" and props["policy"] == "seeds"
     assert result.stderr.split("seed: ")[1].split()[0] == props["seed"]
     phases = {case.get("name") for case in suite.iter("testcase") if case.get("classname") == "choir.check.phase"}
-    assert phases == {"soak", "hypothesis"}
+    assert phases == {"soak", "examples"}
     assert all(case.get("time") is not None for case in suite.iter("testcase"))
 
 
