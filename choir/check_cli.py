@@ -268,14 +268,14 @@ def replay(
     try:
         steps = read_trace(trace)
     except TraceError as error:
-        err.print(f"[red]{trace}: {error}[/red] (nothing was run)")
+        err.print(f"{trace}: {error} (nothing was run)", style="red", markup=False)
         raise typer.Exit(2) from None
     params = model_params
     options = driver_options(target, rpc, program_id, keypair)
     try:
         outcome = run_replay(steps, target, params, policy, **options)
     except ValueError as error:
-        err.print(f"[red]{error}[/red]")
+        err.print(str(error), style="red", markup=False)
         raise typer.Exit(2) from None
     for line in results_lines(outcome.results, outcome.final):
         sys.stdout.write(line + "\n")

@@ -1,4 +1,4 @@
-"""`choir model ...`, `choir stake` and `choir demo`: the reference model from the command line."""
+"""`choir model run` and `choir stake`: the reference model from the command line (`choir demo` is in `demo`)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,17 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+
+from choir.tables import Column, print_table
 
 app = typer.Typer(no_args_is_help=True)
-console = Console()
-err = Console(stderr=True, soft_wrap=True)  # error lines stay whole: scripts and logs grep them
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print one plain line on stderr (scripts and logs grep it whole) and return the Exit to raise."""
+    sys.stderr.write(" ".join(message.split()) + "\n")
+    return typer.Exit(code)
+
 
 PolicyOption = Annotated[
     str,
@@ -33,8 +37,7 @@ ParamsOption = Annotated[
 
 def _choose(kind: str, name: str, known: dict) -> None:
     if name not in known:
-        err.print(f"[red]unknown {kind} {name!r}[/red]; choose one of: {', '.join(known)}")
-        raise typer.Exit(2)
+        raise fail(f"choir: unknown {kind} {name!r}; choose one of: {', '.join(known)}")
 
 
 @app.command("run")
@@ -59,65 +62,71 @@ def run(
         rules, stake_formula = resolve_policy(policy), resolve_formula(formula)
         model_params = load_params(params) if params is not None else Params()
     except ValueError as error:
-        err.print(f"[red]{error}[/red] (nothing was run)")
-        raise typer.Exit(2) from None
+        raise fail(f"{error} (nothing was run)") from None
     try:
         steps = read_trace(trace)
     except TraceError as error:
-        err.print(f"[red]{trace}: {error}[/red] (nothing was run)")
-        raise typer.Exit(2) from None
+        raise fail(f"{trace}: {error} (nothing was run)") from None
     model = Model(model_params, policy=rules, formula=stake_formula, check="step" if check else "off")
     results = []
     for index, step in enumerate(steps):
         try:
             results.append(step_result(index, model.try_apply(step)))
         except InvariantViolation as violation:
-            err.print(f"[red]step {index}: invariant violated: {escape(str(violation))}[/red]")
-            raise typer.Exit(1) from None
+            raise fail(f"{trace}: step {index}: invariant violated: {violation}", 1) from None
     final = model.snapshot()
     if json_out:
         for line in results_lines(results, final):
             sys.stdout.write(line + "\n")
         return
-    _print_run(trace.name, policy, steps, results, final)
+    _print_run(Console(), trace.name, policy, steps, results, final)
 
 
-def _print_run(title: str, policy: str, steps: list, results: list[dict], final: dict) -> None:
-    from choir_model.params import CHOIR
+def _print_run(console: Console, title: str, policy: str, steps: list, results: list[dict], final: dict) -> None:
+    """The steps, the threads and the whole ledger (which adds up to the supply), each fitted to the width."""
+    from choir_model.fmt import choir_amount
 
-    table = Table(title=f"{title} [{policy}]", title_justify="left")
-    for column in ("step", "op", "actor", "result"):
-        table.add_column(column)
+    rows = []
     for step, result in zip(steps, results, strict=True):
         outcome = "[green]ok[/green]" if result["ok"] else f"[yellow]{result['error']}[/yellow]"
-        table.add_row(str(result["step"]), step.op, step.actor, outcome)
-    console.print(table)
-    threads = Table(title="threads", title_justify="left")
-    for column in ("thread", "balance (CHOIR)", "co-authors", "T", "omega"):
-        threads.add_column(column)
-    for thread_id, thread in final["threads"].items():
-        threads.add_row(
-            thread_id,
-            f"{thread['balance'] / CHOIR:,.9f}",
-            ", ".join(thread["co_authors"]),
+        rows.append([str(result["step"]), step.op, escape(step.actor), outcome])
+    print_table(console, escape(f"{title} [{policy}]"), [Column("step", right=True), "op", "actor", "result"], rows)
+    rows = [
+        [
+            escape(thread_id),
+            choir_amount(thread["balance"]),
+            escape(", ".join(thread["co_authors"])),
             f"{thread['temperature']:.4f}",
             f"{thread['frequency']:.4f}",
-        )
-    console.print(threads)
-    wallets = ", ".join(f"{name} {amount / CHOIR:,.9f}" for name, amount in final["wallets"].items())
-    console.print(f"treasury {final['treasury'] / CHOIR:,.9f} CHOIR; wallets: {wallets or 'none'}")
+        ]
+        for thread_id, thread in final["threads"].items()
+    ]
+    columns = ["thread", Column("balance (CHOIR)", right=True), "co-authors", Column("T", right=True)]
+    if rows:
+        print_table(console, "threads", [*columns, Column("omega", right=True)], rows)
+    # Every holder of tokens, so the column adds up to the supply (invariant 1) to the base unit.
+    holdings = [("treasury", final["treasury"])]
+    holdings += [(f"wallet {name}", amount) for name, amount in final["wallets"].items()]
+    holdings += [(f"thread {thread_id}", thread["balance"]) for thread_id, thread in final["threads"].items()]
+    holdings.append(("escrow (pending stakes)", sum(message["stake"] for message in final["messages"].values())))
+    holdings.append(("total", sum(amount for _, amount in holdings)))
+    rows = [[escape(holder), choir_amount(amount)] for holder, amount in holdings]
+    print_table(console, "ledger", ["holder", Column("CHOIR", right=True)], rows)
 
 
 def _amount(text: str, base_units: bool) -> int:
+    """`--balance` in base units: a whole, non-negative number that fits in u64 (spec section 1)."""
+    from choir_model.params import CHOIR, U64_MAX
+
     try:
         value = Decimal(text)
     except InvalidOperation:
-        raise typer.BadParameter(f"{text!r} is not a number") from None
-    from choir_model.params import CHOIR
-
+        raise typer.BadParameter(f"{text!r} is not a number", param_hint="'--balance'") from None
     units = value if base_units else value * CHOIR
-    if units < 0 or units != units.to_integral_value():
-        raise typer.BadParameter(f"{text} is not a whole, non-negative number of base units")
+    if not units.is_finite() or units < 0 or units != units.to_integral_value() or units > U64_MAX:
+        raise typer.BadParameter(
+            f"{text} is not a whole number of base units in 0..{U64_MAX:,}", param_hint="'--balance'"
+        )
     return int(units)
 
 
@@ -135,6 +144,7 @@ def stake(
     import json
 
     from choir_model import FORMULAS, Economics, Params
+    from choir_model.fmt import choir_amount
 
     _choose("formula", formula, FORMULAS)
     units = _amount(balance, base_units)
@@ -158,45 +168,7 @@ def stake(
         sys.stdout.write(json.dumps(figures) + "\n")
         return
     note = f" ({recommendation.note})" if recommendation.note else ""
-    console.print(
-        f"recommended stake: [bold]{recommended / unit:,.9f} CHOIR[/bold] ({recommended} base units){note}\n"
+    Console().print(
+        f"recommended stake: [bold]{choir_amount(recommended)} CHOIR[/bold] ({recommended:,} base units){note}\n"
         f"formula {formula}; T = E/N = {figures['temperature']:.6g}; omega = {figures['frequency']:.6g}"
     )
-
-
-def demo(
-    examples: Annotated[Path, typer.Option("--examples", help="Folder of example traces.")] = EXAMPLES,
-) -> None:
-    """Replay every example trace under every policy and print a summary table."""
-    from choir_model import POLICIES, Model
-    from choir_model.params import CHOIR
-    from choir_model.trace import read_trace
-
-    traces = sorted(examples.glob("*.jsonl"))
-    if not traces:
-        err.print(f"[red]no example traces in {examples}[/red]")
-        raise typer.Exit(2)
-    table = Table(title="example traces replayed on the reference model (invariants checked every step)")
-    for column in ("trace", "policy", "steps", "ok", "errors", "treasury (CHOIR)", "threads", "co-authors"):
-        table.add_column(column, no_wrap=True)
-    for path in traces:
-        steps = read_trace(path)
-        for policy in POLICIES:
-            model = Model(policy=policy, check="audit")
-            errors: dict[str, int] = {}
-            for step in steps:
-                error = model.try_apply(step)
-                if error:
-                    errors[error] = errors.get(error, 0) + 1
-            snap = model.snapshot()
-            table.add_row(
-                path.name,
-                policy,
-                str(len(steps)),
-                str(len(steps) - sum(errors.values())),
-                "\n".join(f"{k} x{v}" for k, v in sorted(errors.items())) or "-",
-                f"{snap['treasury'] // CHOIR:,}",
-                str(len(snap["threads"])),
-                "; ".join(f"{t}: {len(v['co_authors'])}" for t, v in snap["threads"].items()),
-            )
-    console.print(table)

@@ -31,7 +31,7 @@ def serve(
     ] = None,
     policy: Annotated[str, typer.Option("--policy", help="Settlement policy.")] = "seeds",
     check: Annotated[
-        str, typer.Option("--check", help="Model invariant checks per operation: step, audit or off.")
+        str, typer.Option("--invariants", help="Model invariant checks per operation: step, audit or off.")
     ] = "step",
     manual_clock: Annotated[
         int | None,
@@ -114,7 +114,7 @@ def serve(
             fields["rate_limits"] = limits
         chain = resolve_chain(chain, policy, manual_clock, program, rpc, program_id, keypair)
         if check not in ("step", "off", "audit") or sync not in ("full", "normal"):
-            raise ValueError("--check must be step, audit or off and --sync full or normal")
+            raise ValueError("--invariants must be step, audit or off and --sync full or normal")
         config = BackendConfig(**fields)  # type: ignore[arg-type]
     except (ValueError, OSError) as error:
         err.print(f"[red]{error}[/red]")

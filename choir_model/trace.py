@@ -1,14 +1,19 @@
 """Traces and snapshots (SPEC section 8): the contract other tools read.
 
-A trace is JSONL, one operation per line. `read_trace` validates the whole file before anything runs, so a bad
-line stops the run with its line number and nothing is half-applied. `snapshot` renders a state in the SPEC
-schema; `run_trace` replays steps and returns one result per step plus the final snapshot.
+A trace is UTF-8 JSONL, one operation per line (spec section 8). `read_trace` validates the whole file before
+anything runs, so a bad line stops the run with its line number and field and nothing is half-applied. Every way a
+file can be bad is a `TraceError`, never another exception: bytes that are not UTF-8, JSON nested too deeply for
+the parser, integers too long to convert, strings no implementation can encode (a lone UTF-16 surrogate).
+
+`snapshot` renders a state in the spec section 8 schema; `step_result` and `results_lines` are the lines of
+`choir model run --json`.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -38,11 +43,22 @@ _OPTIONAL = {"privacy"}
 
 
 class TraceError(ValueError):
-    """A trace line that is not a valid operation. `line` is 1-based."""
+    """A trace line that is not a valid operation. `line` is 1-based; None when the file itself cannot be read."""
 
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(f"line {line}: {message}")
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(message if line is None else f"line {line}: {message}")
         self.line = line
+
+
+def _text(line: int, where: str, value: str) -> str:
+    """`value` if it can be encoded as UTF-8 (the program hashes names and PDA seeds are bytes)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise TraceError(
+            line, f"{where} is not valid Unicode: lone surrogate U+{ord(value[error.start]):04X} at index {error.start}"
+        ) from None
+    return value
 
 
 def _field(line: int, op: str, key: str, value: Any) -> Any:
@@ -65,11 +81,11 @@ def _field(line: int, op: str, key: str, value: Any) -> Any:
     if kind in ("str", "name"):
         if not isinstance(value, str) or (kind == "name" and not value):
             raise TraceError(line, f"{where} must be a {'non-empty ' if kind == 'name' else ''}string, got {value!r}")
-        return value
+        return _text(line, where, value)
     if kind == "names":
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             raise TraceError(line, f"{where} must be a list of names, got {value!r}")
-        return tuple(value)
+        return tuple(_text(line, where, v) for v in value)
     if kind == "hash":
         if not isinstance(value, str) or not _HEX64.fullmatch(value):
             raise TraceError(line, f"{where} must be 64 hex digits (32 bytes), got {value!r}")
@@ -100,23 +116,47 @@ def step_from_json(obj: Any, line: int = 1) -> Step:
     return cls(**{name: _field(line, op, name, obj[name]) for name in names if name in obj})
 
 
+def _json(number: int, text: str) -> Any:
+    """One line's JSON value, or TraceError for every way `json.loads` can fail."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise TraceError(number, f"not valid JSON ({error.msg} at column {error.colno})") from None
+    except RecursionError:
+        raise TraceError(number, "JSON nested too deeply") from None
+    except ValueError:  # the only other failure: an integer over the interpreter's digit limit
+        limit = sys.get_int_max_str_digits()
+        raise TraceError(number, f"an integer has more than {limit:,} digits (a u64 has at most 20)") from None
+
+
 def parse_trace(lines: Iterable[str]) -> list[Step]:
     """Validate every line first (blank lines are skipped); raise TraceError at the first bad one."""
     steps = []
     for number, text in enumerate(lines, start=1):
         if not text.strip():
             continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise TraceError(number, f"not valid JSON ({error.msg} at column {error.colno})") from None
-        steps.append(step_from_json(obj, number))
+        steps.append(step_from_json(_json(number, text), number))
     return steps
 
 
+def _decoded(data: bytes) -> Iterator[str]:
+    """The lines of a UTF-8 file; TraceError naming the line and column of the first byte that is not UTF-8."""
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise TraceError(
+                number, f"not UTF-8 text (byte 0x{raw[error.start]:02x} at column {error.start + 1})"
+            ) from None
+
+
 def read_trace(path: str | Path) -> list[Step]:
-    with open(path, encoding="utf-8") as handle:
-        return parse_trace(handle)
+    """Read and validate a whole trace file; TraceError (and nothing else) if it is not one."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise TraceError(None, f"cannot read the trace: {error.strerror or error}") from None
+    return parse_trace(_decoded(data))
 
 
 def dump_trace(steps: Iterable[Step], out: TextIO) -> None:

@@ -1,0 +1,167 @@
+"""No traceback on bad input (spec section 12): a bad trace, a bad option value or a missing optional part ends in
+one line on stderr and exit 2 (bad input) or 3 (a part missing, with its install command), and nothing runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from choir.cli import EXTRA_OF_MODULE
+from choir.demo import examples_dir
+from tests.cli.conftest import Invoke
+
+ROOT = Path(__file__).resolve().parents[2]
+VALID = [line for line in (examples_dir() / "02_settlement_outcomes.jsonl").read_text().splitlines()]
+TRACE_COMMANDS = [("model", "run", "--json"), ("check", "replay")]
+FUZZ = settings(max_examples=40, deadline=None, derandomize=True, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+
+
+def _bad_files(tmp: Path) -> dict[str, tuple[bytes, int | None]]:
+    """name -> (file bytes, the line the error must name)."""
+    surrogate = json.dumps({"op": "create_thread", "actor": "alice", "thread": "\ud800", "deposit": 10**9, "now": 2})
+    return {
+        "latin1": ('{"op": "fund", "actor": "caf\xe9"}\n'.encode("latin-1"), 1),
+        "binary": (bytes(range(256)) * 4, 1),
+        "nested": (b"[" * 100_000 + b"\n", 1),
+        "long integer": (b'{"op": "fund", "actor": "a", "amount": ' + b"9" * 5000 + b', "signers": [], "now": 1}\n', 1),
+        "lone surrogate": (("\n".join(VALID[:3]) + "\n" + surrogate + "\n").encode(), 4),
+        "not an object": (b'["fund"]\n', 1),
+        "markup in a value": (VALID[0].replace('"alice"', '"[/red]"').replace('"now"', '"[bold]"').encode(), 1),
+    }
+
+
+def _one_line(err: str) -> str:
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", TRACE_COMMANDS, ids=" ".join)
+def test_bad_trace_files(command: tuple[str, str], invoke: Invoke, tmp_path: Path) -> None:
+    for name, (data, line) in _bad_files(tmp_path).items():
+        path = tmp_path / f"{name.replace(' ', '_')}.jsonl"
+        path.write_bytes(data)
+        result = invoke(*command, str(path))
+        assert result.code == 2, (name, result.err)
+        assert f"line {line}:" in _one_line(result.err), name
+        assert result.out == "", name  # nothing ran, so no step result was printed
+
+
+def test_unreadable_trace(invoke: Invoke, tmp_path: Path) -> None:
+    assert invoke("check", "replay", str(tmp_path)).code == 2  # a directory
+    for command in TRACE_COMMANDS:
+        result = invoke(*command, str(tmp_path / "missing.jsonl"))
+        assert result.code == 2 and "does not exist" in _one_line(result.err)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats() | st.text(max_size=8)
+    | st.sampled_from(["\ud800", "a\udfff", "[/red]", "0" * 64]),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=3),
+    max_leaves=6,
+)  # fmt: skip
+
+
+@st.composite
+def malformed_traces(draw: st.DrawFn) -> tuple[list[str], int]:
+    """A valid trace with one line damaged: (lines, index of the damaged line)."""
+    index = draw(st.integers(0, len(VALID) - 1))
+    obj = json.loads(VALID[index])
+    kind = draw(st.sampled_from(["drop", "add", "set", "text", "truncate"]))
+    if kind == "drop":
+        obj.pop(draw(st.sampled_from(sorted(obj))))
+        line = json.dumps(obj)
+    elif kind == "add":
+        obj[draw(st.text(min_size=1, max_size=6))] = draw(JSON_VALUES)
+        line = json.dumps(obj)
+    elif kind == "set":
+        obj[draw(st.sampled_from(sorted(obj)))] = draw(JSON_VALUES)
+        line = json.dumps(obj)
+    elif kind == "text":
+        line = draw(st.text(max_size=40).filter(lambda t: "\n" not in t and "\r" not in t))
+    else:
+        line = VALID[index][: draw(st.integers(1, len(VALID[index]) - 1))]
+    return [*VALID[:index], line, *VALID[index + 1 :]], index
+
+
+@FUZZ
+@given(case=malformed_traces(), command=st.sampled_from(TRACE_COMMANDS))
+def test_fuzzed_traces_are_refused_whole_or_run_whole(
+    case: tuple[list[str], int], command: tuple[str, str], invoke: Invoke, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    lines, index = case
+    path = tmp_path_factory.mktemp("fuzz") / "trace.jsonl"
+    path.write_bytes("\n".join(lines).encode("utf-8", "surrogatepass") + b"\n")
+    result = invoke(*command, str(path))
+    if result.code == 0:  # the damage left a valid trace (a blank line, another valid value)
+        assert len(result.out.splitlines()) == sum(1 for line in lines if line.strip()) + 1
+        return
+    assert result.code == 2, result.err
+    assert f"line {index + 1}:" in _one_line(result.err)
+    assert result.out == ""
+
+
+OPTION_CASES = [
+    ("stake", "--coauthors", "1", "--balance"),
+    ("stake", "--balance", "1", "--coauthors"),
+    ("stake", "--balance", "1", "--coauthors", "1", "--age"),
+    ("model", "run", str(examples_dir() / "01_unanimous_dust.jsonl"), "--policy"),
+    ("model", "run", str(examples_dir() / "01_unanimous_dust.jsonl"), "--formula"),
+    ("check", "--soak", "10", "--target"),
+    ("check", "--soak", "10", "--profile"),
+    ("check", "--soak", "10", "--seed"),
+    ("sim", "run", "baseline", "--days"),
+    ("sim", "run", "baseline", "--seed"),
+    ("load", "--users"),
+    ("serve", "--port"),
+]
+
+
+@FUZZ
+@given(case=st.sampled_from(OPTION_CASES), value=st.text(max_size=12).filter(lambda v: not v.startswith("-")))
+def test_fuzzed_option_values(case: tuple[str, ...], value: str, invoke: Invoke) -> None:
+    """Values no option accepts (numbers' options get text; names get unknown names) are one-line errors, exit 2."""
+    if value.strip().lstrip("+").isdigit() or value in ("seeds", "quantum", "linear", "ci", "model"):
+        value = f"x{value}"  # keep it invalid for every option in the list
+    result = invoke(*case, value)
+    assert result.code == 2, result.err
+    _one_line(result.err)
+
+
+def test_extras_map_covers_pyproject() -> None:
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert set(EXTRA_OF_MODULE.values()) == set(extras)
+
+
+@pytest.mark.parametrize(
+    ("blocked", "args", "extra"),
+    [
+        (("simpy",), ["sim", "run", "baseline", "--days", "1"], "sim"),
+        (("fastapi", "uvicorn", "pydantic", "httpx", "qdrant_client"), ["serve", "--chain", "none"], "backend"),
+    ],
+    ids=["sim", "serve"],
+)  # fmt: skip
+def test_missing_extra_exits_3_with_the_install_command(
+    blocked: tuple[str, ...], args: list[str], extra: str, tmp_path: Path
+) -> None:
+    """In a fresh interpreter whose import of the extra's modules fails as if it were not installed."""
+    code = (
+        "import sys\n"
+        f"for name in {blocked!r}: sys.modules[name] = None\n"
+        "from choir.cli import app\n"
+        f"app({[*args, '--data' if extra == 'backend' else '--out', str(tmp_path / 'out')]!r})\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert run.returncode == 3, run.stderr
+    line = _one_line(run.stderr)
+    assert f"pip install 'choir-toolkit[{extra}]'" in line
