@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from importlib import metadata
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -62,9 +63,10 @@ def missing_extra_message(error: ModuleNotFoundError) -> str:
     extra = EXTRA_OF_MODULE.get(module)
     if extra is None:
         return f"choir: a module is missing: {module or error} (reinstall {DISTRIBUTION})"
+    checkout = (Path(__file__).resolve().parent.parent / "pyproject.toml").exists()
     return (
         f"choir: this command needs the optional '{extra}' part ({module} is not installed): "
-        f"pip install '{DISTRIBUTION}[{extra}]' (in a checkout: make .venv/.synced)"
+        f"pip install '{DISTRIBUTION}[{extra}]'" + (" (in this checkout: make .venv/.synced)" if checkout else "")
     )
 
 

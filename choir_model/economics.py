@@ -24,7 +24,7 @@ _EXP_LIMIT = 700.0  # exp() overflows a float just above 709; beyond this 1/(e^x
 
 @dataclass(frozen=True, slots=True)
 class Temperature:
-    """T = E / N with E the thread balance in CHOIR and N the co-author count (the seeds' "E/N")."""
+    """T = E / N with E the thread balance in CHOIR and N the co-author count (spec section 5)."""
 
     def __call__(self, balance: int, coauthors: int, unit: int) -> float:
         if coauthors <= 0:

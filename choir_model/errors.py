@@ -102,7 +102,7 @@ class ContentTooLarge(ChoirError):
 
 class TemperatureError(ChoirError):
     """A thread state from which temperature cannot be computed (no co-authors); unreachable through the
-    operations, kept so every implementation shares the seeds' error list."""
+    operations, kept so every implementation shares the error list of spec section 7."""
 
     name, code = "TemperatureError", 6020
 

@@ -48,7 +48,7 @@ class MessagePrivate(Event):
 
 @dataclass(frozen=True, slots=True)
 class PublicRequested(Event):
-    """A co-author asked for a private message to become public (the seeds' ApprovalRequest)."""
+    """A co-author asked for a private message to become public (an ApprovalRequest to the other co-authors)."""
 
     kind: ClassVar[str] = "PublicRequested"
     thread_id: str

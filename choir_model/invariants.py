@@ -31,7 +31,7 @@ from choir_model.steps import CreateThread, Divest, ProcessApproval, Step
 
 PENDING, PRIVATE, PUBLIC = MessageState.PENDING, MessageState.PRIVATE, MessageState.PUBLIC
 
-# Transitions one step may make in the model: the seeds' graph, entry states for new messages, and
+# Transitions one step may make in the model: spec section 2's graph, entry states for new messages, and
 # Private -> Public for a public request with no other co-author (Pending and settled in the same step).
 _STEP_TRANSITIONS = TRANSITIONS | {(None, PRIVATE), (None, PENDING), (PRIVATE, PUBLIC)}
 
@@ -211,7 +211,7 @@ def _votes_audit(state: ChoirState, params: Params) -> list[Violation]:
 
 def _temperature_audit(state: ChoirState, params: Params) -> list[Violation]:
     # Temperature and frequency are derived from balance and co-authors; the state-wide condition is that they
-    # can be computed at all (the seeds' TemperatureError): every thread has a co-author and a balance.
+    # can be computed at all (`TemperatureError`, spec section 5): every thread has a co-author and a balance.
     return [
         Violation("temperature_frequency", f"thread {t.thread_id!r} has no co-author: temperature undefined")
         for t in state.threads.values()

@@ -1,4 +1,4 @@
-"""The privacy model of the seeds' Impl_Privacy, as pure functions the backend calls (SPEC section 6, item 10).
+"""The privacy model (spec section 10.1), as pure functions the backend calls (spec section 6, invariant 10).
 
 The seeds give three things that do not quite agree: the level definitions (Public: searchable, visible to all;
 Premium: not searchable, visible to all; ThreadOnly: not searchable, co-authors only), the permission matrix
@@ -58,7 +58,7 @@ _READ = frozenset({Right.READ})
 _READ_CITE = frozenset({Right.READ, Right.CITE})
 _READ_SEARCH_CITE = frozenset({Right.READ, Right.SEARCH, Right.CITE})
 
-# Rights on a Public message by (role, level), after capping the seeds' matrix by the level definitions.
+# Rights on a Public message by (role, level), after capping the design's matrix by the level definitions.
 PUBLIC_MESSAGE_RIGHTS: dict[tuple[Role, Privacy], frozenset[Right]] = {
     (Role.CO_AUTHOR, Privacy.PUBLIC): ALL_RIGHTS,
     (Role.CO_AUTHOR, Privacy.PREMIUM): ALL_RIGHTS,
@@ -71,7 +71,7 @@ PUBLIC_MESSAGE_RIGHTS: dict[tuple[Role, Privacy], frozenset[Right]] = {
     (Role.PUBLIC, Privacy.THREAD_ONLY): _READ,
 }
 
-# The seeds' generate_summary: how detailed a summary of content at each level is.
+# Spec section 10.1's summaries (the design's generate_summary): how detailed a summary of content at each level is.
 SUMMARY_LEVEL: dict[Privacy, View] = {
     Privacy.PUBLIC: View.DETAILED_SUMMARY,
     Privacy.PREMIUM: View.LIMITED_SUMMARY,
@@ -79,9 +79,9 @@ SUMMARY_LEVEL: dict[Privacy, View] = {
 }
 
 PUBLIC_METADATA = ("thread_id", "created_at", "updated_at", "message_count")
-"""Thread fields anyone may see (the seeds' PublicMetadata: id, timestamp, message count)."""
+"""Thread fields anyone may see (spec section 10.1: id, timestamps, message count)."""
 PRIVATE_METADATA = ("co_authors", "balance", "content_hashes")
-"""Thread fields only co-authors see (the seeds' PrivateMetadata)."""
+"""Thread fields only co-authors see (spec section 10.1)."""
 
 
 def role_of(viewer: str | None, co_authors: Collection[str], premium: bool = False) -> Role:
@@ -97,7 +97,7 @@ def is_searchable(privacy: Privacy) -> bool:
 
 
 def access_rights(role: Role, privacy: Privacy, state: MessageState, is_author: bool = False) -> frozenset[Right]:
-    """The seeds' can_access, for a message in `state` at level `privacy`."""
+    """The design's can_access (spec section 10.1), for a message in `state` at level `privacy`."""
     if role is Role.CO_AUTHOR:
         return ALL_RIGHTS
     if state is not MessageState.PUBLIC:
@@ -107,7 +107,7 @@ def access_rights(role: Role, privacy: Privacy, state: MessageState, is_author: 
 
 
 def view_of(role: Role, privacy: Privacy, state: MessageState, is_author: bool = False) -> View:
-    """The seeds' filter_content: the full text or which summary a viewer gets, or nothing."""
+    """The design's filter_content (spec section 10.1): the full text or which summary a viewer gets, or nothing."""
     rights = access_rights(role, privacy, state, is_author)
     if Right.READ not in rights:
         return View.NONE
@@ -119,7 +119,7 @@ def view_of(role: Role, privacy: Privacy, state: MessageState, is_author: bool =
 
 
 def summary_level(privacy: Privacy) -> View:
-    """How detailed a summary of content at this level may be (the seeds' generate_summary)."""
+    """How detailed a summary of content at this level may be (spec section 10.1)."""
     return SUMMARY_LEVEL[privacy]
 
 
@@ -133,13 +133,13 @@ def can_search(role: Role, privacy: Privacy, state: MessageState, is_author: boo
 
 
 def can_cite(role: Role, privacy: Privacy, state: MessageState, is_author: bool = False) -> bool:
-    """The seeds' can_cite."""
+    """May the viewer cite the message (spec section 10.1)?"""
     return Right.CITE in access_rights(role, privacy, state, is_author)
 
 
 def citation_detail(role: Role, privacy: Privacy, state: MessageState, is_author: bool = False) -> str:
-    """The seeds' format_citation: "full" when the viewer reads the full text, "limited" when they read a summary,
-    "none" when the cited message does not exist for them."""
+    """How a citation is shown (spec section 10.1): "full" when the viewer reads the full text, "limited" when
+    they read a summary, "none" when the cited message does not exist for them."""
     view = view_of(role, privacy, state, is_author)
     return "none" if view is View.NONE else "full" if view is View.FULL else "limited"
 

@@ -2,7 +2,7 @@
 
 A policy is a pure function from (outcome, stake, approvers, deniers) to a `Payout`. Every integer division
 rounds down and its remainder goes to the treasury, under every policy, so conservation is exact. Each policy also
-declares the temperature and frequency effect the seeds' TempEffect table promises for each outcome; invariant 7
+declares the temperature and frequency effect spec section 4's direction table promises for each outcome; invariant 7
 checks the ledger against that declaration. The program implements `seeds` only; the others are Choir's earlier
 designs, kept for economists to compare.
 """

@@ -13,7 +13,7 @@ from enum import StrEnum
 
 
 class MessageState(StrEnum):
-    """The seeds' message lifecycle. Draft and Submitted exist only before a message reaches the model."""
+    """The message lifecycle (spec section 2). Draft and Submitted exist only before a message reaches the model."""
 
     DRAFT = "Draft"
     SUBMITTED = "Submitted"
@@ -30,7 +30,7 @@ class MessageState(StrEnum):
 
 TERMINAL_STATES = frozenset({MessageState.PUBLIC, MessageState.REJECTED, MessageState.EXPIRED})
 
-# The seeds' transition graph (Impl_Messages, State Transitions).
+# The transition graph of spec section 2.
 TRANSITIONS: frozenset[tuple[MessageState, MessageState]] = frozenset(
     {
         (MessageState.DRAFT, MessageState.SUBMITTED),
