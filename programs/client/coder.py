@@ -51,6 +51,7 @@ class Codec:
     encode: Encoder
     decode: Decoder
     size: int | None  # fixed encoded size, None when variable
+    variants: tuple[str, ...] | None = None  # an enum whose variants carry no fields: one byte, the variant's index
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,10 @@ class IdlCoder:
                 return self._packed_array(_PRIMITIVES[inner_type], n)
             if inner_type == "pubkey":
                 return self._pubkey_array(n)
-            return self._array(self.codec(inner_type), n)
+            inner = self.codec(inner_type)
+            if inner.variants is not None:
+                return self._variant_array(inner, n)
+            return self._array(inner, n)
         if "vec" in t:
             return self._vec(self.codec(t["vec"]))
         if "option" in t:
@@ -268,6 +272,7 @@ class IdlCoder:
         single = _pubkey_codec()
         size = 32 * n
         seen: dict[bytes, Pubkey] = {}
+        arrays: dict[bytes, tuple[Pubkey, ...]] = {}  # whole arrays: a thread's co-authors are read again and again
 
         def encode(value: Any, out: bytearray) -> None:
             items = list(value)
@@ -279,9 +284,13 @@ class IdlCoder:
         def decode(buf: bytes, at: int) -> tuple[Any, int]:
             if at + size > len(buf):
                 raise CoderError("buffer too short")
-            if len(seen) > 4096:  # a bound for long-lived clients that meet many keys
-                seen.clear()
             raw = bytes(buf[at : at + size])
+            known = arrays.get(raw)
+            if known is not None:
+                return list(known), at + size
+            if len(seen) > 4096 or len(arrays) > 4096:  # a bound for long-lived clients that meet many keys
+                seen.clear()
+                arrays.clear()
             items = []
             for start in range(0, size, 32):
                 chunk = raw[start : start + 32]
@@ -289,9 +298,25 @@ class IdlCoder:
                 if key is None:
                     key = seen[chunk] = Pubkey.from_bytes(chunk)
                 items.append(key)
+            arrays[raw] = tuple(items)
             return items, at + size
 
         return Codec(encode, decode, size)
+
+    @staticmethod
+    def _variant_array(inner: Codec, n: int) -> Codec:
+        """An array of field-less enum values (a message's 32 vote slots): one byte each, decoded in one pass."""
+        names = inner.variants
+        assert names is not None
+        array = IdlCoder._array(inner, n)
+
+        def decode(buf: bytes, at: int) -> tuple[Any, int]:
+            raw = buf[at : at + n]
+            if len(raw) < n or max(raw, default=0) >= len(names):
+                return array.decode(buf, at)  # the element decoder says what is wrong
+            return [names[b] for b in raw], at + n
+
+        return Codec(array.encode, decode, n)
 
     @staticmethod
     def _array(inner: Codec, n: int) -> Codec:
@@ -414,7 +439,7 @@ class IdlCoder:
             return {names[i]: fields}, end
 
         fixed = all(b is None for b in bodies)
-        return Codec(encode, decode, 1 if fixed else None)
+        return Codec(encode, decode, 1 if fixed else None, tuple(names) if fixed else None)
 
     # -- instructions ----------------------------------------------------------------------------------------
 
