@@ -84,6 +84,41 @@ def driver_options(target: str, rpc: str | None, program_id: str | None, keypair
         raise typer.Exit(2) from None
 
 
+ProgramOption = Annotated[
+    Path | None,
+    typer.Option("--program", help="program target: a prebuilt .so to check instead of building programs/choir."),
+]
+IdlOption = Annotated[
+    Path | None, typer.Option("--idl", help="program target: the program's Anchor-format IDL (JSON) to drive it by.")
+]
+
+
+def program_options(target: str, program: Path | None, idl: Path | None) -> dict[str, Any]:
+    """Options for the program target's driver from `--program` (the image's bytes, so a Dask worker elsewhere
+    runs the same build) and `--idl` (its parsed JSON); exit 2 naming the file when one cannot be used."""
+    if program is None and idl is None:
+        return {}
+    if target != "program":
+        err.print("[red]--program and --idl need --target program[/red]")
+        raise typer.Exit(2)
+    options: dict[str, Any] = {}
+    try:
+        if program is not None:
+            image = program.read_bytes()
+            if not image.startswith(b"\x7fELF"):
+                raise ValueError(f"--program {program}: not an ELF shared object (build it with `choir program build`)")
+            options["image"] = image
+        if idl is not None:
+            from programs.client.coder import IdlCoder
+
+            options["idl"] = json.loads(idl.read_text(encoding="utf-8"))
+            IdlCoder(options["idl"])  # every type and instruction compiles
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        err.print(f"[red]{error}[/red] (nothing was run)")
+        raise typer.Exit(2) from None
+    return options
+
+
 EXIT_CODES = (
     "Exit codes: 0 every property held; 1 an invariant was violated, the target disagreed with the model, or (with "
     "--require-coverage) something was not reached; 2 bad arguments or an unreadable input (nothing ran); 3 the "
@@ -105,6 +140,11 @@ def rules_options(policy: str, formula: str | None, params: str | None) -> Param
     except ValueError as error:
         err.print(f"[red]{error}[/red] (nothing was run)")
         raise typer.Exit(2) from None
+
+
+def replay_flags(**given: object) -> tuple[str, ...]:
+    """The options a failure's replay command repeats: those given, as `--name value`."""
+    return tuple(item for name, value in given.items() if value is not None for item in (f"--{name}", str(value)))
 
 
 def parse_seed(text: str) -> int:
@@ -179,6 +219,8 @@ def check(
             "--seconds", min=0.001, help="Time budget: phases without an explicit --soak/--examples run until it ends."
         ),
     ] = None,
+    program: ProgramOption = None,
+    idl: IdlOption = None,
     rpc: RpcOption = None,
     program_id: ProgramIdOption = None,
     keypair: KeypairOption = None,
@@ -204,9 +246,10 @@ def check(
             err.print(f"[red]unknown {kind} {value!r}[/red]; choose one of: {', '.join(known)}")
             raise typer.Exit(2)
     model_params = rules_options(policy, formula, params)
+    options = driver_options(target, rpc, program_id, keypair) | program_options(target, program, idl)
     campaign = Campaign(target, profile, examples, steps, seed, policy, model_params, soak=soak, failure_dir=failures,
-                        driver_options=driver_options(target, rpc, program_id, keypair), formula=formula,
-                        params_option=params)  # fmt: skip
+                        driver_options=options, formula=formula, replay_flags=replay_flags(params=params,
+                        program=program, idl=idl))  # fmt: skip
     campaign.workers, campaign.scheduler, campaign.seconds = workers, scheduler, seconds
     if soak and examples is None:  # a soak run alone, unless --examples asks for both
         campaign.examples = 0
@@ -254,6 +297,8 @@ def replay(
     shrink_to: Annotated[
         Path | None, typer.Option("--shrink", help="On a failure, shrink the trace and write the result here.")
     ] = None,
+    program: ProgramOption = None,
+    idl: IdlOption = None,
     rpc: RpcOption = None,
     program_id: ProgramIdOption = None,
     keypair: KeypairOption = None,
@@ -271,7 +316,7 @@ def replay(
         err.print(f"{trace}: {error} (nothing was run)", style="red", markup=False)
         raise typer.Exit(2) from None
     params = model_params
-    options = driver_options(target, rpc, program_id, keypair)
+    options = driver_options(target, rpc, program_id, keypair) | program_options(target, program, idl)
     try:
         outcome = run_replay(steps, target, params, policy, **options)
     except ValueError as error:

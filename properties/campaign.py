@@ -77,8 +77,8 @@ class Campaign:
     hypothesis_shrink: bool = False
     rules: type[Rules] = Rules
     """Mutation testing: the reference runs these (broken) rules and is also compared with the true model."""
-    params_option: str | None = None
-    """`--params` as given (a file or inline JSON), repeated in the replay command."""
+    replay_flags: tuple[str, ...] = ()
+    """Options the replay command must repeat (`--params`, `--program`, `--idl` as given)."""
     formula: str = "quantum"
     """The stake formula of the reference model (`choir_model.resolve`): the step generator sizes stakes by it."""
     workers: int = 1
@@ -117,7 +117,7 @@ class Campaign:
 
     def replay_command(self, path: Path) -> str:
         command = f"choir check replay {path} --target {self.target} --policy {self.policy}"
-        return command + (f" --params {shlex.quote(self.params_option)}" if self.params_option else "")
+        return " ".join([command, *map(shlex.quote, self.replay_flags)])
 
 
 @dataclass

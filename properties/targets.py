@@ -36,6 +36,10 @@ def driver_factory(target: str, params: Params, policy: str, **options: Any) -> 
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as error:
         raise ValueError(f"target {target!r} is not available here: {error}") from error
+    if "idl" in options:  # an IDL travels as JSON (a Dask worker may be elsewhere); each process compiles it once
+        from programs.client.coder import IdlCoder
+
+        options["coder"] = IdlCoder(options.pop("idl"))
     return lambda: cls(params=params, policy=policy, **options)
 
 
