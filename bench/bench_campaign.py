@@ -1,0 +1,60 @@
+"""Campaign throughput on 1 and on N worker processes (goal: 2 workers at least 1.8x the steps/s of 1 on this
+2-core machine), the same campaign each time, so the ratio is the speed-up. Steps per second leave out the
+LocalCluster's start (printed on its own). Both runs must agree: same verdict, same coverage.
+
+Same-run reference: the speed-up the machine itself gives N processes running a pure-Python loop (a pool of N
+against one), the ceiling any Python work can reach here.
+
+    .venv/bin/python bench/bench_campaign.py [--soak 1000000] [--workers 2] [--target model]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import tempfile
+import time
+from pathlib import Path
+
+from properties.campaign import Campaign, run_campaign
+
+
+def burn(_: int = 0) -> float:
+    """Seconds for a fixed pure-Python loop."""
+    started, total = time.perf_counter(), 0
+    for i in range(20_000_000):
+        total += i
+    return time.perf_counter() - started
+
+
+def machine_speedup(processes: int) -> float:
+    """Work per second of `processes` processes running `burn` at once, against one process alone."""
+    alone = burn()
+    with multiprocessing.Pool(processes) as pool:
+        together = max(pool.map(burn, range(processes)))
+    return processes * alone / together
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--soak", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--target", default="model")
+    args = parser.parse_args()
+    results = {}
+    with tempfile.TemporaryDirectory() as failures:
+        for workers in (1, args.workers):
+            campaign = Campaign(args.target, soak=args.soak, examples=0, workers=workers, database=False,
+                                failure_dir=Path(failures))  # fmt: skip
+            results[workers] = result = run_campaign(campaign)
+            assert result.ok, result.failure or result.error
+            print(f"{workers} worker(s): {result.coverage.steps:,} steps in {result.elapsed:.1f} s "
+                  f"(cluster start {result.startup:.1f} s): {result.steps_per_second:,.0f} steps/s")  # fmt: skip
+    one, many = results[1], results[args.workers]
+    assert one.coverage == many.coverage, "the coverage depends on the number of workers"
+    print(f"speed-up {args.workers} workers / 1: {many.steps_per_second / one.steps_per_second:.2f}x")
+    print(f"same run, {args.workers} processes of a pure-Python loop / 1: {machine_speedup(args.workers):.2f}x")
+
+
+if __name__ == "__main__":
+    main()
