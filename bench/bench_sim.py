@@ -128,7 +128,8 @@ def overhead(args: argparse.Namespace) -> dict[str, Any]:
 def sweep_scaling(args: argparse.Namespace) -> dict[str, Any]:
     from dask.distributed import Client
 
-    from sim.sweep import Sweep, execute_run, local_cluster, run_sweep
+    from sim.executors import local_cluster
+    from sim.sweep import Sweep, execute_run, run_sweep
 
     base = scaled_baseline(args.sweep_agents, max(2, args.sweep_agents // 5), args.sweep_days)
     sweep = Sweep(name="bench", scenario=base, seeds=args.sweep_runs, base_seed=1)

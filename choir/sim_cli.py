@@ -15,31 +15,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from sim import DEFAULT_SEEDS
+
 app = typer.Typer(no_args_is_help=True)
 console = Console()
 err = Console(stderr=True)
-
-SUMMARY_ROWS = (
-    ("specs_submitted", "{:.0f}"),
-    ("approved", "{:.0f}"),
-    ("denied", "{:.0f}"),
-    ("mixed", "{:.0f}"),
-    ("expired", "{:.0f}"),
-    ("approval_rate", "{:.3f}"),
-    ("share_timeouts", "{:.3f}"),
-    ("treasury_inflow_choir", "{:,.3f}"),
-    ("attacker_cost_choir", "{:,.3f}"),
-    ("gini_coauthor_earnings", "{:.3f}"),
-    ("mean_temperature", "{:.3f}"),
-    ("median_recommended_choir", "{:,.1f}"),
-    ("share_capped", "{:.3f}"),
-    ("share_near_floor", "{:.3f}"),
-    ("share_below_min", "{:.3f}"),
-    ("net_components", "{:.0f}"),
-    ("net_degree_centralization", "{:.3f}"),
-    ("steps", "{:,.0f}"),
-    ("failed_steps", "{:,.0f}"),
-)
 
 POLICY_NAMES = ("seeds", "scales-2024-10", "collective-2024-11")  # what `choir model run --policy` accepts
 
@@ -71,17 +51,6 @@ def _fmt(value: Any, pattern: str) -> str:
     return pattern.format(value)
 
 
-def print_summaries(summaries: list[dict[str, Any]], title: str) -> None:
-    table = Table(title=title, title_justify="left")
-    table.add_column("metric")
-    for summary in summaries:
-        table.add_column(f"{summary['scenario']} (seed {summary['seed']})", justify="right")
-    for key, pattern in SUMMARY_ROWS:
-        table.add_row(key, *(_fmt(s.get(key), pattern) for s in summaries))
-    console.print(table)
-    print_warnings(summaries)
-
-
 def print_warnings(summaries: list[dict[str, Any]]) -> None:
     """Print what `sim.metrics.warnings` says about each summary (capped or refused recommendations)."""
     from sim.metrics import warnings
@@ -110,23 +79,88 @@ def sweep_capped_warning(results: Any) -> None:
         )
 
 
+SeedsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--seeds", min=1, help=f"Monte Carlo seeds per case, from the scenario's seed (default {DEFAULT_SEEDS})."
+    ),
+]
+WorkersOption = Annotated[
+    int, typer.Option("--workers", min=0, help="Dask LocalCluster worker processes (0: run in this process).")
+]
+SchedulerOption = Annotated[
+    str | None, typer.Option("--scheduler", help="Address of an existing dask scheduler (tcp://host:8786).")
+]
+
+
+def print_intervals(mc: Any, title: str, reference: str | None = None) -> None:
+    """The headline metrics of each case as mean [95% CI] (and, against `reference`, the paired difference)."""
+    from sim.montecarlo import HEADLINE, format_interval
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    cases = mc.cases
+    for case in cases:
+        table.add_column(f"{case}: mean ± 95% CI", justify="right")
+    others = [c for c in cases if reference is not None and c != reference]
+    for case in others:
+        table.add_column(f"{case} - {reference}", justify="right")
+    for metric, label, pattern in HEADLINE:
+        cells = [format_interval(mc.interval(case, metric), pattern) for case in cases]
+        cells += [format_interval(mc.difference(case, reference, metric), pattern) for case in others]
+        table.add_row(label, *cells)
+    console.print(table)
+
+
+def exit_on_failures(mc: Any) -> None:
+    """Name every failed Monte Carlo run (case, seed, error) and exit 3."""
+    for failure in mc.failures:
+        err.print(
+            f"[red]{escape(failure['case'])} seed {failure['seed']} failed[/red]: {escape(str(failure['error']))}",
+            soft_wrap=True,
+        )
+    if mc.failures:
+        raise typer.Exit(3)
+
+
 @app.command("run")
 def run(
     scenario: Annotated[str, typer.Argument(help="A built-in scenario name (see `choir sim scenarios`) or a file.")],
     days: Annotated[float | None, typer.Option("--days", help="Horizon in days (default: the scenario's).")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default: the scenario's).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="First random seed (default: the scenario's).")] = None,
+    seeds: SeedsOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="Output directory (default out/<scenario>).")] = None,
     sets: SetOption = None,
+    against: Annotated[
+        str,
+        typer.Option(
+            "--against",
+            help="Reference run on the same seeds for 'changed most': a scenario, 'none', or 'auto' (the scenario "
+            "without --set when given, else baseline).",
+        ),
+    ] = "auto",
     check: Annotated[bool, typer.Option("--check/--no-check", help="Check every invariant after every step.")] = True,
-    trace: Annotated[bool, typer.Option("--trace", help="Also write every step as a JSONL trace.")] = False,
+    trace: Annotated[bool, typer.Option("--trace", help="Also write every step as a SPEC trace.jsonl.")] = False,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw the run's plots into DIR/plots.")] = True,
+    workers: WorkersOption = 0,
+    scheduler: SchedulerOption = None,
 ) -> None:
-    """Run one scenario; write its tables (Parquet), network (GraphML) and plots; print its summary."""
+    """Run one scenario over Monte Carlo seeds: the first seed's tables (Parquet), network (GraphML) and plots,
+    every seed's summary (`montecarlo`), each headline metric's mean with its 95% interval, and the metrics that
+    changed most against a reference on the same seeds."""
+    import time
+
+    started = time.perf_counter()
     from sim.engine import SimulationFailed
+    from sim.executors import make_executor
+    from sim.io import write_frame
+    from sim.montecarlo import run_montecarlo
     from sim.run import resolve, run_scenario
 
+    overrides = parse_sets(sets)
     try:
-        resolved = resolve(scenario, days, seed, parse_sets(sets))
+        resolved = resolve(scenario, days, seed, overrides)
+        reference = _reference(scenario, resolved, overrides, against, days)
     except (FileNotFoundError, ValueError) as error:
         err.print(f"[red]{escape(str(error))}[/red]", soft_wrap=True)
         raise typer.Exit(2) from None
@@ -134,27 +168,131 @@ def run(
     try:
         result = run_scenario(resolved, check=None if check else "off", out=target, trace=trace)
     except SimulationFailed as failure:
-        err.print(f"[red]{escape(str(failure))}[/red]", soft_wrap=True)
-        if resolved.policy in POLICY_NAMES:
-            err.print(
-                f"replay it with: choir model run {failure.trace_path} --policy {resolved.policy}", soft_wrap=True
-            )
-        else:
-            err.print(
-                f"replay it with choir_model.trace.read_trace and Model(policy={resolved.policy!r})", soft_wrap=True
-            )
+        _report_failure(failure, resolved.policy)
         raise typer.Exit(3) from None
+    n = seeds or DEFAULT_SEEDS
+    cases = {resolved.name: resolved if check else resolved.with_overrides({"check": "off"})}
+    if reference is not None:
+        cases[reference[0]] = reference[1]
+    with make_executor(workers, scheduler) as executor:
+        mc = run_montecarlo(cases, n, executor, resolved.seed, {(resolved.name, resolved.seed): result.summary})
+    exit_on_failures(mc)
+    write_frame(mc.runs, target / "montecarlo")
+    mc.intervals().to_csv(target / "intervals.csv", index=False, lineterminator="\n")
     if plots:
         from sim.plots import plot_run
 
         plot_run(target)
-    print_summaries([result.summary], f"{resolved.name}: {resolved.days:g} days, {result.wall_seconds:.1f} s")
-    console.print(f"tables, network{' and plots' if plots else ''} in {target}/")
+    wall = time.perf_counter() - started
+    print_intervals(mc, f"{resolved.name}: {resolved.days:g} days, {n} seeds from {resolved.seed}", None)
+    if reference is not None:
+        _print_changed(mc, resolved.name, reference[0])
+    print_warnings(mc.runs[mc.runs["case"] == resolved.name].to_dict("records")[:1])
+    console.print(f"tables{', plots' if plots else ''} of seed {resolved.seed} and every seed's summary in {target}/")
+    console.print(f"{len(mc.runs)} runs, {wall:.1f} s wall")
+
+
+def _reference(scenario: str, resolved: Any, overrides: dict[str, Any], against: str, days: float | None) -> Any:
+    """(label, scenario) of the run compared with, or None: `against` names a scenario, 'none', or 'auto'."""
+    from sim.run import resolve
+
+    if against == "none":
+        return None
+    if against != "auto":
+        other = resolve(against, days, resolved.seed)
+        return (other.name if other.name != resolved.name else f"{other.name} (reference)", other)
+    if overrides:
+        return (f"{resolved.name} without --set", resolve(scenario, days, resolved.seed))
+    if resolved.name != "baseline":
+        return ("baseline", resolve("baseline", days, resolved.seed))
+    return None
+
+
+def _print_changed(mc: Any, case: str, reference: str) -> None:
+    from sim.montecarlo import format_interval
+
+    table = Table(title=f"changed most against {reference} (paired over the same seeds)", title_justify="left")
+    for column in ("metric", f"{case}", f"{reference}", "difference ± 95% CI"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for metric, diff in mc.changed_most(case, reference):
+        pattern = "{:,.3g}"
+        table.add_row(
+            metric,
+            pattern.format(mc.interval(case, metric).mean),
+            pattern.format(mc.interval(reference, metric).mean),
+            format_interval(diff, pattern),
+        )
+    console.print(table)
+
+
+def _report_failure(failure: Any, policy: str) -> None:
+    err.print(f"[red]{escape(str(failure))}[/red]", soft_wrap=True)
+    if policy in POLICY_NAMES:
+        err.print(f"replay it with: choir model run {failure.trace_path} --policy {policy}", soft_wrap=True)
+    else:
+        err.print(f"replay it with choir_model.trace.read_trace and Model(policy={policy!r})", soft_wrap=True)
+
+
+@app.command("compare")
+def compare(
+    scenarios: Annotated[list[str], typer.Argument(help="Scenario names or files; the first is the reference.")],
+    policy: Annotated[
+        list[str] | None, typer.Option("--policy", help="Compare these policies on the (single) scenario (repeat).")
+    ] = None,
+    days: Annotated[float | None, typer.Option("--days", help="Horizon in days (default: each scenario's).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="First seed (default: the first scenario's).")] = None,
+    seeds: SeedsOption = None,
+    sets: SetOption = None,
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("out/compare"),
+    workers: WorkersOption = 0,
+    scheduler: SchedulerOption = None,
+) -> None:
+    """Run scenarios (or one scenario under several policies) side by side on the same seeds; print and plot the
+    headline metrics with their 95% intervals and each case's paired difference from the first."""
+    import time
+
+    started = time.perf_counter()
+    from sim.executors import make_executor
+    from sim.io import write_frame
+    from sim.montecarlo import run_montecarlo
+    from sim.plots import compare_plot, save
+    from sim.run import resolve
+
+    overrides = parse_sets(sets)
+    try:
+        if policy:
+            if len(scenarios) != 1:
+                raise ValueError("--policy compares policies on one scenario; name exactly one")
+            base = resolve(scenarios[0], days, seed, overrides)
+            cases = {name: base.with_overrides({"policy": name}) for name in policy}
+        else:
+            if len(scenarios) < 2:
+                raise ValueError("name at least two scenarios, or one scenario and --policy twice or more")
+            cases = {}
+            for name in scenarios:
+                case = resolve(name, days, seed, overrides)
+                cases[case.name if case.name not in cases else name] = case
+    except (FileNotFoundError, ValueError) as error:
+        err.print(f"[red]{escape(str(error))}[/red]", soft_wrap=True)
+        raise typer.Exit(2) from None
+    n = seeds or DEFAULT_SEEDS
+    first = next(iter(cases.values())).seed
+    with make_executor(workers, scheduler) as executor:
+        mc = run_montecarlo(cases, n, executor, first)
+    exit_on_failures(mc)
+    out.mkdir(parents=True, exist_ok=True)
+    write_frame(mc.runs, out / "montecarlo")
+    mc.intervals().to_csv(out / "intervals.csv", index=False, lineterminator="\n")
+    save(compare_plot(mc), out / "compare")
+    reference = next(iter(cases))
+    print_intervals(mc, f"{n} seeds from {first}, reference {reference}", reference)
+    print_warnings([mc.runs[mc.runs["case"] == case].iloc[0].to_dict() for case in cases])
+    console.print(f"tables and compare.png in {out}/; {len(mc.runs)} runs, {time.perf_counter() - started:.1f} s wall")
 
 
 @app.command("sweep")
 def sweep(
-    sweep_file: Annotated[Path, typer.Argument(help="A sweep file (TOML), e.g. sim/sweeps/spam_vs_policy.toml.")],
+    sweep_file: Annotated[Path, typer.Argument(help="A sweep file (TOML), e.g. sim/sweeps/policy_vs_spam_stake.toml.")],
     workers: Annotated[
         int, typer.Option("--workers", min=0, help="LocalCluster worker processes (0: run in this process).")
     ] = 2,
@@ -162,6 +300,9 @@ def sweep(
         str | None, typer.Option("--scheduler", help="Address of an existing dask scheduler (tcp://host:8786).")
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Output directory (default out/sweeps/<name>).")] = None,
+    seeds: Annotated[
+        int | None, typer.Option("--seeds", min=1, help="Monte Carlo seeds per point (default: the file's `seeds`).")
+    ] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw heatmaps into DIR/plots.")] = True,
 ) -> None:
@@ -170,6 +311,8 @@ def sweep(
 
     try:
         spec = load_sweep(sweep_file)
+        if seeds is not None:
+            spec.seeds = seeds
     except (FileNotFoundError, ValueError) as error:
         err.print(f"[red]{escape(str(error))}[/red]", soft_wrap=True)
         raise typer.Exit(2) from None
@@ -224,27 +367,37 @@ def report(
         list[str] | None, typer.Option("--attack", help="Attack scenario(s) to compare with the baseline.")
     ] = None,
     days: Annotated[float | None, typer.Option("--days", help="Horizon in days (default: each scenario's).")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default: each scenario's).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="First random seed (default: the baseline's).")] = None,
+    seeds: SeedsOption = None,
+    workers: WorkersOption = 0,
+    scheduler: SchedulerOption = None,
 ) -> None:
-    """The main job: baseline and one attack scenario end to end; summary tables and plots in OUT/report.md."""
+    """The main job: baseline and attack scenarios over Monte Carlo seeds; tables, plots and OUT/report.md."""
+    import time
+
+    started = time.perf_counter()
     from sim.engine import SimulationFailed
+    from sim.executors import make_executor
     from sim.report import DEFAULT_ATTACKS, write_report
 
     def announce(result: Any) -> None:
-        console.print(f"ran {result.scenario.name}: {result.summary['steps']:,} steps, {result.wall_seconds:.1f} s")
+        console.print(f"ran {result.scenario.name}: {result.summary['steps']:,} steps")
 
     try:
-        page = write_report(out, attack or DEFAULT_ATTACKS, days, seed, on_run=announce)
-    except SimulationFailed as failure:
+        with make_executor(workers, scheduler) as executor:
+            page, mc = write_report(
+                out, attack or DEFAULT_ATTACKS, days, seed, on_run=announce, seeds=seeds or DEFAULT_SEEDS,
+                executor=executor,
+            )  # fmt: skip
+    except (SimulationFailed, RuntimeError) as failure:
         err.print(f"[red]{escape(str(failure))}[/red]", soft_wrap=True)
         raise typer.Exit(3) from None
     except (FileNotFoundError, ValueError) as error:
         err.print(f"[red]{escape(str(error))}[/red]", soft_wrap=True)
         raise typer.Exit(2) from None
-    from sim.io import read_frame
-
-    print_summaries(read_frame(out / "summary").to_dict("records"), "simulation report")
-    console.print(f"report written to {page}")
+    print_intervals(mc, f"simulation report: {len(mc.seeds)} seeds from {mc.seeds[0]}", mc.cases[0])
+    print_warnings(mc.runs.drop_duplicates("case").to_dict("records"))
+    console.print(f"report written to {page} ({len(mc.runs)} runs, {time.perf_counter() - started:.1f} s wall)")
 
 
 @app.command("scenarios")

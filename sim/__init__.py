@@ -8,22 +8,39 @@ dask.distributed; plots use matplotlib. The model is the oracle: the simulator h
     from sim import run_scenario
     result = run_scenario("spam", days=7, seed=3, out="out/spam")
     result.summary["approval_rate"], result.threads.head()
+
+The names below are imported on first use (PEP 562), so `import sim.scenario` (what listing scenarios needs)
+does not pay for SimPy, pandas and networkx.
 """
 
-from sim.engine import SimulationFailed, World, simulate
-from sim.metrics import SimResult, collect
-from sim.run import resolve, run_scenario
-from sim.scenario import Scenario, list_scenarios, load_scenario
+from __future__ import annotations
 
-__all__ = [
-    "Scenario",
-    "SimResult",
-    "SimulationFailed",
-    "World",
-    "collect",
-    "list_scenarios",
-    "load_scenario",
-    "resolve",
-    "run_scenario",
-    "simulate",
-]
+import importlib
+from typing import Any
+
+DEFAULT_SEEDS = 10
+"""Monte Carlo seeds per case when `--seeds` is not given, chosen by measurement (`sim.montecarlo`'s docstring)."""
+
+_EXPORTS = {
+    "Scenario": "sim.scenario",
+    "list_scenarios": "sim.scenario",
+    "load_scenario": "sim.scenario",
+    "SimulationFailed": "sim.engine",
+    "World": "sim.engine",
+    "simulate": "sim.engine",
+    "SimResult": "sim.metrics",
+    "collect": "sim.metrics",
+    "resolve": "sim.run",
+    "run_scenario": "sim.run",
+}
+
+__all__ = sorted([*_EXPORTS, "DEFAULT_SEEDS"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

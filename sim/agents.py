@@ -304,24 +304,36 @@ class CoAuthor(Agent):
 # --------------------------------------------------------------------------------------------------- attackers
 
 
+def attacker_stake(world: World, identity: str, thread_id: str, stake_factor: float) -> int:
+    """An attacker's stake: `stake_factor` times the recommended stake, at least MIN_STAKE (0: always MIN_STAKE)
+    and at most the wallet."""
+    min_stake = world.params.min_stake
+    if stake_factor <= 0:
+        return min_stake
+    wanted = int(world.recommended_stake(thread_id) * stake_factor)
+    return max(min_stake, min(wanted, world.wallet(identity)))
+
+
 @dataclass(frozen=True, slots=True)
 class SpammerConfig(AgentConfig):
-    """specs_per_day: rate of spam specs (Poisson), each at MIN_STAKE; quality_a, quality_b: Beta distribution
-    of their quality (low by default)."""
+    """specs_per_day: rate of spam specs (Poisson); quality_a, quality_b: Beta distribution of their quality (low
+    by default). stake_factor: stake as a multiple of the recommended stake (0, the default: MIN_STAKE)."""
 
     wallet: float = 500.0
     specs_per_day: float = 6.0
     quality_a: float = 1.0
     quality_b: float = 9.0
+    stake_factor: float = 0.0
 
     def __post_init__(self) -> None:
         AgentConfig.__post_init__(self)
-        _non_negative(self, "specs_per_day")
+        _non_negative(self, "specs_per_day", "stake_factor")
         _check_beta(self)
 
 
 class Spammer(Agent):
-    """Floods threads with low-quality specs at the minimum stake until the wallet runs dry. Should a spam spec
+    """Floods threads with low-quality specs at the minimum stake (or `stake_factor` times the recommendation)
+    until the wallet runs dry. Should a spam spec
     get through, the spammer approves every spec at once as a co-author."""
 
     kind = "spammer"
@@ -344,7 +356,8 @@ class Spammer(Agent):
                 continue
             thread_id = world.pick_open_thread(self.rng, self.name)
             if thread_id is not None:
-                world.submit_spec(self, self.name, thread_id, min_stake, quality)
+                stake = attacker_stake(world, self.name, thread_id, c.stake_factor)
+                world.submit_spec(self, self.name, thread_id, stake, quality)
 
     def vote(self, world: World, voter: str, ballot: Ballot) -> Vote | None:
         return 60, True
@@ -356,7 +369,8 @@ class SybilConfig(AgentConfig):
     of specs per identity, each at MIN_STAKE; quality_a, quality_b: Beta distribution of their quality
     (plausible by default: the ring poses as honest authors). targets: threads the ring concentrates on, chosen at
     start (0: any thread). deny_outsiders: once inside, deny every spec not from the ring. divest: once inside,
-    each identity divests the largest allowed amount every cooldown."""
+    each identity divests the largest allowed amount every cooldown. stake_factor: stake as a multiple of the
+    recommended stake (0, the default: MIN_STAKE)."""
 
     wallet: float = 50.0
     identities: int = 10
@@ -366,11 +380,12 @@ class SybilConfig(AgentConfig):
     targets: int = 3
     deny_outsiders: bool = True
     divest: bool = True
+    stake_factor: float = 0.0
 
     def __post_init__(self) -> None:
         AgentConfig.__post_init__(self)
         _check(self.identities >= 1, "identities", f"must be >= 1, got {self.identities}")
-        _non_negative(self, "specs_per_day")
+        _non_negative(self, "specs_per_day", "stake_factor")
         _check_beta(self)
         _non_negative(self, "targets")
 
@@ -417,7 +432,8 @@ class SybilRing(Agent):
                 continue
             thread_id = world.pick_open_thread(self.rng, identity, self.targets or None)
             if thread_id is not None:
-                world.submit_spec(self, identity, thread_id, min_stake, quality)
+                stake = attacker_stake(world, identity, thread_id, c.stake_factor)
+                world.submit_spec(self, identity, thread_id, stake, quality)
 
     def vote(self, world: World, voter: str, ballot: Ballot) -> Vote | None:
         c: SybilConfig = self.config  # type: ignore[assignment]

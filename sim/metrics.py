@@ -15,7 +15,9 @@ Summary definitions (one row per run):
 * `treasury_inflow_choir`: stake the treasury received from settlements and expiries (remainders included).
 * `attacker_cost_choir`: what attacker identities were funded minus what their wallets hold at the end (stakes
   lost, paid to approvers or still in escrow, minus divestments and vote rewards); negative means they profited.
-  `attacker_thread_share_choir` is what their seats represent at the end (balance / N summed over their threads).
+  `attacker_pnl_choir` is its opposite (wallet minus funding: positive means the attack paid), as
+  `honest_pnl_choir` is for everyone else. `attacker_thread_share_choir` is what their seats represent at the end
+  (balance / N summed over their threads).
 * `gini_coauthor_earnings`: Gini of vote rewards (stake paid to approvers' wallets) over everyone who ever
   co-authored, zeros included.
 * `share_capped`, `share_below_min`, `share_near_floor`, `median_recommended_choir`: of the recommendations made
@@ -439,6 +441,7 @@ def _collect(world: World) -> SimResult:
         "attacker_identities": int(attackers.shape[0]),
         "attacker_funded_choir": int(attackers["funded"].sum()) / unit,
         "attacker_cost_choir": int((attackers["funded"] - attackers["wallet"]).sum()) / unit,
+        "attacker_pnl_choir": int(attackers["pnl"].sum()) / unit,
         "attacker_thread_share_choir": float(attackers["thread_share"].sum()),
         "honest_pnl_choir": int(honest["pnl"].sum()) / unit,
         "coauthors_ever": int(ever_coauthors.shape[0]),

@@ -8,8 +8,10 @@ report with several runs, or a sweep) and draws what fits:
 * run: temperature and frequency trajectories, actual versus recommended stake, the spread of recommendations
   (how many were capped or at the zero-temperature floor) and the seeds policy's feedback loop on one thread;
 * several runs: outcome shares per scenario, attacker cost per scenario and over time;
+* Monte Carlo comparisons: each headline metric per case, mean with its 95% interval and every seed's value;
 * sweep: a heatmap of each main summary metric over two swept parameters (mean over seeds and any other
-  parameter), or a line with one standard deviation when only one parameter was swept.
+  parameter, with the 95% half-width in each cell), or a line with its interval when only one parameter was
+  swept.
 """
 
 from __future__ import annotations
@@ -38,7 +40,15 @@ KIND_COLORS = {
     "griefer": "#6d597a",
     "drainer": "#bc6c25",
 }
-SWEEP_METRICS = ("approval_rate", "share_timeouts", "attacker_cost_choir", "treasury_inflow_choir")
+SWEEP_METRICS = (
+    "approval_rate",
+    "share_timeouts",
+    "attacker_pnl_choir",
+    "honest_pnl_choir",
+    "thread_inflow_choir",
+    "treasury_inflow_choir",
+    "voter_payouts_choir",
+)
 
 
 def _figure(width: float = 8.0, height: float = 4.5, rows: int = 1, cols: int = 1) -> tuple[Figure, list]:
@@ -230,6 +240,44 @@ def attacker_cost(summaries: pd.DataFrame, groups: Mapping[str, pd.DataFrame] | 
     return figure
 
 
+COMPARE_METRICS = (
+    ("attacker_pnl_choir", "attacker P&L (CHOIR)"),
+    ("honest_pnl_choir", "honest P&L (CHOIR)"),
+    ("thread_inflow_choir", "thread inflow (CHOIR)"),
+    ("treasury_inflow_choir", "treasury inflow (CHOIR)"),
+    ("voter_payouts_choir", "voter payouts (CHOIR)"),
+    ("approval_rate", "approval rate"),
+)
+
+
+def compare_plot(mc: object, metrics: Sequence[tuple[str, str]] = COMPARE_METRICS, title: str = "") -> Figure:
+    """One panel per metric: each case's mean over the seeds with its 95% interval as an error bar, and each
+    seed's value as a dot (the spread the mean hides). `mc` is a `sim.montecarlo.MonteCarlo`."""
+    cases = mc.cases  # type: ignore[attr-defined]
+    cols = 3
+    rows = math.ceil(len(metrics) / cols)
+    figure, axes = _figure(4.2 * cols, 3.2 * rows, rows, cols)
+    ok = mc.runs[mc.runs["status"] == "ok"]  # type: ignore[attr-defined]
+    palette = ["#264653", "#e76f51", "#2a9d8f", "#f4a261", "#6d597a", "#8ab17d", "#9b2226"]
+    for ax, (metric, label) in zip(axes, metrics, strict=False):
+        for i, case in enumerate(cases):
+            value = mc.interval(case, metric)  # type: ignore[attr-defined]
+            error = 0.0 if math.isnan(value.half_width) else value.half_width
+            color = palette[i % len(palette)]
+            ax.bar(i, value.mean, color=color, alpha=0.6)
+            ax.errorbar(i, value.mean, yerr=error, color="black", capsize=4)
+            points = ok.loc[ok["case"] == case, metric].astype(float)
+            ax.scatter([i] * len(points), points, s=6, color="black", alpha=0.4, zorder=3)
+        ax.axhline(0, color="black", lw=0.6)
+        ax.set_xticks(range(len(cases)), cases, rotation=20, ha="right", fontsize=8)
+        ax.set_title(label, fontsize=10)
+    for ax in axes[len(metrics) :]:
+        ax.set_visible(False)
+    seeds = len(mc.seeds)  # type: ignore[attr-defined]
+    figure.suptitle(title or f"mean over {seeds} seeds with 95% interval (dots: each seed)")
+    return figure
+
+
 # --------------------------------------------------------------------------------------------------- sweeps
 
 
@@ -237,6 +285,8 @@ def heatmap(results: pd.DataFrame, x: str, y: str, metric: str, title: str = "")
     """Mean of `metric` over seeds (and any other swept parameter) for each (x, y) pair, annotated."""
     ok = results[results["status"] == "ok"]
     table = ok.pivot_table(index=y, columns=x, values=metric, aggfunc="mean", sort=True)
+    spread = ok.pivot_table(index=y, columns=x, values=metric, aggfunc=_half_width, sort=True, dropna=False)
+    spread = spread.reindex(index=table.index, columns=table.columns)
     figure, (ax,) = _figure(1.3 * max(3, len(table.columns)) + 2.5, 0.8 * max(3, len(table.index)) + 1.5)
     values = table.to_numpy(dtype=float)
     image = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis")
@@ -249,22 +299,35 @@ def heatmap(results: pd.DataFrame, x: str, y: str, metric: str, title: str = "")
             value = values[i, j]
             if not math.isnan(value):
                 color = "white" if value < middle else "black"
-                ax.text(j, i, f"{value:.3g}", ha="center", va="center", fontsize=8, color=color)
+                half = spread.iloc[i, j]
+                text = f"{value:.3g}" + (f"\n±{half:.2g}" if not math.isnan(half) else "")
+                ax.text(j, i, text, ha="center", va="center", fontsize=8, color=color)
     figure.colorbar(image, ax=ax, label=metric)
     seeds = ok["seed"].nunique()
-    ax.set(xlabel=x, ylabel=y, title=title or f"{metric} (mean over {seeds} seed{'s' if seeds != 1 else ''})")
+    ax.set(
+        xlabel=x,
+        ylabel=y,
+        title=title or f"{metric}: mean ± 95% half-width over {seeds} seed{'s' if seeds != 1 else ''}",
+    )
     return figure
+
+
+def _half_width(values: pd.Series) -> float:
+    """The 95% half-width of a cell's mean over its seeds (NaN with fewer than two)."""
+    from sim.montecarlo import interval
+
+    return interval(values.tolist()).half_width
 
 
 def metric_line(results: pd.DataFrame, x: str, metric: str) -> Figure:
     """Mean and one standard deviation of `metric` over seeds against one swept parameter."""
     ok = results[results["status"] == "ok"]
-    stats = ok.groupby(x, sort=True)[metric].agg(["mean", "std"]).reset_index()
+    stats = ok.groupby(x, sort=True)[metric].agg(["mean", _half_width]).reset_index()
     figure, (ax,) = _figure(7, 4)
     positions = range(len(stats))
-    ax.errorbar(positions, stats["mean"], yerr=stats["std"].fillna(0), marker="o", capsize=3)
+    ax.errorbar(positions, stats["mean"], yerr=stats["_half_width"].fillna(0), marker="o", capsize=3)
     ax.set_xticks(list(positions), [_label(v) for v in stats[x]])
-    ax.set(xlabel=x, ylabel=metric, title=f"{metric} (mean +/- sd over seeds)")
+    ax.set(xlabel=x, ylabel=metric, title=f"{metric} (mean and 95% interval over seeds)")
     return figure
 
 

@@ -4,7 +4,9 @@ plots in one directory, with a short Markdown page that says what was run and ho
 `choir sim report --out out` (what `make run` calls) writes:
 
     out/report.md                the page: scenarios, summary table, plots, definitions
-    out/summary.csv, .parquet    one summary row per scenario
+    out/summary.csv, .parquet    one summary row per scenario (first seed)
+    out/montecarlo.parquet       one summary row per scenario and seed
+    out/intervals.csv            each headline metric's mean and 95% interval per scenario
     out/plots/*.png, *.svg       outcome shares, attacker cost, and per scenario trajectories and stakes
     out/runs/<scenario>/         every table of each run (events, threads, agents, ...) and its GraphML network
 """
@@ -15,12 +17,12 @@ import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import pandas as pd
-
-from sim import plots
+from sim import DEFAULT_SEEDS, plots
+from sim.executors import Executor
 from sim.io import write_frame
 from sim.metrics import SimResult, summary_frame, warnings
-from sim.run import run_scenario
+from sim.montecarlo import MonteCarlo, format_interval, run_montecarlo
+from sim.run import resolve, run_scenario
 
 DEFAULT_ATTACKS = ("spam",)
 REPORT_COLUMNS = (
@@ -30,7 +32,10 @@ REPORT_COLUMNS = (
     ("share_mixed", "mixed", "{:.1%}"),
     ("share_timeouts", "timeouts", "{:.1%}"),
     ("treasury_inflow_choir", "treasury inflow (CHOIR)", "{:,.0f}"),
-    ("attacker_cost_choir", "attacker cost (CHOIR)", "{:,.1f}"),
+    ("attacker_pnl_choir", "attacker P&L (CHOIR)", "{:,.1f}"),
+    ("honest_pnl_choir", "honest P&L (CHOIR)", "{:,.0f}"),
+    ("thread_inflow_choir", "thread inflow (CHOIR)", "{:,.0f}"),
+    ("voter_payouts_choir", "voter payouts (CHOIR)", "{:,.0f}"),
     ("gini_coauthor_earnings", "Gini of co-author earnings", "{:.3f}"),
     ("mean_temperature", "mean T at end", "{:.1f}"),
     ("median_recommended_choir", "median recommended stake (CHOIR)", "{:,.1f}"),
@@ -48,12 +53,13 @@ def _fmt(value: object, pattern: str) -> str:
     return pattern.format(value)
 
 
-def markdown_table(summaries: pd.DataFrame) -> str:
-    """The report's summary table in Markdown, one column per scenario."""
-    names = summaries["scenario"].astype(str).tolist()
+def markdown_table(mc: MonteCarlo) -> str:
+    """The report's summary table in Markdown, one column per scenario: each metric's mean over the seeds with
+    its 95% interval."""
+    names = mc.cases
     lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for column, label, pattern in REPORT_COLUMNS:
-        cells = [_fmt(v, pattern) for v in summaries[column].tolist()]
+        cells = [format_interval(mc.interval(name, column), pattern) for name in names]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -70,22 +76,35 @@ def write_report(
     days: float | None = None,
     seed: int | None = None,
     on_run: Callable[[SimResult], None] | None = None,
-) -> Path:
-    """Run the baseline and the attack scenarios, write their tables, plots and `report.md` into `out`; return
-    the path of `report.md`."""
+    seeds: int = DEFAULT_SEEDS,
+    executor: Executor | None = None,
+) -> tuple[Path, MonteCarlo]:
+    """Run the baseline and the attack scenarios on the same `seeds` seeds (from `seed`, default the baseline's),
+    write the first seed's tables and plots, every seed's summary (`montecarlo`), the intervals and `report.md`
+    into `out`; return the path of `report.md` and the Monte Carlo results."""
     out = Path(out)
+    first = seed if seed is not None else resolve("baseline").seed
     results: list[SimResult] = []
     for name in ("baseline", *attacks):
-        result = run_scenario(name, days=days, seed=seed, out=out / "runs" / name)
+        result = run_scenario(name, days=days, seed=first, out=out / "runs" / name)
         results.append(result)
         if on_run is not None:
             on_run(result)
+    cases = {r.scenario.name: r.scenario for r in results}
+    known = {(r.scenario.name, first): r.summary for r in results}
+    mc = run_montecarlo(cases, seeds, executor, first, known)
+    if mc.failures:
+        failure = mc.failures[0]
+        raise RuntimeError(f"{failure['case']} seed {failure['seed']} failed: {failure['error']}")
     summaries = summary_frame([r.summary for r in results])
     write_frame(summaries, out / "summary")
     summaries.to_csv(out / "summary.csv", index=False, lineterminator="\n")
+    write_frame(mc.runs, out / "montecarlo")
+    mc.intervals().to_csv(out / "intervals.csv", index=False, lineterminator="\n")
     run_dirs = [out / "runs" / r.scenario.name for r in results]
     plot_dir = out / "plots"
     plots.plot_comparison(run_dirs, plot_dir)
+    plots.save(plots.compare_plot(mc), plot_dir / "montecarlo")
     for run_dir in run_dirs:
         plots.plot_run(run_dir, plot_dir / run_dir.name)
 
@@ -108,21 +127,27 @@ def write_report(
         s = r.scenario
         groups = ", ".join(f"{g.config.count} {g.kind}" for g in s.groups)
         lines.append(
-            f"* **{s.name}** ({s.days:g} days, seed {s.seed}, policy `{s.policy}`, formula `{s.formula_label}`): "
-            f"{s.description} Agents: {groups}. {r.summary['steps']:,} model steps."
+            f"* **{s.name}** ({s.days:g} days, policy `{s.policy}`, formula `{s.formula_label}`): "
+            f"{s.description} Agents: {groups}. {r.summary['steps']:,} model steps with seed {s.seed}."
         )
     lines += [
         "",
         "## Summary",
         "",
-        markdown_table(summaries),
+        f"Each cell is the mean over {len(mc.seeds)} seeds ({mc.seeds[0]} to {mc.seeds[-1]}, the same for every "
+        "scenario) ± the half-width of its 95% confidence interval (Student's t).",
         "",
-        "Shares are of closed specs (approved + denied + mixed + expired). Attacker cost is what attacker "
-        "identities were funded minus what their wallets hold at the end: negative means the attack paid. "
-        "The full table is `summary.csv`; each run's tables are in `runs/<scenario>/`.",
+        markdown_table(mc),
+        "",
+        "Shares are of closed specs (approved + denied + mixed + expired). Attacker P&L is what attacker "
+        "identities hold at the end minus what they were funded: positive means the attack paid; honest P&L "
+        "likewise for everyone else. Every seed's summary is in `montecarlo.parquet`, the intervals in "
+        "`intervals.csv`; the first seed's tables are in `runs/<scenario>/` and `summary.csv`.",
         "",
         *_warning_lines([w for r in results for w in warnings(r.summary)]),
         "## Plots",
+        "",
+        "![Monte Carlo comparison](plots/montecarlo.png)",
         "",
         "![outcome shares](plots/outcome_shares.png)",
         "",
@@ -154,4 +179,4 @@ def write_report(
     ]
     page = out / "report.md"
     page.write_text("\n".join(lines), encoding="utf-8")
-    return page
+    return page, mc

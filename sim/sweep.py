@@ -18,9 +18,10 @@ A sweep file (TOML) names a scenario, the number of seeds, fixed overrides, a `[
 Distributions for `[random]`: `{uniform = [a, b]}`, `{loguniform = [a, b]}`, `{int = [a, b]}` (inclusive),
 `{choice = [...]}`.
 
-Execution: runs are independent and deterministic, so they go to a dask `LocalCluster` (or an existing cluster,
-`scheduler="tcp://host:8786"`, whose workers must have this package installed) or, with `workers=0`, run in this
-process. Results are assembled by run index, so the table is the same bytes whatever the number of workers. Each
+Execution: runs are independent and deterministic, so they go to an executor (`sim.executors`: a dask
+`LocalCluster`, an existing cluster at `scheduler="tcp://host:8786"` whose workers have this package installed, or
+with `workers=0` this process); this module only says what runs.
+Results are assembled by run index, so the table is the same bytes whatever the number of workers. Each
 finished run is cached in `<out>/runs/<key>.json`, where the key hashes the resolved scenario, the seed and the
 simulator's and model's source code (and of any policy or formula module it names): an interrupted sweep resumes
 where it stopped, and a code change invalidates the cache. A failing run (an exception, a broken invariant, a lost
@@ -46,6 +47,8 @@ from typing import Any
 
 import pandas as pd
 
+from sim import DEFAULT_SEEDS
+from sim.executors import Executor, JobError, make_executor
 from sim.io import write_frame, write_json
 from sim.scenario import Scenario, load_scenario
 
@@ -71,7 +74,7 @@ class Sweep:
 
     name: str
     scenario: Scenario
-    seeds: int = 1
+    seeds: int = DEFAULT_SEEDS
     base_seed: int | None = None
     days: float | None = None
     mode: str = "grid"
@@ -100,7 +103,7 @@ class Sweep:
         sweep = cls(
             name=str(head.get("name", "sweep")),
             scenario=load_scenario(scenario_ref),
-            seeds=int(head.get("seeds", 1)),
+            seeds=int(head.get("seeds", DEFAULT_SEEDS)),
             base_seed=head.get("base_seed"),
             days=head.get("days"),
             mode=str(head.get("mode", "grid")),
@@ -290,10 +293,11 @@ def run_sweep(
     progress: bool = True,
     on_result: Callable[[dict[str, Any]], None] | None = None,
     client: Any | None = None,
+    executor: Executor | None = None,
 ) -> SweepResult:
     """Run (or resume) a sweep and write `results`, `failures.json` and `sweep.json` into `out`
-    (default `out/sweeps/<name>`). `workers=0` runs in this process; otherwise a LocalCluster of `workers`
-    single-threaded processes, or the cluster at `scheduler`, or an existing dask `client` (left open)."""
+    (default `out/sweeps/<name>`). The runs go to `executor` (left open), or else to one made from `workers`
+    (0: in this process), `scheduler` or `client` (see `sim.executors.make_executor`) and closed after."""
     if not isinstance(sweep, Sweep):
         sweep = load_sweep(sweep)
     out = Path(out) if out is not None else Path("out") / "sweeps" / sweep.name
@@ -323,14 +327,30 @@ def run_sweep(
         if on_result is not None:
             on_result(result)
 
-    with _progress(progress, len(runs), cached, sweep.name) as advance:
-        if todo and (workers > 0 or scheduler or client is not None):
-            _run_dask(todo, workers, scheduler, lambda r: (finish(r), advance(r)), client)
-        else:
-            for run in todo:
-                result = execute_run(run)
+    owned = executor is None
+    executor = executor or make_executor(workers, scheduler, client)
+    try:
+        with _progress(progress, len(runs), cached, sweep.name) as advance:
+
+            def collected(position: int, result: Any) -> None:
+                if isinstance(result, JobError):
+                    run = todo[position]
+                    result = {
+                        "index": run.index,
+                        "key": run.key,
+                        "params": run.params,
+                        "seed": run.seed,
+                        "status": "failed",
+                        "error": result.error,
+                        "traceback": result.traceback,
+                    }
                 finish(result)
                 advance(result)
+
+            executor.run(execute_run, [(run,) for run in todo], collected, [f"choir-run-{r.key}" for r in todo])
+    finally:
+        if owned:
+            executor.close()
 
     results = results_frame(sweep, runs, done)
     failures = [
@@ -354,78 +374,6 @@ def run_sweep(
         out / "sweep.json",
     )
     return SweepResult(results, failures, len(todo), cached, out, time.perf_counter() - started)
-
-
-def _run_dask(
-    todo: list[RunSpec],
-    workers: int,
-    scheduler: str | None,
-    finish: Callable[[dict[str, Any]], Any],
-    client: Any | None = None,
-) -> None:
-    from dask.distributed import Client, as_completed
-
-    owned = client is None
-    cluster = None
-    if client is None and scheduler:
-        client = Client(scheduler)
-    elif client is None:
-        cluster = local_cluster(workers)
-        client = Client(cluster)
-    try:
-        futures = {client.submit(execute_run, run, key=f"choir-run-{run.key}", pure=False): run for run in todo}
-        for future in as_completed(futures):
-            run = futures[future]
-            try:
-                result = future.result()
-            except Exception as error:  # a lost worker fails its run, not the sweep
-                result = {
-                    "index": run.index,
-                    "key": run.key,
-                    "params": run.params,
-                    "seed": run.seed,
-                    "status": "failed",
-                    "error": f"{type(error).__name__}: {error}",
-                    "traceback": "".join(traceback.format_exception(error)),
-                }
-            finish(result)
-    finally:
-        if owned:
-            client.close()
-        if cluster is not None:
-            cluster.close()
-
-
-WORKER_PRELOAD = ("distributed", "sim.sweep", "sim.engine", "sim.metrics")
-
-
-def local_cluster(workers: int, start_method: str | None = None) -> Any:
-    """A dask LocalCluster of `workers` single-threaded processes on the loopback interface, no dashboard.
-
-    Worker processes start from a fork server that has already imported dask, pandas and the simulator
-    (`WORKER_PRELOAD`): several times faster than dask's default `spawn`, which re-imports everything in each
-    worker, and without the hazards of forking a process that runs threads. `start_method` (or the dask config
-    `distributed.worker.multiprocessing-method`, when set to something else than its default) overrides it."""
-    import multiprocessing
-
-    import dask
-    from dask.distributed import LocalCluster
-
-    configured = dask.config.get("distributed.worker.multiprocessing-method", "spawn")
-    method = start_method or (configured if configured != "spawn" else None)
-    if method is None:
-        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    if method == "forkserver":
-        multiprocessing.set_forkserver_preload(list(WORKER_PRELOAD))
-    with dask.config.set({"distributed.worker.multiprocessing-method": method}):
-        return LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            silence_logs=40,
-        )
 
 
 class _progress:

@@ -25,9 +25,18 @@ def invoke(*args: str) -> tuple[int, str]:
 
 def test_run_writes_tables_network_and_plots(tmp_path: Path) -> None:
     out = tmp_path / "spam"
-    code, output = invoke("sim", "run", "spam", "--days", "3", "--seed", "7", "--out", str(out), "--trace")
+    code, output = invoke(
+        "sim", "run", "spam", "--days", "3", "--seed", "7", "--seeds", "3", "--out", str(out), "--trace"
+    )
     assert code == 0, output
-    assert "approval_rate" in output and "spam (seed 7)" in output
+    assert "approval rate" in output and "3 seeds from 7" in output and "s wall" in output
+    assert "changed most against baseline" in output and "difference ± 95% CI" in output
+    runs = read_frame(out / "montecarlo")
+    assert sorted(runs.loc[runs["case"] == "spam", "seed"]) == [7, 8, 9]
+    assert sorted(runs.loc[runs["case"] == "baseline", "seed"]) == [7, 8, 9]
+    intervals = pd.read_csv(out / "intervals.csv")
+    row = intervals[(intervals["case"] == "spam") & (intervals["metric"] == "approval_rate")].iloc[0]
+    assert row["seeds"] == 3 and row["low"] <= row["mean"] <= row["high"]
     for name in ("events", "steps", "threads", "groups", "agents", "stakes", "summary", "degrees"):
         assert (out / f"{name}.parquet").exists(), name
     assert (out / "coauthors.graphml").exists() and (out / "trace.jsonl").exists()
@@ -41,7 +50,7 @@ def test_run_writes_tables_network_and_plots(tmp_path: Path) -> None:
 def test_run_with_overrides_and_without_checks(tmp_path: Path) -> None:
     code, output = invoke(
         "sim", "run", "baseline", "--days", "2", "--out", str(tmp_path), "--no-check", "--no-plots",
-        "--set", "agents.authors.count=5", "--set", "policy=scales-2024-10",
+        "--set", "agents.authors.count=5", "--set", "policy=scales-2024-10", "--seeds", "2",
     )  # fmt: skip
     assert code == 0, output
     summary = read_frame(tmp_path / "summary")
@@ -102,11 +111,14 @@ def test_sweep_file_errors(tmp_path: Path) -> None:
 
 
 def test_report_runs_baseline_and_an_attack(tmp_path: Path) -> None:
-    code, output = invoke("sim", "report", "--out", str(tmp_path), "--days", "3", "--attack", "griefing")
+    code, output = invoke(
+        "sim", "report", "--out", str(tmp_path), "--days", "3", "--attack", "griefing", "--seeds", "2"
+    )
     assert code == 0, output
     page = (tmp_path / "report.md").read_text()
-    assert "| approved |" in page and "baseline" in page and "griefing" in page
-    for image in ("outcome_shares", "attacker_cost", "baseline/trajectories", "griefing/stakes"):
+    assert "| approved |" in page and "baseline" in page and "griefing" in page and " ± " in page
+    assert "mean over 2 seeds" in page and "griefing: mean" in output
+    for image in ("outcome_shares", "attacker_cost", "montecarlo", "baseline/trajectories", "griefing/stakes"):
         assert f"plots/{image}.png" in page
         assert (tmp_path / "plots" / f"{image}.png").exists() and (tmp_path / "plots" / f"{image}.svg").exists()
     summary = pd.read_csv(tmp_path / "summary.csv")
@@ -149,7 +161,9 @@ def test_heatmap_and_line_values(tmp_path: Path) -> None:
     )
     figure = plots.heatmap(results, "x", "y", "m")
     texts = sorted(t.get_text() for t in figure.axes[0].texts)
-    assert texts == ["2", "2", "4", "6"]  # means over seeds; the failed run is left out
+    # means over seeds with the 95% half-width (t(0.975, 1) * sd / sqrt(2) = 12.7 for 1 and 3); the failed run is
+    # left out
+    assert texts == ["2\n±0", "2\n±13", "4\n±0", "6\n±13"]
     line = plots.metric_line(results, "x", "m")
     assert len(line.axes[0].lines) >= 1
     assert plots.save(figure, tmp_path / "h")[0].exists()
@@ -174,14 +188,43 @@ def test_a_capped_formula_is_flagged_and_warned_about(tmp_path: Path) -> None:
     """With k = 1 every recommendation hits the cap: each stake row says so and the run warns; the calibrated
     default does not."""
     code, output = invoke(
-        "sim", "run", "baseline", "--days", "3", "--out", str(tmp_path / "hot"), "--no-plots", "--set", "formula.k=1.0"
-    )
+        "sim", "run", "baseline", "--days", "3", "--out", str(tmp_path / "hot"), "--no-plots", "--set", "formula.k=1.0",
+        "--seeds", "1", "--against", "none",
+    )  # fmt: skip
     assert code == 0, output
     stakes = read_frame(tmp_path / "hot" / "stakes")
     assert stakes.loc[~stakes["bootstrap"], "capped"].all()
     assert "warning" in output and "capped" in output
     assert read_frame(tmp_path / "hot" / "summary").loc[0, "share_capped"] == 1.0
-    code, output = invoke("sim", "run", "baseline", "--days", "3", "--out", str(tmp_path / "live"), "--no-plots")
+    code, output = invoke(
+        "sim", "run", "baseline", "--days", "3", "--out", str(tmp_path / "live"), "--no-plots", "--seeds", "1"
+    )
     assert code == 0 and "warning" not in output, output
     summary = read_frame(tmp_path / "live" / "summary").loc[0]
     assert summary["share_capped"] < 0.5 and 50 < summary["median_recommended_choir"] < 500
+
+
+def test_compare_runs_cases_on_the_same_seeds(tmp_path: Path) -> None:
+    """Policies side by side on one scenario: every case on the same seeds, the headline metrics with their
+    intervals and the paired difference from the first case, printed and plotted."""
+    code, output = invoke(
+        "sim", "compare", "spam", "--policy", "seeds", "--policy", "scales-2024-10", "--days", "3", "--seeds", "2",
+        "--set", "agents.authors.count=10", "--out", str(tmp_path),
+    )  # fmt: skip
+    assert code == 0, output
+    assert "reference seeds" in output and "thread inflow" in output and "voter payouts" in output
+    runs = read_frame(tmp_path / "montecarlo")
+    assert list(runs["case"]) == ["seeds", "seeds", "scales-2024-10", "scales-2024-10"]
+    assert list(runs["seed"]) == [1, 2, 1, 2] and set(runs["policy"]) == {"seeds", "scales-2024-10"}
+    assert (tmp_path / "compare.png").stat().st_size > 1000
+    code, output = invoke("sim", "compare", "spam", "--days", "1")
+    assert code == 2 and "at least two" in output
+
+
+def test_attackers_stake_a_multiple_of_the_recommendation() -> None:
+    from sim import run_scenario
+
+    plain = run_scenario("spam", days=2, overrides={"agents.authors.count": 5})
+    scaled = run_scenario("spam", days=2, overrides={"agents.authors.count": 5, "agents.spam.stake_factor": 1.0})
+    spam = [s[s["kind"] == "spammer"]["actual"] for s in (plain.stakes, scaled.stakes)]
+    assert (spam[0] == 10**9).all() and spam[1].median() > 10 * 10**9

@@ -154,7 +154,7 @@ def test_an_exception_in_a_run_is_a_failure_too() -> None:
 def test_same_results_whatever_the_number_of_workers(tmp_path: Path) -> None:
     """No worker (in process), one LocalCluster worker, or two workers of an existing cluster reached by its
     scheduler address (what `--scheduler ADDR` does): the same bytes."""
-    from sim.sweep import local_cluster
+    from sim.executors import local_cluster
 
     body = GRID.replace("seeds = 2", "seeds = 1")
     path = tiny(tmp_path, body)
