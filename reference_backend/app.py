@@ -93,7 +93,8 @@ ERROR_DESCRIPTIONS = {
     409: "State conflict (the SPEC error name is in error.code).",
     413: "ContentTooLarge: the message or the request body is over the limit.",
     429: "RateLimited: retry after Retry-After seconds.",
-    503: "StorageUnavailable: the journal could not be written; nothing changed.",
+    503: "StorageUnavailable: the journal could not be written, nothing changed; or NotReady: signed at or before "
+    "a restart's replay floor, sign again and retry after Retry-After seconds.",
 }
 SIGNED_ERRORS = (400, 401, 403, 404, 409, 413, 429, 503)
 
@@ -196,6 +197,11 @@ def cached_envelope(backend: Backend, found: Cached, wrap: Callable[[Any], BaseM
     return response
 
 
+def signed_request(principal: Principal) -> SignedRequest:
+    """What the journal keeps of a signed request: its signer, nonce and timestamp."""
+    return SignedRequest(principal.user, principal.nonce, principal.timestamp)
+
+
 def _target(request: Request) -> str:
     """The path and query exactly as the client sent them (what the signature covers)."""
     raw = request.scope.get("raw_path") or request.url.path.encode()
@@ -221,21 +227,29 @@ def create_app(backend: Backend) -> FastAPI:
 
     # -- dependencies -------------------------------------------------------------------------------------------
 
-    async def authenticate(request: Request) -> Principal:
-        body = await request.body()
+    async def verified(request: Request, body: bytes, own_key: Any = None) -> Principal:
+        """Check the signature (`reference_backend.auth`); a request signed ahead of the server clock has its
+        nonce persisted before anything else happens, so no restart can accept it again."""
+        now = backend.now()
         try:
-            return verify_request(
-                request.headers, request.method, _target(request), body, backend.now(), config.max_skew,
-                backend.key_of, backend.replay,
+            principal = verify_request(
+                request.headers, request.method, _target(request), body, now, config.max_skew,
+                backend.key_of, backend.replay, own_key=own_key,
             )  # fmt: skip
         except AuthFailure as failure:
-            raise auth_error(failure.reason) from None
+            raise auth_error(failure.reason, failure.retry_after) from None
+        if principal.timestamp > now:
+            await asyncio.wrap_future(backend.persist_nonce(principal))
+        return principal
+
+    async def authenticate(request: Request) -> Principal:
+        return await verified(request, await request.body())
 
     async def authenticate_registration(request: Request) -> Principal:
         body = await request.body()
         try:
             claimed = json.loads(body).get("public_key")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             claimed = None
         if not isinstance(claimed, str):
             raise ApiError(400, "ValidationError", "public_key must be a base58 ed25519 public key", field="public_key")
@@ -243,13 +257,7 @@ def create_app(backend: Backend) -> FastAPI:
             key = parse_public_key(claimed)
         except ValueError as error:  # well-formed text that is no key: nothing can be signed with it
             raise auth_error(f"cannot verify a signature with this public_key: {error}") from None
-        try:
-            return verify_request(
-                request.headers, request.method, _target(request), body, backend.now(), config.max_skew,
-                backend.key_of, backend.replay, own_key=key,
-            )  # fmt: skip
-        except AuthFailure as failure:
-            raise auth_error(failure.reason) from None
+        return await verified(request, body, key)
 
     def limited(route: str, auth: Callable[[Request], Awaitable[Principal]] = authenticate) -> Any:
         async def dependency(principal: Annotated[Principal, Depends(auth)]) -> Principal:
@@ -271,8 +279,7 @@ def create_app(backend: Backend) -> FastAPI:
         return result if result is not None else await run_in_threadpool(function, *args)
 
     async def run(step: Step, principal: Principal, content: str | None = None) -> Response:
-        request = SignedRequest(principal.user, principal.nonce, principal.timestamp)
-        accepted = await asyncio.wrap_future(backend.submit(StepCommand(step, content, request)))
+        accepted = await asyncio.wrap_future(backend.submit(StepCommand(step, content, signed_request(principal))))
         result = OperationResult(
             op=step.op,
             seq=accepted.seq,
@@ -310,8 +317,8 @@ def create_app(backend: Backend) -> FastAPI:
         """Bind `name` to `public_key`. Signed with that key as `X-Choir-User: name`; idempotent for the same key."""
         if principal.user != body.name:
             raise ApiError(400, "ValidationError", "X-Choir-User must be the name being registered", field="name")
-        request = SignedRequest(principal.user, principal.nonce, principal.timestamp)
-        record = await asyncio.wrap_future(backend.submit(RegisterCommand(body.name, body.public_key, request)))
+        command = RegisterCommand(body.name, body.public_key, signed_request(principal))
+        record = await asyncio.wrap_future(backend.submit(command))
         return envelope(backend, RegisteredUser(name=record.name, public_key=record.public_key, premium=record.premium))
 
     @app.post("/v1/token/fund", responses=responses(OperationResult), response_model=None, tags=["tokens"])
@@ -445,8 +452,8 @@ def create_app(backend: Backend) -> FastAPI:
     @app.post("/v1/admin/premium", responses=responses(RegisteredUser), response_model=None, tags=["admin"])
     async def premium(body: PremiumRequest, principal: Admin) -> Response:
         """Grant or revoke a registered user's premium status."""
-        request = SignedRequest(principal.user, principal.nonce, principal.timestamp)
-        record = await asyncio.wrap_future(backend.submit(PremiumCommand(body.name, body.premium, request)))
+        command = PremiumCommand(body.name, body.premium, signed_request(principal))
+        record = await asyncio.wrap_future(backend.submit(command))
         return envelope(backend, RegisteredUser(name=record.name, public_key=record.public_key, premium=record.premium))
 
     if isinstance(backend.clock, ManualClock):
@@ -460,8 +467,7 @@ def create_app(backend: Backend) -> FastAPI:
         async def reset(principal: Admin) -> Response:
             """Forget every operation, message and index entry; users stay (manual-clock test servers only: the
             differential driver runs many short worlds on one server)."""
-            request = SignedRequest(principal.user, principal.nonce, principal.timestamp)
-            await asyncio.wrap_future(backend.reset(request))
+            await asyncio.wrap_future(backend.reset(signed_request(principal)))
             return envelope(backend, Health(status="ok", journal_seq=backend.journal_seq, indexed_seq=0))
 
     # -- errors -------------------------------------------------------------------------------------------------

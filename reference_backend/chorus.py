@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from choir_model.privacy import can_cite, citation_detail, role_of
 from reference_backend.content import content_hash, snippet
+from reference_backend.schemas import Text
 
 if TYPE_CHECKING:
     from reference_backend.service import Backend
@@ -202,7 +203,7 @@ class ChorusResult(BaseModel):
 class ChorusRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    prompt: str = Field(min_length=1, max_length=4000)
+    prompt: Text = Field(min_length=1, max_length=4000)
     max_cycles: int = Field(3, ge=1, le=MAX_CYCLES)
 
 

@@ -71,7 +71,11 @@ class ApiError(Exception):
         return cls(STATUS_OF[error.name], error.name, error.detail or error.name, program_code=error.code)
 
 
-def auth_error(reason: str) -> ApiError:
+def auth_error(reason: str, retry_after: int | None = None) -> ApiError:
+    """401 `AuthError`; or, for a request signed at or before a restart's replay floor (`retry_after` given),
+    503 `NotReady`: nothing is wrong with the signature, the client signs again and retries."""
+    if retry_after is not None:
+        return ApiError(503, "NotReady", reason, retry_after=retry_after, headers={"Retry-After": str(retry_after)})
     return ApiError(401, "AuthError", reason, headers={"WWW-Authenticate": 'Choir-Ed25519 realm="choir"'})
 
 

@@ -10,16 +10,31 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from choir_model.params import U64_MAX
 
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
 
+
+def unicode_text(text: str) -> str:
+    """Refuse text that is not Unicode: a lone surrogate (JSON's `"\\ud800"`) has no UTF-8 form, so it could be
+    neither hashed nor stored, nor be a thread id the program's PDA seeds can hold. Refused here, as a 400
+    `ValidationError`, it never reaches the writer."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(f"not valid Unicode: a lone surrogate at position {error.start}") from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(unicode_text)]
+"""A string of valid Unicode (every free-text request field)."""
+
 U64 = Annotated[int, Field(ge=0, le=U64_MAX, description="Base units, an unsigned 64-bit integer.")]
 I64 = Annotated[int, Field(ge=I64_MIN, le=I64_MAX)]
 Hash = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$", description="sha256 of the message text, 64 hex digits.")]
-Name = Annotated[str, Field(min_length=1, max_length=128, description="A user name.")]
+Name = Annotated[Text, Field(min_length=1, max_length=128, description="A user name.")]
 PrivacyName = Literal["public", "premium", "thread_only"]
 
 
@@ -53,7 +68,7 @@ class FundRequest(Strict):
 
 
 class CreateThreadRequest(Strict):
-    thread_id: str
+    thread_id: Text
     deposit: U64
 
 
@@ -61,27 +76,27 @@ class SubmitMessageRequest(Strict):
     """A co-author's message (no `stake`: the model's submit_message) or an outsider's spec (`stake` given: the
     model's submit_spec). The server stores `content` and uses its sha256 as the content hash."""
 
-    thread_id: str
-    content: str
+    thread_id: Text
+    content: Text
     privacy: PrivacyName = "public"
     stake: U64 | None = None
 
 
 class MessageRef(Strict):
-    thread_id: str
+    thread_id: Text
     content_hash: Hash
 
 
 class ApproveRequest(Strict):
     """A co-author's vote on a pending message (the model's process_approval)."""
 
-    thread_id: str
+    thread_id: Text
     content_hash: Hash
     approve: bool
 
 
 class DivestRequest(Strict):
-    thread_id: str
+    thread_id: Text
     amount: U64
 
 

@@ -51,7 +51,7 @@ from choir_model.privacy import Role, View, can_cite, can_search, role_of, view_
 from choir_model.state import ChoirState, Privacy
 from choir_model.steps import SubmitMessage, SubmitSpec
 from choir_model.trace import step_from_json
-from reference_backend.auth import ReplayGuard, dev_keypair, parse_public_key
+from reference_backend.auth import Principal, ReplayGuard, dev_keypair, parse_public_key
 from reference_backend.clock import Clock, ManualClock, SystemClock
 from reference_backend.config import BackendConfig
 from reference_backend.content import StatisticsSummarizer, Summarizer, snippet
@@ -118,6 +118,14 @@ class PremiumCommand:
 
 
 @dataclass(slots=True)
+class NonceCommand:
+    """Persist the nonce of a request signed ahead of the server clock (`reference_backend.auth`: such a request
+    could pass a restarted server's replay floor, so its nonce must outlive the process)."""
+
+    request: Request
+
+
+@dataclass(slots=True)
 class ResetCommand:
     """Forget the whole Choir world (test servers only: the differential driver runs many worlds on one server).
     Registered users stay."""
@@ -125,7 +133,7 @@ class ResetCommand:
     request: Request | None = None
 
 
-Command = StepCommand | RegisterCommand | PremiumCommand | ResetCommand
+Command = StepCommand | RegisterCommand | PremiumCommand | NonceCommand | ResetCommand
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +167,7 @@ class _Outcome:
 _STOP = object()
 TEXT_CACHE_BYTES = 64 * 1024 * 1024
 WATERMARK_EVERY = 1.0
+CLOCK_HIGH = "manual_clock_high"
 
 
 def model_fingerprint(config: BackendConfig) -> str:
@@ -225,6 +234,7 @@ class Backend:
         self._text_cache: OrderedDict[str, str] = OrderedDict()
         self._text_bytes = 0
         self._text_lock = threading.Lock()
+        self._clock_lock = threading.Lock()
         self._writer: threading.Thread | None = None
         self._indexer: threading.Thread | None = None
         self._batches = 0
@@ -253,12 +263,34 @@ class Backend:
             )
         self._rebuild()
         self._startup_seq = self.journal_seq  # searches wait (briefly) for the index to catch up to here
-        horizon = self.clock.now() - 2 * self.config.max_skew
-        self.replay.load(self.journal.recent_requests(horizon))
+        floor = None if stored is None else self._replay_floor()
+        if isinstance(self.clock, ManualClock):
+            self._raise_clock_high(self.clock.now())
+        self.replay.open(floor, self.journal.recent_requests(since=(floor or 0) + 1))
         self._writer = threading.Thread(target=self._write_loop, name="choir-writer", daemon=True)
         self._indexer = threading.Thread(target=self._index_loop, name="choir-indexer", daemon=True)
         self._writer.start()
         self._indexer.start()
+
+    def _replay_floor(self) -> int:
+        """The last second a previous run of this data directory could have accepted a request at
+        (`reference_backend.auth`, replay across restarts)."""
+        last = self.model.state.last_now
+        if isinstance(self.clock, ManualClock):
+            high = self.journal.meta(CLOCK_HIGH)
+            candidates = [int(high)] if high is not None else []
+        else:
+            candidates = [self.clock.now()]
+        if last is not None:
+            candidates.append(last)
+        return max(candidates) if candidates else 0
+
+    def _raise_clock_high(self, now: int) -> None:
+        """Persist the highest time a manual clock was set to, before anything is accepted at that time."""
+        with self._clock_lock:
+            high = self.journal.meta(CLOCK_HIGH)
+            if high is None or now > int(high):
+                self.journal.set_meta(CLOCK_HIGH, str(now))
 
     def close(self) -> None:
         """Stop the threads (after the queued commands are answered) and close the stores."""
@@ -291,17 +323,16 @@ class Backend:
                 model.apply(step_from_json(json.loads(line), seq))
             except (ChoirError, ValueError, InvariantViolation) as error:
                 raise JournalCorrupt(f"journal row {seq} does not replay: {error}") from error
-        self.model = model
-        self.journal_seq = max(seq, self.journal.last_seq())
-        self._threads_of = {}
+        threads_of: dict[str, set[str]] = {}
         for thread in model.state.threads.values():
             for name in thread.co_authors:
-                self._threads_of.setdefault(name, set()).add(thread.thread_id)
-        self.users = {}
-        self._user_keys = {}
-        for name, key, premium in self.journal.users():
-            self.users[name] = UserRecord(name, key, premium)
-            self._user_keys[name] = parse_public_key(key)
+                threads_of.setdefault(name, set()).add(thread.thread_id)
+        users = {name: UserRecord(name, key, premium) for name, key, premium in self.journal.users()}
+        user_keys = {name: parse_public_key(record.public_key) for name, record in users.items()}
+        # Each table is replaced whole, never emptied and refilled: `key_of` and `is_premium` read them without the
+        # state lock (every signed request does), and must never find a registered user missing.
+        self.model, self._threads_of, self.users, self._user_keys = model, threads_of, users, user_keys
+        self.journal_seq = max(seq, self.journal.last_seq())
         if self.chain is not None:
             self.chain.rewind(self)
         log.info("state rebuilt: snapshot at %d, journal at %d", start, self.journal_seq)
@@ -429,6 +460,8 @@ class Backend:
 
     def _apply(self, outcome: _Outcome, batch: Batch, pending_names: dict[str, str]) -> Any:
         command = outcome.command
+        if isinstance(command, NonceCommand):
+            return None  # its request row is all it writes
         if isinstance(command, StepCommand):
             now = self._op_now()
             step = dataclasses.replace(command.step, now=now)  # type: ignore[type-var]
@@ -833,5 +866,10 @@ class Backend:
     def set_clock(self, now: int) -> int:
         if not isinstance(self.clock, ManualClock):
             raise ApiError(404, "NotFound", "this server runs on the system clock")
+        self._raise_clock_high(now)
         self.clock.set(now)
         return now
+
+    def persist_nonce(self, principal: Principal) -> concurrent.futures.Future[Any]:
+        """Make a verified request's nonce durable (the future resolves after the commit)."""
+        return self.submit(NonceCommand(Request(principal.user, principal.nonce, principal.timestamp)))

@@ -52,6 +52,7 @@ from choir_model.privacy import Role, View, role_of, view_of
 from choir_model.state import ChoirState, MessageState, Privacy
 from reference_backend.auth import NONCE, SIGNATURE, TIMESTAMP, USER, AuthFailure, sign_headers, verify_request
 from reference_backend.errors import ApiError
+from reference_backend.schemas import unicode_text
 
 if TYPE_CHECKING:
     from reference_backend.service import Accepted, Backend
@@ -288,8 +289,9 @@ class Hub:
     def error(self, code: str, message: str, thread_id: str | None = None) -> dict[str, Any]:
         return self.frame("ErrorNotification", {"code": code, "message": message}, thread_id)
 
-    def authenticate(self, frame: dict[str, Any]) -> str:
-        """The user of a valid `auth` frame, or AuthFailure."""
+    async def authenticate(self, frame: dict[str, Any]) -> str:
+        """The user of a valid `auth` frame, or AuthFailure. Same rules as REST (`reference_backend.auth`): a frame
+        signed ahead of the server clock has its nonce persisted before the session opens."""
         if frame.get("type") != "auth":
             raise AuthFailure("the first frame must be auth")
         headers = {
@@ -299,22 +301,30 @@ class Hub:
             SIGNATURE: str(frame.get("signature", "")),
         }
         backend = self.backend
+        now = backend.now()
         principal = verify_request(
-            headers, WS_METHOD, WS_PATH, b"", backend.now(), backend.config.max_skew, backend.key_of, backend.replay
+            headers, WS_METHOD, WS_PATH, b"", now, backend.config.max_skew, backend.key_of, backend.replay
         )
+        if principal.timestamp > now:
+            await asyncio.wrap_future(backend.persist_nonce(principal))
         return principal.user
 
     def handle(self, session: Session, frame: dict[str, Any]) -> dict[str, Any] | None:
         """A client frame after auth; returns an immediate answer frame, if any."""
         kind = frame.get("type")
         thread_id = frame.get("thread_id")
-        if kind in ("subscribe", "resync"):
+        if kind in ("subscribe", "resync", "unsubscribe"):
             if not isinstance(thread_id, str):
                 return self.error("SubscriptionError", "thread_id must be a string")
+            try:
+                unicode_text(thread_id)
+            except ValueError as error:
+                return self.error("ValidationError", f"thread_id: {error}")
+        if kind in ("subscribe", "resync"):
             session.subscriptions.setdefault(thread_id, Subscription())
             session.request_snapshot(thread_id)
             return None
-        if kind == "unsubscribe" and isinstance(thread_id, str):
+        if kind == "unsubscribe":
             session.subscriptions.pop(thread_id, None)
             session.snapshots_due.pop(thread_id, None)
             return self.frame("unsubscribed", {}, thread_id)
@@ -341,11 +351,15 @@ async def serve_connection(hub: Hub, websocket: Any) -> None:
     await websocket.accept()
     try:
         first = await asyncio.wait_for(websocket.receive_json(), settings.auth_timeout)
-        user = hub.authenticate(first if isinstance(first, dict) else {})
-    except (AuthFailure, TimeoutError, ValueError, KeyError) as failure:
+        user = await hub.authenticate(first if isinstance(first, dict) else {})
+    except (AuthFailure, TimeoutError, ValueError, KeyError, ApiError) as failure:
         reason = failure.reason if isinstance(failure, AuthFailure) else "no valid auth frame in time"
+        # NotReady: signed at or before a restart's replay floor; the client signs a new frame and reconnects.
+        retry = isinstance(failure, AuthFailure) and failure.retry_after is not None
+        if isinstance(failure, ApiError):  # the nonce could not be persisted (storage failing)
+            reason, retry = failure.message, True
         with contextlib.suppress(Exception):
-            await websocket.send_json(hub.error("AuthenticationFailed", reason))
+            await websocket.send_json(hub.error("NotReady" if retry else "AuthenticationFailed", reason))
             await websocket.close(CLOSE_AUTH)
         return
     except WebSocketDisconnect:

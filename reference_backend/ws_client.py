@@ -160,6 +160,8 @@ class WsClient:
                     first = json.loads(await socket.recv())
                     if first.get("type") != "authenticated":
                         self.errors.append(first)
+                        if first.get("payload", {}).get("code") == "NotReady":  # sign a new frame, reconnect
+                            raise ConnectionError(first["payload"].get("message", "server not ready"))
                         raise PermissionError(first.get("payload", {}).get("message", "authentication failed"))
                     self._socket = socket
                     self.connections += 1

@@ -7,7 +7,7 @@ import pytest
 from choir_model import CHOIR
 from reference_backend.auth import COSIGN, NONCE, SIGNATURE, TIMESTAMP, dev_keypair, sign_headers
 from reference_backend.client import ChoirApiError, ChoirClient, encode_body
-from tests.backend.conftest import World
+from tests.backend.conftest import T0, World
 
 CREATE = "/v1/thread/create"
 
@@ -173,10 +173,12 @@ def test_replay_protection_survives_a_restart(make_world, tmp_path) -> None:
     refused, refused_headers = first.signed("alice", "POST", CREATE, {"thread_id": "t8", "deposit": 5000 * CHOIR})
     assert first.send("POST", CREATE, refused, refused_headers).status_code == 409  # InsufficientFunds
     first.close()
-    second = make_world(data_dir=data)
+    second = make_world(data_dir=data, start=T0 + 1)
     second.fund("alice", 10_000 * CHOIR)
     before = state(second)
-    assert_refused(second, second.send("POST", CREATE, content, headers), "replayed")
-    # A request refused before the restart stays spent too, even though it would succeed now.
-    assert_refused(second, second.send("POST", CREATE, refused, refused_headers), "replayed")
+    # Signed before the restart (at or below the replay floor): sign again. A request refused before the restart
+    # stays refused too, even though it would succeed now.
+    for body, signed in ((content, headers), (refused, refused_headers)):
+        replayed = second.send("POST", CREATE, body, signed)
+        assert (replayed.status_code, replayed.json()["error"]["code"]) == (503, "NotReady")
     assert state(second) == before

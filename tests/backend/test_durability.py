@@ -58,7 +58,7 @@ def test_restart_rebuilds_state_users_and_search(make_world, tmp_path: Path) -> 
     before = first.backend.snapshot()
     assert replayed(first) == before
     first.close()
-    second = make_world(data_dir=data)
+    second = make_world(data_dir=data, start=first.clock.now() + 1)  # signed after the replay floor
     assert second.backend.snapshot() == before
     assert second.backend.is_premium("bob")
     bob = second.client("bob", register=False)  # still registered: the key survived
@@ -104,7 +104,7 @@ def test_the_index_catches_up_after_losing_its_store(make_world, tmp_path: Path)
     hashes = populate(first)
     first.close()
     shutil.rmtree(data / "qdrant")
-    second = make_world(data_dir=data)
+    second = make_world(data_dir=data, start=first.clock.now() + 1)
     found = second.client("alice", register=False).search("note durable", limit=20)
     assert {hit.content_hash for hit in found.results} >= set(hashes)
 

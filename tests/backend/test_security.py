@@ -1,0 +1,261 @@
+"""Attacks on the reference backend, each against a real server on 127.0.0.1 (a uvicorn thread of the test process,
+or `choir serve` as a child process where a crash is part of the attack). Every attack states what the attacker
+tries and checks that it is refused and that nothing changed.
+
+Signatures (`reference_backend.auth`): a signature binds its sender; a co-signature binds the sender, the
+operation, the body and the nonce, so the treasury's approval of one `fund` cannot be spent twice; every signed
+request, read or write, REST or WebSocket, refused or accepted, is refused a second time, across restarts too.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.sync.client import connect
+
+from choir_model import CHOIR
+from reference_backend.auth import COSIGN, NONCE, USER, dev_keypair, sign_headers
+from reference_backend.client import ChoirClient, encode_body
+from reference_backend.config import RateLimit
+from reference_backend.server import ServerProcess
+from reference_backend.ws import ws_auth_message
+from tests.backend.conftest import AUTHORITIES, T0, World, WorldFactory
+
+FUND = "/v1/token/fund"
+CREATE = "/v1/thread/create"
+WALLET = "/v1/wallet"
+
+
+def code(response: httpx.Response) -> tuple[int, str]:
+    body = response.json()
+    assert body["data"] is None and set(body) == {"data", "error", "metadata"}, response.text
+    return response.status_code, body["error"]["code"]
+
+
+def ws_auth(url: str, frame: dict[str, Any]) -> dict[str, Any]:
+    """Open /v1/ws, send one auth frame, return the server's first answer."""
+    with connect(url.replace("http", "ws", 1) + "/v1/ws", open_timeout=10) as socket:
+        socket.send(json.dumps(frame))
+        return json.loads(socket.recv(timeout=10))
+
+
+def cosigned_fund(world: World, sender: str, recipient: str, amount: int) -> tuple[bytes, dict[str, str]]:
+    content = encode_body({"recipient": recipient, "amount": amount})
+    headers = sign_headers("POST", FUND, content, sender, dev_keypair(sender), world.clock.now(), AUTHORITIES)
+    headers["content-type"] = "application/json"
+    return content, headers
+
+
+# -- the treasury drain --------------------------------------------------------------------------------------------
+
+
+def test_a_cosigned_fund_cannot_be_spent_by_another_sender(world: World) -> None:
+    """The authorities co-sign one fund of 100 CHOIR to alice; alice re-sends the same bytes under fresh names."""
+    world.client("alice")
+    content, headers = cosigned_fund(world, "alice", "alice", 100 * CHOIR)
+    assert world.send("POST", FUND, content, headers).status_code == 200
+    before = world.backend.snapshot()
+    for i in range(5):
+        sybil = f"alice{i}"
+        world.client(sybil)
+        resigned = sign_headers(
+            "POST", FUND, content, sybil, dev_keypair(sybil), world.clock.now(), nonce=headers[NONCE]
+        )
+        resigned[COSIGN] = headers[COSIGN]  # the authorities' approval, copied
+        resigned["content-type"] = "application/json"
+        answer = world.send("POST", FUND, content, resigned)
+        assert code(answer) == (401, "AuthError") and "co-signature" in answer.json()["error"]["message"]
+    assert world.backend.snapshot() == before
+    assert world.client("alice").wallet().balance == 100 * CHOIR
+
+
+@pytest.mark.parametrize("change", ["nonce", "recipient", "amount", "operation"])
+def test_a_cosignature_binds_nonce_recipient_amount_and_operation(world: World, change: str) -> None:
+    world.client("alice")
+    world.client("bob")
+    _, headers = cosigned_fund(world, "alice", "alice", 100 * CHOIR)
+    body: dict[str, Any] = {"recipient": "alice", "amount": 100 * CHOIR}
+    path = FUND
+    if change == "recipient":
+        body["recipient"] = "bob"
+    elif change == "amount":
+        body["amount"] = 1000 * CHOIR
+    elif change == "operation":
+        path, body = CREATE, {"thread_id": "t1", "deposit": 2 * CHOIR}
+    forged_content = encode_body(body)
+    forged = sign_headers("POST", path, forged_content, "alice", dev_keypair("alice"), world.clock.now())
+    forged[COSIGN] = headers[COSIGN]
+    forged["content-type"] = "application/json"
+    answer = world.send("POST", path, forged_content, forged)
+    assert code(answer) == (401, "AuthError")
+    assert world.backend.journal_seq == 0
+
+
+def test_a_cosignature_is_not_a_signature_of_the_cosigner(world: World) -> None:
+    """treasury1's co-signature of alice's fund must not pass as treasury1 sending that request itself."""
+    world.client("alice")
+    content, headers = cosigned_fund(world, "alice", "alice", 100 * CHOIR)
+    treasury1_cosignature = headers[COSIGN].split(",")[0].partition("=")[2]
+    own = dict(headers, **{USER: "treasury1", "x-choir-signature": treasury1_cosignature})
+    del own[COSIGN]
+    assert code(world.send("POST", FUND, content, own)) == (401, "AuthError")
+
+
+# -- replay --------------------------------------------------------------------------------------------------------
+
+
+def test_reads_refusals_and_websocket_frames_are_refused_a_second_time(make_world: WorldFactory) -> None:
+    world = make_world(rate_limits={"create_thread": RateLimit(1, window=10)})
+    world.fund("alice")
+    world.client("alice").create_thread("t0", 2 * CHOIR)
+    read = world.signed("alice", "GET", WALLET)
+    assert world.send("GET", WALLET, *read).status_code == 200
+    limited = world.signed("alice", "POST", CREATE, {"thread_id": "t1", "deposit": 2 * CHOIR})
+    assert code(world.send("POST", CREATE, *limited)) == (429, "RateLimited")
+    frame = ws_auth_message("alice", dev_keypair("alice"), world.clock.now())
+    assert ws_auth(world.url, frame)["type"] == "authenticated"
+    world.clock.set(T0 + 11)  # the rate limit has passed: the captured request would now succeed
+    before = world.backend.snapshot()
+    for method, path, (content, headers) in (("GET", WALLET, read), ("POST", CREATE, limited)):
+        answer = world.send(method, path, content, headers)
+        assert code(answer) == (401, "AuthError") and "replayed" in answer.json()["error"]["message"]
+    assert ws_auth(world.url, frame)["payload"]["code"] == "AuthenticationFailed"
+    assert world.backend.snapshot() == before
+
+
+def test_no_captured_request_is_accepted_again_after_a_restart(make_world: WorldFactory, tmp_path: Path) -> None:
+    """Signed GETs, a write answered 429, WebSocket frames, some signed ahead of the server clock: a restarted server
+    refuses every one of them (503 NotReady below its replay floor, 401 replayed above it)."""
+    data = tmp_path / "kept"
+    first = make_world(data_dir=data, rate_limits={"create_thread": RateLimit(1)})
+    first.fund("alice")
+    first.client("alice").create_thread("t0", 2 * CHOIR)
+    ahead = T0 + 100  # signed ahead of the server clock (still within --max-skew)
+    captured = []
+    for ts in (T0, ahead):
+        captured.append(("GET", WALLET, first.signed("alice", "GET", WALLET, timestamp=ts)))
+        limited = first.signed("alice", "POST", CREATE, {"thread_id": f"t{ts}", "deposit": 2 * CHOIR}, timestamp=ts)
+        captured.append(("POST", CREATE, limited))
+    for method, path, (content, headers) in captured:
+        assert first.send(method, path, content, headers).status_code in (200, 429)
+    frames = [ws_auth_message("alice", dev_keypair("alice"), ts) for ts in (T0, ahead)]
+    for frame in frames:
+        assert ws_auth(first.url, frame)["type"] == "authenticated"
+    first.close()
+
+    second = make_world(data_dir=data, start=T0 + 1, rate_limits={})
+    before = second.backend.snapshot()
+    for method, path, (content, headers) in captured:
+        answer = second.send(method, path, content, headers)
+        ts = int(headers["x-choir-timestamp"])
+        assert code(answer) == ((401, "AuthError") if ts > T0 else (503, "NotReady")), answer.text
+    for frame in frames:
+        assert ws_auth(second.url, frame)["type"] == "ErrorNotification"
+    assert second.backend.snapshot() == before
+    assert second.client("alice").wallet().balance == before["wallets"]["alice"]  # fresh requests still work
+
+
+def test_requests_captured_before_a_sigkill_are_refused_after_the_restart(tmp_path: Path) -> None:
+    """The real thing: `choir serve` on the system clock, killed with SIGKILL and started again. A signed GET and a
+    create_thread answered 429 are replayed after the restart, when the rate limit no longer stands in the way."""
+    args = ["--chain", "none", "--rate-limit", "create_thread=1"]
+    server = ServerProcess(tmp_path / "data", args).start()
+    try:
+        alice = ChoirClient(server.url, "alice", dev_keypair("alice"))
+        alice.register()
+        alice.fund("alice", 10 * CHOIR, AUTHORITIES)
+        alice.create_thread("t0", 2 * CHOIR)
+        now = int(httpx.get(server.url + "/v1/health").json()["metadata"]["server_time"])
+        content = encode_body({"thread_id": "t1", "deposit": 2 * CHOIR})
+        create = sign_headers("POST", CREATE, content, "alice", dev_keypair("alice"), now)
+        create["content-type"] = "application/json"
+        read = sign_headers("GET", WALLET, b"", "alice", dev_keypair("alice"), now)
+        assert code(httpx.post(server.url + CREATE, content=content, headers=create)) == (429, "RateLimited")
+        assert httpx.get(server.url + WALLET, headers=read).status_code == 200
+        server.crash_and_restart()
+        replays = (httpx.post(server.url + CREATE, content=content, headers=create),
+                   httpx.get(server.url + WALLET, headers=read))  # fmt: skip
+        for replay in replays:
+            assert code(replay) in ((401, "AuthError"), (503, "NotReady")), replay.text
+        assert alice.wallet().balance == 8 * CHOIR
+        alice.close()
+    finally:
+        server.stop()
+
+
+def test_a_nonce_is_only_burnt_by_its_own_signer(world: World) -> None:
+    """Mallory copies alice's nonce under his own name: alice's request still goes through."""
+    world.fund("alice")
+    world.client("mallory")
+    content, headers = world.signed("alice", "POST", CREATE, {"thread_id": "t1", "deposit": 2 * CHOIR})
+    copy = world.signed("mallory", "GET", WALLET, nonce=headers[NONCE])
+    assert world.send("GET", WALLET, *copy).status_code == 200
+    assert world.send("POST", CREATE, content, headers).status_code == 200
+
+
+# -- invalid Unicode and rebuilds ----------------------------------------------------------------------------------
+
+SURROGATE_BODIES = {
+    "/v1/thread/create": '{"thread_id":"t\\ud800","deposit":2000000000}',
+    "/v1/message/submit": '{"thread_id":"t1","content":"a \\udfff b"}',
+    "/v1/message/request-public": '{"thread_id":"\\ud800","content_hash":"' + "ab" * 32 + '"}',
+    "/v1/spec/approve": '{"thread_id":"\\ud800","content_hash":"' + "ab" * 32 + '","approve":true}',
+    "/v1/token/divest": '{"thread_id":"\\udbff","amount":1}',
+    "/v1/user/register": '{"name":"\\ud800","public_key":"' + str(dev_keypair("x").pubkey()) + '"}',
+    "/v1/thread/t1/chorus": '{"prompt":"\\ud800"}',
+}
+
+
+@pytest.mark.parametrize("path", sorted(SURROGATE_BODIES))
+def test_a_lone_surrogate_is_a_validation_error_that_reaches_no_writer(world: World, path: str) -> None:
+    world.fund("alice")
+    world.client("alice").create_thread("t1", 2 * CHOIR)
+    model, seq = world.backend.model, world.backend.journal_seq
+    signer = "x" if path == "/v1/user/register" else "alice"  # a registration is signed by the key it registers
+    content, headers = world.signed(signer, "POST", path, raw=SURROGATE_BODIES[path].encode())
+    answer = world.send("POST", path, content, headers)
+    assert code(answer) == (400, "ValidationError"), answer.text
+    assert world.backend.model is model and world.backend.journal_seq == seq  # no rebuild, nothing written
+
+
+def test_a_lone_surrogate_in_a_websocket_frame_is_refused_and_the_session_lives(world: World) -> None:
+    world.client("alice")
+    with connect(world.url.replace("http", "ws", 1) + "/v1/ws", open_timeout=10) as socket:
+        socket.send(json.dumps(ws_auth_message("alice", dev_keypair("alice"), world.clock.now())))
+        assert json.loads(socket.recv(timeout=10))["type"] == "authenticated"
+        for kind in ("subscribe", "unsubscribe"):
+            socket.send('{"type":"' + kind + '","thread_id":"\\ud800"}')
+            answer = json.loads(socket.recv(timeout=10))
+            assert answer["payload"]["code"] == "ValidationError", answer
+        socket.send('{"type":"subscribe","thread_id":"nope"}')
+        assert json.loads(socket.recv(timeout=10))["type"] == "ErrorNotification"  # still served
+
+
+def test_a_rebuild_never_makes_a_registered_user_unknown(world: World) -> None:
+    """Signature checks read the user table without the state lock while the writer rebuilds it."""
+    backend = world.backend
+    names = [f"user{i:03d}" for i in range(300)]
+    for name in names:
+        world.client(name)
+    missing: list[str] = []
+    stop = threading.Event()
+
+    def look() -> None:
+        while not stop.is_set():
+            missing.extend(name for name in (names[0], names[-1]) if backend.key_of(name) is None)
+
+    reader = threading.Thread(target=look)
+    reader.start()
+    try:
+        for _ in range(20):
+            with backend.state_lock:
+                backend._rebuild()
+    finally:
+        stop.set()
+        reader.join()
+    assert not missing
