@@ -37,13 +37,14 @@ def test_every_help_text_reads_as_words(invoke: Invoke) -> None:
 
 
 def test_one_meaning_per_option_name() -> None:
-    """An option name is a flag everywhere or takes a value of one type everywhere."""
+    """An option name is a flag everywhere or takes a value of one type everywhere (repeatable or not)."""
     meanings: dict[str, dict[tuple[bool, str], list[str]]] = {}
     for path, command in COMMANDS:
         for param in getattr(command, "params", []):
             if not isinstance(param, typer.core.TyperOption):
                 continue
-            kind = (param.is_flag, "" if param.is_flag else param.display_type(None) or "")
+            value = "" if param.is_flag else (param.display_type(None) or "").removesuffix(" (repeatable)")
+            kind = (param.is_flag, value)  # a repeatable option means the same as a single one
             for name in [*param.opts, *param.secondary_opts]:
                 meanings.setdefault(name, {}).setdefault(kind, []).append(" ".join(path) or "choir")
     clashes = {name: kinds for name, kinds in meanings.items() if len(kinds) > 1}
