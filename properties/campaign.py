@@ -173,13 +173,20 @@ def run_campaign(campaign: Campaign, on_progress: Progress | None = None) -> Cam
     campaign.failure_path.unlink(missing_ok=True)
     deadline = time.time() + campaign.seconds if campaign.seconds is not None else None
     units = plan(campaign.n_soak, campaign.n_examples)
+    startup: list[float] = []
     if campaign.distributed:
         from properties.cluster import run_distributed
 
-        startup: list[float] = []
-        results = run_distributed(campaign, units, deadline, on_progress, startup.append)
+        try:
+            results = run_distributed(campaign, units, deadline, on_progress, startup.append)
+        except Exception as error:  # no cluster to run on (an unreachable scheduler, workers that cannot start)
+            where = campaign.scheduler or f"a LocalCluster of {campaign.workers} workers"
+            failed = CampaignResult(campaign, Coverage(), time.perf_counter() - started)
+            failed.error = f"cannot run on {where}: {type(error).__name__}: {error}"
+            failed.error_detail = "".join(traceback.format_exception(error))
+            return failed
     else:
-        startup, results = [], _run_here(campaign, units, deadline, on_progress)
+        results = _run_here(campaign, units, deadline, on_progress)
     assembled = assemble(results)
     result = CampaignResult(campaign, assembled.coverage, 0.0, phase_times=assembled.phase_times)
     result.startup = sum(startup)

@@ -100,3 +100,12 @@ def test_a_time_budget_stops_cleanly_and_says_so(tmp_path: Path) -> None:
     assert result.coverage.steps > 0 and result.elapsed < 30
     cli = CliRunner().invoke(app, ["check", "--seconds", "0.5", "--failures", str(tmp_path)])
     assert cli.exit_code == 0 and "time budget of 0.5 s spent" in cli.stdout
+
+
+def test_an_unreachable_scheduler_is_a_toolkit_error(tmp_path: Path) -> None:
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        result = run_campaign(Campaign(soak=100, examples=0, scheduler="tcp://127.0.0.1:9", failure_dir=tmp_path))
+    assert result.error is not None and "cannot run on tcp://127.0.0.1:9" in result.error
+    assert result.failure is None
