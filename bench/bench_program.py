@@ -40,6 +40,7 @@ from choir_model import (
     SubmitSpec,
 )
 from programs.driver import ProgramDriver, default_program_image
+from programs.instructions import open_member
 
 T0 = 1_700_000_000
 SIGNERS = ("treasury1", "treasury2")
@@ -100,11 +101,7 @@ def measure(image: bytes) -> dict[tuple[str, str], list[int]]:
     # open_member alone: the first fund of a user carries it; measure it as its own transaction.
     for i in range(20):
         name = f"fresh{i}"
-        member, bump = d.pdas.member(d.pubkey(name))
-        ix = d.coder.build_instruction(
-            "open_member", {"bump": bump}, {"payer": d.transport.payer_key, "user": d.pubkey(name), "member": member}
-        )
-        outcome = d.transport.send([ix], [])
+        outcome = d.send([open_member(d.program, d.transport.payer_key, d.pubkey(name))], [])
         assert outcome.ok, outcome
         samples[("open_member", "over 20 users")].append(outcome.compute_units)
 

@@ -1,37 +1,48 @@
 """`ProgramDriver`: the Choir Solana program behind the property suite's driver interface (ARCHITECTURE: one
 language between all parts; SPEC sections 8 and 9).
 
-`apply(step)` turns one operation record of `choir_model.steps` into a transaction built from the program's IDL,
-sets the Clock sysvar's `unix_timestamp` to the step's `now`, sends it through a transport (in-process LiteSVM by
-default) and answers None or the error name. `snapshot()` reads the program's accounts back into the SPEC section
-8 schema, through the model's own snapshot renderer, so the two can be compared byte for byte.
+`apply(step)` turns one operation record of `choir_model.steps` into a transaction (the builders of
+`programs.instructions`), sets the Clock sysvar's `unix_timestamp` to the step's `now`, sends it through a
+transport (in-process LiteSVM by default) and answers None or the error name. `snapshot()` reads the program's
+accounts back (`programs.decode`) into the SPEC section 8 schema, through the model's own snapshot renderer, so
+the two can be compared byte for byte.
 
-Genesis is SPEC section 8's: the config is initialized from `Params`; treasury authorities are the keypairs of
-the names in `params.treasury_authorities` (`treasury1..3`, threshold 2), and every actor name maps to the keypair
-seeded by sha256(name). `InvalidTime` is a trace property checked here before a step reaches the program (a real
-cluster's clock never goes back).
+Genesis is SPEC section 8's: the config is initialized from `Params` (`config_args`); treasury authorities are the
+keypairs of the names in `params.treasury_authorities` (`treasury1..3`, threshold 2), and every actor name maps to
+the keypair seeded by sha256(name). `InvalidTime` is a trace property checked here before a step reaches the
+program (a real cluster's clock never goes back).
 
 Account cache: after every successful transaction the driver re-reads the accounts that transaction could write
 (only writable accounts can change on Solana) and keeps them decoded, so `snapshot()` costs no full scan;
 `snapshot(full=True)` rescans every program account instead (the tests check that both agree).
+
+The seam for generators of hostile transactions (attacks, fuzzing), which start from what a valid step would send
+and corrupt one thing:
+
+* `build(step)` -> (instructions, signer keypairs): what `apply` would send for `step` in the current state,
+  without sending it (the fee payer, `transport.payer`, signs on top);
+* `keypair_of(pubkey)` -> the keypair of a known actor key (signers of a corrupted transaction);
+* `send(instructions, signers, now=None)` -> `TxOutcome`: any transaction, as it is, at `now`; the cache follows
+  whatever it wrote; `error_name(outcome)` names its error;
+* `raw_accounts()` -> {address: data} of every account the program owns, read from the chain (not the cache),
+  to check that a refused transaction changed no byte; `transport.svm` (LiteSVM) plants foreign accounts.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from solders.instruction import AccountMeta, Instruction
+from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 from choir_model.economics import Economics
 from choir_model.ops import invalid_time
 from choir_model.params import Params
-from choir_model.state import ChoirState, Message, MessageState, Privacy, Thread
+from choir_model.state import ChoirState
 from choir_model.steps import (
     CreateThread,
     Divest,
@@ -45,17 +56,13 @@ from choir_model.steps import (
 )
 from choir_model.trace import SnapshotKey, render_message, render_thread
 from choir_model.trace import snapshot as render_snapshot
+from programs import instructions as ix
 from programs.client.coder import IdlCoder
 from programs.client.errors import error_name
-from programs.client.keys import Pdas, keypair_for, program_keypair
-from programs.loader import programdata_address
+from programs.client.keys import keypair_for, program_keypair
+from programs.decode import Decoded, DecodeError, assemble, decode_account
+from programs.instructions import ChoirProgram, config_args
 from programs.transport import LiteSVMTransport, Transport, TxOutcome
-
-PRIVACY_VARIANT = {Privacy.PUBLIC: "Public", Privacy.PREMIUM: "Premium", Privacy.THREAD_ONLY: "ThreadOnly"}
-VOTE_APPROVE, VOTE_DENY = "Approve", "Deny"
-NEVER_DIVESTED = -(2**63)
-_STATES = {state.value: state for state in MessageState}
-_PRIVACY = {variant: privacy for privacy, variant in PRIVACY_VARIANT.items()}
 
 
 class DriverError(RuntimeError):
@@ -112,17 +119,29 @@ class ProgramDriver:
         elif transport.program_id != self.coder.program_id:
             self.coder = self.coder.at(transport.program_id)
         self.transport: Transport = transport
-        self.pdas = Pdas(self.coder.program_id)
+        self.program = ChoirProgram(self.coder)
+        self.pdas = self.program.pdas
         self.names: dict[Pubkey, str] = {}
         self.last_now: int | None = None
         self.last_compute_units = 0
         self.last_instruction = ""
         self._economics = Economics()
         self._cache: dict[Pubkey, tuple[str, dict[str, Any]]] = {}
-        self._objects: dict[Pubkey, tuple[str, Any]] = {}
+        self._objects: dict[Pubkey, Decoded] = {}
         self._dirty: set[Pubkey] = set()
         self._entries: dict[SnapshotKey, Pubkey] = {}
         self._keypairs: dict[str, tuple[Keypair, Pubkey]] = {}
+        self._by_pubkey: dict[Pubkey, Keypair] = {}
+        self._builders: dict[type, Callable[[Any], list[Instruction]]] = {
+            Fund: self._fund,
+            CreateThread: self._create_thread,
+            SubmitMessage: self._submit_message,
+            SubmitSpec: self._submit_spec,
+            RequestPublic: self._request_public,
+            ProcessApproval: self._process_approval,
+            Expire: self._expire,
+            Divest: self._divest,
+        }
         for name in names:  # actors of earlier state on an existing deployment, so snapshots can name them
             self._keypair(name)
         self._genesis()
@@ -135,12 +154,17 @@ class ProgramDriver:
     def pubkey(self, name: str) -> Pubkey:
         return self._keypair(name)[1]
 
+    def keypair_of(self, key: Pubkey) -> Keypair:
+        """The keypair of an actor key this driver has seen (KeyError otherwise)."""
+        return self._by_pubkey[key]
+
     def _keypair(self, name: str) -> tuple[Keypair, Pubkey]:
         found = self._keypairs.get(name)
         if found is None:
             kp = keypair_for(name)
             found = self._keypairs[name] = (kp, kp.pubkey())
             self.names.setdefault(found[1], name)
+            self._by_pubkey[found[1]] = kp
         return found
 
     def _name(self, key: Pubkey) -> str:
@@ -148,14 +172,29 @@ class ProgramDriver:
 
     # -- transactions ----------------------------------------------------------------------------------------
 
-    def _send(self, instructions: Sequence[Instruction], signers: Sequence[Keypair]) -> TxOutcome:
+    def send(
+        self, instructions: Sequence[Instruction], signers: Sequence[Keypair], now: int | None = None
+    ) -> TxOutcome:
+        """Send one transaction as it is (at `now`, when given); every account it could write is re-read on the
+        next read."""
+        if now is not None:
+            self.transport.set_time(now)
         outcome = self.transport.send(instructions, signers)
         self.last_compute_units = outcome.compute_units
         if outcome.ok:
-            for ix in instructions:
-                if ix.program_id == self.coder.program_id:
-                    self._dirty.update(meta.pubkey for meta in ix.accounts if meta.is_writable)
+            program_id = self.program.program_id
+            for instruction in instructions:
+                if instruction.program_id == program_id:
+                    self._dirty.update(meta.pubkey for meta in instruction.accounts if meta.is_writable)
         return outcome
+
+    def error_name(self, outcome: TxOutcome) -> str:
+        """The SPEC (or runtime) name of a failed transaction's error."""
+        return error_name(self.coder, outcome.err)
+
+    def raw_accounts(self) -> dict[Pubkey, bytes]:
+        """Every account the program owns, as its bytes on chain now (the cache is not consulted)."""
+        return dict(self.transport.program_accounts())
 
     def _decoded(self, key: Pubkey) -> tuple[str, dict[str, Any]] | None:
         """One program account as last written, decoded now if a transaction wrote it since it was last read."""
@@ -174,84 +213,43 @@ class ProgramDriver:
 
     def _refresh(self, key: Pubkey) -> None:
         data = self.transport.account_data(key)
-        if data is None or self.coder.account_name(data) is None:
+        self._store(key, None if data is None else decode_account(self.coder, data, self._name))
+
+    def _store(self, key: Pubkey, decoded: tuple[dict[str, Any], Decoded] | None) -> None:
+        if decoded is None:
             self._cache.pop(key, None)
             self._objects.pop(key, None)
         else:
-            kind, value = self._cache[key] = self.coder.decode_account(data)
-            self._remember(key, kind, self._convert(kind, value))
-
-    def _ix(self, name: str, args: dict[str, Any], accounts: dict[str, Pubkey], remaining=()) -> Instruction:
-        self.last_instruction = name
-        return self.coder.build_instruction(name, args, accounts, remaining)
+            value, (kind, obj) = decoded
+            self._cache[key] = (kind, value)
+            self._remember(key, kind, obj)
 
     def _genesis(self) -> None:
-        p = self.params
-        authorities = [self.pubkey(n) for n in p.treasury_authorities]
-        config, config_bump = self.pdas.config()
-        treasury, treasury_bump = self.pdas.treasury()
-        ix = self._ix(
-            "initialize",
-            {
-                "params": {
-                    "total_supply": p.total_supply,
-                    "min_stake": p.min_stake,
-                    "min_thread_balance": p.min_thread_balance,
-                    "approval_window": p.approval_window,
-                    "divest_cooldown": p.divest_cooldown,
-                    "max_pending": p.max_pending,
-                    "max_coauthors": p.max_coauthors,
-                    "thread_id_max": p.thread_id_max,
-                    "decimals": p.decimals,
-                },
-                "authorities": authorities,
-                "threshold": p.treasury_threshold,
-                "config_bump": config_bump,
-                "treasury_bump": treasury_bump,
-            },
-            {
-                "payer": self.transport.payer_key,
-                "config": config,
-                "treasury": treasury,
-                "program": self.coder.program_id,
-                "program_data": programdata_address(self.coder.program_id),
-            },
-        )
-        outcome = self._send([ix], [])
-        if not outcome.ok and error_name(self.coder, outcome.err) == "AccountDiscriminatorAlreadySet":
-            self._adopt_config(config, authorities)
+        authorities = [self.pubkey(n) for n in self.params.treasury_authorities]
+        self.last_instruction = "initialize"
+        outcome = self.send([ix.initialize(self.program, self.transport.payer_key, self.params, authorities)], [])
+        if not outcome.ok and self.error_name(outcome) == "AccountDiscriminatorAlreadySet":
+            self._adopt_config(authorities)
         elif not outcome.ok:
             raise DriverError(f"initialize failed: {outcome.err}\n" + "\n".join(outcome.logs))
 
-    def _adopt_config(self, config: Pubkey, authorities: list[Pubkey]) -> None:
+    def _adopt_config(self, authorities: list[Pubkey]) -> None:
         """A deployment initialized earlier: use it only if its config holds exactly our parameters."""
-        data = self.transport.account_data(config)
+        data = self.transport.account_data(self.pdas.config()[0])
         if data is None:
             raise DriverError("the program is initialized but its config account cannot be read")
         _, value = self.coder.decode_account(data, "Config")
         p = self.params
-        expected = {
-            "total_supply": p.total_supply,
-            "min_stake": p.min_stake,
-            "min_thread_balance": p.min_thread_balance,
-            "approval_window": p.approval_window,
-            "divest_cooldown": p.divest_cooldown,
-            "max_pending": p.max_pending,
-            "max_coauthors": p.max_coauthors,
-            "thread_id_max": p.thread_id_max,
-            "decimals": p.decimals,
-            "threshold": p.treasury_threshold,
-            "authority_count": len(authorities),
-        }
+        expected = {**config_args(p), "threshold": p.treasury_threshold, "authority_count": len(authorities)}
         differ = {k: (value[k], v) for k, v in expected.items() if value[k] != v}
         if value["authorities"][: len(authorities)] != authorities:
             differ["authorities"] = (value["authorities"], authorities)
         if differ:
             raise DriverError(f"the deployed program's config differs from the parameters (deployed, wanted): {differ}")
         for key, data in self.transport.program_accounts():  # earlier state, if any, joins the cache
-            if self.coder.account_name(data) is not None:
-                kind, value = self._cache[key] = self.coder.decode_account(data)
-                self._remember(key, kind, self._convert(kind, value))
+            decoded = decode_account(self.coder, data, self._name)
+            if decoded is not None:
+                self._store(key, decoded)
 
     # -- the driver interface --------------------------------------------------------------------------------
 
@@ -259,77 +257,70 @@ class ProgramDriver:
         """Apply one step; None when it succeeded, else the error name (SPEC section 7)."""
         if invalid_time(self.last_now, step.now, self.params) is not None:
             return "InvalidTime"
-        self.transport.set_time(step.now)
         instructions, signers = self.build(step)
-        outcome = self._send(instructions, signers)
+        outcome = self.send(instructions, signers, step.now)
         if not outcome.ok:
-            return error_name(self.coder, outcome.err)
+            return self.error_name(outcome)
         self.last_now = step.now
         return None
 
     def build(self, step: Step) -> tuple[list[Instruction], list[Keypair]]:
-        """The instructions and signers (besides the fee payer) that carry out `step`."""
-        payer = self.transport.payer_key
-        actor, me = self._keypair(step.actor)
-        if isinstance(step, Fund):
-            member, bump = self.pdas.member(me)
-            ixs = []
-            if self._decoded(member) is None:
-                ixs.append(self._ix("open_member", {"bump": bump}, {"payer": payer, "user": me, "member": member}))
-            signers = [self.key(n) for n in dict.fromkeys(step.signers)]
-            remaining = [AccountMeta(self.pubkey(n), True, False) for n in dict.fromkeys(step.signers)]
-            ixs.append(self._ix("fund_member", {"amount": step.amount}, {"member": member}, remaining))
-            return ixs, signers
-        if isinstance(step, CreateThread):
-            thread, bump = self.pdas.thread(step.thread)
-            accounts = {"payer": payer, "creator": me, "member": self.pdas.member(me)[0], "thread": thread}
-            args = {"thread_id": step.thread, "deposit": step.deposit, "bump": bump}
-            return [self._ix("create_thread", args, accounts)], [actor]
-        thread = self.pdas.thread(step.thread)[0]
-        if isinstance(step, Divest):
-            accounts = {"co_author": me, "member": self.pdas.member(me)[0], "thread": thread}
-            return [self._ix("divest_tokens", {"amount": step.amount}, accounts)], [actor]
-        content_hash = bytes.fromhex(step.hash)  # type: ignore[attr-defined]
-        message, bump = self.pdas.message(thread, content_hash)
-        if isinstance(step, SubmitMessage):
-            args = {"content_hash": content_hash, "privacy": PRIVACY_VARIANT[step.privacy], "bump": bump}
-            accounts = {"payer": payer, "author": me, "thread": thread, "message": message}
-            return [self._ix("submit_message", args, accounts)], [actor]
-        if isinstance(step, SubmitSpec):
-            args = {
-                "content_hash": content_hash,
-                "stake": step.stake,
-                "privacy": PRIVACY_VARIANT[step.privacy],
-                "bump": bump,
-            }
-            accounts = {
-                "payer": payer,
-                "author": me,
-                "member": self.pdas.member(me)[0],
-                "thread": thread,
-                "message": message,
-            }
-            return [self._ix("submit_spec", args, accounts)], [actor]
-        if isinstance(step, RequestPublic):
-            return [self._ix("request_public", {}, {"author": me, "thread": thread, "message": message})], [actor]
-        if isinstance(step, ProcessApproval):
-            accounts = {"voter": me, "thread": thread, "message": message}
-            return [self._ix("process_approval", {"approve": step.approve}, accounts, self._voter_wallets(message))], [
-                actor
-            ]
-        if isinstance(step, Expire):
-            return [self._ix("expire_approval", {}, {"thread": thread, "message": message})], []
-        raise DriverError(f"unsupported step {step!r}")
+        """The instructions and signers (besides the fee payer) that carry out `step` in the current state."""
+        builder = self._builders.get(type(step))
+        if builder is None:
+            raise DriverError(f"unsupported step {step!r}")
+        self._keypair(step.actor)
+        instructions = builder(step)
+        self.last_instruction = self.coder.instruction_name(instructions[-1].data) or ""
+        by_pubkey = self._by_pubkey
+        return instructions, [by_pubkey[k] for k in ix.signers(instructions, self.transport.payer_key)]
 
-    def _voter_wallets(self, message: Pubkey) -> list[AccountMeta]:
-        """Every voter's wallet, in snapshot order, when this vote may settle the message (the last one)."""
-        cached = self._decoded(message)
+    def _fund(self, step: Fund) -> list[Instruction]:
+        me = self.pubkey(step.actor)
+        out = []
+        if self._decoded(self.pdas.member(me)[0]) is None:
+            out.append(ix.open_member(self.program, self.transport.payer_key, me))
+        authorities = [self.pubkey(n) for n in step.signers]
+        return [*out, ix.fund_member(self.program, me, authorities, step.amount)]
+
+    def _create_thread(self, step: CreateThread) -> list[Instruction]:
+        me = self.pubkey(step.actor)
+        return [ix.create_thread(self.program, self.transport.payer_key, me, step.thread, step.deposit)]
+
+    def _submit_message(self, step: SubmitMessage) -> list[Instruction]:
+        me, content_hash = self.pubkey(step.actor), bytes.fromhex(step.hash)
+        payer = self.transport.payer_key
+        return [ix.submit_message(self.program, payer, me, step.thread, content_hash, step.privacy)]
+
+    def _submit_spec(self, step: SubmitSpec) -> list[Instruction]:
+        me, content_hash = self.pubkey(step.actor), bytes.fromhex(step.hash)
+        payer = self.transport.payer_key
+        return [ix.submit_spec(self.program, payer, me, step.thread, content_hash, step.stake, step.privacy)]
+
+    def _request_public(self, step: RequestPublic) -> list[Instruction]:
+        return [ix.request_public(self.program, self.pubkey(step.actor), step.thread, bytes.fromhex(step.hash))]
+
+    def _process_approval(self, step: ProcessApproval) -> list[Instruction]:
+        content_hash = bytes.fromhex(step.hash)
+        wallets = self._settling_voters(step.thread, content_hash)
+        voter = self.pubkey(step.actor)
+        return [ix.process_approval(self.program, voter, step.thread, content_hash, step.approve, wallets)]
+
+    def _expire(self, step: Expire) -> list[Instruction]:
+        return [ix.expire_approval(self.program, step.thread, bytes.fromhex(step.hash))]
+
+    def _divest(self, step: Divest) -> list[Instruction]:
+        return [ix.divest_tokens(self.program, self.pubkey(step.actor), step.thread, step.amount)]
+
+    def _settling_voters(self, thread_id: str, content_hash: bytes) -> list[Pubkey]:
+        """Every voter, in snapshot order, when this vote may settle the message (the last one); else none."""
+        cached = self._decoded(self.pdas.message(self.pdas.thread(thread_id)[0], content_hash)[0])
         if cached is None:
             return []
         m = cached[1]
         if m["state"] != "Pending" or m["vote_count"] + 1 != m["voter_count"]:
             return []
-        return [AccountMeta(self.pdas.member(v)[0], False, True) for v in m["voters"][: m["voter_count"]]]
+        return m["voters"][: m["voter_count"]]
 
     # -- snapshots -------------------------------------------------------------------------------------------
 
@@ -344,81 +335,20 @@ class ProgramDriver:
                 out[key] = self.coder.decode_account(data)
         return out
 
-    def _convert(self, kind: str, value: dict[str, Any]) -> Any:
-        """One decoded account as the model object the snapshot needs."""
-        name = self._name
-        if kind == "Treasury":
-            return value["balance"]
-        if kind == "Member":
-            return name(value["owner"]), value["balance"]
-        if kind == "Thread":
-            n = value["co_author_count"]
-            thread = Thread(
-                bytes(value["thread_id"][: value["thread_id_len"]]).decode("utf-8"),
-                [name(k) for k in value["co_authors"][:n]],
-                value["balance"],
-                value["created_at"],
-                value["updated_at"],
-                value["message_count"],
-            )
-            thread.last_divest = {
-                name(k): t
-                for k, t in zip(value["co_authors"][:n], value["last_divest"][:n], strict=True)
-                if t != NEVER_DIVESTED
-            }
-            thread.pending = value["pending"]
-            return thread
-        if kind == "Message":
-            n = value["voter_count"]
-            voters = tuple(name(k) for k in value["voters"][:n])
-            votes = {
-                voter: vote == VOTE_APPROVE
-                for voter, vote in zip(voters, value["votes"][:n], strict=True)
-                if vote != "None"
-            }
-            message = Message(
-                value["content_hash"].hex(),
-                name(value["author"]),
-                _STATES[value["state"]],
-                _PRIVACY[value["privacy"]],
-                value["created_at"],
-                value["is_spec"],
-                value["stake"],
-                value["deadline"] if value["has_deadline"] else None,
-                voters,
-                votes,
-            )
-            return value["thread"], message
-        return value
-
     def state(self, full: bool = False) -> ChoirState:
         """The program's accounts as a model state (the fields the snapshot schema reads)."""
         if full:
-            objects = {key: (kind, self._convert(kind, value)) for key, (kind, value) in self.accounts(True).items()}
+            decoded = (
+                (key, decode_account(self.coder, data, self._name)) for key, data in self.transport.program_accounts()
+            )
+            objects = [(key, d[1]) for key, d in decoded if d is not None]
         else:
             self._flush()
-            objects = self._objects
-        state = ChoirState(treasury=0)
-        threads_by_key: dict[Pubkey, Thread] = {}
-        messages = []
-        for key, (kind, obj) in objects.items():
-            if kind == "Treasury":
-                state.treasury = obj
-            elif kind == "Member":
-                state.wallets[obj[0]] = obj[1]
-            elif kind == "Thread":
-                thread = copy.copy(obj)
-                thread.messages = {}
-                threads_by_key[key] = thread
-                state.threads[thread.thread_id] = thread
-            elif kind == "Message":
-                messages.append(obj)
-        for thread_key, message in messages:
-            thread = threads_by_key.get(thread_key)
-            if thread is None:
-                raise DriverError(f"message {message.content_hash} belongs to no known thread")
-            thread.messages[message.content_hash] = message
-        return state
+            objects = list(self._objects.items())
+        try:
+            return assemble(objects)
+        except DecodeError as error:
+            raise DriverError(str(error)) from None
 
     def _remember(self, key: Pubkey, kind: str, obj: Any) -> None:
         """Keep a decoded account and the snapshot entry it renders to (see `touched`)."""

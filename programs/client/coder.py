@@ -468,6 +468,11 @@ class IdlCoder:
             codec.encode(args[arg_name], out)
         return bytes(out)
 
+    def instruction_name(self, data: bytes) -> str | None:
+        """The instruction an encoded instruction's discriminator names, or None."""
+        ix = self._by_discriminator.get(bytes(data[:8]))
+        return None if ix is None else ix.name
+
     def decode_instruction(self, data: bytes) -> tuple[str, dict[str, Any]]:
         ix = self._by_discriminator.get(bytes(data[:8]))
         if ix is None:

@@ -1,0 +1,117 @@
+"""Program accounts -> model objects (SPEC sections 2 and 9): the bytes the program stores, decoded through the
+IDL, become the `choir_model.state` objects the snapshot renderer reads, so a program's state and the model's are
+compared by the same code.
+
+Why apart from the driver: decoding is pure (bytes and a key -> name map in, objects out); the driver caches,
+attack oracles and tools that read a deployment all need it without sending anything.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from solders.pubkey import Pubkey
+
+from choir_model.state import ChoirState, Message, MessageState, Thread
+from programs.client.coder import IdlCoder
+from programs.instructions import PRIVACY_VARIANT
+
+VOTE_APPROVE = "Approve"
+NEVER_DIVESTED = -(2**63)  # a co-author's `last_divest` before the first divest (state.h)
+_STATES = {state.value: state for state in MessageState}
+_PRIVACY = {variant: privacy for privacy, variant in PRIVACY_VARIANT.items()}
+
+Names = Callable[[Pubkey], str]
+Decoded = tuple[str, Any]  # (account type, model object)
+
+
+class DecodeError(RuntimeError):
+    """The accounts do not form a Choir state (a message of no known thread): a bug, not a Choir outcome."""
+
+
+def decode_account(coder: IdlCoder, data: bytes, name: Names) -> tuple[dict[str, Any], Decoded] | None:
+    """One account's raw fields and its model object, or None when the bytes are no Choir account."""
+    if coder.account_name(data) is None:
+        return None
+    kind, value = coder.decode_account(data)
+    return value, (kind, to_model(kind, value, name))
+
+
+def to_model(kind: str, value: dict[str, Any], name: Names) -> Any:
+    """One decoded account as the model object the snapshot needs: the treasury's balance, a wallet as
+    (owner, balance), a `Thread`, a message as (thread key, `Message`), the config as its fields."""
+    if kind == "Treasury":
+        return value["balance"]
+    if kind == "Member":
+        return name(value["owner"]), value["balance"]
+    if kind == "Thread":
+        return _thread(value, name)
+    if kind == "Message":
+        return value["thread"], _message(value, name)
+    return value
+
+
+def _thread(value: dict[str, Any], name: Names) -> Thread:
+    n = value["co_author_count"]
+    co_authors = value["co_authors"][:n]
+    thread = Thread(
+        bytes(value["thread_id"][: value["thread_id_len"]]).decode("utf-8"),
+        [name(k) for k in co_authors],
+        value["balance"],
+        value["created_at"],
+        value["updated_at"],
+        value["message_count"],
+    )
+    thread.last_divest = {
+        name(k): t for k, t in zip(co_authors, value["last_divest"][:n], strict=True) if t != NEVER_DIVESTED
+    }
+    thread.pending = value["pending"]
+    return thread
+
+
+def _message(value: dict[str, Any], name: Names) -> Message:
+    n = value["voter_count"]
+    voters = tuple(name(k) for k in value["voters"][:n])
+    votes = {
+        voter: vote == VOTE_APPROVE for voter, vote in zip(voters, value["votes"][:n], strict=True) if vote != "None"
+    }
+    return Message(
+        value["content_hash"].hex(),
+        name(value["author"]),
+        _STATES[value["state"]],
+        _PRIVACY[value["privacy"]],
+        value["created_at"],
+        value["is_spec"],
+        value["stake"],
+        value["deadline"] if value["has_deadline"] else None,
+        voters,
+        votes,
+    )
+
+
+def assemble(objects: Iterable[tuple[Pubkey, Decoded]]) -> ChoirState:
+    """A model state from decoded accounts (the fields the snapshot schema reads); threads are fresh copies, so
+    the caller's cached objects are never changed."""
+    state = ChoirState(treasury=0)
+    threads_by_key: dict[Pubkey, Thread] = {}
+    messages = []
+    for key, (kind, obj) in objects:
+        if kind == "Treasury":
+            state.treasury = obj
+        elif kind == "Member":
+            state.wallets[obj[0]] = obj[1]
+        elif kind == "Thread":
+            thread = copy.copy(obj)
+            thread.messages = {}
+            threads_by_key[key] = thread
+            state.threads[thread.thread_id] = thread
+        elif kind == "Message":
+            messages.append(obj)
+    for thread_key, message in messages:
+        thread = threads_by_key.get(thread_key)
+        if thread is None:
+            raise DecodeError(f"message {message.content_hash} belongs to no known thread")
+        thread.messages[message.content_hash] = message
+    return state
