@@ -138,7 +138,6 @@ class Assembled:
     first: UnitResult | None = None
     phase_times: dict[str, float] = field(default_factory=dict)
     stopped: bool = False
-    units: int = 0
 
 
 def assemble(results: dict[int, UnitResult]) -> Assembled:
@@ -150,7 +149,6 @@ def assemble(results: dict[int, UnitResult]) -> Assembled:
         out.coverage.merge(result.coverage)
         out.phase_times[result.unit.kind] = out.phase_times.get(result.unit.kind, 0.0) + result.seconds
         out.stopped |= result.stopped
-        out.units += 1
         if result.failed:
             out.first = result
             break

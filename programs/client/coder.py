@@ -269,17 +269,10 @@ class IdlCoder:
     def _pubkey_array(n: int) -> Codec:
         """An array of public keys (a thread's co-authors, a message's voters: 32 slots, mostly empty), decoded in
         one pass with the keys already seen reused: building a `Pubkey` costs more than finding it again."""
-        single = _pubkey_codec()
+        array = IdlCoder._array(_pubkey_codec(), n)
         size = 32 * n
         seen: dict[bytes, Pubkey] = {}
         arrays: dict[bytes, tuple[Pubkey, ...]] = {}  # whole arrays: a thread's co-authors are read again and again
-
-        def encode(value: Any, out: bytearray) -> None:
-            items = list(value)
-            if len(items) != n:
-                raise CoderError(f"expected {n} items, got {len(items)}")
-            for item in items:
-                single.encode(item, out)
 
         def decode(buf: bytes, at: int) -> tuple[Any, int]:
             if at + size > len(buf):
@@ -301,7 +294,7 @@ class IdlCoder:
             arrays[raw] = tuple(items)
             return items, at + size
 
-        return Codec(encode, decode, size)
+        return Codec(array.encode, decode, size)
 
     @staticmethod
     def _variant_array(inner: Codec, n: int) -> Codec:
