@@ -21,6 +21,36 @@ app = typer.Typer(no_args_is_help=True)
 console = Console()
 err = Console(stderr=True)
 
+SIM_MODULES = (
+    "simpy",
+    "pandas",
+    "pyarrow",
+    "dask",
+    "distributed",
+    "matplotlib",
+    "networkx",
+    "scipy",
+    "SALib",
+    "optuna",
+)
+"""What the `sim` extra installs; `choir sim` checks them before any command runs."""
+
+
+@app.callback()
+def require_sim_extra() -> None:
+    """Exit 3 with the install command when the `sim` extra is missing (listing commands need none of it)."""
+    import importlib.util
+
+    missing = [name for name in SIM_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        err.print(
+            f"[red]the simulator needs the sim extra ({', '.join(missing)} missing)[/red]: install it with "
+            "`uv sync --extra sim` (or `pip install 'choir-toolkit[sim]'`)",
+            soft_wrap=True,
+        )
+        raise typer.Exit(3)
+
+
 POLICY_NAMES = ("seeds", "scales-2024-10", "collective-2024-11")  # what `choir model run --policy` accepts
 
 SetOption = Annotated[

@@ -55,6 +55,16 @@ class StakeFormula(Protocol):
     def recommend(self, temperature: float, frequency: float, balance_choir: float, age: int) -> float: ...
 
 
+def _positive(value: object) -> bool:
+    """A finite number > 0 (not a bool): what every scale of a formula must be."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def _positive(value: object) -> bool:
+    """A finite number > 0 (not a bool): what every scale of a formula must be."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
 CALIBRATED_K = 0.023
 """The quantum formula's default temperature scale, measured on the shipped scenarios (see the module docstring)."""
 
@@ -73,6 +83,13 @@ class QuantumStake:
     k: float = CALIBRATED_K
     cap: float = 5.0
     tau: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("s0", "hbar", "k", "cap"):
+            if not _positive(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number > 0, got {getattr(self, name)!r}")
+        if self.tau is not None and not _positive(self.tau):
+            raise ValueError(f"tau must be a finite number > 0 or absent, got {self.tau!r}")
 
     @property
     def ceiling(self) -> float:
@@ -110,6 +127,12 @@ class LinearStake:
     name: str = "linear"
     offset: float = 500.0
     scale: float = 1000.0
+
+    def __post_init__(self) -> None:
+        if not (_positive(self.offset) or self.offset == 0):
+            raise ValueError(f"offset must be a finite number >= 0, got {self.offset!r}")
+        if not _positive(self.scale):
+            raise ValueError(f"scale must be a finite number > 0, got {self.scale!r}")
 
     @property
     def uses_age(self) -> bool:

@@ -521,4 +521,6 @@ def make_config(kind: str, values: dict[str, Any]) -> AgentConfig:
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise ValueError(f"{kind}: unknown field(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    return cls.Config(**values)
+    from sim.scenario import check_fields
+
+    return cls.Config(**check_fields("", values, cls.Config))

@@ -41,6 +41,10 @@ def build_graph(
 def user_projection(graph: nx.Graph) -> nx.Graph:
     """Users linked when they share a thread; `weight` = number of shared threads."""
     users = [n for n, kind in graph.nodes(data="kind") if kind == "user"]
+    if not users or len(users) == graph.number_of_nodes():  # no thread (or no user): nobody shares anything
+        projection = nx.Graph()
+        projection.add_nodes_from(users)
+        return projection
     return bipartite.weighted_projected_graph(graph, users)
 
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,44 @@ from choir_model.resolve import resolve_formula, resolve_policy
 from sim.agents import AGENT_KINDS, AgentConfig, make_config
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+MAX_DECIMALS = 18
+"""Base units per CHOIR at most 10**18: with more, one CHOIR alone passes u64 (spec section 1's amounts)."""
 CHECK_MODES = ("step", "audit", "off")
 _TOP_KEYS = {"name", "description", "seed", "days", "policy", "formula", "check", "params", "world", "agents"}
+
+
+def check_type(key: str, value: Any, like: Any) -> Any:
+    """`value` as the type of the default `like`, or ValueError naming `key`: an int field takes an integer (not
+    a bool, not 2.5), a float field a finite number, a bool field a bool, a string field a string, a tuple field a
+    list of strings. Every scenario, sweep, sensitivity and attack key goes through here before anything runs."""
+    if isinstance(like, bool):
+        ok, wanted = isinstance(value, bool), "true or false"
+    elif isinstance(like, int):
+        ok, wanted = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif isinstance(like, float):
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        ok, wanted = number and math.isfinite(value), "a finite number"
+    elif isinstance(like, str):
+        ok, wanted = isinstance(value, str), "a string"
+    elif isinstance(like, tuple):
+        ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+        wanted = "a list of strings"
+        value = tuple(value) if ok else value
+    else:
+        return value
+    if not ok:
+        raise ValueError(f"{key} must be {wanted}, got {value!r}")
+    return float(value) if isinstance(like, float) else value
+
+
+def check_fields(prefix: str, values: Mapping[str, Any], cls: type) -> dict[str, Any]:
+    """Type-check each value against the default of the dataclass field of that name (a field without a plain
+    default, or defaulting to None, takes what is given: its own checks apply)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+    return {
+        name: check_type(f"{prefix}{name}", value, defaults[name]) if defaults.get(name) is not None else value
+        for name, value in values.items()
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +136,9 @@ class Scenario:
         seed = data.get("seed", 0)
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-        days = data.get("days", 30)
-        if not isinstance(days, int | float) or isinstance(days, bool) or days <= 0:
-            raise ValueError(f"days must be a positive number, got {days!r}")
+        days = check_type("days", data.get("days", 30), 30.0)
+        if not 0 < days <= 36_500:
+            raise ValueError(f"days must be in (0, 36500], got {days!r}")
         check = data.get("check", "step")
         if check not in CHECK_MODES:
             raise ValueError(f"check must be one of {', '.join(CHECK_MODES)}, got {check!r}")
@@ -110,16 +147,21 @@ class Scenario:
             raise ValueError(f"policy must be a name or module:attribute, got {policy!r}")
         resolve_policy(policy)
         formula = data.get("formula", "quantum")
+        if not isinstance(formula, str | dict):
+            raise ValueError(f"formula must be a name or a table, got {formula!r}")
         formula_spec = {"name": formula} if isinstance(formula, str) else dict(formula)
         resolve_formula(formula_spec)
+        for table in ("params", "world", "agents"):
+            if not isinstance(data.get(table, {}), dict):
+                raise ValueError(f"[{table}] must be a table, got {data[table]!r}")
         params = dict(data.get("params", {}))
-        model_params(params)
+        checked_params = model_params(params)
         world_raw = dict(data.get("world", {}))
         world_fields = {f.name for f in dataclasses.fields(WorldConfig)}
         bad = sorted(set(world_raw) - world_fields)
         if bad:
             raise ValueError(f"unknown world key(s) {', '.join(bad)}; known: {', '.join(sorted(world_fields))}")
-        world = WorldConfig(**world_raw)
+        world = WorldConfig(**check_fields("world.", world_raw, WorldConfig))
         groups = []
         agents = data.get("agents", {})
         if not isinstance(agents, dict):
@@ -133,8 +175,14 @@ class Scenario:
             except (TypeError, ValueError) as error:
                 raise ValueError(f"agents.{group_name}: {error}") from None
             groups.append(GroupSpec(group_name, table["kind"], config))
-        if world.threads and not any(g.kind == "creator" and g.config.count for g in groups):
+        creators = [g for g in groups if g.kind == "creator" and g.config.count]
+        if world.threads and not creators:
             raise ValueError("world.threads > 0 needs at least one `creator` agent to open them")
+        if not world.threads and not any(getattr(g.config, "threads_per_day", 0) > 0 for g in creators):
+            raise ValueError(
+                "world.threads = 0 and no creator opens threads (threads_per_day): the run would end with no thread"
+            )
+        _check_funding(groups, checked_params)
         return cls(
             name,
             str(data.get("description", "")),
@@ -211,13 +259,32 @@ def get_path(data: Mapping[str, Any], path: str, default: Any = None) -> Any:
 
 
 def model_params(values: Mapping[str, Any]) -> Params:
-    """`choir_model.Params` with scenario overrides; names an unknown field."""
+    """`choir_model.Params` with scenario overrides, each type- and range-checked; names the bad field."""
     known = set(Params.__dataclass_fields__)
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"unknown params field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return Params().replace(**fixed) if fixed else Params()
+    fixed = check_fields("params.", values, Params)
+    decimals = fixed.get("decimals", Params().decimals)
+    if not 0 <= decimals <= MAX_DECIMALS:
+        raise ValueError(f"params.decimals must be in 0..{MAX_DECIMALS}, got {decimals}")
+    try:
+        return Params().replace(**fixed) if fixed else Params()
+    except ValueError as error:
+        raise ValueError(f"params: {error}") from None
+
+
+def _check_funding(groups: Sequence[GroupSpec], params: Params) -> None:
+    """The treasury must be able to fund every identity at the start (spec section 1: the supply is fixed)."""
+    total = 0
+    for group in groups:
+        identities = getattr(group.config, "identities", 1)
+        total += round(group.config.wallet * params.unit) * group.config.count * identities
+    if total > params.total_supply:
+        raise ValueError(
+            f"agents: funding every identity takes {total} base units, more than params.total_supply "
+            f"({params.total_supply}); lower the wallets or counts, or params.decimals"
+        )
 
 
 def scenario_path(name_or_path: str | Path) -> Path:

@@ -228,3 +228,43 @@ def test_attackers_stake_a_multiple_of_the_recommendation() -> None:
     scaled = run_scenario("spam", days=2, overrides={"agents.authors.count": 5, "agents.spam.stake_factor": 1.0})
     spam = [s[s["kind"] == "spammer"]["actual"] for s in (plain.stakes, scaled.stakes)]
     assert (spam[0] == 10**9).all() and spam[1].median() > 10 * 10**9
+
+
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        ("world.threads=2.5", "world.threads must be an integer"),
+        ("params.min_stake=1.5", "params.min_stake must be an integer"),
+        ("formula.s0=nan", "s0 must be a finite number > 0"),
+        ("formula.s0=-80", "s0 must be a finite number > 0"),
+        ("params.decimals=30", "params.decimals must be in 0..18"),
+        ("agents.authors.count=2.5", "agents.authors: count must be an integer"),
+        ("agents.spam.stake_factor=true", "stake_factor must be a finite number"),
+        ("days=-1", "days must be in"),
+    ],
+)
+def test_bad_scenario_values_are_named_before_anything_runs(tmp_path: Path, setting: str, named: str) -> None:
+    code, output = invoke("sim", "run", "spam", "--seeds", "1", "--out", str(tmp_path / "o"), "--set", setting)
+    assert code == 2 and named in output and "Traceback" not in output, output
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_run_that_would_end_with_no_thread_is_refused(tmp_path: Path) -> None:
+    code, output = invoke(
+        "sim", "run", "baseline", "--out", str(tmp_path), "--set", "world.threads=0",
+        "--set", "agents.creators.threads_per_day=0",
+    )  # fmt: skip
+    assert code == 2 and "no thread" in output
+    from sim import network
+
+    empty = network.network_metrics(network.build_graph([], {"u": {}}, {}, 0))
+    assert empty["net_coauthor_links"] == 0 and empty["net_components"] == 0
+
+
+def test_missing_sim_extra_exits_3_with_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "optuna" else real(name, *a))
+    code, output = invoke("sim", "run", "baseline")
+    assert code == 3 and "optuna" in output and "uv sync --extra sim" in output
