@@ -65,7 +65,7 @@ def test_overrides_by_dotted_path() -> None:
         ({"formula": "cubic"}, "unknown formula 'cubic'"),
         ({"formula.wobble": 1.0}, "formula 'quantum'"),
         ({"check": "sometimes"}, "check must be one of"),
-        ({"days": 0}, "days must be a positive number"),
+        ({"days": 0}, "days must be in (0, 36500]"),
         ({"agents.creators.count": 0}, "needs at least one `creator`"),
     ],
 )
