@@ -19,7 +19,6 @@ from programs.client.coder import IdlCoder
 from programs.instructions import PRIVACY_VARIANT
 
 VOTE_APPROVE = "Approve"
-NEVER_DIVESTED = -(2**63)  # a co-author's `last_divest` before the first divest (state.h)
 _STATES = {state.value: state for state in MessageState}
 _PRIVACY = {variant: privacy for privacy, variant in PRIVACY_VARIANT.items()}
 
@@ -64,9 +63,8 @@ def _thread(value: dict[str, Any], name: Names) -> Thread:
         value["updated_at"],
         value["message_count"],
     )
-    thread.last_divest = {
-        name(k): t for k, t in zip(co_authors, value["last_divest"][:n], strict=True) if t != NEVER_DIVESTED
-    }
+    divested = value["divested"]  # bit i set: co_authors[i] has divested, last at last_divest[i] (state.h)
+    thread.last_divest = {name(k): value["last_divest"][i] for i, k in enumerate(co_authors) if divested >> i & 1}
     thread.pending = value["pending"]
     return thread
 

@@ -53,7 +53,7 @@ uint64_t close_message(Context *ctx, const Settlement *s) {
             uint64_t k = thread->co_author_count;
             if (k >= MAX_COAUTHORS_LAYOUT) return ERR_THREAD_FULL; /* unreachable: seats are reserved */
             key_copy(&thread->co_authors[k], &message->author);
-            thread->last_divest[k] = NEVER_DIVESTED;
+            thread->divested &= ~(1u << k);
             thread->co_author_count = (uint8_t)(k + 1);
         }
     } else {

@@ -18,7 +18,6 @@
 #define MAX_AUTHORITIES 3
 #define MAX_COAUTHORS_LAYOUT 32 /* layouts hold up to 32; the config's max_coauthors is at most this */
 #define THREAD_ID_LAYOUT 32      /* PDA seed limit */
-#define NEVER_DIVESTED INT64_MIN
 
 /* Discriminators: sha256("account:<Name>")[:8] read as little-endian u64. */
 #define DISC_CONFIG 0x82ccfa1ee0aa0c9bULL
@@ -79,7 +78,8 @@ STATIC_ASSERT(sizeof(Member) == 56, "Member size");
 
 /* Thread: PDA ["thread", thread_id]. `spec_authors` are the authors holding a pending spec (a reserved seat
  * each); `pending` counts Pending messages, specs and public requests alike. `last_divest[i]` belongs to
- * `co_authors[i]`, NEVER_DIVESTED until the first divest. */
+ * `co_authors[i]` and holds a time only once bit i of `divested` is set: every i64 is a valid time (SPEC
+ * section 1), so no time value can mean "never divested". */
 typedef struct {
     uint64_t discriminator;
     uint64_t balance;
@@ -95,13 +95,16 @@ typedef struct {
     int64_t last_divest[MAX_COAUTHORS_LAYOUT];
     SolPubkey co_authors[MAX_COAUTHORS_LAYOUT];
     SolPubkey spec_authors[MAX_COAUTHORS_LAYOUT];
+    uint32_t divested;
+    uint8_t reserved[4];
 } Thread;
 STATIC_ASSERT(offsetof(Thread, pending) == 40, "Thread layout");
 STATIC_ASSERT(offsetof(Thread, thread_id) == 48, "Thread layout");
 STATIC_ASSERT(offsetof(Thread, last_divest) == 80, "Thread layout");
 STATIC_ASSERT(offsetof(Thread, co_authors) == 336, "Thread layout");
 STATIC_ASSERT(offsetof(Thread, spec_authors) == 1360, "Thread layout");
-STATIC_ASSERT(sizeof(Thread) == 2384, "Thread size");
+STATIC_ASSERT(offsetof(Thread, divested) == 2384, "Thread layout");
+STATIC_ASSERT(sizeof(Thread) == 2392, "Thread size");
 
 /* Message states (SPEC section 2) and privacy levels: Borsh enums, one byte each. */
 enum { STATE_DRAFT, STATE_SUBMITTED, STATE_PRIVATE, STATE_PENDING, STATE_PUBLIC, STATE_REJECTED, STATE_EXPIRED };

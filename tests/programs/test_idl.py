@@ -143,7 +143,7 @@ def test_program_written_fields_decode_to_what_the_instructions_said(world: Prog
     _, thread = CODER.decode_account(world.transport.account_data(thread_key))
     assert bytes(thread["thread_id"][: thread["thread_id_len"]]) == b"thread-one"
     assert thread["co_authors"][:2] == [keypair_for("alice").pubkey(), keypair_for("bob").pubkey()]
-    assert thread["last_divest"][0] == T0 + 7 and thread["last_divest"][1] == -(2**63)
+    assert thread["last_divest"][0] == T0 + 7 and thread["divested"] == 0b01  # alice divested, bob never
     assert thread["message_count"] == 3 and thread["pending"] == 1 and thread["spec_author_count"] == 1
     _, message = CODER.decode_account(
         world.transport.account_data(world.pdas.message(thread_key, bytes.fromhex(HASH))[0])
@@ -181,15 +181,17 @@ def test_idl_encoded_accounts_are_read_by_the_program(choir_so: bytes) -> None:
         "thread_id_len": 7,
         "bump": bump,
         "thread_id": b"crafted" + bytes(25),
-        "last_divest": [T0 - 50] + [-(2**63)] * 31,
+        "last_divest": [T0 - 50] + [0] * 31,
         "co_authors": [zoe] + [empty] * 31,
         "spec_authors": [empty] * 32,
+        "divested": 0b1,
+        "reserved": bytes(4),
     }
     for key, name, value in ((member_key, "Member", member), (thread_key, "Thread", thread)):
         data = CODER.encode_account(name, value)
         d.transport.svm.set_account(key, Account(10**9, data, program))
         d._refresh(key)
-    assert d.apply(Divest("zoe", T0 + 49, "crafted", CHOIR)) == "CooldownActive"  # reads last_divest[0]
+    assert d.apply(Divest("zoe", T0 + 49, "crafted", CHOIR)) == "CooldownActive"  # reads divested, last_divest[0]
     assert d.apply(Divest("zoe", T0 + 50, "crafted", 9 * CHOIR + 1)) == "BelowMinimumBalance"  # reads balance
     assert d.apply(Divest("zoe", T0 + 50, "crafted", 9 * CHOIR)) is None
     snap = d.snapshot(full=True)

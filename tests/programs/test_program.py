@@ -187,6 +187,22 @@ def test_invalid_time_never_reaches_the_program(choir_so: bytes) -> None:
     assert driver.snapshot()["wallets"] == {"a": CHOIR}
 
 
+@pytest.mark.parametrize("first", [-(2**63), -(2**63) + 1, 0])
+def test_divest_cooldown_at_the_first_instants_of_time(choir_so: bytes, first: int) -> None:
+    """Time starts at i64::MIN (SPEC section 1: signed 64-bit seconds): a divest at that very instant is a divest
+    like any other, so the next one inside the cooldown is CooldownActive, and the one at the cooldown's end is
+    allowed."""
+    params = Params(divest_cooldown=100)
+    steps = [
+        Fund("alice", first, 10 * CHOIR, SIGNERS),
+        CreateThread("alice", first, "t1", 5 * CHOIR),
+        Divest("alice", first, "t1", 1),
+        Divest("alice", first + 99, "t1", 1),
+        Divest("alice", first + 100, "t1", 1),
+    ]
+    assert lockstep(steps, params, choir_so)[2:] == [None, "CooldownActive", None]
+
+
 def test_driver_refuses_other_policies(choir_so: bytes) -> None:
     with pytest.raises(ValueError, match="seeds"):
         ProgramDriver(policy="scales-2024-10", image=choir_so)

@@ -58,6 +58,6 @@ uint64_t process_create_thread(Context *ctx) {
     thread->bump = bump;
     for (uint32_t i = 0; i < args.thread_id_len; i++) thread->thread_id[i] = args.thread_id[i];
     key_copy(&thread->co_authors[0], &creator->key);
-    thread->last_divest[0] = NEVER_DIVESTED;
+    thread->divested = 0;
     return OK;
 }

@@ -32,8 +32,9 @@ uint64_t process_divest_tokens(Context *ctx) {
     if (amount > excess / thread->co_author_count) return ERR_BELOW_MINIMUM_BALANCE;
     int64_t now = clock_now();
     int64_t last = thread->last_divest[i];
+    bool divested = (thread->divested >> i) & 1u;
     /* now < last + cooldown, without overflowing when last + cooldown exceeds i64 */
-    if (last != NEVER_DIVESTED && (last > INT64_MAX - config->divest_cooldown || now < last + config->divest_cooldown))
+    if (divested && (last > INT64_MAX - config->divest_cooldown || now < last + config->divest_cooldown))
         return ERR_COOLDOWN_ACTIVE;
     if (member == NULL) return ERR_ACCOUNT_NOT_INITIALIZED;
 
@@ -42,6 +43,7 @@ uint64_t process_divest_tokens(Context *ctx) {
     thread->balance -= amount;
     member->balance = credited;
     thread->last_divest[i] = now;
+    thread->divested |= 1u << i;
     thread->updated_at = now;
     return OK;
 }
