@@ -21,7 +21,7 @@ try:  # typer carries its own copy of click since 0.25
 except ImportError:  # pragma: no cover - older typer on click
     from click.exceptions import ClickException, NoArgsIsHelpError, UsageError  # type: ignore[assignment]
 
-from choir import check_cli, demo, helptext, load_cli, model_cli, program_cli, serve_cli, sim_cli
+from choir import check_cli, demo, helptext, load_cli, model_cli, mutate_cli, program_cli, serve_cli, sim_cli
 
 helptext.install()
 
@@ -46,6 +46,7 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "qdrant_client": "backend",
     "pydantic": "backend",
     "websockets": "backend",
+    "clang": "mutation",
 }
 
 
@@ -141,6 +142,9 @@ app.command("stake", help="Print the recommended stake for a thread's balance an
 app.command("demo", help="Replay the example traces under every policy and check their expected results.")(demo.demo)
 app.command("serve", help="Serve the reference backend (REST API over the model).")(serve_cli.serve)
 app.command("load", help="Bounded loopback load test of the backend, then consistency checks.")(load_cli.load)
+app.command("mutate", help="Mutation testing: does the default campaign catch mutants of the program (or model)?")(
+    mutate_cli.mutate
+)
 
 
 if __name__ == "__main__":

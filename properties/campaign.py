@@ -87,6 +87,8 @@ class Campaign:
     """An existing Dask scheduler's address (tcp://host:8786): the campaign runs on its workers."""
     seconds: float | None = None
     """A time budget: phases without an explicit size run until it is spent."""
+    shrink: bool = True
+    """Shrink a failure and write its trace; mutation testing only needs to know what failed, not a minimal trace."""
 
     @property
     def n_examples(self) -> int | None:
@@ -194,6 +196,8 @@ def run_campaign(campaign: Campaign, on_progress: Progress | None = None) -> Cam
     first = assembled.first
     if first is not None and first.error is not None:
         result.error, result.error_detail = first.error, first.error_detail
+    elif first is not None and first.failure is not None and not campaign.shrink:
+        result.failure = first.failure
     elif first is not None and first.failure is not None:
         try:
             factory = driver_factory_of(campaign)

@@ -7,8 +7,7 @@ import pytest
 from choir_model.ops import Rules
 from properties.campaign import Campaign, run_campaign
 from properties.lockstep import PropertyFailure
-
-from .mutants import EXPECTED
+from properties.mutation.model_mutants import EXPECTED
 
 
 @pytest.mark.parametrize("mutant", list(EXPECTED), ids=lambda m: m.__name__)

@@ -96,7 +96,7 @@ def test_shrinker_finds_the_minimal_failure() -> None:
 
 
 def test_a_failing_campaign_writes_a_trace_that_replays(tmp_path: Path) -> None:
-    from tests.properties.mutants import CooldownIgnored
+    from properties.mutation.model_mutants import CooldownIgnored
 
     result = run_campaign(Campaign(rules=CooldownIgnored, database=False, failure_dir=tmp_path))
     assert result.trace is not None

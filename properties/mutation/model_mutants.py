@@ -2,7 +2,8 @@
 
 Each mutant is a small subclass of `choir_model.ops.Rules` that breaks one rule of the SPEC the way a real
 implementation might; `EXPECTED` says which invariant (or "difference", the comparison with the true model) is
-expected to catch it. A mutant that survives the default CI campaign is a hole in the suite."""
+expected to catch it. A mutant that survives the default CI campaign is a hole in the suite. The test suite
+(`tests/properties/test_mutants.py`) and `choir mutate --target model` both run this catalogue."""
 
 from __future__ import annotations
 
@@ -209,3 +210,7 @@ EXPECTED: dict[type[Rules], set[str]] = {
     ExpiryOneSecondEarly: {"difference", "thread_balance"},
     ClockMayGoBack: {"difference"},
 }
+
+
+MODEL_MUTANTS: dict[str, type[Rules]] = {mutant.__name__: mutant for mutant in EXPECTED}
+"""The catalogue by name (what `choir mutate --target model` reports and its workers look up)."""
