@@ -15,8 +15,8 @@ from choir_model.trace import read_trace
 from properties.campaign import Campaign, CampaignResult, run_campaign
 from properties.cluster import local_cluster
 from properties.lockstep import PropertyFailure
+from properties.mutation.model_mutants import CooldownIgnored
 from properties.units import SOAK_RUN, SOAK_UNIT_RUNS, plan
-from tests.properties.mutants import CooldownIgnored
 
 
 def _passing(failure_dir: Path, **extra: object) -> Campaign:

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from choir.cli import app
 from properties.campaign import Campaign, run_campaign
 from properties.driver import TraceRoundTripDriver
+from properties.mutation.model_mutants import CooldownIgnored
 from properties.report import exit_code, github_annotation, write_junit
-from tests.properties.mutants import CooldownIgnored
 
 
 @pytest.mark.parametrize(
