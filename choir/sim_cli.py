@@ -320,6 +320,169 @@ def compare(
     console.print(f"tables and compare.png in {out}/; {len(mc.runs)} runs, {time.perf_counter() - started:.1f} s wall")
 
 
+@app.command("attack")
+def attack(
+    attack_file: Annotated[Path, typer.Argument(help="An attack file (TOML), e.g. sim/attacks/drain_search.toml.")],
+    trials: Annotated[int | None, typer.Option("--trials", min=1, help="Trials (default: the file's).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output directory (default out/attacks/<name>).")] = None,
+    frontier_trials: Annotated[
+        int | None, typer.Option("--frontier-trials", min=1, help="Trials per frontier point (default: trials/points).")
+    ] = None,
+    workers: WorkersOption = 0,
+    scheduler: SchedulerOption = None,
+) -> None:
+    """Search attacker strategies (Optuna, pruned) for the worst case, or falsify a threshold; write the best
+    attacks with their seeds and SPEC traces, and the profit frontier over a mechanism parameter."""
+    import json
+    import time
+
+    started = time.perf_counter()
+    from sim import attack as attacks
+    from sim.executors import make_executor
+    from sim.io import write_json
+
+    try:
+        spec = attacks.falsify_objective(attacks.load_attack(attack_file))
+    except (FileNotFoundError, ValueError) as error:
+        err.print(f"[red]{escape(str(error))}[/red]", soft_wrap=True)
+        raise typer.Exit(2) from None
+    target = out or Path("out") / "attacks" / spec.name
+    target.mkdir(parents=True, exist_ok=True)
+    with make_executor(workers, scheduler) as executor:
+        result = attacks.search(spec, executor, trials=trials)
+        rows = attacks.frontier(spec, executor, frontier_trials)
+    pruned = sum(t.pruned for t in result.trials)
+    failed = [t for t in result.trials if t.error]
+    console.print(
+        f"{spec.name}: {len(result.trials)} trials ({pruned} pruned, {len(failed)} failed), "
+        f"{spec.direction} {spec.objective}; best reached after {result.first_best_seconds:.0f} s"
+    )
+    table = Table(
+        title=f"best attacks: {spec.objective}, mean over {spec.seeds} seeds from {spec.scenario.seed}",
+        title_justify="left",
+    )
+    for column in ("rank", "mean", "per seed", "strategy"):
+        table.add_column(column)
+    records = []
+    for rank, trial in enumerate(result.best, 1):
+        trace, summary = attacks.write_trace(spec, trial, target / f"best{rank}")
+        strategy = ", ".join(f"{k.rsplit('.', 1)[-1]}={_short(v)}" for k, v in trial.params.items())
+        table.add_row(
+            str(rank), f"{trial.mean:,.1f}", " ".join(f"{v:,.0f}" for v in trial.values), strategy, str(trace)
+        )
+        records.append({"rank": rank, "mean": trial.mean, "values": trial.values, "params": trial.params,
+                        "seed": spec.scenario.seed, "trace": str(trace), "summary_first_seed": summary})  # fmt: skip
+    console.print(table)
+    if result.best:
+        policy = spec.scenario_for(result.best[0].params, spec.scenario.seed).policy
+        console.print(
+            f"SPEC traces of each on seed {spec.scenario.seed}: {target}/best<rank>/trace.jsonl; replay the best with "
+            f"choir model run {target / 'best1' / 'trace.jsonl'} --policy {policy}",
+            soft_wrap=True,
+        )
+    if rows:
+        ftable = Table(title=f"profit frontier over {rows[0]['parameter']}", title_justify="left")
+        for column in ("value", f"best {spec.objective}", "kind", "trials"):
+            ftable.add_column(column)
+        for row in rows:
+            ftable.add_row(_short(row["value"]), f"{row['best']:,.1f}", str(row["kind"]), str(row["trials"]))
+        console.print(ftable)
+        from sim.plots import frontier_plot, save
+
+        save(frontier_plot(rows, spec.objective), target / "frontier")
+    if spec.falsify is not None:
+        metric, side, threshold = spec.falsify
+        if result.falsified is not None:
+            console.print(
+                f"[bold]falsified[/bold]: {metric} {side} {threshold:g} with {json.dumps(result.falsified.params)} "
+                f"(mean {result.falsified.mean:,.2f})"
+            )
+        else:
+            console.print(f"not falsified: no trial put {metric} {side} {threshold:g} in {len(result.trials)} trials")
+    write_json(
+        {"name": spec.name, "objective": spec.objective, "direction": spec.direction, "best": records,
+         "frontier": rows, "trials": [dataclasses_asdict(t) for t in result.trials],
+         "falsified": dataclasses_asdict(result.falsified) if result.falsified else None},
+        target / "attack.json",
+    )  # fmt: skip
+    console.print(f"results in {target}/ ({time.perf_counter() - started:.1f} s wall)")
+    if spec.falsify is not None and result.falsified is not None:
+        raise typer.Exit(1)
+
+
+def dataclasses_asdict(value: Any) -> dict[str, Any]:
+    import dataclasses
+
+    return dataclasses.asdict(value)
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+@app.command("sensitivity")
+def sensitivity(
+    sensitivity_file: Annotated[
+        Path, typer.Argument(help="A sensitivity file (TOML), e.g. sim/sensitivity/formula_and_rules.toml.")
+    ],
+    samples: Annotated[
+        int | None, typer.Option("--samples", min=1, help="Base sample size (default: the file's).")
+    ] = None,
+    method: Annotated[str | None, typer.Option("--method", help="sobol or morris (default: the file's).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output directory (default out/sensitivity/<name>).")
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=0, help="Dask LocalCluster worker processes (0: run in this process).")
+    ] = 2,
+    scheduler: SchedulerOption = None,
+) -> None:
+    """Morris screening or Sobol indices (SALib) of chosen outputs over declared parameter ranges, run on dask;
+    a table and a tornado plot."""
+    import dataclasses
+    import time
+
+    started = time.perf_counter()
+    from sim.executors import make_executor
+    from sim.io import write_frame
+    from sim.plots import save, sensitivity_plot
+    from sim.sensitivity import load_sensitivity, run_sensitivity
+
+    try:
+        spec = load_sensitivity(sensitivity_file)
+        changes = {k: v for k, v in (("samples", samples), ("method", method)) if v is not None}
+        if changes:
+            spec = dataclasses.replace(spec, **changes)
+            spec.check()
+    except (FileNotFoundError, ValueError) as error:
+        err.print(f"[red]{escape(str(error))}[/red]", soft_wrap=True)
+        raise typer.Exit(2) from None
+    target = out or Path("out") / "sensitivity" / spec.name
+    target.mkdir(parents=True, exist_ok=True)
+    with make_executor(workers, scheduler) as executor:
+        try:
+            result = run_sensitivity(spec, executor)
+        except ValueError as error:
+            err.print(f"[red]{escape(str(error))}[/red]", soft_wrap=True)
+            raise typer.Exit(3) from None
+    write_frame(result.runs, target / "samples")
+    result.indices.to_csv(target / "indices.csv", index=False, lineterminator="\n")
+    save(sensitivity_plot(result.indices, f"{spec.name}: {spec.method}"), target / "sensitivity")
+    table = Table(
+        title=f"{spec.name}: {spec.method}, {len(result.runs)} points x {spec.seeds} seeds", title_justify="left"
+    )
+    columns = ["S1", "S1_conf", "ST", "ST_conf"] if spec.method == "sobol" else ["mu_star", "mu_star_conf", "sigma"]
+    for column in ("output", "parameter", *columns):
+        table.add_column(column, justify="left" if column in ("output", "parameter") else "right")
+    for row in result.indices.to_dict("records"):
+        table.add_row(row["output"], row["parameter"], *(f"{row[c]:.3g}" for c in columns))
+    console.print(table)
+    if spec.method == "sobol":
+        worst = float(result.indices[["S1_conf", "ST_conf"]].max().max())
+        console.print(f"largest 95% half-width (SALib's *_conf): {worst:.3f}")
+    console.print(f"table, samples and sensitivity.png in {target}/ ({time.perf_counter() - started:.1f} s wall)")
+
+
 @app.command("sweep")
 def sweep(
     sweep_file: Annotated[Path, typer.Argument(help="A sweep file (TOML), e.g. sim/sweeps/policy_vs_spam_stake.toml.")],

@@ -278,6 +278,55 @@ def compare_plot(mc: object, metrics: Sequence[tuple[str, str]] = COMPARE_METRIC
     return figure
 
 
+def frontier_plot(rows: Sequence[Mapping[str, object]], objective: str) -> Figure:
+    """The best objective the attack search found at each value of a mechanism parameter."""
+    figure, (ax,) = _figure(7, 4)
+    labels = [_label(row["value"]) for row in rows]
+    values = [float(row["best"]) for row in rows]  # type: ignore[arg-type]
+    ax.plot(range(len(rows)), values, marker="o", color="#9b2226")
+    for i, row in enumerate(rows):
+        ax.annotate(str(row["kind"]), (i, values[i]), textcoords="offset points", xytext=(0, 6), fontsize=8)
+    ax.set_xticks(range(len(rows)), labels)
+    ax.axhline(0, color="black", lw=0.6)
+    parameter = str(rows[0]["parameter"]) if rows else ""
+    ax.set(xlabel=parameter, ylabel=f"best {objective}", title=f"attack frontier over {parameter}")
+    return figure
+
+
+def sensitivity_plot(indices: pd.DataFrame, title: str = "") -> Figure:
+    """Tornado bars per output, parameters sorted by influence: Sobol first-order and total indices with their
+    95% intervals, or Morris mu* with its interval."""
+    outputs = list(dict.fromkeys(indices["output"]))
+    figure, axes = _figure(5.0 * len(outputs), 0.35 * indices["parameter"].nunique() + 2.0, 1, len(outputs))
+    sobol = "ST" in indices.columns
+    for ax, output in zip(axes, outputs, strict=True):
+        part = indices[indices["output"] == output].sort_values("ST" if sobol else "mu_star", kind="stable")
+        positions = range(len(part))
+        if sobol:
+            ax.barh(
+                [p + 0.2 for p in positions], part["ST"], 0.4, xerr=part["ST_conf"], label="total (ST)", color="#264653"
+            )
+            ax.barh(
+                [p - 0.2 for p in positions],
+                part["S1"],
+                0.4,
+                xerr=part["S1_conf"],
+                label="first order (S1)",
+                color="#e76f51",
+            )
+            ax.set_xlabel("Sobol index (95% interval)")
+        else:
+            ax.barh(list(positions), part["mu_star"], xerr=part["mu_star_conf"], color="#264653", label="mu*")
+            ax.set_xlabel("Morris mu* (95% interval)")
+        ax.set_yticks(list(positions), part["parameter"], fontsize=8)
+        ax.set_title(output, fontsize=10)
+        ax.axvline(0, color="black", lw=0.6)
+    axes[0].legend(fontsize=8, loc="lower right")
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
 # --------------------------------------------------------------------------------------------------- sweeps
 
 

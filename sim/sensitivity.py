@@ -1,0 +1,230 @@
+"""Global sensitivity analysis (SALib): which parameters move which outputs, Morris screening and Sobol indices.
+
+A sensitivity file (TOML) names a scenario, the `method` (`morris` or `sobol`), the base sample size `samples`
+(Sobol runs samples * (2D + 2) points for D parameters; Morris runs `samples` trajectories of D + 1 points), the
+`outputs` (summary metrics), `seeds` per point (the outputs are averaged over them, so the indices describe the
+expected outcome, not one draw), and `[parameters]`: dotted paths with their ranges, `{uniform = [a, b]}`,
+`{loguniform = [a, b]}` (sampled uniformly in log space) or `{int = [a, b]}` (rounded), e.g. the stake formula's
+`formula.k`, `params.approval_window`, `params.divest_cooldown`, `params.min_stake`, agent behaviour.
+
+SALib samples the unit hypercube, each row becomes a scenario (validated before anything runs), the runs go to an
+executor (`sim.executors`, the same as sweeps), and SALib analyses the outputs: Sobol first-order (S1) and total
+(ST) indices with their 95% bootstrap confidence intervals, or Morris mu* (mean absolute elementary effect) with
+its interval and sigma. A run that fails leaves its row NaN; the analysis then refuses (it needs every row).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.executors import Executor, InProcess, JobError
+from sim.scenario import Scenario, check_type, load_scenario
+from sim.sweep import RunSpec, execute_run
+
+_HEAD = {
+    "name": "sensitivity",
+    "scenario": "baseline",
+    "method": "sobol",
+    "samples": 64,
+    "seeds": 1,
+    "days": 10.0,
+    "sample_seed": 0,
+    "levels": 4,
+    "outputs": ("approval_rate", "attacker_pnl_choir", "honest_pnl_choir", "treasury_inflow_choir"),
+}
+_RANGES = ("uniform", "loguniform", "int")
+
+
+@dataclass
+class SensitivitySpec:
+    """A parsed sensitivity file."""
+
+    name: str
+    scenario: Scenario
+    method: str
+    samples: int
+    seeds: int
+    days: float
+    sample_seed: int
+    levels: int
+    outputs: tuple[str, ...]
+    parameters: dict[str, tuple[str, float, float]]  # path -> (distribution, low, high)
+    fixed: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], base_dir: Path | None = None) -> SensitivitySpec:
+        extra = sorted(set(raw) - {"sensitivity", "parameters", "fixed"})
+        if extra:
+            raise ValueError(f"unknown table(s) {', '.join(extra)}; known: sensitivity, parameters, fixed")
+        head = dict(raw.get("sensitivity", {}))
+        unknown = sorted(set(head) - set(_HEAD))
+        if unknown:
+            raise ValueError(f"unknown [sensitivity] key(s) {', '.join(unknown)}; known: {', '.join(sorted(_HEAD))}")
+        v = {key: check_type(f"sensitivity.{key}", head.get(key, default), default) for key, default in _HEAD.items()}
+        scenario_ref = v["scenario"]
+        if base_dir is not None and scenario_ref.endswith(".toml") and (base_dir / scenario_ref).exists():
+            scenario_ref = str(base_dir / scenario_ref)
+        parameters: dict[str, tuple[str, float, float]] = {}
+        for path, spec in dict(raw.get("parameters", {})).items():
+            if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in _RANGES:
+                raise ValueError(f"parameters {path!r} must be one of {{{', '.join(_RANGES)} = [low, high]}}")
+            ((kind, bounds),) = spec.items()
+            ok = isinstance(bounds, list) and len(bounds) == 2
+            ok = ok and all(isinstance(b, int | float) and not isinstance(b, bool) and math.isfinite(b) for b in bounds)
+            if not ok or bounds[0] >= bounds[1] or (kind == "loguniform" and bounds[0] <= 0):
+                raise ValueError(f"parameters {path!r}: {kind} needs [low, high] with low < high, got {bounds!r}")
+            parameters[path] = (kind, float(bounds[0]), float(bounds[1]))
+        if len(parameters) < 2:
+            raise ValueError("[parameters] needs at least two parameters")
+        spec = cls(
+            v["name"], load_scenario(scenario_ref), v["method"], v["samples"], v["seeds"], v["days"],
+            v["sample_seed"], v["levels"], tuple(v["outputs"]), parameters, dict(raw.get("fixed", {})),
+        )  # fmt: skip
+        spec.check()
+        for corner in (0.0, 1.0):  # both corners of the box must make valid scenarios
+            spec.scenario_for(np.full(len(parameters), corner), spec.scenario.seed)
+        return spec
+
+    def check(self) -> None:
+        """Range-check the head's values (also after a command line changed them)."""
+        if self.method not in ("sobol", "morris"):
+            raise ValueError(f"sensitivity.method must be sobol or morris, got {self.method!r}")
+        for key in ("samples", "seeds", "levels"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"sensitivity.{key} must be >= 1, got {getattr(self, key)}")
+        if self.method == "sobol" and self.samples & (self.samples - 1):
+            raise ValueError(f"sensitivity.samples must be a power of 2 for Sobol sampling, got {self.samples}")
+        if not 0 < self.days <= 36_500:
+            raise ValueError(f"sensitivity.days must be in (0, 36500], got {self.days}")
+
+    def problem(self) -> dict[str, Any]:
+        """SALib's problem: every parameter on [0, 1] (mapped to its range by `values`)."""
+        return {
+            "num_vars": len(self.parameters),
+            "names": list(self.parameters),
+            "bounds": [[0.0, 1.0]] * len(self.parameters),
+        }
+
+    def values(self, unit_row: np.ndarray) -> dict[str, Any]:
+        """A row of the unit hypercube -> parameter values in their ranges."""
+        out: dict[str, Any] = {}
+        for (path, (kind, low, high)), u in zip(self.parameters.items(), unit_row, strict=True):
+            if kind == "loguniform":
+                out[path] = math.exp(math.log(low) + float(u) * (math.log(high) - math.log(low)))
+            elif kind == "int":
+                out[path] = min(int(high), int(low + math.floor(float(u) * (high - low + 1))))
+            else:
+                out[path] = low + float(u) * (high - low)
+        return out
+
+    def scenario_for(self, unit_row: np.ndarray, seed: int) -> Scenario:
+        return self.scenario.with_overrides({**self.fixed, "days": self.days, **self.values(unit_row), "seed": seed})
+
+    def sample(self) -> np.ndarray:
+        if self.method == "sobol":
+            from SALib.sample import sobol
+
+            return sobol.sample(self.problem(), self.samples, calc_second_order=False, seed=self.sample_seed)
+        from SALib.sample import morris
+
+        return morris.sample(self.problem(), self.samples, num_levels=self.levels, seed=self.sample_seed)
+
+
+def load_sensitivity(path: str | Path) -> SensitivitySpec:
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            raw = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{path}: {error}") from None
+    try:
+        return SensitivitySpec.from_dict(raw, path.parent)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+
+
+@dataclass
+class SensitivityResult:
+    """The sample (parameter values and outputs per row), the indices table and the wall time."""
+
+    runs: pd.DataFrame
+    indices: pd.DataFrame
+    failures: int
+    wall_seconds: float
+
+
+def run_sensitivity(spec: SensitivitySpec, executor: Executor | None = None) -> SensitivityResult:
+    """Sample, run every row on `seeds` seeds (through `executor`), analyse every output."""
+    started = time.perf_counter()
+    unit = spec.sample()
+    jobs = []
+    for row, u in enumerate(unit):
+        for k in range(spec.seeds):
+            scenario = spec.scenario_for(u, spec.scenario.seed + k)
+            jobs.append((RunSpec(len(jobs), row, {}, scenario.seed, scenario.raw, f"r{row}s{k}"),))
+    outputs = np.full((len(unit), spec.seeds, len(spec.outputs)), np.nan)
+    failures = 0
+
+    def done(index: int, result: Any) -> None:
+        nonlocal failures
+        row, k = divmod(index, spec.seeds)
+        if isinstance(result, JobError) or result["status"] != "ok":
+            failures += 1
+            return
+        outputs[row, k] = [float(result["summary"].get(name, math.nan)) for name in spec.outputs]
+
+    (executor or InProcess()).run(execute_run, jobs, done, [f"sens-{i}" for i in range(len(jobs))])
+    means = outputs.mean(axis=1)
+    runs = pd.DataFrame([spec.values(u) for u in unit])
+    for i, name in enumerate(spec.outputs):
+        runs[name] = means[:, i]
+    rows = []
+    for i, name in enumerate(spec.outputs):
+        y = means[:, i]
+        if np.isnan(y).any():
+            raise ValueError(
+                f"{name}: {int(np.isnan(y).sum())} rows have no value (failed runs or an undefined metric)"
+            )
+        rows += _analyse(spec, unit, y, name)
+    return SensitivityResult(runs, pd.DataFrame(rows), failures, time.perf_counter() - started)
+
+
+def _analyse(spec: SensitivitySpec, unit: np.ndarray, y: np.ndarray, output: str) -> list[dict[str, Any]]:
+    problem = spec.problem()
+    if spec.method == "sobol":
+        from SALib.analyze import sobol
+
+        result = sobol.analyze(problem, y, calc_second_order=False, seed=spec.sample_seed)
+        return [
+            {
+                "output": output,
+                "parameter": name,
+                "S1": float(result["S1"][j]),
+                "S1_conf": float(result["S1_conf"][j]),
+                "ST": float(result["ST"][j]),
+                "ST_conf": float(result["ST_conf"][j]),
+            }
+            for j, name in enumerate(problem["names"])
+        ]
+    from SALib.analyze import morris
+
+    result = morris.analyze(problem, unit, y, num_levels=spec.levels, seed=spec.sample_seed)
+    return [
+        {
+            "output": output,
+            "parameter": name,
+            "mu_star": float(result["mu_star"][j]),
+            "mu_star_conf": float(result["mu_star_conf"][j]),
+            "sigma": float(result["sigma"][j]),
+        }
+        for j, name in enumerate(problem["names"])
+    ]
