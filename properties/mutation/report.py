@@ -74,6 +74,7 @@ def to_json(result: SessionResult, min_score: float | None) -> dict[str, Any]:
         "elapsed_seconds": round(result.elapsed, 1),
         "cpu_seconds": round(sum(r.verdict.cpu_seconds for r in result.records if r.verdict and not r.cached), 1),
         "ran": result.ran,
+        "cached": result.cached,
         "mutants": [r.to_json() for r in result.records],
     }
 
@@ -104,7 +105,7 @@ def print_report(result: SessionResult, console: Console, min_score: float | Non
         f"mutation score [bold]{_percent(value)}[/bold]: {tally[KILLED] + tally[TIMED_OUT]} of "
         f"{tally[KILLED] + tally[TIMED_OUT] + tally[SURVIVED]} scored mutants detected "
         f"({tally[NOT_BUILT]} not built, {tally[EQUIVALENT]} equivalent; {result.ran} run, "
-        f"{len(records) + (result.baseline is not None) - result.ran} cached, {result.elapsed:.0f} s)"
+        f"{result.cached} cached, {result.elapsed:.0f} s)"
     )
     if sum(accounts.values()):
         survivors = accounts[SURVIVED]
@@ -132,11 +133,14 @@ def print_report(result: SessionResult, console: Console, min_score: float | Non
         console.print(f"[red]mutation score {_percent(value)} is below --min-score {min_score:g}[/red]")
 
 
+HEADERS = {KILLED: "killed", SURVIVED: "survived", TIMED_OUT: "timeout", NOT_BUILT: "unbuilt", EQUIVALENT: "equiv"}
+
+
 def _table(title: str, groups: dict[str, Counter[str]], label: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column(label)
+    table = Table(title=title, title_justify="left", pad_edge=False)
+    table.add_column(label, overflow="fold", min_width=21)
     for column in COLUMNS:
-        table.add_column(column, justify="right")
+        table.add_column(HEADERS[column], justify="right")
     table.add_column("score", justify="right")
     for name, tally in groups.items():
         cells = [str(tally[c]) for c in COLUMNS]
@@ -149,7 +153,7 @@ def _table(title: str, groups: dict[str, Counter[str]], label: str) -> Table:
 def _model_table(records: list[Record]) -> Table:
     table = Table(title="model mutants", title_justify="left")
     for column in ("mutant", "verdict", "killed by", "what it breaks"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for record in records:
         verdict = status(record)
         killed_by = record.verdict.killed_by if record.verdict is not None else ""

@@ -75,6 +75,7 @@ class SessionResult:
     stale_equivalents: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     ran: int = 0
+    cached: int = 0
 
 
 class VerdictCache:
@@ -160,7 +161,7 @@ def program_session(
         return Job("program", key, settings, execution.timeout, mutant=mutant, sources=sources)
 
     jobs = [job(None), *(job(m) for m in scored)]
-    verdicts, ran = _judge_all(jobs, execution, lambda j: j.mutant.id if j.mutant else BASELINE)
+    verdicts, ran, from_cache = _judge_all(jobs, execution, lambda j: j.mutant.id if j.mutant else BASELINE)
     texts = dict(sources)
     records = []
     for mutant in mutants:
@@ -183,7 +184,7 @@ def program_session(
     known = {m.key for m in mutants}
     stale = sorted(mutant_id for key, (mutant_id, _) in equivalents.items() if key not in known)
     baseline = verdicts[BASELINE][0]
-    return SessionResult("program", records, baseline, stale, time.perf_counter() - started, ran)
+    return SessionResult("program", records, baseline, stale, time.perf_counter() - started, ran, from_cache)
 
 
 def model_session(names: Sequence[str], execution: Execution) -> SessionResult:
@@ -198,7 +199,7 @@ def model_session(names: Sequence[str], execution: Execution) -> SessionResult:
         return Job("model", key, settings, execution.timeout, model_mutant=name)
 
     jobs = [job(name) for name in names]
-    verdicts, ran = _judge_all(jobs, execution, lambda j: str(j.model_mutant))
+    verdicts, ran, from_cache = _judge_all(jobs, execution, lambda j: str(j.model_mutant))
     records = []
     for name in names:
         rules = MODEL_MUTANTS[name]
@@ -208,12 +209,12 @@ def model_session(names: Sequence[str], execution: Execution) -> SessionResult:
         records.append(
             Record(name, name, "model_mutants.py", False, f"{doc} (expected: {expected})", verdict, cached=cached)
         )
-    return SessionResult("model", records, None, [], time.perf_counter() - started, ran)
+    return SessionResult("model", records, None, [], time.perf_counter() - started, ran, from_cache)
 
 
 def _judge_all(
     jobs: Sequence[Job], execution: Execution, name: Callable[[Job], str]
-) -> tuple[dict[str, tuple[Verdict, bool]], int]:
+) -> tuple[dict[str, tuple[Verdict, bool]], int, int]:
     cache, on_verdict = execution.cache, execution.on_verdict
     verdicts: dict[str, tuple[Verdict, bool]] = {}
     todo = []
@@ -234,7 +235,7 @@ def _judge_all(
             on_verdict(name(job), verdict, False)
 
     execution.run(todo, finish)
-    return verdicts, len(todo)
+    return verdicts, len(todo), len(jobs) - len(todo)
 
 
 def sample(mutants: Sequence[Mutant], count: int | None, seed: int) -> list[Mutant]:
