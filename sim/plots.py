@@ -466,13 +466,15 @@ def plot_dir(
     directory: str | Path, metrics: Sequence[str] | None = None, x: str | None = None, y: str | None = None
 ) -> list[Path]:
     """Plot whatever `directory` holds: a sweep (`results`; `metrics`, `x` and `y` choose its heatmaps), a run
-    (`threads`), or several runs in subdirectories (each plotted, plus their comparison)."""
+    (`threads`), or several runs in subdirectories or in `runs/` (what `sim report` writes): each plotted, plus
+    their comparison."""
     directory = Path(directory)
     if has_frame(directory / "results") and (directory / "sweep.json").exists():
         return plot_sweep(directory, metrics=metrics or SWEEP_METRICS, x=x, y=y)
     if has_frame(directory / "threads"):
         return plot_run(directory)
-    runs = sorted(d for d in directory.iterdir() if d.is_dir() and has_frame(d / "threads"))
+    holder = directory / "runs" if (directory / "runs").is_dir() else directory  # `sim report` keeps runs there
+    runs = sorted(d for d in holder.iterdir() if d.is_dir() and has_frame(d / "threads"))
     if not runs:
         raise FileNotFoundError(f"{directory} holds no run (threads table), sweep (results table) or runs")
     written: list[Path] = []

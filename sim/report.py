@@ -3,7 +3,8 @@ plots in one directory, with a short Markdown page that says what was run and ho
 
 `choir sim report --out out` (what `make run` calls) writes:
 
-    out/report.md                the page: scenarios, summary table, plots, definitions
+    out/report.md                the page: scenarios, summary table, warnings, plots, definitions
+    out/report.html              the same page, self-contained (plots inlined), for people who would rather look
     out/summary.csv, .parquet    one summary row per scenario (first seed)
     out/montecarlo.parquet       one summary row per scenario and seed
     out/intervals.csv            each headline metric's mean and 95% interval per scenario
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from sim import DEFAULT_SEEDS, plots
 from sim.executors import Executor
+from sim.html import write_html
 from sim.io import write_frame
 from sim.metrics import SimResult, summary_frame, warnings
 from sim.montecarlo import MonteCarlo, format_interval, run_montecarlo
@@ -179,4 +181,5 @@ def write_report(
     ]
     page = out / "report.md"
     page.write_text("\n".join(lines), encoding="utf-8")
+    write_html(page)
     return page, mc

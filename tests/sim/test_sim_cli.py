@@ -123,6 +123,10 @@ def test_report_runs_baseline_and_an_attack(tmp_path: Path) -> None:
         assert (tmp_path / "plots" / f"{image}.png").exists() and (tmp_path / "plots" / f"{image}.svg").exists()
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert list(summary["scenario"]) == ["baseline", "griefing"]
+    html = (tmp_path / "report.html").read_text()
+    assert "<table>" in html and html.count("data:image/png;base64,") >= 5 and 'src="plots/' not in html
+    code, output = invoke("sim", "plot", str(tmp_path))  # what `sim report` writes, plotted again
+    assert code == 0 and "files written" in output, output
 
 
 def test_plot_command_on_runs_and_errors(tmp_path: Path, mixed_run, mixed_dir: Path) -> None:
