@@ -20,6 +20,18 @@ SMALL = {
 }
 
 
+def test_notebooks_are_committed_executed() -> None:
+    """A committed notebook shows its figures to a reader who does not run it: every code cell has run, in order,
+    and at least one figure is there."""
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        cells = [c for c in notebook.cells if c.cell_type == "code"]
+        assert [c.execution_count for c in cells] == list(range(1, len(cells) + 1)), path.name
+        outputs = [o for c in cells for o in c.get("outputs", [])]
+        assert any("image/png" in o.get("data", {}) for o in outputs), path.name
+        assert not [o for o in outputs if o.get("output_type") == "error"], path.name
+
+
 def test_every_notebook_has_small_parameters() -> None:
     assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == sorted(SMALL)
 
