@@ -33,7 +33,7 @@ from typing import Any
 from sim.agents import AGENT_KINDS
 from sim.executors import Executor, InProcess, JobError
 from sim.scenario import Scenario, check_type, load_scenario
-from sim.sweep import _DISTRIBUTIONS, RunSpec, execute_run
+from sim.sweep import RunSpec, check_distribution, execute_run
 
 _ATTACK_KEYS = {
     "name": "attack",
@@ -97,13 +97,7 @@ class AttackSpec:
             raise ValueError(f"attack.group {values['group']!r} is already a group of {scenario.name!r}")
         space = dict(raw.get("space", {}))
         for path, spec in space.items():
-            if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in _DISTRIBUTIONS:
-                raise ValueError(f"space {path!r} must be one of {{{', '.join(_DISTRIBUTIONS)} = [...]}}")
-            ((kind, args),) = spec.items()
-            if kind != "choice" and (
-                not isinstance(args, list) or len(args) != 2 or not all(_finite(a) for a in args) or args[0] > args[1]
-            ):
-                raise ValueError(f"space {path!r}: {kind} needs [low, high] with finite low <= high, got {args!r}")
+            check_distribution(f"space {path!r}", spec)
         kinds = space.get(f"agents.{values['group']}.kind", {}).get("choice", ["drainer"])
         bad = [k for k in kinds if k not in AGENT_KINDS or AGENT_KINDS[k].role != "attacker"]
         if bad:
@@ -149,10 +143,6 @@ class AttackSpec:
         table["wallet"] = self.budget / max(1, identities)
         overrides[f"agents.{group}"] = table
         return self.scenario.with_overrides(overrides)
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _low(spec: Mapping[str, Any]) -> Any:

@@ -281,15 +281,15 @@ def compare_plot(mc: object, metrics: Sequence[tuple[str, str]] = COMPARE_METRIC
 def frontier_plot(rows: Sequence[Mapping[str, object]], objective: str) -> Figure:
     """The best objective the attack search found at each value of a mechanism parameter."""
     figure, (ax,) = _figure(7, 4)
-    labels = [_label(row["value"]) for row in rows]
+    parameter = str(rows[0]["parameter"]) if rows else ""
+    labels = [_label(row["value"], parameter) for row in rows]
     values = [float(row["best"]) for row in rows]  # type: ignore[arg-type]
     ax.plot(range(len(rows)), values, marker="o", color="#9b2226")
     for i, row in enumerate(rows):
         ax.annotate(str(row["kind"]), (i, values[i]), textcoords="offset points", xytext=(0, 6), fontsize=8)
     ax.set_xticks(range(len(rows)), labels)
     ax.axhline(0, color="black", lw=0.6)
-    parameter = str(rows[0]["parameter"]) if rows else ""
-    ax.set(xlabel=parameter, ylabel=f"best {objective}", title=f"attack frontier over {parameter}")
+    ax.set(xlabel=_axis(parameter), ylabel=f"best {objective}", title=f"attack frontier over {parameter}")
     return figure
 
 
@@ -339,8 +339,8 @@ def heatmap(results: pd.DataFrame, x: str, y: str, metric: str, title: str = "")
     figure, (ax,) = _figure(1.3 * max(3, len(table.columns)) + 2.5, 0.8 * max(3, len(table.index)) + 1.5)
     values = table.to_numpy(dtype=float)
     image = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis")
-    ax.set_xticks(range(len(table.columns)), [_label(v) for v in table.columns], rotation=30, ha="right")
-    ax.set_yticks(range(len(table.index)), [_label(v) for v in table.index])
+    ax.set_xticks(range(len(table.columns)), [_label(v, x) for v in table.columns], rotation=30, ha="right")
+    ax.set_yticks(range(len(table.index)), [_label(v, y) for v in table.index])
     finite = values[~pd.isna(values)]
     middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
     for i in range(values.shape[0]):
@@ -354,8 +354,8 @@ def heatmap(results: pd.DataFrame, x: str, y: str, metric: str, title: str = "")
     figure.colorbar(image, ax=ax, label=metric)
     seeds = ok["seed"].nunique()
     ax.set(
-        xlabel=x,
-        ylabel=y,
+        xlabel=_axis(x),
+        ylabel=_axis(y),
         title=title or f"{metric}: mean ± 95% half-width over {seeds} seed{'s' if seeds != 1 else ''}",
     )
     return figure
@@ -375,15 +375,32 @@ def metric_line(results: pd.DataFrame, x: str, metric: str) -> Figure:
     figure, (ax,) = _figure(7, 4)
     positions = range(len(stats))
     ax.errorbar(positions, stats["mean"], yerr=stats["_half_width"].fillna(0), marker="o", capsize=3)
-    ax.set_xticks(list(positions), [_label(v) for v in stats[x]])
-    ax.set(xlabel=x, ylabel=metric, title=f"{metric} (mean and 95% interval over seeds)")
+    ax.set_xticks(list(positions), [_label(v, x) for v in stats[x]])
+    ax.set(xlabel=_axis(x), ylabel=metric, title=f"{metric} (mean and 95% interval over seeds)")
     return figure
 
 
-def _label(value: object) -> str:
+def _label(value: object, path: str = "") -> str:
+    """A tick label in human units: durations of SPEC parameters in days, token amounts in CHOIR."""
+    leaf = path.rsplit(".", 1)[-1]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if leaf in _SECONDS:
+            return f"{value / 86_400:.3g}"
+        if leaf in _BASE_UNITS:
+            return f"{value / CHOIR:.3g}"
     if isinstance(value, float):
         return f"{value:.3g}"
     return str(value)
+
+
+def _axis(path: str) -> str:
+    """An axis title with the unit its tick labels are in."""
+    leaf = path.rsplit(".", 1)[-1]
+    return f"{path} (days)" if leaf in _SECONDS else f"{path} (CHOIR)" if leaf in _BASE_UNITS else path
+
+
+_SECONDS = frozenset({"approval_window", "divest_cooldown", "keeper_interval", "sample_interval"})
+_BASE_UNITS = frozenset({"min_stake", "min_thread_balance", "total_supply"})
 
 
 # ------------------------------------------------------------------------------------------------ directories

@@ -28,7 +28,7 @@ import pandas as pd
 
 from sim.executors import Executor, InProcess, JobError
 from sim.scenario import Scenario, check_type, load_scenario
-from sim.sweep import RunSpec, execute_run
+from sim.sweep import RunSpec, check_distribution, execute_run
 
 _HEAD = {
     "name": "sensitivity",
@@ -75,13 +75,9 @@ class SensitivitySpec:
             scenario_ref = str(base_dir / scenario_ref)
         parameters: dict[str, tuple[str, float, float]] = {}
         for path, spec in dict(raw.get("parameters", {})).items():
-            if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in _RANGES:
-                raise ValueError(f"parameters {path!r} must be one of {{{', '.join(_RANGES)} = [low, high]}}")
-            ((kind, bounds),) = spec.items()
-            ok = isinstance(bounds, list) and len(bounds) == 2
-            ok = ok and all(isinstance(b, int | float) and not isinstance(b, bool) and math.isfinite(b) for b in bounds)
-            if not ok or bounds[0] >= bounds[1] or (kind == "loguniform" and bounds[0] <= 0):
-                raise ValueError(f"parameters {path!r}: {kind} needs [low, high] with low < high, got {bounds!r}")
+            kind, bounds = check_distribution(f"parameters {path!r}", spec, _RANGES)
+            if bounds[0] == bounds[1]:
+                raise ValueError(f"parameters {path!r}: {kind} needs low < high, got {bounds!r}")
             parameters[path] = (kind, float(bounds[0]), float(bounds[1]))
         if len(parameters) < 2:
             raise ValueError("[parameters] needs at least two parameters")

@@ -50,7 +50,7 @@ import pandas as pd
 from sim import DEFAULT_SEEDS
 from sim.executors import Executor, JobError, make_executor
 from sim.io import write_frame, write_json
-from sim.scenario import Scenario, load_scenario
+from sim.scenario import Scenario, check_type, load_scenario
 
 _SWEEP_KEYS = {"name", "scenario", "seeds", "base_seed", "days", "mode", "samples", "sample_seed", "check"}
 _DISTRIBUTIONS = ("uniform", "loguniform", "int", "choice")
@@ -101,15 +101,15 @@ class Sweep:
             candidate = base_dir / scenario_ref
             scenario_ref = str(candidate) if candidate.exists() else scenario_ref
         sweep = cls(
-            name=str(head.get("name", "sweep")),
+            name=check_type("sweep.name", head.get("name", "sweep"), ""),
             scenario=load_scenario(scenario_ref),
-            seeds=int(head.get("seeds", DEFAULT_SEEDS)),
-            base_seed=head.get("base_seed"),
-            days=head.get("days"),
-            mode=str(head.get("mode", "grid")),
-            samples=int(head.get("samples", 1)),
-            sample_seed=int(head.get("sample_seed", 0)),
-            check=head.get("check"),
+            seeds=check_type("sweep.seeds", head.get("seeds", DEFAULT_SEEDS), 0),
+            base_seed=check_type("sweep.base_seed", head["base_seed"], 0) if "base_seed" in head else None,
+            days=check_type("sweep.days", head["days"], 0.0) if "days" in head else None,
+            mode=check_type("sweep.mode", head.get("mode", "grid"), ""),
+            samples=check_type("sweep.samples", head.get("samples", 1), 0),
+            sample_seed=check_type("sweep.sample_seed", head.get("sample_seed", 0), 0),
+            check=check_type("sweep.check", head["check"], "") if "check" in head else None,
             fixed=dict(raw.get("fixed", {})),
             grid={k: list(v) if isinstance(v, list) else [v] for k, v in dict(raw.get("grid", {})).items()},
             random=dict(raw.get("random", {})),
@@ -130,8 +130,7 @@ class Sweep:
             if not values:
                 raise ValueError(f"grid {path!r} has no values")
         for path, spec in self.random.items():
-            if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in _DISTRIBUTIONS:
-                raise ValueError(f"random {path!r} must be one of {{{', '.join(_DISTRIBUTIONS)} = [...]}}")
+            check_distribution(f"random {path!r}", spec)
         # Every point must make a valid scenario: fail before anything runs, naming the point.
         for point in self.points():
             try:
@@ -174,6 +173,26 @@ class Sweep:
                 key = hashlib.sha256(f"{fingerprint}{plugins}\n{scenario.canonical()}".encode()).hexdigest()[:24]
                 out.append(RunSpec(len(out), p, point, seed, scenario.raw, key))
         return out
+
+
+def check_distribution(label: str, spec: Any, kinds: tuple[str, ...] = _DISTRIBUTIONS) -> tuple[str, Any]:
+    """A distribution table (`{uniform = [a, b]}`, ...) of sweeps, attack spaces and sensitivity ranges, checked:
+    one known kind, finite bounds low <= high (low > 0 for loguniform), a non-empty list of choices."""
+    if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in kinds:
+        raise ValueError(f"{label} must be one of {{{', '.join(kinds)} = [...]}}, got {spec!r}")
+    ((kind, args),) = spec.items()
+    if kind == "choice":
+        if not isinstance(args, list) or not args:
+            raise ValueError(f"{label}: choice needs a non-empty list, got {args!r}")
+        return kind, args
+    finite = (
+        isinstance(args, list)
+        and len(args) == 2
+        and all(isinstance(a, int | float) and not isinstance(a, bool) and math.isfinite(a) for a in args)
+    )
+    if not (finite and args[0] <= args[1] and (kind != "loguniform" or args[0] > 0)):
+        raise ValueError(f"{label}: {kind} needs [low, high] with finite low <= high, got {args!r}")
+    return kind, args
 
 
 def draw(rng: random.Random, spec: Mapping[str, Any]) -> Any:

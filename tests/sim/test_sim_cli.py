@@ -108,6 +108,13 @@ def test_sweep_file_errors(tmp_path: Path) -> None:
     bad.write_text('[sweep]\nscenario = "baseline"\nseeds = 0\n', encoding="utf-8")
     code, output = invoke("sim", "sweep", str(bad), "--workers", "0")
     assert code == 2 and "seeds must be >= 1" in output
+    for body, named in (
+        ("seeds = 2.5", "sweep.seeds must be an integer"),
+        ('mode = "random"\nsamples = 2\n[random]\n"formula.k" = { uniform = [1.0, nan] }', "finite low <= high"),
+    ):
+        bad.write_text(f'[sweep]\nscenario = "baseline"\n{body}\n', encoding="utf-8")
+        code, output = invoke("sim", "sweep", str(bad), "--workers", "0")
+        assert code == 2 and named in output, output
 
 
 def test_report_runs_baseline_and_an_attack(tmp_path: Path) -> None:
@@ -272,3 +279,18 @@ def test_missing_sim_extra_exits_3_with_the_install_command(monkeypatch: pytest.
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "optuna" else real(name, *a))
     code, output = invoke("sim", "run", "baseline")
     assert code == 3 and "optuna" in output and "uv sync --extra sim" in output
+
+
+def test_heatmap_axes_are_in_days_and_choir() -> None:
+    results = pd.DataFrame(
+        {
+            "status": ["ok"] * 4,
+            "seed": [1] * 4,
+            "params.approval_window": [86_400, 86_400, 259_200, 259_200],
+            "params.min_stake": [10**9, 2 * 10**9, 10**9, 2 * 10**9],
+            "m": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    ax = plots.heatmap(results, "params.approval_window", "params.min_stake", "m").axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "3"] and "(days)" in ax.get_xlabel()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["1", "2"] and "(CHOIR)" in ax.get_ylabel()
