@@ -45,7 +45,7 @@ def require_sim_extra() -> None:
     if missing:
         err.print(
             f"[red]the simulator needs the sim extra ({', '.join(missing)} missing)[/red]: install it with "
-            "`uv sync --extra sim` (or `pip install 'choir-toolkit[sim]'`)",
+            + escape("`uv sync --extra sim` (or `pip install 'choir-toolkit[sim]'`)"),
             soft_wrap=True,
         )
         raise typer.Exit(3)
