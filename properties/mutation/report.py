@@ -96,7 +96,7 @@ def print_report(result: SessionResult, console: Console, min_score: float | Non
     console.print(_table("by operator", grouped(records, "operator"), "operator"))
     if result.target == "program":
         console.print(_table("by file", grouped(records, "file"), "file"))
-    else:
+    else:  # each model mutant is its own operator: what caught it, and what was expected to
         console.print(_model_table(records))
     tally = counts(records)
     accounts = counts(r for r in records if r.account_check)
@@ -152,13 +152,13 @@ def _table(title: str, groups: dict[str, Counter[str]], label: str) -> Table:
 
 def _model_table(records: list[Record]) -> Table:
     table = Table(title="model mutants", title_justify="left")
-    for column in ("mutant", "verdict", "killed by", "what it breaks"):
+    for column in ("mutant", "verdict", "killed by", "expected"):
         table.add_column(column, overflow="fold")
     for record in records:
         verdict = status(record)
         killed_by = record.verdict.killed_by if record.verdict is not None else ""
         table.add_row(
-            record.id, f"[red]{verdict}[/red]" if verdict == SURVIVED else verdict, killed_by, record.description
+            record.id, f"[red]{verdict}[/red]" if verdict == SURVIVED else verdict, killed_by, record.expected
         )
     return table
 

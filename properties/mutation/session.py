@@ -47,6 +47,8 @@ class Record:
     equivalent: str = ""
     cached: bool = False
     diff: str = ""
+    expected: str = ""
+    """Model mutants: the properties expected to catch it (`model_mutants.EXPECTED`)."""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -64,6 +66,8 @@ class Record:
             out["reason"] = self.equivalent
         if self.diff:
             out["diff"] = self.diff
+        if self.expected:
+            out["expected"] = self.expected
         return out
 
 
@@ -206,9 +210,7 @@ def model_session(names: Sequence[str], execution: Execution) -> SessionResult:
         verdict, cached = verdicts[name]
         doc = (rules.__doc__ or "").strip().splitlines()[0]
         expected = ", ".join(sorted(EXPECTED[rules]))
-        records.append(
-            Record(name, name, "model_mutants.py", False, f"{doc} (expected: {expected})", verdict, cached=cached)
-        )
+        records.append(Record(name, name, "model_mutants.py", False, doc, verdict, cached=cached, expected=expected))
     return SessionResult("model", records, None, [], time.perf_counter() - started, ran, from_cache)
 
 
