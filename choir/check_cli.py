@@ -306,7 +306,6 @@ def replay(
     """Replay a trace on a target; print the same JSON as `choir model run --json`, then any disagreement (exit
     1), shrunk into `--shrink FILE` if asked."""
     from choir_model.trace import TraceError, read_trace, results_lines
-    from properties.replay import first_failure
     from properties.replay import replay as run_replay
 
     model_params = rules_options(policy, None, params)
@@ -317,15 +316,18 @@ def replay(
         raise typer.Exit(2) from None
     params = model_params
     options = driver_options(target, rpc, program_id, keypair) | program_options(target, program, idl)
+    if rpc is not None and shrink_to is not None:
+        err.print("[red]--shrink needs a fresh program per candidate: shrink in process (without --rpc)[/red]")
+        raise typer.Exit(2)
     try:
-        outcome = run_replay(steps, target, params, policy, **options)
+        outcome = run_replay(steps, target, params, policy, compare, **options)
     except ValueError as error:
         err.print(str(error), style="red", markup=False)
         raise typer.Exit(2) from None
     for line in results_lines(outcome.results, outcome.final):
         sys.stdout.write(line + "\n")
     if compare:
-        failure = first_failure(steps, target, params, policy, **options)
+        failure = outcome.failure
         if failure is not None:
             err.print(f"[red]{escape(str(failure))}[/red]")
             if shrink_to is not None:

@@ -153,6 +153,12 @@ class ProgramDriver:
             self._keypair(name)
         self._genesis()
 
+    @property
+    def exact_times(self) -> bool:
+        """Whether the times the program stamps are the steps' own (in process) or the cluster's, at or after
+        them (`programs.cluster`)."""
+        return self.transport.exact_time
+
     # -- keys ------------------------------------------------------------------------------------------------
 
     def key(self, name: str) -> Keypair:

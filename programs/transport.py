@@ -50,6 +50,7 @@ class Transport(Protocol):
     program_id: Pubkey
     payer: Keypair
     payer_key: Pubkey
+    exact_time: bool  # the program's `now` is exactly `set_time`'s (else at or after it: a cluster's clock)
 
     def set_time(self, now: int) -> None: ...
 
@@ -68,6 +69,8 @@ class LiteSVMTransport:
     `sigverify=False` fills signatures with placeholders instead of signing: the runtime still enforces the
     message's signer flags (which is what the program's checks read), but skips ed25519, which is most of the
     cost of a step. Use `sigverify=True` to exercise real signatures."""
+
+    exact_time = True
 
     def __init__(
         self,
@@ -142,6 +145,8 @@ class RpcTransport:
     transactions are caught by preflight simulation: they change nothing on chain (not even the fee), matching a
     failed step's semantics. Successful transactions report 0 compute units (the RPC does not return them)."""
 
+    exact_time = False
+
     def __init__(
         self,
         url: str,
@@ -152,20 +157,32 @@ class RpcTransport:
         max_wait: float = 60.0,
         poll: float = 0.1,
     ) -> None:
-        import asyncio
-
-        from solana.rpc.async_api import AsyncClient
         from solana.rpc.commitment import Commitment
 
-        self._loop = asyncio.new_event_loop()
         self._commitment = Commitment(commitment)
-        self.client = AsyncClient(url, commitment=self._commitment, timeout=30, http2=False)
         self.url = url
         self.program_id = program_id
         self.payer = payer
         self.payer_key = payer.pubkey()
         self.max_wait = max_wait
         self.poll = poll
+        self._open()
+
+    def _open(self) -> None:
+        import asyncio
+
+        from solana.rpc.async_api import AsyncClient
+
+        self._loop = asyncio.new_event_loop()
+        self._client = AsyncClient(self.url, commitment=self._commitment, timeout=30, http2=False)
+
+    @property
+    def client(self):  # type: ignore[no-untyped-def]
+        """The JSON-RPC client; a closed transport reconnects on its next call, so a driver closed after a
+        preflight or a replay does not end the deployment's use by the next driver."""
+        if self._loop.is_closed():
+            self._open()
+        return self._client
 
     def _run(self, coroutine):  # type: ignore[no-untyped-def]
         return self._loop.run_until_complete(coroutine)
@@ -220,5 +237,6 @@ class RpcTransport:
         return [(keyed.pubkey, bytes(keyed.account.data)) for keyed in response.value]
 
     def close(self) -> None:
-        self._run(self.client.close())
-        self._loop.close()
+        if not self._loop.is_closed():
+            self._run(self._client.close())
+            self._loop.close()

@@ -1,5 +1,10 @@
 """Replaying a trace on any target: the same output as `choir model run --json`, and optionally the first point
-where the target and the model part ways."""
+where the target and the model part ways.
+
+Why one pass: a deployed program keeps what it is sent, so the results and the comparison come from the same
+single application of each step to one driver (a second pass would act on the first one's state). On a cluster
+the program stamps the cluster's time, at or after each step's (`programs.cluster`), and is compared so.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,8 @@ from typing import Any
 
 from choir_model import Params, Step
 from choir_model.trace import step_result
-from properties.lockstep import PropertyFailure, run_steps
+from properties.driver import Driver
+from properties.lockstep import Lockstep, PropertyFailure, run_steps
 from properties.shrink import shrink
 from properties.targets import driver_factory, replay_driver
 
@@ -18,23 +24,64 @@ from properties.targets import driver_factory, replay_driver
 class Replay:
     results: list[dict[str, Any]]
     final: dict[str, Any]
+    failure: PropertyFailure | None = None
 
 
-def replay(steps: Sequence[Step], target: str, params: Params, policy: str, **options: Any) -> Replay:
-    """Apply every step to the target; one result per step and its final snapshot."""
+class _Witness:
+    """The target's driver within one replay: every outcome recorded; on a cluster, its snapshot's cluster-stamped
+    times at or after the model's read as the model's. The replay, not the lockstep, closes the driver."""
+
+    def __init__(self, driver: Driver) -> None:
+        self.driver = driver
+        self.name = driver.name
+        self.outcomes: list[str | None] = []
+        self.model: Any = None  # the lockstep's model, when comparing on a cluster
+
+    def apply(self, step: Step) -> str | None:
+        outcome = self.driver.apply(step)
+        self.outcomes.append(outcome)
+        return outcome
+
+    def snapshot(self) -> dict[str, Any]:
+        held = self.driver.snapshot()
+        if self.model is None:
+            return held
+        from programs.cluster import cluster_times
+
+        return cluster_times(self.model.snapshot(), held)
+
+    def close(self) -> None:
+        return None
+
+
+def replay(
+    steps: Sequence[Step], target: str, params: Params, policy: str, compare: bool = False, **options: Any
+) -> Replay:
+    """Apply every step to the target once: one result per step and its final snapshot; with `compare`, also the
+    first failure of the lockstep run (model invariants, plus agreement with the target)."""
     driver = replay_driver(target, params, policy, **options)
+    witness = _Witness(driver)
     try:
-        results = [step_result(index, driver.apply(step)) for index, step in enumerate(steps)]
-        return Replay(results, driver.snapshot())
+        failure = None
+        if compare:
+            differential = driver_factory(target, params, policy, **options) is not None
+            lockstep = Lockstep(params, policy, witness if differential else None)
+            if not getattr(driver, "exact_times", True):
+                witness.model = lockstep.model
+            try:
+                for step in steps:
+                    lockstep.step(step)
+                    if not differential:
+                        witness.apply(step)
+                lockstep.verify()
+            except PropertyFailure as found:
+                failure = found
+        for step in steps[len(witness.outcomes) :]:
+            witness.apply(step)
+        results = [step_result(index, outcome) for index, outcome in enumerate(witness.outcomes)]
+        return Replay(results, driver.snapshot(), failure)
     finally:
         driver.close()
-
-
-def first_failure(
-    steps: Sequence[Step], target: str, params: Params, policy: str, **options: Any
-) -> PropertyFailure | None:
-    """Run the steps in lockstep (model invariants, plus the target when it is not the model); the first failure."""
-    return run_steps(steps, params, policy, driver_factory(target, params, policy, **options))
 
 
 def shrink_failure(failure: PropertyFailure, target: str, params: Params, policy: str, **options: Any) -> list[Step]:

@@ -53,7 +53,6 @@ reads every program account) but is not applied to the model.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import threading
@@ -66,6 +65,7 @@ from pydantic import BaseModel, Field
 
 from choir_model import Model, Step
 from choir_model.trace import step_from_json
+from programs.cluster import cluster_times
 from reference_backend.errors import ApiError
 
 if TYPE_CHECKING:
@@ -74,8 +74,6 @@ if TYPE_CHECKING:
     from reference_backend.service import Backend
 
 log = logging.getLogger("reference_backend")
-
-CLUSTER_TIMES = {"threads": ("created_at", "updated_at"), "messages": ("deadline",)}
 
 
 class ChainStartError(RuntimeError):
@@ -134,24 +132,6 @@ def differences(left: Any, right: Any, path: str = "") -> list[str]:
                 out.extend(differences(left[key], right[key], f"{path}/{key}"))
         return out
     return [] if left == right else [path or "/"]
-
-
-def cluster_times(model: dict[str, Any], chain: dict[str, Any]) -> dict[str, Any]:
-    """`chain` with each cluster-stamped time that is at or after the model's replaced by the model's, so that
-    `differences` flags only the times that broke that rule (and everything else). Why: on a validator the program
-    reads the cluster's clock, which the transport lets reach the operation's `now` first, so equality is not
-    expected but an earlier time is a bug."""
-    out = copy.deepcopy(chain)
-    for group, names in CLUSTER_TIMES.items():
-        for key, entry in out.get(group, {}).items():
-            mine = model.get(group, {}).get(key)
-            if mine is None:
-                continue
-            for name in names:
-                theirs, ours = entry.get(name), mine.get(name)
-                if isinstance(theirs, int) and isinstance(ours, int) and theirs >= ours:
-                    entry[name] = ours
-    return out
 
 
 def snapshot_names(snapshot: dict[str, Any]) -> list[str]:

@@ -4,7 +4,11 @@ time with small gaps and the config carries a 2-second approval window, so an ex
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from solders.keypair import Keypair
@@ -12,6 +16,7 @@ from solders.keypair import Keypair
 from choir_model import (
     CHOIR,
     CreateThread,
+    Divest,
     Expire,
     Fund,
     Params,
@@ -19,6 +24,7 @@ from choir_model import (
     SubmitMessage,
     SubmitSpec,
 )
+from choir_model.trace import write_trace
 from programs.client.keys import program_keypair
 from programs.driver import DriverError, ProgramDriver
 from programs.loopback import LoopbackValidator
@@ -84,3 +90,46 @@ def test_driver_over_json_rpc_agrees_with_the_model(validator: tuple[LoopbackVal
         ProgramDriver(Params(), transport=RpcTransport(node.url, node.program_id, payer))
     driver.close()
     again.close()
+
+
+def _choir(*args: str) -> subprocess.CompletedProcess[str]:
+    choir = str(Path(sys.executable).parent / "choir")
+    return subprocess.run([choir, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_the_readme_replay_over_json_rpc_runs_each_step_once(
+    validator: tuple[LoopbackValidator, Keypair], tmp_path: Path
+) -> None:
+    """`choir check replay FILE --target program --rpc URL --program-id ID --keypair F` prints the model's JSON,
+    compares in the same single pass (the deployment keeps what it was sent), and on a deployment that already
+    holds the trace's effects reports the difference (exit 1), never a traceback."""
+    node, payer = validator
+    keypair = tmp_path / "payer.json"
+    keypair.write_text(payer.to_json())
+    t = RpcTransport(node.url, node.program_id, payer).cluster_now()
+    steps = [
+        Fund("alice", t, 10 * CHOIR, SIGNERS),
+        Fund("bob", t, 10 * CHOIR, SIGNERS),
+        CreateThread("alice", t + 1, "rpc", 2 * CHOIR),
+        SubmitSpec("bob", t + 1, "rpc", "aa" * 32, 3 * CHOIR),
+        ProcessApproval("alice", t + 2, "rpc", "aa" * 32, True),
+        Divest("alice", t + 2, "rpc", CHOIR),  # her first divest: no cooldown yet
+    ]
+    trace = tmp_path / "trace.jsonl"
+    write_trace(steps, trace)
+    rpc = ("--target", "program", "--rpc", node.url, "--program-id", str(node.program_id), "--keypair", str(keypair))
+    first = _choir("check", "replay", str(trace), *rpc)
+    assert first.returncode == 0, first.stderr
+    assert "every invariant held" in first.stderr
+    model = _choir("model", "run", str(trace), "--json")
+    assert first.stdout.splitlines()[:-1] == model.stdout.splitlines()[:-1]  # each step's outcome
+    held = ProgramDriver(Params(), transport=RpcTransport(node.url, node.program_id, payer), names=("alice", "bob"))
+    expected = json.loads(model.stdout.splitlines()[-1])
+    assert held.snapshot(full=True)["wallets"] == expected["wallets"]  # funded once, not twice
+    held.close()
+
+    again = _choir("check", "replay", str(trace), *rpc)
+    assert again.returncode == 1, again.stderr
+    assert "difference at step 0" in again.stderr and "Traceback" not in again.stderr
+    refused = _choir("check", "replay", str(trace), *rpc, "--shrink", str(tmp_path / "shrunk.jsonl"))
+    assert refused.returncode == 2 and "--shrink" in refused.stderr
