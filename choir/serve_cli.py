@@ -125,6 +125,7 @@ def serve(
             "Pass --authorities in any real deployment.[/yellow]"
         )
     from reference_backend.chain import ChainStartError, litesvm_chain, program_image, rpc_chain
+    from reference_backend.journal import DataDirDamaged
     from reference_backend.server import serve as run_server
     from reference_backend.ws import WsSettings
 
@@ -139,8 +140,8 @@ def serve(
             make_chain = None
         ws = WsSettings(heartbeat=ws_heartbeat, pong_deadline=ws_pong_deadline)
         run_server(config, host=host, port=port, log_level=log_level, chain=make_chain, ws=ws)
-    except (ChainStartError, ValueError) as error:
-        err.print(f"[red]{error}[/red]")
+    except (ChainStartError, DataDirDamaged, ValueError) as error:
+        err.print(str(error), style="red", markup=False, highlight=False)
         raise typer.Exit(2) from None
 
 

@@ -304,10 +304,14 @@ def create_app(backend: Backend) -> FastAPI:
     @app.get("/v1/health", responses=responses(Health, ()), response_model=None, tags=["service"])
     async def health() -> Response:
         """Liveness and the journal and index positions (unsigned)."""
-        status = "failed" if backend.failed else "ok"
-        return envelope(
-            backend, Health(status=status, journal_seq=backend.journal_seq, indexed_seq=backend.indexed_seq)
+        status = "failed" if backend.failed else "degraded" if backend.degraded else "ok"
+        health = Health(
+            status=status,
+            reason=backend.failed or backend.degraded,
+            journal_seq=backend.journal_seq,
+            indexed_seq=backend.indexed_seq,
         )
+        return envelope(backend, health)
 
     @app.post("/v1/user/register", responses=responses(RegisteredUser), response_model=None, tags=["users"])
     async def register(

@@ -8,10 +8,12 @@ Refused operations are not journaled: they changed nothing.
 Beside the journal, in the same transaction as the operations they belong to:
 * `content`: message text by content hash (the model keeps only the hash);
 * `users`: registered public keys and the premium flag (authentication state, not Choir state);
-* `requests`: (user, nonce) of every authenticated write, so a restart does not reopen the replay window;
+* `requests`: (user, nonce, timestamp) of every write and of every request signed ahead of the server clock: what
+  a restarted server must still refuse (`reference_backend.auth`, replay across restarts);
 * `snapshots`: pickled model state every N rows, to shorten the replay. A snapshot is used only when its
   fingerprint (the model's source code, parameters and policy) matches, so a changed model replays from row 1;
-* `meta`: the configuration fingerprint the journal was written under, and the search index watermark.
+* `meta`: the configuration fingerprint the journal was written under, the search index watermark, and on test
+  servers the highest time their manual clock was set to.
 
 One connection belongs to the writer thread; readers get their own connection per thread (WAL lets them read
 while the writer commits).
@@ -19,6 +21,8 @@ while the writer commits).
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import pickle
 import sqlite3
@@ -55,6 +59,22 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 JOURNAL_FILE = "journal.sqlite3"
+RESTORE = "restore the data directory from a backup (or start on a new --data directory)"
+CONTENT_OPS = ("submit_message", "submit_spec")
+
+
+class DataDirDamaged(RuntimeError):
+    """The data directory cannot be trusted: the message names the damaged part and the fix. `choir serve` prints
+    it and exits 2 (its input, the data directory, is bad)."""
+
+
+def storage_cause(error: BaseException) -> str:
+    """What went wrong with the storage, in words an operator acts on (a full disk said as such)."""
+    text = str(error)
+    full = isinstance(error, OSError) and error.errno == errno.ENOSPC
+    if full or "disk is full" in text or "SQLITE_FULL" in text:
+        return f"the disk is full ({text}): free space on the disk that holds the data directory"
+    return text or type(error).__name__
 
 
 def trace_line(step_json: dict[str, Any]) -> str:
@@ -80,8 +100,13 @@ class Journal:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / JOURNAL_FILE
         self.sync = sync
-        self._writer = self._connect()
-        self._writer.executescript(SCHEMA)
+        try:
+            self._writer = self._connect()
+            self._writer.executescript(SCHEMA)
+        except sqlite3.DatabaseError as error:
+            raise DataDirDamaged(
+                f"the journal {self.path} is not a readable SQLite database ({error}): {RESTORE}"
+            ) from None
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -134,9 +159,15 @@ class Journal:
                 )
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            self._rollback()
             raise
         return self.last_seq(db)
+
+    def _rollback(self) -> None:
+        """Undo an open transaction. SQLite has already rolled back after some errors (a full disk, SQLITE_FULL):
+        a second ROLLBACK would then raise and hide the real cause."""
+        if self._writer.in_transaction:
+            self._writer.execute("ROLLBACK")
 
     def save_snapshot(self, seq: int, fingerprint: str, payload: Any, keep: int = 2) -> None:
         blob = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
@@ -151,7 +182,7 @@ class Journal:
             )
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            self._rollback()
             raise
 
     def clear_world(self) -> None:
@@ -164,7 +195,7 @@ class Journal:
             db.execute("DELETE FROM meta WHERE key LIKE 'indexed_seq:%'")
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            self._rollback()
             raise
 
     def prune_requests(self, before: int) -> None:
@@ -173,6 +204,51 @@ class Journal:
     def set_meta(self, key: str, value: str) -> None:
         """Autocommit write of one meta value (any thread: it opens no transaction on the writer connection)."""
         self._reader().execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # -- verification (at start) ---------------------------------------------------------------------------------
+
+    def verify(self) -> None:
+        """Refuse a damaged journal (`DataDirDamaged`, naming the part and the fix): SQLite's own page and index
+        check, journal rows numbered 1, 2, 3, ... with no gap, and for every submitted message a content row whose
+        sha256 is its hash. What the journal alone can rebuild (snapshots, the search index) is not checked here:
+        a snapshot that does not load is skipped, and the index re-indexes from the journal."""
+        db = self._reader()
+        try:
+            problems = [row[0] for row in db.execute("PRAGMA quick_check(5)")]
+            if problems != ["ok"]:
+                raise DataDirDamaged(f"the journal {self.path} is damaged ({'; '.join(problems)}): {RESTORE}")
+            low, high, count = db.execute("SELECT MIN(seq), MAX(seq), COUNT(*) FROM journal").fetchone()
+            if count and (low, high) != (1, count):
+                gap = db.execute(
+                    "SELECT MIN(seq) + 1 FROM journal WHERE seq + 1 NOT IN (SELECT seq FROM journal) AND seq < ?",
+                    (high,),
+                ).fetchone()[0]
+                first = 1 if low != 1 else gap
+                raise DataDirDamaged(
+                    f"the journal {self.path} has lost operations: rows run from {low} to {high} with {count} present, "
+                    f"row {first} is missing; the state cannot be rebuilt without it: {RESTORE}"
+                )
+            self._verify_content(db)
+        except sqlite3.DatabaseError as error:
+            raise DataDirDamaged(f"the journal {self.path} cannot be read ({error}): {RESTORE}") from None
+
+    def _verify_content(self, db: sqlite3.Connection) -> None:
+        rows = db.execute(
+            "SELECT j.seq, lower(json_extract(j.line, '$.hash')) AS h, c.text FROM journal AS j "
+            "LEFT JOIN content AS c ON c.hash = lower(json_extract(j.line, '$.hash')) "
+            f"WHERE json_extract(j.line, '$.op') IN {CONTENT_OPS!r} ORDER BY j.seq"
+        )
+        for seq, content_hash, text in rows:
+            if text is None:
+                raise DataDirDamaged(
+                    f"the text of message {content_hash} (journal row {seq}) is missing from the content table of "
+                    f"{self.path}; the journal holds only its hash, so it cannot be rebuilt: {RESTORE}"
+                )
+            if hashlib.sha256(text.encode("utf-8")).hexdigest() != content_hash:
+                raise DataDirDamaged(
+                    f"the stored text of message {content_hash} (journal row {seq}) in {self.path} no longer hashes "
+                    f"to its content hash: it was altered; {RESTORE}"
+                )
 
     # -- reading (any thread) ------------------------------------------------------------------------------------
 

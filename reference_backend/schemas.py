@@ -260,7 +260,11 @@ class ClockData(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok", "failed"]
+    """`ok`; `degraded` while journal writes fail (a full disk: `reason` says so; reads still work); `failed` when
+    the journal cannot even be read back (every write refused until a restart)."""
+
+    status: Literal["ok", "degraded", "failed"]
+    reason: str | None = None
     journal_seq: int
     indexed_seq: int
 

@@ -57,7 +57,7 @@ from reference_backend.config import BackendConfig
 from reference_backend.content import StatisticsSummarizer, Summarizer, snippet
 from reference_backend.embedding import make_embedder
 from reference_backend.errors import ApiError
-from reference_backend.journal import Batch, Journal, trace_line
+from reference_backend.journal import RESTORE, Batch, DataDirDamaged, Journal, storage_cause, trace_line
 from reference_backend.ratelimit import RateLimiter
 from reference_backend.schemas import MessageView, SearchHit, SearchResults, StakeQuote, ThreadView
 from reference_backend.search import Audience, IndexDoc, SearchIndex
@@ -77,7 +77,7 @@ class StorageFailed(ApiError):
         super().__init__(503, "StorageUnavailable", message)
 
 
-class JournalCorrupt(RuntimeError):
+class JournalCorrupt(DataDirDamaged):
     """The journal does not replay on the model (edited by hand, or written under other parameters)."""
 
 
@@ -228,6 +228,7 @@ class Backend:
         self._watermark_at = 0.0
         self._index_target = 0
         self.failed: str | None = None
+        self.degraded: str | None = None  # why the last journal commit failed, until one succeeds
         self._listeners: list[Listener] = []
         self.witness: Witness | None = None
         self._startup_seq = 0
@@ -261,6 +262,7 @@ class Backend:
                 f"{self.journal.path} was written under {stored}, this server runs {expected}: "
                 "start it with the same --params and --policy, or use a new --data directory"
             )
+        self.journal.verify()
         self._rebuild()
         self._startup_seq = self.journal_seq  # searches wait (briefly) for the index to catch up to here
         floor = None if stored is None else self._replay_floor()
@@ -322,7 +324,10 @@ class Backend:
             try:
                 model.apply(step_from_json(json.loads(line), seq))
             except (ChoirError, ValueError, InvariantViolation) as error:
-                raise JournalCorrupt(f"journal row {seq} does not replay: {error}") from error
+                raise JournalCorrupt(
+                    f"journal row {seq} of {self.journal.path} does not replay on the model ({error}): it was "
+                    f"altered; {RESTORE}"
+                ) from error
         threads_of: dict[str, set[str]] = {}
         for thread in model.state.threads.values():
             for name in thread.co_authors:
@@ -446,6 +451,8 @@ class Backend:
                     outcome.result = Accepted(first_seq + outcome.step_index, step, events, witnessed)
                     accepted.append(outcome.result)
             self.journal_seq = last_seq
+            if batch:
+                self.degraded = None
             self._batches += 1
             self._maintain(len(batch.steps))
         self._resolve(outcomes)
@@ -528,9 +535,10 @@ class Backend:
         self._resolve([outcome])
 
     def _commit_failed(self, outcomes: list[_Outcome], error: Exception) -> None:
+        self.degraded = f"the journal could not be written: {storage_cause(error)}"
         for outcome in outcomes:
             if outcome.error is None:
-                outcome.error = StorageFailed(f"the journal could not be written ({error}); nothing was changed")
+                outcome.error = StorageFailed(f"{self.degraded}; nothing was changed")
                 outcome.step_index = None
         try:
             self._rebuild()
@@ -552,10 +560,14 @@ class Backend:
     def _maintain(self, written: int) -> None:
         """Snapshots every `snapshot_every` journal rows; prune old request nonces now and then."""
         every = self.config.snapshot_every
-        if written and self.journal_seq // every != (self.journal_seq - written) // every:
-            self.journal.save_snapshot(self.journal_seq, self.fingerprint, (self.model.state, self.model.analytics))
-        if self._batches % 1000 == 0:
-            self.journal.prune_requests(self.clock.now() - 2 * self.config.max_skew)
+        try:
+            if written and self.journal_seq // every != (self.journal_seq - written) // every:
+                state = (self.model.state, self.model.analytics)
+                self.journal.save_snapshot(self.journal_seq, self.fingerprint, state)
+            if self._batches % 1000 == 0:
+                self.journal.prune_requests(self.clock.now() - 2 * self.config.max_skew)
+        except Exception as error:  # both only save time later: the journal, already committed, is the truth
+            log.warning("journal maintenance skipped: %s", storage_cause(error))
 
     # -- the index --------------------------------------------------------------------------------------------------
 

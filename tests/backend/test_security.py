@@ -9,19 +9,25 @@ request, read or write, REST or WebSocket, refused or accepted, is refused a sec
 
 from __future__ import annotations
 
+import errno
 import json
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
+from typer.testing import CliRunner
 from websockets.sync.client import connect
 
+from choir.cli import app
 from choir_model import CHOIR
 from reference_backend.auth import COSIGN, NONCE, USER, dev_keypair, sign_headers
-from reference_backend.client import ChoirClient, encode_body
+from reference_backend.client import ChoirApiError, ChoirClient, encode_body
 from reference_backend.config import RateLimit
+from reference_backend.journal import JOURNAL_FILE
 from reference_backend.server import ServerProcess
 from reference_backend.ws import ws_auth_message
 from tests.backend.conftest import AUTHORITIES, T0, World, WorldFactory
@@ -259,3 +265,128 @@ def test_a_rebuild_never_makes_a_registered_user_unknown(world: World) -> None:
         stop.set()
         reader.join()
     assert not missing
+
+
+# -- a damaged data directory, a full disk ------------------------------------------------------------------------
+
+
+def populated(make_world: WorldFactory, data: Path) -> None:
+    world = make_world(data_dir=data)
+    world.fund("alice")
+    alice = world.client("alice")
+    alice.create_thread("t1", 2 * CHOIR)
+    for i in range(40):
+        alice.submit_message("t1", f"note {i} " + "words " * 200)
+    world.close()
+
+
+def damage(data: Path, kind: str) -> None:
+    path = data / JOURNAL_FILE
+    if kind == "truncated":
+        size = path.stat().st_size
+        with open(path, "r+b") as handle:
+            handle.truncate(size // 2)
+        return
+    db = sqlite3.connect(path)
+    if kind == "zeroed content page":
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'content'").fetchone()[0]
+        db.close()
+        with open(path, "r+b") as handle:
+            handle.seek((root - 1) * page_size)
+            handle.write(b"\0" * page_size)
+        return
+    statements = {
+        "edited row": "UPDATE journal SET line = replace(line, '\"deposit\":2000000000', '\"deposit\":9000000000000')",
+        "seq gap": "DELETE FROM journal WHERE seq = 3",
+        "deleted content": "DELETE FROM content WHERE rowid = (SELECT MIN(rowid) FROM content)",
+        "altered content": "UPDATE content SET text = text || '!' WHERE rowid = (SELECT MAX(rowid) FROM content)",
+    }
+    db.execute(statements[kind])
+    db.commit()
+    db.close()
+
+
+DAMAGE = {
+    "truncated": "journal",
+    "zeroed content page": "damaged",
+    "edited row": "does not replay",
+    "seq gap": "row 3 is missing",
+    "deleted content": "is missing from the content table",
+    "altered content": "no longer hashes",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DAMAGE))
+def test_a_damaged_data_directory_is_refused_at_start_naming_the_part_and_the_fix(
+    make_world: WorldFactory, tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    populated(make_world, data)
+    damage(data, kind)
+
+    def serve_anyway(self: object) -> None:
+        raise AssertionError("choir serve started on a damaged data directory")
+
+    monkeypatch.setattr(uvicorn.Server, "run", serve_anyway)
+    result = CliRunner().invoke(app, ["serve", "--data", str(data), "--chain", "none"])
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())
+    assert DAMAGE[kind] in message and "restore the data directory from a backup" in message, message
+    assert "Traceback" not in result.output
+
+
+class FullDisk:
+    """The writer's SQLite connection, on a disk that fills up at COMMIT: SQLite rolls the transaction back itself
+    (SQLITE_FULL) and reports "database or disk is full"."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql == "COMMIT":
+            self.connection.execute("ROLLBACK")
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.connection.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.connection, name)
+
+
+def test_a_full_disk_is_a_503_naming_it_and_health_degrades_until_writes_succeed(world: World) -> None:
+    world.fund("alice")
+    alice = world.client("alice")
+    journal = world.backend.journal
+    real = journal._writer
+    journal._writer = FullDisk(real)  # type: ignore[assignment]
+    try:
+        content, headers = world.signed("alice", "POST", CREATE, {"thread_id": "t1", "deposit": 2 * CHOIR})
+        answer = world.send("POST", CREATE, content, headers)
+        assert code(answer) == (503, "StorageUnavailable")
+        assert "the disk is full" in answer.json()["error"]["message"]
+        health = httpx.get(world.url + "/v1/health").json()["data"]
+        assert health["status"] == "degraded" and "disk is full" in health["reason"]
+        assert alice.wallet().balance == 1000 * CHOIR  # reads still work, nothing changed
+    finally:
+        journal._writer = real
+    alice.create_thread("t1", 2 * CHOIR)
+    assert httpx.get(world.url + "/v1/health").json()["data"]["status"] == "ok"
+
+
+def test_an_enospc_while_writing_names_the_full_disk(world: World) -> None:
+    world.fund("alice")
+    journal = world.backend.journal
+
+    class Enospc(FullDisk):
+        def executemany(self, sql: str, rows: Any) -> Any:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    real = journal._writer
+    journal._writer = Enospc(real)  # type: ignore[assignment]
+    try:
+        with pytest.raises(ChoirApiError) as refused:
+            world.client("alice").create_thread("t1", 2 * CHOIR)
+    finally:
+        journal._writer = real
+    assert refused.value.status == 503 and "the disk is full" in refused.value.message
+    assert not real.in_transaction
