@@ -222,6 +222,7 @@ def create_app(backend: Backend) -> FastAPI:
         redoc_url=None,
     )
     app.state.backend = backend
+    app.router.redirect_slashes = False  # `/v1/wallet/` is an unknown route (404 envelope), not a bare 307
     chorus_loop = backend_loop(backend)
     cache = app.state.cache = ResponseCache(backend)
 
@@ -496,7 +497,8 @@ def create_app(backend: Backend) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, error: StarletteHTTPException) -> Response:
-        codes = {404: "NotFound", 405: "MethodNotAllowed"}
+        # 400 here is Starlette's "error parsing the body" (a body nested too deeply for the JSON parser, ...).
+        codes = {400: "ValidationError", 404: "NotFound", 405: "MethodNotAllowed"}
         message = {404: f"no route {request.url.path}", 405: f"{request.method} is not allowed here"}
         api = ApiError(
             error.status_code,

@@ -4,7 +4,7 @@ Why it is built this way: a subscriber must end up with exactly the state the RE
 without ever seeing what `choir_model.privacy` hides from it, and one slow client must not cost the server memory.
 
 Connection: the client's first frame is `auth` (user, timestamp, nonce, ed25519 signature over
-`canonical_request("WS", "/v1/ws", timestamp, nonce, b"")`, the same scheme, freshness and replay rules as REST).
+`canonical_request(user, "WS", "/v1/ws", timestamp, nonce, b"")`, the same scheme, freshness and replay rules as REST).
 The server answers `authenticated` with the heartbeat settings, or `ErrorNotification` (`AuthenticationFailed`)
 and closes (4401). Then: `subscribe` / `unsubscribe` / `resync` a thread, and `pong` to each `ping`.
 

@@ -390,3 +390,15 @@ def test_an_enospc_while_writing_names_the_full_disk(world: World) -> None:
         journal._writer = real
     assert refused.value.status == 503 and "the disk is full" in refused.value.message
     assert not real.in_transaction
+
+
+# -- every error in the envelope -----------------------------------------------------------------------------------
+
+
+def test_a_trailing_slash_and_a_deeply_nested_body_answer_in_the_envelope(world: World) -> None:
+    world.client("alice")
+    answer = world.send("GET", WALLET + "/", *world.signed("alice", "GET", WALLET + "/"))
+    assert code(answer) == (404, "NotFound")
+    nested = ("[" * 100_000 + "]" * 100_000).encode()
+    content, headers = world.signed("alice", "POST", CREATE, raw=nested)
+    assert code(world.send("POST", CREATE, content, headers)) == (400, "ValidationError")
