@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from properties.mutation.mutant import Mutant
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -128,7 +131,7 @@ def _program_mutants(
     sample: int | None,
     seed: int,
     equivalents: Path | None,
-) -> tuple[list, dict[str, tuple[str, str]]]:  # type: ignore[type-arg]
+) -> tuple[list[Mutant], dict[str, tuple[str, str]]]:
     from properties.mutation import session as sessions
     from properties.mutation.c_mutants import GeneratorError, generate
 
