@@ -305,12 +305,13 @@ def replay(
 ) -> None:
     """Replay a trace on a target; print the same JSON as `choir model run --json`, then any disagreement (exit
     1), shrunk into `--shrink FILE` if asked."""
-    from choir_model.trace import TraceError, read_trace, results_lines
+    from choir_model.trace import TraceError, results_lines
+    from properties.attacks import read_steps
     from properties.replay import replay as run_replay
 
     model_params = rules_options(policy, None, params)
     try:
-        steps = read_trace(trace)
+        steps = read_steps(trace)
     except TraceError as error:
         err.print(f"{trace}: {error} (nothing was run)", style="red", markup=False)
         raise typer.Exit(2) from None

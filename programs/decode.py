@@ -66,6 +66,7 @@ def _thread(value: dict[str, Any], name: Names) -> Thread:
     divested = value["divested"]  # bit i set: co_authors[i] has divested, last at last_divest[i] (state.h)
     thread.last_divest = {name(k): value["last_divest"][i] for i, k in enumerate(co_authors) if divested >> i & 1}
     thread.pending = value["pending"]
+    thread.pending_spec_authors = {name(k) for k in value["spec_authors"][: value["spec_author_count"]]}
     return thread
 
 

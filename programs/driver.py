@@ -417,6 +417,17 @@ class ProgramDriver:
                 out[entry] = found[1]
         return out
 
+    def stored(self, keys: Iterable[SnapshotKey]) -> dict[SnapshotKey, Any]:
+        """The model objects (Thread, Message) behind the thread and message entries among `keys`, as last read,
+        None where the program holds none: every stored field, privacy and pending seats included, for the
+        lockstep's comparison beyond the snapshot schema."""
+        out: dict[SnapshotKey, Any] = {}
+        for entry in keys:
+            if entry[0] in ("threads", "messages"):
+                found = self._objects.get(self._entries.get(entry))  # type: ignore[arg-type]
+                out[entry] = None if found is None else found[1] if entry[0] == "threads" else found[1][1]
+        return out
+
     def snapshot(self, full: bool = False) -> dict[str, Any]:
         """The SPEC section 8 snapshot of the program's state."""
         return render_snapshot(self.state(full), self.params)

@@ -29,14 +29,14 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.stateful import get_state_machine_test
 
-from choir_model import Params, Step
+from choir_model import Model, Params, Step
 from choir_model.ops import Rules
 from choir_model.trace import write_trace
 from properties.coverage import Coverage
 from properties.driver import ModelDriver
 from properties.lockstep import PropertyFailure, run_steps
 from properties.machine import MachineConfig, machine_for
-from properties.shrink import shrink
+from properties.shrink import refused_by, shrink
 from properties.targets import driver_factory
 from properties.units import Unit, UnitResult, assemble, plan, run_unit
 
@@ -202,7 +202,8 @@ def run_campaign(campaign: Campaign, on_progress: Progress | None = None) -> Cam
         try:
             factory = driver_factory_of(campaign)
             steps, failure = shrink(first.failure.steps, lambda candidate: run_steps(
-                candidate, campaign.params, campaign.policy, factory, campaign.rules))  # fmt: skip
+                candidate, campaign.params, campaign.policy, factory, campaign.rules),
+                refused=refused_by(Model(campaign.params, campaign.policy, rules=campaign.rules)))  # fmt: skip
             path = campaign.failure_path
             path.parent.mkdir(parents=True, exist_ok=True)
             write_trace(steps, path)

@@ -1,5 +1,6 @@
-"""What a campaign reached: how often each operation, error name and settlement outcome occurred, and the verdict
-per invariant. The default CI campaign must reach every one of them (`missing()` is empty)."""
+"""What a campaign reached: how often each operation, error name and settlement outcome occurred, each attack kind
+with its refusals, and the verdict per invariant. The default CI campaign must reach every one of them
+(`missing()` is empty)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from choir_model.events import Event, MessageExpired, MessagePublic, MessageReje
 from choir_model.invariants import INVARIANTS
 from choir_model.settlement import Outcome
 from choir_model.steps import STEP_TYPES
+from properties.attacks import KINDS
 
 # ContentTooLarge belongs to the backend and TemperatureError is unreachable through the operations (SPEC 7).
 MODEL_ERRORS = tuple(name for name in ERROR_NAMES if name not in ("ContentTooLarge", "TemperatureError"))
@@ -24,6 +26,7 @@ class Coverage:
     op_errors: Counter[tuple[str, str]] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
     violations: Counter[str] = field(default_factory=Counter)
+    attacks: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, refusal name), properties.attacks
     steps: int = 0
     examples: int = 0
 
@@ -49,7 +52,7 @@ class Coverage:
 
     def merge(self, other: Coverage) -> None:
         """Add what another part of the campaign reached (a unit run elsewhere)."""
-        for name in ("ops", "ok", "errors", "op_errors", "outcomes", "violations"):
+        for name in ("ops", "ok", "errors", "op_errors", "outcomes", "violations", "attacks"):
             getattr(self, name).update(getattr(other, name))
         self.steps += other.steps
         self.examples += other.examples
@@ -59,6 +62,9 @@ class Coverage:
         gaps = [f"op {op}" for op in STEP_TYPES if not self.ok[op]]
         gaps += [f"error {name}" for name in MODEL_ERRORS if not self.errors[name]]
         gaps += [f"outcome spec {o.value}" for o in Outcome if not self.outcomes[f"spec {o.value}"]]
+        if self.attacks:  # a target that runs attacks must meet every kind
+            tried = {kind for kind, _ in self.attacks}
+            gaps += [f"attack {kind}" for kind in KINDS if kind not in tried]
         return gaps
 
     def invariant_verdicts(self) -> dict[str, str]:

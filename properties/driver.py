@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 from choir_model import Model, Params, Step
 from choir_model.model import CheckMode
 from choir_model.trace import SnapshotKey, parse_trace
+from properties.compare import stored_objects
 
 
 @runtime_checkable
@@ -71,6 +72,10 @@ class ModelDriver:
     def snapshot(self) -> dict[str, Any]:
         return self.model.snapshot()
 
+    def stored(self, keys: Iterable[SnapshotKey]) -> dict[SnapshotKey, Any]:
+        """The stored objects behind thread and message entries (the lockstep compares every field)."""
+        return stored_objects(self.model.state, keys)
+
     def close(self) -> None:
         return None
 
@@ -94,6 +99,10 @@ class TraceRoundTripDriver:
 
     def snapshot(self) -> dict[str, Any]:
         return json.loads(json.dumps(self.model.snapshot()))
+
+    def stored(self, keys: Iterable[SnapshotKey]) -> dict[SnapshotKey, Any]:
+        """The stored objects behind thread and message entries: a field the trace loses (privacy) shows here."""
+        return stored_objects(self.model.state, keys)
 
     def close(self) -> None:
         return None

@@ -32,12 +32,20 @@ from choir_model import (
 )
 from choir_model.ops import divest_bound
 from choir_model.state import MessageState, Thread
+from properties.attacks import mix_attack
 
 T = TypeVar("T")
 GENESIS = 1_700_000_000
-USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi")
-THREAD_IDS = ("t1", "t2", "t3", "t4")
-BAD_THREAD_IDS = ("", "x" * 33)
+# Enough users to fill a thread's MAX_COAUTHORS (10) seats and still have outsiders whose spec is ThreadFull.
+USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mike", "nia")
+# Thread ids at both bounds of SPEC section 1 (1 and 32 bytes of UTF-8, the latter in two-byte characters), and
+# just outside them (0 and 33 bytes).
+THREAD_IDS = ("t1", "t2", "t3", "x", "\u00e9" * 16)
+BAD_THREAD_IDS = ("", "x" * 33, "\u00e9" * 16 + "x")
+# Every set of treasury authorities that meets the threshold (SPEC section 8: 2 of treasury1..3), in both orders.
+VALID_SIGNERS = (("treasury1", "treasury2"), ("treasury1", "treasury3"), ("treasury2", "treasury3"),
+                 ("treasury3", "treasury1"), ("treasury1", "treasury2", "treasury3"))  # fmt: skip
+INVALID_SIGNERS = (("treasury1",), (), ("treasury1", "mallory"), ("treasury3", "treasury3"), ("treasury3",))
 OPS = ("fund", "create_thread", "submit_message", "request_public", "submit_spec", "process_approval", "expire",
        "divest")  # fmt: skip
 
@@ -68,8 +76,9 @@ def content_hash(number: int) -> str:
 class StepGenerator:
     """Builds steps of a requested kind from the current state of `model` (the reference)."""
 
-    def __init__(self, model: Model, source: Source, invalid_one_in: int = 8) -> None:
+    def __init__(self, model: Model, source: Source, invalid_one_in: int = 8, attacks: bool = False) -> None:
         self.model = model
+        self.attacks = attacks
         self.source = source
         self.invalid_one_in = invalid_one_in
         self.hashes_used = 0
@@ -139,13 +148,13 @@ class StepGenerator:
     # -- one builder per operation -------------------------------------------------------------------------------
 
     def step(self, op: str) -> Step:
-        return getattr(self, op)()
+        """A step of kind `op`; with `attacks`, sometimes an attack on it instead (`properties.attacks`)."""
+        step = getattr(self, op)()
+        return mix_attack(self.model, self.source, step) if self.attacks else step
 
     def fund(self) -> Step:
         state = self.model.state
-        signers = ("treasury1", "treasury2")
-        if self.invalid():
-            signers = self.pick((("treasury1",), (), ("treasury1", "mallory"), ("treasury3", "treasury3")))
+        signers = self.pick(VALID_SIGNERS) if not self.invalid() else self.pick(INVALID_SIGNERS)
         amount = self.pick((100 * CHOIR, 10 * CHOIR, 1000 * CHOIR, 1, 3 * CHOIR + 1))
         if self.invalid():  # at the bounds: nothing, more than the treasury, and rarely the whole treasury
             amount = self.pick((0, state.treasury + 1, state.treasury if self.invalid() else 0))

@@ -20,7 +20,8 @@ from choir_model.events import Event, StakeSettled
 from choir_model.ops import Rules
 from choir_model.resolve import resolve_formula
 from choir_model.trace import SnapshotKey, snapshot_entries
-from properties.compare import diff_snapshots, entries_snapshot
+from properties.attacks import Attack, step_attack
+from properties.compare import diff_snapshots, diff_stored, entries_snapshot, stored_objects
 from properties.coverage import Coverage
 from properties.driver import Driver, EntryDriver
 
@@ -69,6 +70,8 @@ class Lockstep:
 
     def step(self, step: Step) -> str | None:
         """Apply `step` everywhere; raise PropertyFailure on a violation or a difference. Returns the error name."""
+        if isinstance(step, Attack):
+            return step_attack(self, step)
         model = self.model
         self.steps.append(step)
         before = self.checker.before(model.state, step)
@@ -99,6 +102,7 @@ class Lockstep:
             self._differ([f"outcome: model {expected or 'ok'} vs {driver.name} {actual or 'ok'}"])
         if not self.by_entry:
             self._differ_if(diff_snapshots(self.model.snapshot(), driver.snapshot()))
+            self._compare_stored(model_entries(step, events))
             return
         self.since_full += 1
         if self.since_full >= self.full_every:
@@ -111,6 +115,13 @@ class Lockstep:
         model = self.model
         ours = snapshot_entries(model.state, model.params, model.economics, keys)
         self._differ_if(diff_snapshots(entries_snapshot(ours), entries_snapshot(driver.render(keys))))  # type: ignore[union-attr]
+        self._compare_stored(keys)
+
+    def _compare_stored(self, keys: set[SnapshotKey]) -> None:
+        """Every stored field of the touched threads and messages, for drivers that expose them (`stored`)."""
+        stored = getattr(self.driver, "stored", None)
+        if stored is not None:
+            self._differ_if(diff_stored(stored_objects(self.model.state, keys), stored(keys)))
 
     def verify(self) -> None:
         """Compare the whole snapshots, the implementation's re-read from its own storage; raise PropertyFailure

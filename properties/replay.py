@@ -1,5 +1,6 @@
 """Replaying a trace on any target: the same output as `choir model run --json`, and optionally the first point
-where the target and the model part ways.
+where the target and the model part ways. An attack record's line also names the attack (`"attack": kind`), and
+says `"skipped": true` on a target that cannot run attacks.
 
 Why one pass: a deployed program keeps what it is sent, so the results and the comparison come from the same
 single application of each step to one driver (a second pass would act on the first one's state). On a cluster
@@ -14,6 +15,7 @@ from typing import Any
 
 from choir_model import Params, Step
 from choir_model.trace import step_result
+from properties.attacks import Attack, AttackResult, attack_line, run_attack
 from properties.driver import Driver
 from properties.lockstep import Lockstep, PropertyFailure, run_steps
 from properties.shrink import shrink
@@ -34,10 +36,19 @@ class _Witness:
     def __init__(self, driver: Driver) -> None:
         self.driver = driver
         self.name = driver.name
-        self.outcomes: list[str | None] = []
+        self.outcomes: list[str | dict[str, Any] | None] = []  # an attack's whole result line
         self.model: Any = None  # the lockstep's model, when comparing on a cluster
 
+    def attack(self, attack: Attack) -> AttackResult | None:
+        """Run an attack on the target (`properties.attacks`) and record its line."""
+        result = run_attack(self.driver, attack)
+        self.outcomes.append(attack_line(len(self.outcomes), attack, result))
+        return result
+
     def apply(self, step: Step) -> str | None:
+        if isinstance(step, Attack):
+            result = self.attack(step)
+            return None if result is None else result.error
         outcome = self.driver.apply(step)
         self.outcomes.append(outcome)
         return outcome
@@ -78,7 +89,8 @@ def replay(
                 failure = found
         for step in steps[len(witness.outcomes) :]:
             witness.apply(step)
-        results = [step_result(index, outcome) for index, outcome in enumerate(witness.outcomes)]
+        results = [outcome if isinstance(outcome, dict) else step_result(index, outcome)
+                   for index, outcome in enumerate(witness.outcomes)]  # fmt: skip
         return Replay(results, driver.snapshot(), failure)
     finally:
         driver.close()

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from choir_model.invariants import INVARIANTS
+from properties.attacks import attack_table
 from properties.campaign import CampaignResult
 from properties.coverage import MODEL_ERRORS
 from properties.generate import OPS
@@ -64,6 +65,9 @@ def print_report(result: CampaignResult, console: Console) -> None:
         verdict = "VIOLATED" if c.violations["difference"] else "held"
         verdicts.add_row("", f"agreement with {campaign.target}", verdict)
     console.print(verdicts)
+    attacks = attack_table(c)
+    if attacks is not None:
+        console.print(attacks)
 
     gaps = c.missing()
     if gaps:
@@ -124,6 +128,8 @@ def write_junit(result: CampaignResult, path: Path, require_coverage: bool = Fal
         cases.append((f"invariant {invariant.number} {name}", checked, failure if c.violations[name] else None))
     if campaign.target != "model":
         cases.append(("agreement", checked, failure if c.violations["difference"] else None))
+    if c.attacks:
+        cases.append(("access_control", checked, failure if c.violations["access_control"] else None))
     gaps = c.missing()
     cases.append(("coverage", 0.0, f"not reached: {', '.join(gaps)}" if gaps and require_coverage else None))
     failures = errors = 0

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from choir_model import Params
 from choir_model.ops import Rules
+from properties.attacks import accepts_attacks
 from properties.coverage import Coverage
 from properties.driver import Driver
 from properties.generate import OPS, RandomSource, StepGenerator
@@ -61,7 +62,7 @@ def soak(
         ops = swarm(source)
         driver = driver_factory() if driver_factory else None
         lockstep = Lockstep(params, policy, driver, coverage=coverage, rules=rules, formula=formula)
-        generator = StepGenerator(lockstep.model, source)
+        generator = StepGenerator(lockstep.model, source, attacks=accepts_attacks(driver))
         coverage.examples += 1
         try:
             for _ in range(min(run_length, total_steps - done)):

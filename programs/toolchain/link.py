@@ -573,3 +573,15 @@ def link_files(inputs: Sequence[Path | str], output: Path | str, *, entry: str =
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(result.image)
     return result
+
+
+def link_code(text: bytes, *, entry: str = "entrypoint") -> bytes:
+    """An SBPF v0 program from hand-assembled code that needs no relocation, entered at its first instruction:
+    for fixtures such as a program that accepts every instruction (`mov64 r0, 0; exit`)."""
+    if not text or len(text) % INSN:
+        raise LinkError(f"code must be a non-empty multiple of {INSN} bytes, got {len(text)}")
+    text_addr = _align(_EHDR + 3 * _PHDR, INSN)  # text, dynamic data, PT_DYNAMIC
+    end = text_addr + len(text)
+    image, _ = _emit(text_addr=text_addr, ro_addr=_align(end, 8), has_ro=False, end_of_ro=end, text=text,
+                     rodata=b"", entry_addr=text_addr, entry_name=entry, dyn_relocs=[])  # fmt: skip
+    return image

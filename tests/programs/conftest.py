@@ -51,3 +51,11 @@ def choir_build(clang: str, tmp_path_factory: pytest.TempPathFactory) -> BuildRe
 @pytest.fixture(scope="session")
 def choir_so(choir_build: BuildResult) -> bytes:
     return Path(choir_build.path).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def access_bug_images(clang: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """Every mutant of `access_bugs.ACCESS_BUGS`, built once per session."""
+    from tests.programs.access_bugs import ACCESS_BUGS, build_mutant
+
+    return {name: build_mutant(name, tmp_path_factory.mktemp(name), clang) for name in ACCESS_BUGS}

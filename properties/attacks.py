@@ -1,0 +1,616 @@
+"""Attacks: transaction-level corruptions of valid steps, and the `access_control` property (seeds: Impl_Security,
+"Access control enforcement", "Thread ownership verification", "Token custody rules").
+
+The property suite's operations are well-formed transactions built by our own client, so on their own they never
+test the account checks where a Solana program's worst exploits live (a missing owner, signer or PDA check, an
+account substituted for another). An attack takes a step that is valid in the current state, builds its
+transaction with the driver's instruction builders, and applies exactly one corruption of one `AttackKind` (listed
+in `KINDS`, each documented below). The oracle: the transaction must fail and change nothing (every byte, owner
+and lamport of every account it names and of every program account equal before and after; the supply summed over
+the program's accounts still TOTAL_SUPPLY), and the model is not stepped (its state is untouched). Anything else
+is a violation of `access_control`, shrunk and written as a trace like any other failure.
+
+An attack is a trace record of its own, `{"op": "attack", "kind": ..., "arg": ..., "step": {the valid step}}`:
+`kind` and `arg` fix every choice, and the corrupted transaction is rebuilt from the program's state when it is
+replayed, so a shrunk trace replays anywhere the program runs in LiteSVM. Drivers that cannot express an attack
+(the model, the backend, a program over JSON-RPC) skip it.
+
+Choices are made at generation time from the model's state only (`attack_choices`), through the generator's
+`Source`, so attacks shrink and replay like steps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import weakref
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from choir_model import Model, Step
+from choir_model.ops import invalid_time
+from choir_model.steps import Fund, ProcessApproval
+from choir_model.trace import TraceError, step_from_json, step_result
+
+if TYPE_CHECKING:
+    from solders.instruction import Instruction
+    from solders.keypair import Keypair
+    from solders.pubkey import Pubkey
+
+ATTACK_ONE_IN = 10
+"""The steady share of attacks among the steps of a target that can run them: one valid step in ten."""
+
+RARE = ("settlement_wallets", "fund_cosigners", "noncanonical_bump", "wrong_cpi_program", "impostor_signer")
+IMPOSTOR = "mallory"  # a name the generator never funds: never a co-author, voter or authority
+
+# The operation's instruction and the roles of its accounts (programs/choir/idl.json).
+INSTRUCTION = {"fund": "fund_member", "create_thread": "create_thread", "submit_message": "submit_message",
+               "request_public": "request_public", "submit_spec": "submit_spec", "expire": "expire_approval",
+               "process_approval": "process_approval", "divest": "divest_tokens"}  # fmt: skip
+# Roles that hold an existing program account whenever the step is valid.
+EXISTING = {"fund": ("config", "treasury"), "create_thread": ("config", "member"), "submit_message": ("thread",),
+            "request_public": ("config", "thread", "message"), "submit_spec": ("config", "member", "thread"),
+            "process_approval": ("treasury", "thread", "message"), "expire": ("treasury", "thread", "message"),
+            "divest": ("config", "member", "thread")}  # fmt: skip
+CREATED = {"create_thread": "thread", "submit_message": "message", "submit_spec": "message"}
+SIGNER = {"create_thread": "creator", "submit_message": "author", "request_public": "author", "submit_spec": "author",
+          "process_approval": "voter", "divest": "co_author"}  # fmt: skip
+WRITABLE = {"fund": ("treasury", "member"), "create_thread": ("member", "thread"),
+            "submit_message": ("thread", "message"), "request_public": ("thread", "message"),
+            "submit_spec": ("member", "thread", "message"), "process_approval": ("treasury", "thread", "message"),
+            "expire": ("treasury", "thread", "message"), "divest": ("member", "thread")}  # fmt: skip
+WALLET_BOUND = ("create_thread", "submit_spec", "divest")  # the signer's own wallet is one of the accounts
+
+
+@dataclass(frozen=True, slots=True)
+class Attack(Step):
+    """One attack: `base` (a step valid when generated) corrupted by `KINDS[kind]` with the choice `arg`."""
+
+    op: ClassVar[str] = "attack"
+    kind: str
+    arg: str
+    base: Step
+
+    @classmethod
+    def of(cls, kind: str, arg: str, base: Step) -> Attack:
+        return cls(base.actor, base.now, kind, arg, base)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"op": self.op, "kind": self.kind, "arg": self.arg, "step": self.base.to_json()}
+
+
+# -- generation: which corruptions apply to a valid step, from the model's state only ---------------------------
+
+
+def _existing_roles(model: Model, base: Step) -> tuple[str, ...]:
+    """Roles holding an existing program account. A fund's new wallet is opened by an instruction of the same
+    transaction, which also makes it writable there (flags are per transaction), so it is not one of them."""
+    roles = EXISTING[base.op]
+    if base.op == "fund" and base.actor in model.state.wallets:  # the recipient's wallet exists already
+        roles = (*roles, "member")
+    return roles
+
+
+def _created(base: Step) -> tuple[str, ...]:
+    return (CREATED[base.op],) if base.op in CREATED else ()
+
+
+def _other_wallets(model: Model, base: Step) -> tuple[str, ...]:
+    return tuple(sorted(u for u in model.state.wallets if u != base.actor))[:4]
+
+
+def _other_threads(model: Model, base: Step) -> tuple[str, ...]:
+    return tuple(sorted(t for t in model.state.threads if t != base.thread_id))[:4]
+
+
+def _other_messages(model: Model, base: Step) -> tuple[str, ...]:
+    threads = model.state.threads
+    return tuple(f"{t}/{min(threads[t].messages)}" for t in _other_threads(model, base) if threads[t].messages)
+
+
+def _multisig(model: Model, base: Step) -> bool:
+    """A fund whose first co-signer is an authority, under a threshold above one: keeping that one signature
+    alone must then be refused."""
+    params = model.params
+    return (isinstance(base, Fund) and params.treasury_threshold > 1 and bool(base.signers)
+            and base.signers[0] in params.treasury_authorities)  # fmt: skip
+
+
+def _settling_approval(model: Model, base: Step) -> bool:
+    """The last, unanimous approval of a spec whose stake pays every approver: the vote that reads the voters'
+    wallets (only then is a wrong wallet list an attack rather than ignored)."""
+    if not isinstance(base, ProcessApproval) or not base.approve:
+        return False
+    message = model.state.threads[base.thread].messages[base.hash]
+    voters = message.voters
+    return (len(message.votes) + 1 == len(voters) and all(message.votes.values())
+            and message.stake // len(voters) > 0)  # fmt: skip
+
+
+CHOICES: dict[str, Callable[[Model, Step], tuple[str, ...]]] = {
+    "other_member": lambda m, b: _other_wallets(m, b) if b.op in WALLET_BOUND else (),
+    "other_thread": lambda m, b: (
+        _other_threads(m, b) if b.op in (*CREATED, "request_public", "process_approval", "expire") else ()
+    ),
+    "other_thread_message": lambda m, b: _other_messages(m, b) if "message" in WRITABLE[b.op] else (),
+    "foreign_owner": _existing_roles,
+    "not_pda": lambda m, b: (*_created(b), *(r for r in ("config", "treasury") if r in EXISTING[b.op])),
+    "noncanonical_bump": lambda m, b: _created(b),
+    "fake_config_treasury": lambda m, b: tuple(r for r in ("config", "treasury") if r in EXISTING[b.op]),
+    "wrong_cpi_program": lambda m, b: ("noop", "self") if b.op in CREATED else (),
+    "dropped_signer": lambda m, b: (SIGNER[b.op],) if b.op in SIGNER else (),
+    "impostor_signer": lambda m, b: (SIGNER[b.op],) if b.op in WALLET_BOUND else (),
+    "duplicate_account": lambda m, b: tuple(
+        f"{x}={y}" for x in (*_existing_roles(m, b), *_created(b)) for y in _existing_roles(m, b) if x != y
+    ),
+    "settlement_wallets": lambda m, b: (
+        ("swapped", "missing", "foreign", "inserted") if _settling_approval(m, b) else ()
+    ),
+    "fund_cosigners": lambda m, b: ("repeated", "outsider", "unsigned") if _multisig(m, b) else (),
+    "bad_data": lambda m, b: ("truncated", "extended", "retyped"),
+    "read_only": lambda m, b: tuple(r for r in WRITABLE[b.op] if r in (*_existing_roles(m, b), *_created(b))),
+}
+
+
+def attack_choices(model: Model, base: Step) -> list[tuple[str, tuple[str, ...]]]:
+    """Every kind that applies to `base` in the model's current state, with its possible choices."""
+    out = []
+    for kind in KINDS:
+        args = CHOICES[kind](model, base)
+        if args:
+            out.append((kind, args))
+    return out
+
+
+class Source(Protocol):
+    def index(self, n: int) -> int: ...
+
+
+def mix_attack(model: Model, source: Source, step: Step) -> Step:
+    """`step`, or one time in `ATTACK_ONE_IN` an attack on it when it is valid now (the model says so)."""
+    if source.index(ATTACK_ONE_IN) != ATTACK_ONE_IN - 1 or model.refusal(step) is not None:
+        return step
+    choices = attack_choices(model, step)
+    rare = [choice for choice in choices if choice[0] in RARE]
+    if rare and source.index(2) == 0:  # attacks that only a rare step allows get half of that step's attacks
+        choices = rare
+    kind, args = choices[source.index(len(choices))]
+    return Attack.of(kind, args[source.index(len(args))], step)
+
+
+# -- execution on the program ------------------------------------------------------------------------------------
+
+
+class Tx:
+    """The transaction of a valid step under corruption: the operation's instruction is the last one."""
+
+    def __init__(self, env: AttackEnv, base: Step) -> None:
+        from solders.instruction import AccountMeta
+
+        self.env = env
+        self.base = base
+        instructions, signers = env.driver.build(base)
+        self.instructions: list[Instruction] = list(instructions)
+        self.signers: list[Keypair] = list(signers)
+        ix = self.instructions[-1]
+        self.name = INSTRUCTION[base.op]
+        self.roles = [a.name for a in env.driver.coder.instructions[self.name].accounts]
+        self.metas: list[AccountMeta] = list(ix.accounts)
+        self.data = bytes(ix.data)
+
+    def index(self, role: str) -> int:
+        return self.roles.index(role)
+
+    def key(self, role: str) -> Pubkey:
+        return self.metas[self.index(role)].pubkey
+
+    def put(self, role: str, key: Pubkey, *, signer: bool | None = None, writable: bool | None = None) -> None:
+        from solders.instruction import AccountMeta
+
+        i = self.index(role)
+        old = self.metas[i]
+        self.metas[i] = AccountMeta(key, old.is_signer if signer is None else signer,
+                                    old.is_writable if writable is None else writable)  # fmt: skip
+
+    def finish(self) -> list[Instruction]:
+        from solders.instruction import Instruction
+
+        program_id = self.instructions[-1].program_id
+        return [*self.instructions[:-1], Instruction(program_id, self.data, self.metas)]
+
+
+def _args(tx: Tx) -> dict[str, Any]:
+    return tx.env.driver.coder.decode_instruction(tx.data)[1]
+
+
+def _encode(tx: Tx, args: dict[str, Any]) -> None:
+    tx.data = tx.env.driver.coder.encode_instruction(tx.name, args)
+
+
+def _other_member(tx: Tx, arg: str) -> None:
+    """Another user's wallet (an existing member account) in place of the signer's own."""
+    tx.put("member", tx.env.member(arg))
+
+
+def _other_thread(tx: Tx, arg: str) -> None:
+    """Another existing thread's account in place of the step's thread."""
+    tx.put("thread", tx.env.driver.pdas.thread(arg)[0])
+
+
+def _other_thread_message(tx: Tx, arg: str) -> None:
+    """A message of another thread in place of the step's message (existing or to be created)."""
+    thread_id, _, content_hash = arg.partition("/")
+    pdas = tx.env.driver.pdas
+    tx.put("message", pdas.message(pdas.thread(thread_id)[0], bytes.fromhex(content_hash))[0])
+
+
+def _foreign_owner(tx: Tx, arg: str) -> None:
+    """An account owned by another program holding a copy of the valid account's bytes."""
+    tx.put(arg, tx.env.foreign_copy(tx.key(arg)))
+
+
+def _not_pda(tx: Tx, arg: str) -> None:
+    """An address that is not the PDA the role's seeds give (an empty one: nothing can be created or read there)."""
+    tx.put(arg, tx.env.address(b"not a pda", tx.key(arg)))
+
+
+def _noncanonical_bump(tx: Tx, arg: str) -> None:
+    """A non-canonical bump of the right seeds, with the (valid, off-curve) address it gives."""
+    from solders.pubkey import Pubkey
+
+    args = _args(tx)
+    seeds = tx.env.seeds(tx.base, arg)
+    for bump in range(args["bump"] - 1, -1, -1):
+        try:
+            address = Pubkey.create_program_address([*seeds, bytes([bump])], tx.env.driver.coder.program_id)
+        except Exception:  # solders raises a bare error for an on-curve address
+            continue
+        args["bump"] = bump
+        _encode(tx, args)
+        tx.put(arg, address)
+        return
+
+
+def _fake_config_treasury(tx: Tx, arg: str) -> None:
+    """A fake config or treasury: one of the program's accounts of another type (right owner, wrong layout) that
+    the transaction does not name already."""
+    named = {meta.pubkey for meta in tx.metas}
+    accounts = tx.env.driver.accounts()
+    fake = next(key for key in sorted(accounts, key=bytes) if key not in named and accounts[key][0] != arg.title())
+    tx.put(arg, fake)
+
+
+def _wrong_cpi_program(tx: Tx, arg: str) -> None:
+    """Another program in the system program's role, so account creation calls it: one that accepts every
+    instruction (`noop`), or this program itself (`self`)."""
+    tx.put("system_program", tx.env.noop() if arg == "noop" else tx.env.driver.coder.program_id)
+
+
+def _dropped_signer(tx: Tx, arg: str) -> None:
+    """The acting user's account without its signer flag (and no signature)."""
+    key = tx.key(arg)
+    tx.put(arg, key, signer=False)
+    tx.signers = [s for s in tx.signers if s.pubkey() != key]
+
+
+def _impostor_signer(tx: Tx, arg: str) -> None:
+    """Someone else signs in the actor's role, with the actor's wallet still passed."""
+    impostor = tx.env.keypair(IMPOSTOR)
+    tx.put(arg, impostor.pubkey(), signer=True)
+    tx.signers.append(impostor)
+
+
+def _duplicate_account(tx: Tx, arg: str) -> None:
+    """One program account in two roles: `x=y` puts role y's account in role x too."""
+    x, _, y = arg.partition("=")
+    tx.put(x, tx.key(y))
+
+
+def _settlement_wallets(tx: Tx, arg: str) -> None:
+    """Wallets of the settling vote that are not the voters' in snapshot order: two `swapped` (or, with one voter,
+    a `foreign` one), the last `missing`, one replaced by a non-voter's (`foreign`), or one `inserted` first."""
+    from solders.instruction import AccountMeta
+
+    fixed, wallets = tx.metas[: len(tx.roles)], tx.metas[len(tx.roles) :]
+    outsider = AccountMeta(tx.env.member(IMPOSTOR), False, True)
+    if arg == "swapped" and len(wallets) > 1:
+        wallets[0], wallets[1] = wallets[1], wallets[0]
+    elif arg == "missing":
+        wallets = wallets[:-1]
+    elif arg == "inserted":
+        wallets = [outsider, *wallets]
+    else:
+        wallets[-1] = outsider
+    tx.metas = fixed + wallets
+
+
+def _fund_cosigners(tx: Tx, arg: str) -> None:
+    """Treasury co-signers below the threshold in disguise: one authority `repeated`, an `outsider` signing as
+    the second, or the second authority passed `unsigned`."""
+    from solders.instruction import AccountMeta
+
+    first = tx.metas[len(tx.roles)]
+    if arg == "repeated":
+        second = first
+    elif arg == "outsider":
+        second = AccountMeta(tx.env.keypair(IMPOSTOR).pubkey(), True, False)
+    else:
+        second = AccountMeta(tx.metas[len(tx.roles) + 1].pubkey, False, False)
+    tx.metas = [*tx.metas[: len(tx.roles)], first, second]
+    tx.signers = [s for s in tx.signers if s.pubkey() == first.pubkey]
+    if arg == "outsider":
+        tx.signers.append(tx.env.keypair(IMPOSTOR))
+
+
+def _bad_data(tx: Tx, arg: str) -> None:
+    """Instruction data `truncated` by a byte, `extended` by one, or `retyped` (another instruction's
+    discriminator in front of these arguments and accounts)."""
+    if arg == "truncated":
+        tx.data = tx.data[:-1]
+    elif arg == "extended":
+        tx.data = tx.data + b"\0"
+    else:
+        names = list(INSTRUCTION.values())
+        other = names[(names.index(tx.name) + 1) % len(names)]
+        tx.data = tx.env.driver.coder.instructions[other].discriminator + tx.data[8:]
+
+
+def _read_only(tx: Tx, arg: str) -> None:
+    """An account the instruction writes, passed read-only."""
+    tx.put(arg, tx.key(arg), writable=False)
+
+
+@dataclass(frozen=True)
+class AttackKind:
+    """A named corruption; `corrupt(tx, arg)` changes the transaction of a valid step in exactly one way."""
+
+    name: str
+    corrupt: Callable[[Tx, str], None]
+
+    @property
+    def doc(self) -> str:
+        return " ".join((self.corrupt.__doc__ or "").split())
+
+
+KINDS: dict[str, AttackKind] = {
+    kind.name: kind
+    for kind in (
+        AttackKind("other_member", _other_member),
+        AttackKind("other_thread", _other_thread),
+        AttackKind("other_thread_message", _other_thread_message),
+        AttackKind("foreign_owner", _foreign_owner),
+        AttackKind("not_pda", _not_pda),
+        AttackKind("noncanonical_bump", _noncanonical_bump),
+        AttackKind("fake_config_treasury", _fake_config_treasury),
+        AttackKind("wrong_cpi_program", _wrong_cpi_program),
+        AttackKind("dropped_signer", _dropped_signer),
+        AttackKind("impostor_signer", _impostor_signer),
+        AttackKind("duplicate_account", _duplicate_account),
+        AttackKind("settlement_wallets", _settlement_wallets),
+        AttackKind("fund_cosigners", _fund_cosigners),
+        AttackKind("bad_data", _bad_data),
+        AttackKind("read_only", _read_only),
+    )
+}
+
+
+class AttackEnv:
+    """What attacks need from a program driver running in LiteSVM: its builders, its runtime (to plant accounts
+    owned by another program, and a program that accepts every instruction) and raw account bytes."""
+
+    NOOP_CODE = bytes.fromhex("b7000000000000009500000000000000")  # mov64 r0, 0; exit
+
+    def __init__(self, driver: Any) -> None:
+        self.driver = driver
+        self.svm = driver.transport.svm
+        self._noop: Pubkey | None = None
+
+    def address(self, *parts: bytes | Pubkey) -> Pubkey:
+        """A fixed address derived from `parts` (an attack replays to the same accounts)."""
+        from solders.pubkey import Pubkey
+
+        return Pubkey.from_bytes(hashlib.sha256(b"choir attack: " + b"|".join(bytes(p) for p in parts)).digest())
+
+    def keypair(self, name: str) -> Keypair:
+        return self.driver.key(name)
+
+    def member(self, name: str) -> Pubkey:
+        return self.driver.pdas.member(self.driver.pubkey(name))[0]
+
+    def seeds(self, base: Step, role: str) -> list[bytes]:
+        """The seeds (without bump) of the account `role` of `base` creates."""
+        pdas = self.driver.pdas
+        if role == "thread":
+            return [b"thread", base.thread_id.encode("utf-8")]  # type: ignore[union-attr]
+        thread = pdas.thread(base.thread_id)[0]  # type: ignore[arg-type]
+        return [b"message", bytes(thread), bytes.fromhex(base.content_hash)]  # type: ignore[arg-type]
+
+    def foreign_copy(self, key: Pubkey) -> Pubkey:
+        from solders.account import Account
+
+        account = self.svm.get_account(key)
+        copy = self.address(b"foreign", key)
+        data = bytes(account.data) if account is not None else b""
+        self.svm.set_account(copy, Account(10**9, data, self.address(b"another program")))
+        return copy
+
+    def noop(self) -> Pubkey:
+        if self._noop is None:
+            from programs.toolchain.link import link_code
+
+            self._noop = self.address(b"noop program")
+            self.svm.add_program(self._noop, link_code(self.NOOP_CODE))
+        return self._noop
+
+    def accounts(self, keys: Iterable[Pubkey]) -> dict[Pubkey, tuple[int, Pubkey, bytes]]:
+        """Lamports, owner and data of every program account and of `keys`."""
+        out = {
+            k: (a.lamports, a.owner, bytes(a.data))
+            for k, a in self.svm.get_program_accounts(self.driver.coder.program_id)
+        }
+        for key in keys:
+            account = self.svm.get_account(key)
+            out[key] = (account.lamports, account.owner, bytes(account.data)) if account is not None else (0, key, b"")
+        return out
+
+    def supply(self) -> int:
+        """Every token the program's accounts hold (treasury, wallets, thread balances, escrowed stakes)."""
+        total = 0
+        for data in self.driver.raw_accounts().values():
+            name = self.driver.coder.account_name(data)
+            if name in ("Treasury", "Member", "Thread"):
+                total += self.driver.coder.decode_account(data)[1]["balance"]
+            elif name == "Message":
+                total += self.driver.coder.decode_account(data)[1]["stake"]
+        return total
+
+
+_ENVS: weakref.WeakKeyDictionary[Any, AttackEnv] = weakref.WeakKeyDictionary()
+
+
+def accepts_attacks(driver: Any) -> bool:
+    """True for a program driver in LiteSVM (attacks plant accounts, which only an in-process runtime allows)."""
+    return hasattr(getattr(driver, "transport", None), "svm") and hasattr(driver, "raw_accounts")
+
+
+def _env(driver: Any) -> AttackEnv:
+    env = _ENVS.get(driver)
+    if env is None:
+        env = _ENVS[driver] = AttackEnv(driver)
+    return env
+
+
+@dataclass
+class AttackResult:
+    """What one attack did: `error` is the refusal's name (None: the transaction succeeded); `problems` are the
+    ways it broke `access_control` (empty: refused and nothing changed)."""
+
+    error: str | None
+    problems: list[str] = field(default_factory=list)
+
+
+def run_attack(driver: Any, attack: Attack) -> AttackResult | None:
+    """Send the attack's transaction; None when the driver cannot express attacks (it is skipped)."""
+    if not accepts_attacks(driver) or invalid_time(driver.last_now, attack.now, driver.params) is not None:
+        return None
+    env = _env(driver)
+    tx = Tx(env, attack.base)
+    KINDS[attack.kind].corrupt(tx, attack.arg)
+    instructions = tx.finish()
+    payer = driver.transport.payer_key
+    named = {meta.pubkey for ix in instructions for meta in ix.accounts if meta.pubkey != payer}
+    before = env.accounts(named)
+    outcome = driver.send(instructions, tx.signers, now=attack.now)
+    after = env.accounts(named)
+    problems = []
+    error = None if outcome.ok else driver.error_name(outcome)
+    if outcome.ok:
+        problems.append(f"{attack.kind} ({attack.arg}) on {attack.base.op} succeeded")
+    changed = [str(key) for key in before.keys() | after.keys() if before.get(key) != after.get(key)]
+    if changed:
+        problems.append(
+            f"{attack.kind} ({attack.arg}) changed {len(changed)} account(s): {', '.join(sorted(changed)[:4])}"
+        )
+    supply = env.supply()
+    if supply != driver.params.total_supply:
+        problems.append(f"supply {supply} after {attack.kind} ({attack.arg}), not {driver.params.total_supply}")
+    return AttackResult(error, problems)
+
+
+def record(counter: Counter[tuple[str, str]], attack: Attack, result: AttackResult | None) -> None:
+    """Count the attack for the report: by kind and outcome (the refusal's name, `skipped` or `SUCCEEDED`)."""
+    outcome = "skipped" if result is None else result.error or "SUCCEEDED"
+    counter[(attack.kind, outcome)] += 1
+
+
+# -- traces --------------------------------------------------------------------------------------------------------
+
+
+def step_or_attack(obj: Any, line: int) -> Step:
+    """One trace object: an attack record, or a SPEC section 8 operation (`choir_model.trace.step_from_json`)."""
+    if not isinstance(obj, dict) or obj.get("op") != Attack.op:
+        return step_from_json(obj, line)
+    unknown = sorted(set(obj) - {"op", "kind", "arg", "step"})
+    if unknown:
+        raise TraceError(line, f"attack has unknown field(s) {', '.join(unknown)}")
+    kind, arg = obj.get("kind"), obj.get("arg")
+    if kind not in KINDS:
+        raise TraceError(line, f"attack.kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if not isinstance(arg, str):
+        raise TraceError(line, f"attack.arg must be a string, got {arg!r}")
+    base = step_from_json(obj.get("step"), line)
+    return Attack.of(kind, arg, base)
+
+
+def read_steps(path: str | Path) -> list[Step]:
+    """A trace that may hold attack records; validated whole before anything runs (TraceError names the line)."""
+    steps = []
+    with open(path, encoding="utf-8") as handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise TraceError(number, f"not valid JSON ({error.msg} at column {error.colno})") from None
+            steps.append(step_or_attack(obj, number))
+    return steps
+
+
+def is_attack(step: Step) -> bool:
+    return isinstance(step, Attack)
+
+
+def attack_rows(counter: Counter[tuple[str, str]]) -> Sequence[tuple[str, int, int, str]]:
+    """The report's attack table: each kind with attempts, refusals and the refusals' names with counts."""
+    rows = []
+    for kind in KINDS:
+        outcomes = {o: n for (k, o), n in counter.items() if k == kind}
+        attempted = sum(outcomes.values())
+        refused = sum(n for o, n in outcomes.items() if o not in ("skipped", "SUCCEEDED"))
+        names = ", ".join(f"{o} {n}" for o, n in sorted(outcomes.items(), key=lambda item: -item[1]))
+        rows.append((kind, attempted, refused, names))
+    return rows
+
+
+def step_attack(lockstep: Any, attack: Attack) -> str | None:
+    """`Lockstep.step` for an attack: run it on the driver (the model is not stepped), count it, and raise the
+    `access_control` PropertyFailure when it succeeded or changed anything. Returns the refusal's name."""
+    from properties.lockstep import PropertyFailure
+
+    lockstep.steps.append(attack)
+    runner = getattr(lockstep.driver, "attack", None)  # a replay's witness records what the target did
+    result = runner(attack) if runner is not None else run_attack(lockstep.driver, attack)
+    record(lockstep.coverage.attacks, attack, result)
+    if result is not None and result.problems:
+        lockstep.coverage.violations["access_control"] += 1
+        raise PropertyFailure("access_control", result.problems, lockstep.steps)
+    return None if result is None else result.error
+
+
+def attack_table(coverage: Any) -> Any:
+    """The report's attack table (a rich Table), or None when the campaign ran no attack."""
+    from rich.table import Table
+
+    if not coverage.attacks:
+        return None
+    verdict = "[bold red]VIOLATED[/bold red]" if coverage.violations["access_control"] else "[green]held[/green]"
+    table = Table(title=f"attacks (access_control: {verdict})", title_justify="left")
+    for column in ("attack", "attempted", "refused", "by"):
+        table.add_column(column)
+    for kind, attempted, refused, names in attack_rows(coverage.attacks):
+        style = "" if refused == attempted or not attempted else "bold red"
+        count = f"[{style}]{refused:,}[/{style}]" if style else f"{refused:,}"
+        table.add_row(kind, f"{attempted:,}" if attempted else "[red]0[/red]", count, names)
+    return table
+
+
+def attack_line(index: int, attack: Attack, result: AttackResult | None) -> dict[str, Any]:
+    """An attack's line in a replay's output: the refusal as a step result, or `skipped` where the driver cannot
+    run attacks."""
+    if result is None:
+        return {"step": index, "attack": attack.kind, "skipped": True}
+    return {**step_result(index, result.error), "attack": attack.kind}
