@@ -82,9 +82,12 @@ def serve(
 ) -> None:
     """Serve the reference backend: the REST API of docs/spec.md section 10 over the model, durable in --data."""
     from reference_backend.config import BackendConfig, parse_params, parse_rate_limit
-    from reference_backend.journal import Journal
+    from reference_backend.journal import JOURNAL_FILE, Journal
 
     if export_trace is not None:
+        if not (data / JOURNAL_FILE).is_file():
+            err.print(f"{data} holds no journal ({JOURNAL_FILE}): check --data", style="red", markup=False)
+            raise typer.Exit(2)
         journal = Journal(data)
         count = journal.export(export_trace)
         journal.close()

@@ -402,3 +402,23 @@ def test_a_trailing_slash_and_a_deeply_nested_body_answer_in_the_envelope(world:
     nested = ("[" * 100_000 + "]" * 100_000).encode()
     content, headers = world.signed("alice", "POST", CREATE, raw=nested)
     assert code(world.send("POST", CREATE, content, headers)) == (400, "ValidationError")
+
+
+# -- choir serve's input ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "params",
+    ['{"treasury_authorities":"abc"}', '{"min_stake":1.5}', '{"decimals":30}', '{"max_pending":true}',
+     '{"treasury_authorities":[]}', '{"treasury_threshold":4}', '{"approval_window":-1}'],
+)  # fmt: skip
+def test_serve_refuses_params_the_model_cannot_hold(params: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["serve", "--data", str(tmp_path / "d"), "--chain", "none", "--params", params])
+    assert result.exit_code == 2 and "params" in result.output and "Traceback" not in result.output, result.output
+
+
+def test_export_trace_refuses_a_data_directory_without_a_journal(tmp_path: Path) -> None:
+    out = tmp_path / "trace.jsonl"
+    result = CliRunner().invoke(app, ["serve", "--data", str(tmp_path / "typo"), "--export-trace", str(out)])
+    assert result.exit_code == 2 and "holds no journal" in " ".join(result.output.split())
+    assert not out.exists() and not (tmp_path / "typo").exists()
