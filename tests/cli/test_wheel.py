@@ -2,11 +2,13 @@
 virtual environment, runs `choir --version` and `choir demo` (the examples ship inside the package) from a
 directory outside the checkout, and a command whose extra is missing says how to install it (exit 3).
 
+With the `program` extra added, `choir program build` writes into the user cache, not site-packages.
 Built once per session (module fixture) with the project's pinned uv, from its cache when it can (`--offline`),
 else from the package index."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tomllib
 from pathlib import Path
@@ -66,3 +68,32 @@ def test_a_missing_extra_names_its_install_command(
     assert run.returncode == 3
     assert run.stderr.count("\n") == 1 and f"pip install 'choir-toolkit[{extra}]'" in run.stderr
     assert not any(tmp_path.iterdir())  # nothing was written
+
+
+def test_program_build_goes_to_the_user_cache(installed: Path, tmp_path: Path) -> None:
+    """With the `program` extra, `choir program build` from a wheel writes into the user's cache, not into
+    site-packages or the current directory. Runs last: it adds the extra to the shared environment."""
+    python = str(installed.with_name("python"))
+    wheel = next(installed.parents[2].joinpath("dist").glob("choir_toolkit-*.whl"))
+    try:
+        _uv("pip", "install", "--quiet", "--offline", "--python", python, f"{wheel}[program]")
+    except subprocess.CalledProcessError:
+        _uv("pip", "install", "--quiet", "--python", python, f"{wheel}[program]")
+    cache, cwd = tmp_path / "cache", tmp_path / "cwd"
+    cwd.mkdir()
+    run = subprocess.run(
+        [str(installed), "program", "build", "--no-install-clang"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"COLUMNS": "200", "PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "XDG_CACHE_HOME": str(cache)},
+    )
+    if run.returncode == 3 and "clang" in run.stderr:
+        pytest.skip(f"no BPF-capable clang here: {run.stderr.strip()}")
+    assert run.returncode == 0, run.stderr
+    built = cache / "choir-toolkit" / "build" / "choir.so"
+    assert built.is_file() and str(built) in run.stdout.replace("\n", "")
+    assert not any(cwd.iterdir())
+    site = installed.parents[1] / "lib"
+    assert not list(site.glob("python*/site-packages/build"))
