@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -129,13 +129,15 @@ def _json(number: int, text: str) -> Any:
         raise TraceError(number, f"an integer has more than {limit:,} digits (a u64 has at most 20)") from None
 
 
-def parse_trace(lines: Iterable[str]) -> list[Step]:
-    """Validate every line first (blank lines are skipped); raise TraceError at the first bad one."""
+def parse_trace(lines: Iterable[str], convert: Callable[[Any, int], Step] | None = None) -> list[Step]:
+    """Validate every line first (blank lines are skipped); raise TraceError at the first bad one. `convert`
+    turns one JSON value into a step (default `step_from_json`; the attack suite adds its own records)."""
+    convert = convert or step_from_json
     steps = []
     for number, text in enumerate(lines, start=1):
         if not text.strip():
             continue
-        steps.append(step_from_json(_json(number, text), number))
+        steps.append(convert(_json(number, text), number))
     return steps
 
 
@@ -150,13 +152,13 @@ def _decoded(data: bytes) -> Iterator[str]:
             ) from None
 
 
-def read_trace(path: str | Path) -> list[Step]:
+def read_trace(path: str | Path, convert: Callable[[Any, int], Step] | None = None) -> list[Step]:
     """Read and validate a whole trace file; TraceError (and nothing else) if it is not one."""
     try:
         data = Path(path).read_bytes()
     except OSError as error:
         raise TraceError(None, f"cannot read the trace: {error.strerror or error}") from None
-    return parse_trace(_decoded(data))
+    return parse_trace(_decoded(data), convert)
 
 
 def dump_trace(steps: Iterable[Step], out: TextIO) -> None:

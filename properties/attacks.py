@@ -22,7 +22,6 @@ Choices are made at generation time from the model's state only (`attack_choices
 from __future__ import annotations
 
 import hashlib
-import json
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -33,7 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from choir_model import Model, Step
 from choir_model.ops import invalid_time
 from choir_model.steps import Fund, ProcessApproval
-from choir_model.trace import TraceError, step_from_json, step_result
+from choir_model.trace import TraceError, read_trace, step_from_json, step_result
 
 if TYPE_CHECKING:
     from solders.instruction import Instruction
@@ -547,17 +546,7 @@ def step_or_attack(obj: Any, line: int) -> Step:
 
 def read_steps(path: str | Path) -> list[Step]:
     """A trace that may hold attack records; validated whole before anything runs (TraceError names the line)."""
-    steps = []
-    with open(path, encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise TraceError(number, f"not valid JSON ({error.msg} at column {error.colno})") from None
-            steps.append(step_or_attack(obj, number))
-    return steps
+    return read_trace(path, step_or_attack)
 
 
 def is_attack(step: Step) -> bool:
