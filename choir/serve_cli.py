@@ -19,11 +19,12 @@ CHAINS = ("litesvm", "rpc", "none")
 def serve(
     host: Annotated[str, typer.Option("--host", help="Interface to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
-    data: Annotated[Path, typer.Option("--data", help="Data directory: journal (SQLite WAL) and local Qdrant.")] = Path(
-        "choir-data"
-    ),
+    data: Annotated[
+        Path, typer.Option("--data", help="Data directory: journal (SQLite WAL) and the embedded search index.")
+    ] = Path("choir-data"),
     qdrant_url: Annotated[
-        str | None, typer.Option("--qdrant-url", help="Use a Qdrant server instead of local mode under --data.")
+        str | None,
+        typer.Option("--qdrant-url", help="Use a Qdrant server instead of the embedded engine under --data."),
     ] = None,
     params: Annotated[
         str | None,
@@ -48,8 +49,12 @@ def serve(
     max_skew: Annotated[int, typer.Option("--max-skew", help="Accepted clock skew of signed requests, s.")] = 120,
     sync: Annotated[str, typer.Option("--sync", help="SQLite synchronous mode: full or normal.")] = "full",
     embedder: Annotated[
-        str, typer.Option("--embedder", help="hashing, hashing:DIM or sentence-transformers:NAME (installed, offline).")
-    ] = "hashing",
+        str,
+        typer.Option(
+            "--embedder",
+            help="Dense vectors fused with BM25: none (BM25 only), hashing[:DIM] or sentence-transformers:NAME.",
+        ),
+    ] = "none",
     authorities: Annotated[
         Path | None,
         typer.Option("--authorities", help="JSON file {name: base58 public key} of the treasury authorities."),

@@ -110,7 +110,7 @@ class BackendConfig:
     authorities: dict[str, str] = field(default_factory=dict)
     admins: tuple[str, ...] | None = None
     sync: Literal["full", "normal"] = "full"
-    embedder: str = "hashing"
+    embedder: str = "none"
     snapshot_every: int = 10_000
     search_wait: float = 2.0
 

@@ -1,6 +1,7 @@
-"""Text embeddings for search (seeds Impl_Messages: "Backend creates embedding").
+"""Dense text embeddings for search (seeds Impl_Messages: "Backend creates embedding"), optional: lexical relevance
+comes from BM25 (`reference_backend.search`), and a dense embedding, when configured, is fused with it.
 
-The default is deterministic feature hashing: no model download, no network, the same vector for the same text on
+`hashing` is deterministic feature hashing: no model download, no network, the same vector for the same text on
 every machine and in every process (blake2b, never Python's salted `hash`). Tokens are the casefolded `\\w+` runs of
 the text, one-character tokens included (a query for "x" or a CJK character must still match), plus adjacent-word
 bigrams at half weight so word order counts a little. Term frequency is sublinear (1 + ln tf) and vectors are
@@ -87,11 +88,13 @@ class SentenceTransformerEmbedder:
         return vector
 
 
-def make_embedder(spec: str) -> Embedder:
-    """`hashing`, `hashing:DIM` or `sentence-transformers:NAME`."""
+def make_embedder(spec: str) -> Embedder | None:
+    """`none` (search on BM25 alone), `hashing`, `hashing:DIM` or `sentence-transformers:NAME`."""
     kind, _, arg = spec.partition(":")
+    if spec == "none":
+        return None
     if kind == "hashing":
         return HashingEmbedder(int(arg) if arg else 256)
     if kind == "sentence-transformers" and arg:
         return SentenceTransformerEmbedder(arg)
-    raise ValueError(f"unknown embedder {spec!r}: use hashing[:DIM] or sentence-transformers:NAME")
+    raise ValueError(f"unknown embedder {spec!r}: use none, hashing[:DIM] or sentence-transformers:NAME")

@@ -192,7 +192,6 @@ class Journal:
         try:
             for table in ("journal", "content", "snapshots"):
                 db.execute(f"DELETE FROM {table}")
-            db.execute("DELETE FROM meta WHERE key LIKE 'indexed_seq:%'")
             db.execute("COMMIT")
         except BaseException:
             self._rollback()

@@ -10,13 +10,12 @@ Threads and who owns what:
   fails, the model is rebuilt from the journal and the batch is answered 503.
 * **Readers** (thread views, search, wallet, snapshot) take the state lock briefly to copy what they need, then
   do their I/O (content lookups) outside it.
-* **The indexer thread** keeps Qdrant behind the journal: it upserts new messages and moves their `state` payload,
-  and records how far it got (`indexed_seq`), so a restart re-indexes exactly what was missed. Search is
+* **The indexer thread** (`reference_backend.indexer`) keeps the search index behind the journal. Search is
   eventually consistent, like any search engine: a message is found once the indexer has reached its journal
-  row, usually milliseconds later, and every answer says how far the index has got (`indexed_seq`), so a client
-  that must see its own write compares that with the write's `seq`. Only right after a start does search wait (up
-  to `search_wait`) for the index to catch up with the journal. Privacy is checked against the live model either
-  way, so a lagging index can only miss a message, never show one it should not.
+  row, usually milliseconds later, and every answer says how far the index has got (`indexed_seq`). Only right
+  after a start does search wait (up to `search_wait`) for the index to catch up with the journal. Privacy is
+  filtered inside the engine and checked again against the live model, so a lagging index can only miss a
+  message, never show one it should not.
 
 `now` for an operation is read by the writer when it applies it, so operations are applied in time order. With
 the system clock it never goes backwards (max of clock and the last step's time); a `ManualClock` is passed
@@ -36,7 +35,6 @@ import json
 import logging
 import queue
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -49,7 +47,6 @@ from choir_model import events as ev
 from choir_model.model import InvariantViolation
 from choir_model.privacy import Role, View, can_cite, can_search, role_of, view_of, visible_metadata
 from choir_model.state import ChoirState, Privacy
-from choir_model.steps import SubmitMessage, SubmitSpec
 from choir_model.trace import step_from_json
 from reference_backend.auth import Principal, ReplayGuard, dev_keypair, parse_public_key
 from reference_backend.clock import Clock, ManualClock, SystemClock
@@ -57,10 +54,11 @@ from reference_backend.config import BackendConfig
 from reference_backend.content import StatisticsSummarizer, Summarizer, snippet
 from reference_backend.embedding import make_embedder
 from reference_backend.errors import ApiError
+from reference_backend.indexer import Facts, Indexer, Update, index_update
 from reference_backend.journal import RESTORE, Batch, DataDirDamaged, Journal, storage_cause, trace_line
 from reference_backend.ratelimit import RateLimiter
 from reference_backend.schemas import MessageView, SearchHit, SearchResults, StakeQuote, ThreadView
-from reference_backend.search import Audience, IndexDoc, SearchIndex
+from reference_backend.search import Audience, TextVectors, open_index
 
 log = logging.getLogger("reference_backend")
 
@@ -160,13 +158,11 @@ class _Outcome:
     result: Any = None
     error: BaseException | None = None
     step_index: int | None = None
-    index_doc: IndexDoc | None = None
-    index_state: tuple[str, str, str] | None = None
+    index_update: Update | None = None
 
 
 _STOP = object()
 TEXT_CACHE_BYTES = 64 * 1024 * 1024
-WATERMARK_EVERY = 1.0
 CLOCK_HIGH = "manual_clock_high"
 
 
@@ -200,9 +196,8 @@ class Backend:
         self.replay = ReplayGuard(config.max_skew)
         self.limiter = RateLimiter(config.rate_limits)
         self.journal = Journal(config.data_dir, config.sync)
-        self.embedder = make_embedder(config.embedder)
-        self.index = SearchIndex(
-            self.embedder,
+        self.index = open_index(
+            TextVectors(make_embedder(config.embedder)),
             path=None if config.qdrant_url else config.data_dir / "qdrant",
             url=config.qdrant_url,
         )
@@ -219,14 +214,9 @@ class Backend:
         # the WebSocket hub's snapshots, the Chorus loop's reads).
         self.state_lock = threading.RLock()
         self._queue: queue.Queue[Any] = queue.Queue()
-        self._index_queue: queue.Queue[Any] = queue.Queue()
-        self._indexed = threading.Condition()
-        self._index_lock = threading.Lock()
+        self.indexer = Indexer(self.index, self.journal, self._index_facts, self.texts)
         self.generation = 0  # bumped by a world reset: caches and the chain drop what they hold
         self.journal_seq = 0
-        self.indexed_seq = 0
-        self._watermark_at = 0.0
-        self._index_target = 0
         self.failed: str | None = None
         self.degraded: str | None = None  # why the last journal commit failed, until one succeeds
         self._listeners: list[Listener] = []
@@ -237,7 +227,6 @@ class Backend:
         self._text_lock = threading.Lock()
         self._clock_lock = threading.Lock()
         self._writer: threading.Thread | None = None
-        self._indexer: threading.Thread | None = None
         self._batches = 0
         self.chain: Any = None  # a `reference_backend.chain.Chain` in front of the model (`choir serve --chain`)
 
@@ -270,9 +259,8 @@ class Backend:
             self._raise_clock_high(self.clock.now())
         self.replay.open(floor, self.journal.recent_requests(since=(floor or 0) + 1))
         self._writer = threading.Thread(target=self._write_loop, name="choir-writer", daemon=True)
-        self._indexer = threading.Thread(target=self._index_loop, name="choir-indexer", daemon=True)
         self._writer.start()
-        self._indexer.start()
+        self.indexer.start(self._head)
 
     def _replay_floor(self) -> int:
         """The last second a previous run of this data directory could have accepted a request at
@@ -300,10 +288,7 @@ class Backend:
             self._queue.put(_STOP)
             self._writer.join()
             self._writer = None
-        if self._indexer is not None:
-            self._index_queue.put(_STOP)
-            self._indexer.join()
-            self._indexer = None
+        self.indexer.stop()
         self.index.close()
         self.journal.close()
 
@@ -346,6 +331,14 @@ class Backend:
 
     def now(self) -> int:
         return self.clock.now()
+
+    @property
+    def indexed_seq(self) -> int:
+        """How far searches see the journal (`reference_backend.indexer`)."""
+        return self.indexer.indexed_seq
+
+    def wait_indexed(self, seq: int, timeout: float) -> bool:
+        return self.indexer.wait(seq, timeout)
 
     def key_of(self, name: str) -> Any:
         """The public key that signs for `name`: a treasury authority's configured key, else a registered one."""
@@ -493,7 +486,7 @@ class Backend:
                     self._threads_of.setdefault(event.creator, set()).add(event.thread_id)
                 elif isinstance(event, ev.CoAuthorAdded):
                     self._threads_of.setdefault(event.co_author, set()).add(event.thread_id)
-            self._capture_index(outcome, step, command.content)
+            outcome.index_update = index_update(self.model.state, step, command.content)
             return step, events, None if self.witness is None else self.witness(self.model.state, events)
         if isinstance(command, RegisterCommand):
             if command.name in self.authorities:
@@ -517,17 +510,15 @@ class Backend:
 
     def _reset(self, outcome: _Outcome) -> None:
         try:
-            with self.state_lock, self._index_lock:
+            with self.state_lock:
                 self.journal.clear_world()
                 self.model = Model(self.config.params, policy=self.config.policy, check=self.config.check)
                 self.journal_seq = 0
                 self._threads_of = {}
                 self._startup_seq = 0
                 self.generation += 1
-                self.index.clear()
-                with self._indexed:
-                    self.indexed_seq = 0
-                    self._index_target = 0
+            # Outside the state lock: the indexer's catch-up takes its own lock, then the state lock.
+            self.indexer.reset(self.generation)
             outcome.result = 0
         except Exception as error:
             log.exception("reset failed")
@@ -571,130 +562,25 @@ class Backend:
 
     # -- the index --------------------------------------------------------------------------------------------------
 
-    def _capture_index(self, outcome: _Outcome, step: Step, content: str | None) -> None:
-        """What the index must learn from an accepted step, read from the model right after it applied."""
-        content_hash = step.content_hash
-        if content_hash is None or step.thread_id is None:
-            return
-        message = self.model.state.threads[step.thread_id].messages[content_hash]
-        if isinstance(step, (SubmitMessage, SubmitSpec)):
-            outcome.index_doc = IndexDoc(
-                step.thread_id,
-                content_hash,
-                message.author,
-                message.privacy.value,
-                message.state.value,
-                message.created_at,
-                content or "",
-            )
-        else:
-            outcome.index_state = (step.thread_id, content_hash, message.state.value)
-
     def _queue_index(self, outcomes: list[_Outcome], seq: int) -> None:
-        docs = [o.index_doc for o in outcomes if o.error is None and o.index_doc is not None]
-        states = [o.index_state for o in outcomes if o.error is None and o.index_state is not None]
-        with self._indexed:
-            self._index_target = seq
-        self._index_queue.put((self.generation, seq, docs, states))
+        updates = [o.index_update for o in outcomes if o.error is None and o.index_update is not None]
+        self.indexer.follow(self.generation, seq, updates)
 
-    def _index_loop(self) -> None:
-        try:
-            with self._index_lock:
-                self._catch_up()
-        except Exception:
-            log.exception("index catch-up failed; search may miss messages until the next start")
-        while True:
-            item = self._index_queue.get()
-            items = [item]
-            while True:
-                try:
-                    items.append(self._index_queue.get_nowait())
-                except queue.Empty:
-                    break
-            work = [i for i in items if i is not _STOP]
-            if work:
-                with self._index_lock:
-                    current = [i[1:] for i in work if i[0] == self.generation]
-                    if current:
-                        self._index_batch(current)
-            if len(work) != len(items):
-                if self.indexed_seq:
-                    self._indexed_up_to(self.indexed_seq, durable=True)
-                return
-
-    def _index_batch(self, work: list[tuple[int, list[IndexDoc], list[tuple[str, str, str]]]]) -> None:
-        """Write a run of index updates (the caller holds the index lock). Later updates of a message win."""
-        docs: dict[tuple[str, str], IndexDoc] = {}
-        states: dict[tuple[str, str], str] = {}
-        for _, batch_docs, batch_states in work:
-            for doc in batch_docs:
-                docs[(doc.thread_id, doc.content_hash)] = doc
-            for thread_id, content_hash, state in batch_states:
-                key = (thread_id, content_hash)
-                if key in docs:
-                    docs[key] = dataclasses.replace(docs[key], state=state)
-                else:
-                    states[key] = state
-        try:
-            self.index.upsert(docs.values())
-            self.index.set_states((t, h, s) for (t, h), s in states.items())
-        except Exception:
-            log.exception("indexing failed; the watermark stays behind and the next start re-indexes")
-            return
-        self._indexed_up_to(max(seq for seq, _, _ in work))
-
-    def _indexed_up_to(self, seq: int, durable: bool = False) -> None:
-        """Searches may now see `seq`. The durable watermark (where a restart resumes indexing) is written at most
-        once every `WATERMARK_EVERY` seconds, and at close: each write is an fsynced SQLite transaction that the
-        journal's group commits would wait behind, and a watermark that lags only re-indexes (idempotently)."""
-        now = time.monotonic()
-        if durable or now - self._watermark_at >= WATERMARK_EVERY:
-            self.journal.set_meta(f"indexed_seq:{self.index.collection}", str(seq))
-            self._watermark_at = now
-        with self._indexed:
-            self.indexed_seq = max(self.indexed_seq, seq)
-            self._indexed.notify_all()
-
-    def _catch_up(self) -> None:
-        """Index what the journal holds beyond the watermark (everything, for a new collection), from the current
-        model state and the content table."""
-        stored = self.journal.meta(f"indexed_seq:{self.index.collection}")
-        start = 0 if self.index.created or stored is None else int(stored)
+    def _head(self) -> int:
         with self.state_lock:
-            end = self.journal_seq
-        touched: dict[tuple[str, str], None] = {}
-        for seq, line in self.journal.lines(after=start):
-            if seq > end:
-                break
-            obj = json.loads(line)
-            if "hash" in obj:
-                touched[(obj["thread"], obj["hash"].lower())] = None
-        keys = list(touched)
-        for begin in range(0, len(keys), 512):
-            chunk = keys[begin : begin + 512]
-            with self.state_lock:
-                facts: list[tuple[str, str, str, str, str, int]] = []
-                for thread_id, content_hash in chunk:
-                    thread = self.model.state.threads.get(thread_id)
-                    message = thread.messages.get(content_hash) if thread else None
-                    if message is not None:
-                        facts.append((thread_id, message.content_hash, message.author, message.privacy.value,
-                                      message.state.value, message.created_at))  # fmt: skip
-            texts = self.texts([f[1] for f in facts])
-            self.index.upsert(IndexDoc(*f, texts.get(f[1], "")) for f in facts)
-        self._indexed_up_to(end)
-        if keys:
-            log.info("indexed %d messages from journal rows %d..%d", len(keys), start + 1, end)
+            return self.journal_seq
 
-    def wait_indexed(self, seq: int, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        with self._indexed:
-            while self.indexed_seq < seq:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._indexed.wait(left)
-        return True
+    def _index_facts(self, keys: list[tuple[str, str]]) -> list[Facts]:
+        """The indexer's catch-up reads messages from the live model (`reference_backend.indexer.Lookup`)."""
+        facts: list[Facts] = []
+        with self.state_lock:
+            for thread_id, content_hash in keys:
+                thread = self.model.state.threads.get(thread_id)
+                message = thread.messages.get(content_hash) if thread else None
+                if message is not None:
+                    facts.append((thread_id, message.content_hash, message.author, message.privacy.value,
+                                  message.state.value, message.created_at))  # fmt: skip
+        return facts
 
     # -- reads ------------------------------------------------------------------------------------------------------
 
@@ -814,40 +700,29 @@ class Backend:
         return ThreadView(**out, messages=messages)
 
     def search(self, viewer: str, query: str, limit: int, within: str | None = None) -> SearchResults:
-        """Messages `viewer` may search (`choir_model.privacy.can_search`) ranked by similarity to `query`."""
+        """Messages `viewer` may search (`choir_model.privacy.can_search`) ranked by relevance to `query`: the
+        engine filters on the payload the indexer derived from `can_search`; each hit is checked again on the live
+        model, which only drops hits the index has not caught up with yet."""
         if self.indexed_seq < self._startup_seq:
             self.wait_indexed(self._startup_seq, self.config.search_wait)
         indexed = self.indexed_seq
         premium = self.is_premium(viewer)
         with self.state_lock:
             threads = frozenset(self._threads_of.get(viewer, ()))
-            hashes = None
-            if within is not None:
-                thread = self.model.state.threads.get(within)
-                hashes = sorted(thread.messages) if thread is not None else []
-        audience = Audience(premium, threads, within)
-        facts: dict[tuple[str, str], tuple[str, str, Privacy]] = {}
-
-        def admit(keys: list[tuple[str, str]]) -> list[bool]:
-            """The exact rule: `choir_model.privacy.can_search` on the live model, for each candidate."""
-            flags = []
-            with self.state_lock:
-                for thread_id, content_hash in keys:
-                    thread = self.model.state.threads.get(thread_id)
-                    message = thread.messages.get(content_hash) if thread is not None else None
-                    ok = message is not None and can_search(
-                        role_of(viewer, thread.co_authors, premium),  # type: ignore[union-attr]
-                        message.privacy,
-                        message.state,
-                        message.author == viewer,
-                    )
-                    if ok:
-                        facts[(thread_id, content_hash)] = (message.author, message.state.value, message.privacy)  # type: ignore[union-attr]
-                    flags.append(ok)
-            return flags
-
-        candidates = self.index.candidates(query, audience, limit, admit, hashes)
-        allowed = [(c, *facts[(c.thread_id, c.content_hash)]) for c in candidates]
+        outside = Role.PREMIUM if premium else Role.PUBLIC
+        candidates = self.index.search(query, Audience(outside, threads, within), limit)
+        allowed = []
+        with self.state_lock:
+            for candidate in candidates:
+                thread = self.model.state.threads.get(candidate.thread_id)
+                message = thread.messages.get(candidate.content_hash) if thread is not None else None
+                if message is not None and can_search(
+                    role_of(viewer, thread.co_authors, premium),  # type: ignore[union-attr]
+                    message.privacy,
+                    message.state,
+                    message.author == viewer,
+                ):
+                    allowed.append((candidate, message.author, message.state.value, message.privacy))
         texts = self.texts([c.content_hash for c, _, _, _ in allowed])
         hits = [
             SearchHit(

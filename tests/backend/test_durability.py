@@ -20,6 +20,7 @@ from reference_backend.client import ChoirApiError, ChoirClient
 from reference_backend.config import BackendConfig
 from reference_backend.content import content_hash
 from reference_backend.journal import JOURNAL_FILE
+from reference_backend.search_edge import EdgeIndex
 from reference_backend.server import ServerProcess
 from reference_backend.service import Backend, JournalCorrupt
 from tests.backend.conftest import AUTHORITIES, World
@@ -107,6 +108,41 @@ def test_the_index_catches_up_after_losing_its_store(make_world, tmp_path: Path)
     second = make_world(data_dir=data, start=first.clock.now() + 1)
     found = second.client("alice", register=False).search("note durable", limit=20)
     assert {hit.content_hash for hit in found.results} >= set(hashes)
+
+
+def test_a_rebuilt_index_interrupted_mid_catch_up_starts_again_from_zero(
+    make_world, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index store is removed, and the next server dies before its catch-up ends (here: every write after the
+    first chunk fails, as a SIGKILL would leave it). The watermark lives in the index, so the half-filled index has none
+    and the start after that re-indexes from the journal's first row: every message is found, and health reports
+    the index at the journal's head only once it is."""
+    data = tmp_path / "kept"
+    first = make_world(data_dir=data)
+    hashes = populate(first, messages=30)
+    journal_seq = first.backend.journal_seq
+    first.close()
+    shutil.rmtree(data / "qdrant")
+    monkeypatch.setattr("reference_backend.indexer.CATCH_UP_CHUNK", 4)
+    writes = []
+
+    def dies_on_second_write(self, docs, changes, watermark) -> None:
+        writes.append(watermark)
+        if len(writes) >= 2:
+            raise RuntimeError("killed mid catch-up")
+        EdgeIndex.write(self, docs, changes, watermark)
+
+    monkeypatch.setattr("reference_backend.search_edge.EdgeIndex.write", dies_on_second_write)
+    second = make_world(data_dir=data, search_wait=0.2)
+    health = second.send("GET", "/v1/health").json()["data"]
+    assert health["indexed_seq"] == 0 < health["journal_seq"] == journal_seq  # truthful: behind
+    assert writes[0] == 0  # the first chunk kept the new index's (absent) watermark
+    second.close()
+    monkeypatch.undo()
+    third = make_world(data_dir=data)
+    found = third.client("alice", register=False).search("note durable", limit=50)
+    assert {hit.content_hash for hit in found.results} >= set(hashes)
+    assert third.send("GET", "/v1/health").json()["data"]["indexed_seq"] == journal_seq
 
 
 def test_sigkill_during_load_keeps_every_acknowledged_operation(tmp_path: Path) -> None:

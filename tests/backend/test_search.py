@@ -1,24 +1,32 @@
 """Content and search: deterministic feature hashing (one-character tokens kept), summaries that quote nothing,
-the local-mode candidate strategy agreeing with Qdrant's own filtered search, and search over HTTP by role."""
+both index engines (the embedded one and the qdrant-client path) filtering privacy inside the engine, ranking
+alike and keeping their watermark, and search over HTTP by role."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import subprocess
 import sys
 import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+from qdrant_client import QdrantClient
 
 from choir_model import CHOIR
-from choir_model.privacy import View
-from choir_model.state import Privacy
+from choir_model.privacy import Role, View, can_search
+from choir_model.state import MessageState, Privacy
 from reference_backend.content import StatisticsSummarizer, content_hash
 from reference_backend.embedding import HashingEmbedder, make_embedder, tokens
-from reference_backend.search import Audience, IndexDoc, SearchIndex
+from reference_backend.search import Audience, IndexDoc, MessageIndex, StateChange, TextVectors
+from reference_backend.search_edge import EdgeIndex
+from reference_backend.search_server import ServerIndex
 from tests.backend.conftest import World
 
 
@@ -76,52 +84,113 @@ def test_summaries_quote_nothing_and_lose_detail_by_level() -> None:
         summarizer.summarize(text, Privacy.PUBLIC, View.FULL)
 
 
-def test_local_candidates_equal_qdrant_filtered_search(tmp_path: Path) -> None:
-    """The local strategy (unfiltered neighbours without payloads, the caller's check, widening) returns what
-    Qdrant's filtered search returns, for random audiences, queries and limits, including searches inside one
-    thread; a fresh index object (after a restart) maps point ids back through the payloads."""
-    rng = random.Random(7)
-    vocabulary = [f"w{n}" for n in range(60)]
-    index = SearchIndex(HashingEmbedder(128), path=tmp_path / "q")
-    docs = []
-    for n in range(300):
-        text = " ".join(rng.choices(vocabulary, k=12))
-        docs.append(IndexDoc(f"t{n % 9}", content_hash(f"{n} {text}"), f"u{n % 5}",
-                             rng.choice(["public", "premium", "thread_only"]),
-                             rng.choice(["Public", "Private", "Pending", "Rejected"]), n, text))  # fmt: skip
-    index.upsert(docs)
-    payloads = {(d.thread_id, d.content_hash): d.payload() for d in docs}
-    by_thread: dict[str, list[str]] = {}
-    for doc in docs:
-        by_thread.setdefault(doc.thread_id, []).append(doc.content_hash)
+ENGINES = ("edge", "server")
+
+
+@contextmanager
+def engine(kind: str, root: Path, embedder: HashingEmbedder | None = None) -> Iterator[MessageIndex]:
+    """An index on the embedded engine, or through qdrant-client on its local mode: no Qdrant server binary is
+    available to the tests, so local mode stands in for the server and checks the qdrant-client path."""
+    vectors = TextVectors(embedder)
+    with warnings.catch_warnings():  # local mode says its payload indexes do nothing (a server's do)
+        warnings.filterwarnings("ignore", "Payload indexes have no effect")
+        index: MessageIndex = (
+            EdgeIndex(vectors, root) if kind == "edge" else ServerIndex(vectors, client=QdrantClient(path=str(root)))
+        )
     try:
-        for _ in range(40):
-            threads = frozenset(rng.sample(sorted(by_thread), rng.randint(0, 3)))
-            within = rng.choice([None, None, *sorted(by_thread)])
-            audience = Audience(rng.random() < 0.5, threads, within)
-            query = " ".join(rng.choices(vocabulary, k=rng.randint(1, 4)))
-            limit = rng.choice([1, 5, 20])
-            hashes = by_thread.get(within) if within else None
-
-            def admit(keys: list[tuple[str, str]], audience: Audience = audience) -> list[bool]:
-                return [audience.admits(payloads[key]) for key in keys]
-
-            local = index.candidates(query, audience, limit, admit, hashes)
-            reference = index._filtered(index.embedder.embed(query), audience, limit)[:limit]
-            assert [c.score for c in local] == pytest.approx([c.score for c in reference], abs=1e-4)
-            top = {c.content_hash for c in reference if c.score > reference[-1].score + 1e-4} if reference else set()
-            assert top <= {c.content_hash for c in local}
-            assert all(audience.admits(payloads[(c.thread_id, c.content_hash)]) for c in local)
-        index.close()
-        reopened = SearchIndex(HashingEmbedder(128), path=tmp_path / "q")
-        audience = Audience(True, frozenset(), None)
-        found = reopened.candidates("w1 w2", audience, 5, lambda keys: [audience.admits(payloads[k]) for k in keys])
-        assert [c.content_hash for c in found] == [
-            c.content_hash for c in reopened._filtered(reopened.embedder.embed("w1 w2"), audience, 5)[:5]
-        ]
-        index = reopened
+        yield index
     finally:
         index.close()
+
+
+def random_docs(rng: random.Random, count: int) -> list[IndexDoc]:
+    vocabulary = [f"w{n}" for n in range(60)]
+    docs = []
+    for n in range(count):
+        text = " ".join(rng.choices(vocabulary, k=rng.randint(1, 12)))
+        docs.append(IndexDoc(f"t{n % 9}", content_hash(f"{n} {text}"), f"u{n % 5}", rng.choice(list(Privacy)).value,
+                             rng.choice(list(MessageState)).value, n, text))  # fmt: skip
+    return docs
+
+
+def may_search(doc: IndexDoc, audience: Audience) -> bool:
+    """The reference: `choir_model.privacy.can_search` for a viewer with this audience (not the author)."""
+    if audience.within not in (None, doc.thread_id):
+        return False
+    role = Role.CO_AUTHOR if doc.thread_id in audience.threads else audience.role
+    return can_search(role, Privacy(doc.privacy), MessageState(doc.state))
+
+
+def test_authorship_never_adds_search() -> None:
+    """The index payload does not name the author, which is right only while `can_search` ignores authorship."""
+    for role in Role:
+        for privacy in Privacy:
+            for state in MessageState:
+                assert can_search(role, privacy, state, True) == can_search(role, privacy, state, False)
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+def test_engine_filters_privacy_inside_and_finds_every_match(kind: str, tmp_path: Path) -> None:
+    """With a limit above the number of matches, a search returns exactly the messages the audience may search
+    (`choir_model.privacy`) that share a word with the query, ranked by BM25; state changes move messages in and
+    out; a change for a message not indexed is skipped."""
+    rng = random.Random(7)
+    docs = random_docs(rng, 300)
+    with engine(kind, tmp_path) as index:
+        index.write(docs[:200], [], 1)
+        index.write(docs[200:], [StateChange(d.thread_id, d.content_hash, d.privacy, "Public") for d in docs[:50]], 2)
+        index.write([], [StateChange("t0", "ab" * 32, "public", "Public")], 3)
+        live = {(d.thread_id, d.content_hash): d for d in docs}
+        for d in docs[:50]:
+            live[(d.thread_id, d.content_hash)] = dataclasses.replace(d, state="Public")
+        threads = sorted({d.thread_id for d in docs})
+        for _ in range(40):
+            role = rng.choice([Role.PUBLIC, Role.PREMIUM])
+            audience = Audience(role, frozenset(rng.sample(threads, rng.randint(0, 3))), rng.choice([None, *threads]))
+            words = set(rng.choices([f"w{n}" for n in range(60)], k=rng.randint(1, 3)))
+            found = index.search(" ".join(sorted(words)), audience, 400)
+            expected = {key for key, d in live.items() if may_search(d, audience) and words & set(d.text.split())}
+            assert {(c.thread_id, c.content_hash) for c in found} == expected
+            assert [c.score for c in found] == sorted((c.score for c in found), reverse=True)
+            assert all(c.score > 0 for c in found)
+        assert index.search("!!! ...", Audience(Role.PREMIUM, frozenset(threads)), 10) == []
+
+
+def test_both_engines_rank_alike(tmp_path: Path) -> None:
+    """The embedded engine and the qdrant-client path give the same BM25 scores (and the same hybrid hits)."""
+    rng = random.Random(11)
+    docs = random_docs(rng, 200)
+    for embedder in (None, HashingEmbedder(64)):
+        with engine("edge", tmp_path / f"e{embedder is None}", embedder) as edge, \
+                engine("server", tmp_path / f"s{embedder is None}", embedder) as server:  # fmt: skip
+            edge.write(docs, [], 1)
+            server.write(docs, [], 1)
+            for _ in range(20):
+                query = " ".join(rng.choices([f"w{n}" for n in range(60)], k=rng.randint(1, 3)))
+                audience = Audience(rng.choice([Role.PUBLIC, Role.PREMIUM]), frozenset({"t1", "t2"}))
+                a, b = edge.search(query, audience, 500), server.search(query, audience, 500)
+                assert {(c.thread_id, c.content_hash) for c in a} == {(c.thread_id, c.content_hash) for c in b}
+                if embedder is None:
+                    assert sorted(c.score for c in a) == pytest.approx(sorted(c.score for c in b), rel=1e-4)
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+def test_the_watermark_lives_in_the_index(kind: str, tmp_path: Path) -> None:
+    """A new index has no watermark; a write records it, a reopened index keeps it, an emptied one starts at 0."""
+    docs = random_docs(random.Random(3), 20)
+    with engine(kind, tmp_path) as index:
+        assert index.watermark() == 0
+        index.write(docs, [], 17)
+        assert index.watermark() == 17
+    with engine(kind, tmp_path) as index:
+        assert index.watermark() == 17
+        audience = Audience(Role.PREMIUM, frozenset(d.thread_id for d in docs))
+        assert len(index.search(" ".join(d.text for d in docs), audience, 100)) == sum(
+            may_search(d, audience) for d in docs
+        )
+        index.clear()
+        assert index.watermark() == 0
+        assert index.search(docs[0].text, audience, 10) == []
 
 
 def test_search_by_role_over_http(world: World) -> None:

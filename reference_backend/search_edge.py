@@ -1,0 +1,139 @@
+"""The embedded search engine: a Qdrant Edge shard (`qdrant-edge-py`, Qdrant's Rust engine in process) under the
+data directory, one per text-vector space (`DATA/qdrant/<space>/`). See `reference_backend.search` for what a
+point holds and how privacy filters.
+
+The shard keeps its own write-ahead log, so an update survives the process once `update` returns; `flush`
+(at close) writes the segments so the next open need not replay the log. Keyword payload indexes on
+`thread_id` and `search_roles` make the privacy filter an index lookup, not a scan.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import qdrant_edge as qe
+
+from reference_backend.search import (
+    DENSE,
+    KEYWORD_FIELDS,
+    RRF_K,
+    SPARSE,
+    WATERMARK_ID,
+    Audience,
+    Candidate,
+    IndexDoc,
+    StateChange,
+    TextVectors,
+    change_groups,
+    fusion_depth,
+    point_id,
+)
+
+
+def edge_filter(audience: Audience) -> qe.Filter:
+    """`reference_backend.search`'s privacy filter in the embedded engine's terms."""
+    should: list[qe.FieldCondition | qe.Filter] = [
+        qe.FieldCondition("search_roles", match=qe.MatchValue(audience.role.value))
+    ]
+    if audience.threads:
+        should.append(
+            qe.Filter(
+                must=[
+                    qe.FieldCondition("thread_id", match=qe.MatchAny(sorted(audience.threads))),
+                    qe.FieldCondition("search_roles", match=qe.MatchValue("co_author")),
+                ]
+            )
+        )
+    must = [] if audience.within is None else [qe.FieldCondition("thread_id", match=qe.MatchValue(audience.within))]
+    return qe.Filter(must=must or None, should=should)
+
+
+class EdgeIndex:
+    """A `MessageIndex` on a Qdrant Edge shard."""
+
+    def __init__(self, vectors: TextVectors, root: Path) -> None:
+        self.vectors = vectors
+        self.path = Path(root) / "".join(c if c.isalnum() or c in "-+." else "_" for c in vectors.space)
+        self._lock = threading.Lock()  # open/close/clear against searches; the shard itself is thread-safe
+        self.shard = self._open()
+
+    def _config(self) -> qe.EdgeConfig:
+        embedder = self.vectors.embedder
+        dense = None if embedder is None else {DENSE: qe.EdgeVectorParams(size=embedder.dim, distance=qe.Distance.Dot)}
+        return qe.EdgeConfig(
+            vectors=dense, sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)}
+        )
+
+    def _open(self) -> qe.EdgeShard:
+        if self.path.exists() and any(self.path.iterdir()):
+            return qe.EdgeShard.load(str(self.path))
+        self.path.mkdir(parents=True, exist_ok=True)
+        shard = qe.EdgeShard.create(str(self.path), self._config())
+        for name in KEYWORD_FIELDS:
+            shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
+        return shard
+
+    def watermark(self) -> int:
+        records = self.shard.retrieve([WATERMARK_ID], True, False)
+        return int(records[0].payload["watermark"]) if records and records[0].payload else 0
+
+    def write(self, docs: list[IndexDoc], changes: list[StateChange], watermark: int) -> None:
+        for payload, ids in change_groups(changes):
+            only = qe.Filter(must=[qe.HasIdCondition(set(ids))])  # a message not indexed yet is skipped, not an error
+            self.shard.update(qe.UpdateOperation.set_payload_by_filter(only, payload))
+        points = [
+            qe.Point(point_id(d.thread_id, d.content_hash), self.vectors.document(d.text), d.payload()) for d in docs
+        ]
+        points.append(qe.Point(WATERMARK_ID, {}, {"watermark": watermark}))
+        self.shard.update(qe.UpdateOperation.upsert_points(points))  # one update: messages and watermark together
+
+    def search(self, query: str, audience: Audience, limit: int) -> list[Candidate]:
+        stages = self.vectors.stages(query)
+        if not stages:
+            return []
+        privacy = edge_filter(audience)
+        if len(stages) == 1:
+            only = stages[0]
+            request = qe.QueryRequest(
+                limit=limit,
+                query=qe.Query.Nearest(only.vector, using=only.using),
+                filter=privacy,
+                score_threshold=only.threshold,
+                with_payload=["thread_id", "content_hash"],
+            )
+        else:
+            prefetches = [
+                qe.Prefetch(
+                    fusion_depth(limit),
+                    qe.Query.Nearest(s.vector, using=s.using),
+                    filter=privacy,
+                    score_threshold=s.threshold,
+                )
+                for s in stages
+            ]
+            request = qe.QueryRequest(
+                limit=limit,
+                prefetches=prefetches,
+                query=qe.Fusion.Rrf(k=RRF_K),
+                with_payload=["thread_id", "content_hash"],
+            )
+        with self._lock:
+            points = self.shard.query(request)
+        return [
+            Candidate(str(p.payload["thread_id"]), str(p.payload["content_hash"]), float(p.score))
+            for p in points
+            if p.payload is not None
+        ]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.shard.close()
+            shutil.rmtree(self.path)
+            self.shard = self._open()
+
+    def close(self) -> None:
+        with self._lock:
+            self.shard.flush()
+            self.shard.close()
