@@ -133,13 +133,13 @@ def test_a_rebuilt_index_interrupted_mid_catch_up_starts_again_from_zero(
         EdgeIndex.write(self, docs, changes, watermark)
 
     monkeypatch.setattr("reference_backend.search_edge.EdgeIndex.write", dies_on_second_write)
-    second = make_world(data_dir=data, search_wait=0.2)
+    second = make_world(data_dir=data, search_wait=0.2, start=first.clock.now() + 1)
     health = second.send("GET", "/v1/health").json()["data"]
     assert health["indexed_seq"] == 0 < health["journal_seq"] == journal_seq  # truthful: behind
     assert writes[0] == 0  # the first chunk kept the new index's (absent) watermark
     second.close()
     monkeypatch.undo()
-    third = make_world(data_dir=data)
+    third = make_world(data_dir=data, start=second.clock.now() + 1)
     found = third.client("alice", register=False).search("note durable", limit=50)
     assert {hit.content_hash for hit in found.results} >= set(hashes)
     assert third.send("GET", "/v1/health").json()["data"]["indexed_seq"] == journal_seq
