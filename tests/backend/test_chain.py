@@ -20,16 +20,17 @@ from reference_backend.chain import Chain, ChainRejected, attach, litesvm_chain
 from reference_backend.client import ChoirClient
 from reference_backend.clock import ManualClock
 from reference_backend.config import BackendConfig
+from reference_backend.content import content_hash
 from reference_backend.errors import ApiError
 from reference_backend.server import ServerThread
 from reference_backend.service import Backend, StepCommand
 from tests.backend.conftest import T0
 
 
-def outcome(backend: Backend, clock: ManualClock, step: Step) -> str | None:
+def outcome(backend: Backend, clock: ManualClock, step: Step, content: str | None = None) -> str | None:
     clock.set(step.now)
     try:
-        backend.execute(StepCommand(step))
+        backend.execute(StepCommand(step, content))
     except ChoirError as error:
         return error.name
     except ApiError as error:
@@ -93,7 +94,8 @@ def test_what_the_chain_refuses_is_answered_and_not_journaled(tmp_path: Path) ->
         assert backend.journal_seq == seq and backend.snapshot() == before
         # both refuse: the client gets the model's own error, as without a chain
         assert outcome(backend, clock, CreateThread("ann", T0 + 3, "t1", 2 * CHOIR)) == "ThreadExists"
-        assert outcome(backend, clock, SubmitMessage("ann", T0 + 4, "t1", "ab" * 32, Privacy.PUBLIC)) is None
+        note = SubmitMessage("ann", T0 + 4, "t1", content_hash("a note"), Privacy.PUBLIC)
+        assert outcome(backend, clock, note, "a note") is None  # with its text: a restart verifies it
         report = chain.check(backend)
         assert report.consistent and (report.rejected, report.refused_by_both, report.chain_steps) == (1, 1, 3)
     finally:
