@@ -24,7 +24,6 @@ import dataclasses
 import math
 import statistics
 import time
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ from typing import Any
 
 from sim.agents import AGENT_KINDS
 from sim.executors import Executor, InProcess, JobError
-from sim.scenario import Scenario, check_type, load_scenario
+from sim.scenario import Scenario, check_type, load_scenario, load_toml
 from sim.sweep import RunSpec, check_distribution, execute_run
 
 _ATTACK_KEYS = {
@@ -160,16 +159,7 @@ def _applies(path: str, kind: str, group: str) -> bool:
 
 
 def load_attack(path: str | Path) -> AttackSpec:
-    path = Path(path)
-    try:
-        with open(path, "rb") as handle:
-            raw = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"{path}: {error}") from None
-    try:
-        return AttackSpec.from_dict(raw, path.parent)
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
+    return load_toml(path, AttackSpec.from_dict)
 
 
 @dataclass

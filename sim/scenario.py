@@ -18,14 +18,16 @@ import dataclasses
 import json
 import math
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from choir_model import Params, SettlementPolicy, StakeFormula
 from choir_model.resolve import resolve_formula, resolve_policy
 from sim.agents import AGENT_KINDS, AgentConfig, make_config
+
+T = TypeVar("T")
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 MAX_DECIMALS = 18
@@ -298,19 +300,25 @@ def scenario_path(name_or_path: str | Path) -> Path:
     raise FileNotFoundError(f"no scenario {str(name_or_path)!r}; built-in: {', '.join(list_scenarios())}")
 
 
-def load_scenario(name_or_path: str | Path, **overrides: Any) -> Scenario:
-    """Read and validate a scenario by built-in name or file path; keyword overrides use `__` for dots
-    (`load_scenario("spam", days=5, agents__spam__count=2)`)."""
-    path = scenario_path(name_or_path)
+def load_toml(path: str | Path, build: Callable[[dict[str, Any], Path], T]) -> T:
+    """Read a TOML file and validate it with `build(raw, directory)`; a syntax or validation error names the file,
+    so every scenario, sweep, sensitivity and attack file reports bad input the same way."""
+    path = Path(path)
     with open(path, "rb") as handle:
         try:
             raw = tomllib.load(handle)
         except tomllib.TOMLDecodeError as error:
             raise ValueError(f"{path}: {error}") from None
     try:
-        scenario = Scenario.from_dict(raw)
+        return build(raw, path.parent)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
+
+
+def load_scenario(name_or_path: str | Path, **overrides: Any) -> Scenario:
+    """Read and validate a scenario by built-in name or file path; keyword overrides use `__` for dots
+    (`load_scenario("spam", days=5, agents__spam__count=2)`)."""
+    scenario = load_toml(scenario_path(name_or_path), lambda raw, _directory: Scenario.from_dict(raw))
     if overrides:
         scenario = scenario.with_overrides({k.replace("__", "."): v for k, v in overrides.items()})
     return scenario

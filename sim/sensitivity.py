@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import time
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from sim.executors import Executor, InProcess, JobError
-from sim.scenario import Scenario, check_type, load_scenario
+from sim.scenario import Scenario, check_type, load_scenario, load_toml
 from sim.sweep import RunSpec, check_distribution, execute_run
 
 _HEAD = {
@@ -136,16 +135,7 @@ class SensitivitySpec:
 
 
 def load_sensitivity(path: str | Path) -> SensitivitySpec:
-    path = Path(path)
-    try:
-        with open(path, "rb") as handle:
-            raw = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"{path}: {error}") from None
-    try:
-        return SensitivitySpec.from_dict(raw, path.parent)
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
+    return load_toml(path, SensitivitySpec.from_dict)
 
 
 @dataclass

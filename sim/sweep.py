@@ -38,7 +38,6 @@ import math
 import random
 import tempfile
 import time
-import tomllib
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -50,7 +49,7 @@ import pandas as pd
 from sim import DEFAULT_SEEDS
 from sim.executors import Executor, JobError, make_executor
 from sim.io import write_frame, write_json
-from sim.scenario import Scenario, check_type, load_scenario
+from sim.scenario import Scenario, check_type, load_scenario, load_toml
 
 _SWEEP_KEYS = {"name", "scenario", "seeds", "base_seed", "days", "mode", "samples", "sample_seed", "check"}
 _DISTRIBUTIONS = ("uniform", "loguniform", "int", "choice")
@@ -210,13 +209,7 @@ def draw(rng: random.Random, spec: Mapping[str, Any]) -> Any:
 
 def load_sweep(path: str | Path) -> Sweep:
     """Read a sweep file; a relative scenario path is looked up next to it first."""
-    path = Path(path)
-    with open(path, "rb") as handle:
-        raw = tomllib.load(handle)
-    try:
-        return Sweep.from_dict(raw, path.parent)
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
+    return load_toml(path, Sweep.from_dict)
 
 
 def code_fingerprint() -> str:
