@@ -86,7 +86,8 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the reference backend: the REST API of docs/spec.md section 10 over the model, durable in --data."""
-    from reference_backend.config import BackendConfig, parse_params, parse_rate_limit
+    from choir_model.resolve import load_params
+    from reference_backend.config import BackendConfig, parse_rate_limit
     from reference_backend.journal import JOURNAL_FILE, Journal
 
     if export_trace is not None:
@@ -117,7 +118,7 @@ def serve(
             "snapshot_every": snapshot_every,
         }
         if params:
-            fields["params"] = parse_params(params)
+            fields["params"] = load_params(params)
         if limits is not None:
             fields["rate_limits"] = limits
         chain = resolve_chain(chain, policy, manual_clock, program, rpc, program_id, keypair)

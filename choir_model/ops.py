@@ -16,7 +16,7 @@ from collections.abc import Callable
 from choir_model import errors as e
 from choir_model import events as ev
 from choir_model.economics import Economics
-from choir_model.params import Params
+from choir_model.params import I64_MAX, Params
 from choir_model.settlement import Outcome, Payout, SettlementPolicy
 from choir_model.state import ChoirState, Message, MessageState, Thread
 from choir_model.steps import (
@@ -38,9 +38,6 @@ PRIVATE, PENDING, PUBLIC, REJECTED, EXPIRED = (
     MessageState.REJECTED,
     MessageState.EXPIRED,
 )
-
-
-I64_MAX = 2**63 - 1
 
 
 def invalid_time(last_now: int | None, now: int, params: Params) -> str | None:
@@ -133,7 +130,12 @@ class Rules:
     def create_thread(self, state: ChoirState, step: CreateThread) -> list[ev.Event]:
         params = self.params
         thread_id = step.thread
-        size = len(thread_id.encode("utf-8"))
+        try:
+            size = len(thread_id.encode("utf-8"))
+        except UnicodeEncodeError:  # a lone UTF-16 surrogate: no UTF-8 encoding, so no id (SPEC section 3.2)
+            raise e.InvalidThreadId(
+                f"thread id {thread_id!r} is not valid Unicode (it has no UTF-8 encoding)"
+            ) from None
         if not 1 <= size <= params.thread_id_max:
             raise e.InvalidThreadId(f"thread id must be 1..{params.thread_id_max} bytes of UTF-8, got {size}")
         if thread_id in state.threads:

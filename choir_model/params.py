@@ -8,6 +8,22 @@ from dataclasses import dataclass
 DECIMALS = 9
 CHOIR = 10**DECIMALS
 U64_MAX = 2**64 - 1
+I64_MAX = 2**63 - 1
+
+_INTEGER_FIELDS: tuple[tuple[str, int, int], ...] = (
+    ("decimals", 0, 19),  # 10**20 base units would not fit u64 (and one CHOIR must fit the supply, checked below)
+    ("total_supply", 1, U64_MAX),
+    ("min_stake", 1, U64_MAX),
+    ("min_thread_balance", 1, U64_MAX),
+    ("approval_window", 0, I64_MAX),  # a duration added to an i64 time
+    ("divest_cooldown", 0, I64_MAX),
+    ("max_coauthors", 1, 32),  # program layouts hold 32
+    ("max_pending", 1, U64_MAX),
+    ("thread_id_max", 1, 32),  # a PDA seed
+    ("treasury_threshold", 1, 3),
+)
+"""Each integer field of `Params` with its range (SPEC section 1; the program's config account stores them as u64,
+i64 or u8)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,27 +52,27 @@ class Params:
         return 10**self.decimals
 
     def validate(self) -> None:
-        """Raise ValueError naming the first parameter that cannot work."""
-        if not 0 < self.total_supply <= U64_MAX:
-            raise ValueError(f"total_supply must be in 1..{U64_MAX}, got {self.total_supply}")
+        """Raise ValueError naming the first parameter that cannot work: every field is typed (an integer field
+        takes an integer, not a boolean or 1.5; the authorities are a tuple of non-empty names) and within the range
+        the ledger and the program's config account hold (SPEC section 1)."""
+        for name, low, high in _INTEGER_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+            if not low <= value <= high:
+                raise ValueError(f"{name} must be in {low}..{high}, got {value}")
+        if 10**self.decimals > self.total_supply:
+            raise ValueError(f"decimals {self.decimals} make one CHOIR (10**decimals) more than total_supply")
         for name in ("min_stake", "min_thread_balance"):
             value = getattr(self, name)
-            if not 1 <= value <= self.total_supply:
+            if value > self.total_supply:
                 raise ValueError(f"{name} must be in 1..total_supply, got {value}")
-        for name in ("approval_window", "divest_cooldown"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0 seconds")
-        if not 1 <= self.max_coauthors <= 32:
-            raise ValueError("max_coauthors must be in 1..32 (program layouts hold up to 32)")
-        if self.max_pending < 1:
-            raise ValueError("max_pending must be >= 1")
-        if not 1 <= self.thread_id_max <= 32:
-            raise ValueError("thread_id_max must be in 1..32 (PDA seed limit)")
-        if not 1 <= len(self.treasury_authorities) <= 3 or len(set(self.treasury_authorities)) != len(
-            self.treasury_authorities
-        ):
+        authorities = self.treasury_authorities
+        if not isinstance(authorities, tuple) or not all(isinstance(a, str) and a for a in authorities):
+            raise ValueError(f"treasury_authorities must be a list of non-empty names, got {authorities!r}")
+        if not 1 <= len(authorities) <= 3 or len(set(authorities)) != len(authorities):
             raise ValueError("treasury_authorities must be 1 to 3 distinct names")
-        if not 1 <= self.treasury_threshold <= len(self.treasury_authorities):
+        if not 1 <= self.treasury_threshold <= len(authorities):
             raise ValueError("treasury_threshold must be in 1..len(treasury_authorities)")
 
     def replace(self, **changes: object) -> Params:

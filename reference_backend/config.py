@@ -13,8 +13,6 @@ from typing import Literal
 
 from choir_model import POLICIES, Params
 from choir_model.model import CheckMode
-from choir_model.params import U64_MAX
-from choir_model.resolve import load_params
 
 HOUR = 3600
 
@@ -64,29 +62,6 @@ def parse_rate_limit(text: str) -> tuple[str, RateLimit]:
         return route, RateLimit(int(count), int(window) if window else HOUR)
     except ValueError as error:
         raise ValueError(f"bad rate limit {text!r}: {error}") from None
-
-
-def parse_params(text: str) -> Params:
-    """Model parameters from a JSON object or a path to a JSON file (fields of `choir_model.Params`), every field
-    checked: a server must not start on parameters the model and the program cannot hold (a float amount, 30
-    decimals, authorities spelled as one string)."""
-    params = load_params(text)
-    for name in Params.__dataclass_fields__:
-        value = getattr(params, name)
-        if name == "treasury_authorities":
-            if not isinstance(value, tuple) or not value or not all(isinstance(v, str) and v for v in value):
-                raise ValueError("params: treasury_authorities must be a non-empty list of names")
-            if len(set(value)) != len(value):
-                raise ValueError("params: treasury_authorities lists a name twice")
-        elif not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= U64_MAX:
-            raise ValueError(f"params: {name} must be an integer from 0 to {U64_MAX}, got {value!r}")
-    if 10**params.decimals > params.total_supply:
-        raise ValueError(f"params: decimals {params.decimals} make one token more than the total supply")
-    if not 1 <= params.treasury_threshold <= len(params.treasury_authorities):
-        raise ValueError("params: treasury_threshold must be from 1 to the number of treasury_authorities")
-    if params.thread_id_max < 1 or params.max_coauthors < 1:
-        raise ValueError("params: thread_id_max and max_coauthors must be at least 1")
-    return params
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,7 +77,7 @@ def test_fund_amount_and_treasury(world: Model) -> None:
 # -- create_thread ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("thread_id", ["", "x" * 33, "é" * 17])
+@pytest.mark.parametrize("thread_id", ["", "x" * 33, "é" * 17, "\ud800", "t\udfff"])  # lone surrogates: no UTF-8
 def test_create_thread_rejects_bad_ids(world: Model, thread_id: str) -> None:
     assert rejected(world, CreateThread("bob", T0 + 20, thread_id, CHOIR)) == "InvalidThreadId"
 
