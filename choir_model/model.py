@@ -5,7 +5,6 @@ asked, checks every invariant after every step (`check="step"`) or audits the wh
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from typing import Any, Literal
 
@@ -18,7 +17,7 @@ from choir_model.ops import Rules
 from choir_model.params import Params
 from choir_model.resolve import resolve_policy
 from choir_model.settlement import DEFAULT_POLICY, SettlementPolicy
-from choir_model.state import ChoirState
+from choir_model.state import ChoirState, Thread
 from choir_model.steps import Step, SubmitSpec
 from choir_model.trace import snapshot
 
@@ -95,12 +94,14 @@ class Model:
 
         Why not `copy.deepcopy(model).try_apply(step)`: that copies the whole world, and the backend asks this for
         every operation its chain refuses. A step changes only the wallets, the treasury, the running totals,
-        `last_now` and its own thread (or adds one), so it runs on a fork that shares every other thread."""
+        `last_now` and its own thread (or adds one) and the one message it names (SPEC section 3: every operation
+        addresses at most one message), so it runs on a fork that shares every other thread and message: copying a
+        whole thread with its hundreds of messages was most of the cost of an attack step in a campaign."""
         state = self.state
         fork = dataclasses.replace(state, wallets=dict(state.wallets), threads=dict(state.threads))
-        thread_id = getattr(step, "thread", None)
-        if thread_id in state.threads:
-            fork.threads[thread_id] = copy.deepcopy(state.threads[thread_id])
+        thread = state.threads.get(getattr(step, "thread", None))  # type: ignore[arg-type]
+        if thread is not None:
+            fork.threads[thread.thread_id] = _fork_thread(thread, getattr(step, "hash", None))
         try:
             self.rules.apply(fork, step)
         except ChoirError as error:
@@ -141,3 +142,18 @@ class Model:
                 if record is not None:
                     record.outcome = event.outcome
                     record.settled_at = step.now
+
+
+def _fork_thread(thread: Thread, content_hash: str | None) -> Thread:
+    """A copy of `thread` whose containers and message `content_hash` are its own; other messages are shared."""
+    messages = dict(thread.messages)
+    message = messages.get(content_hash)  # type: ignore[arg-type]
+    if message is not None:
+        messages[message.content_hash] = dataclasses.replace(message, votes=dict(message.votes))
+    return dataclasses.replace(
+        thread,
+        co_authors=list(thread.co_authors),
+        last_divest=dict(thread.last_divest),
+        messages=messages,
+        pending_spec_authors=set(thread.pending_spec_authors),
+    )

@@ -43,6 +43,8 @@ ATTACK_ONE_IN = 10
 """The steady share of attacks among the steps of a target that can run them: one valid step in ten."""
 
 RARE = ("settlement_wallets", "fund_cosigners", "noncanonical_bump", "wrong_cpi_program", "impostor_signer")
+TOKEN_FIELDS = {"Treasury": "balance", "Member": "balance", "Thread": "balance", "Message": "stake"}
+"""Where the program's accounts hold tokens (SPEC section 6, invariant 1: their sum is the supply)."""
 IMPOSTOR = "mallory"  # a name the generator never funds: never a co-author, voter or authority
 
 # The operation's instruction and the roles of its accounts (programs/choir/idl.json).
@@ -457,13 +459,14 @@ class AttackEnv:
 
     def supply(self) -> int:
         """Every token the program's accounts hold (treasury, wallets, thread balances, escrowed stakes)."""
+        coder = self.driver.coder
         total = 0
         for data in self.driver.raw_accounts().values():
-            name = self.driver.coder.account_name(data)
-            if name in ("Treasury", "Member", "Thread"):
-                total += self.driver.coder.decode_account(data)[1]["balance"]
-            elif name == "Message":
-                total += self.driver.coder.decode_account(data)[1]["stake"]
+            name = coder.account_name(data)
+            field = TOKEN_FIELDS.get(name)  # type: ignore[arg-type]
+            if field is not None:  # one field read, not the whole account decoded: this runs after every attack
+                at, codec = coder.field_codec(name, field)  # type: ignore[arg-type]
+                total += codec.decode(data, at)[0]
         return total
 
 

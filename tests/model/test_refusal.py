@@ -1,5 +1,5 @@
 """`Model.refusal` answers exactly as applying the step to a deep copy would, and changes nothing: it runs the
-step on a fork sharing every thread but the step's own, so a rule that touched another thread would show here."""
+step on a fork sharing every thread and message but the step's own, so a rule that touched another would show here."""
 
 from __future__ import annotations
 
