@@ -1,5 +1,5 @@
 """`choir load`: a bounded load test of the reference backend, with optional crashes (spec section 10).
-Only flag parsing and printing live here; the run and its consistency checks are in `reference_backend.load`,
+Only flag parsing and printing live here; the run and its consistency checks are in `loadtest.run`,
 imported lazily so `choir --help` stays instant. It always starts its own backend on 127.0.0.1 and stops by itself."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def load(
     ] = None,
 ) -> None:
     """Run a load against a fresh loopback backend, print the figures as JSON and exit 1 if it was inconsistent."""
-    from reference_backend.load import markdown, run_load, write_section
+    from loadtest.run import markdown, run_load, write_section
 
     try:
         report = run_load(

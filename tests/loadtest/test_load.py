@@ -12,9 +12,9 @@ import pytest
 
 from choir_model import CHOIR, CreateThread, Fund, SubmitMessage
 from choir_model import events as ev
+from loadtest.run import LoadReport, markdown, run_load, scaled_scenario, write_section
+from loadtest.verify import EventCheck, check_events, check_operations, expected_segments
 from reference_backend.auth import dev_keypair
-from reference_backend.load import LoadReport, markdown, run_load, scaled_scenario, write_section
-from reference_backend.load_verify import EventCheck, check_events, check_operations, expected_segments
 from reference_backend.schemas import OperationResult
 from reference_backend.ws import Delta
 from reference_backend.ws_client import Segment, ThreadMirror, WsClient

@@ -4,7 +4,7 @@
 Why: throughput figures alone say nothing about whether the backend kept its promises under load, or across a
 crash. `run_load` starts a real `choir serve` child process on a free 127.0.0.1 port (fresh temporary data
 directory, real clock, rate limits off; the approval window and divest cooldown scaled to the load's time scale)
-and drives it with the simulator's agents (`reference_backend.load_world`): a scenario from `sim/scenarios`,
+and drives it with the simulator's agents (`loadtest.remote`): a scenario from `sim/scenarios`,
 its agent groups scaled to `users` identities, each identity one user with its own signed HTTP client and its own
 WebSocket session.
 
@@ -19,7 +19,7 @@ Phases, each bounded:
    keeper expires what times out. With `faults=N`, the server is killed with SIGKILL N times, evenly spaced, and
    restarted on the same port and data directory; clients retry (HTTP: the seeds' backoff on connection errors)
    and reconnect (WebSocket: backoff, re-authentication, resubscription and fresh snapshots).
-3. **verification** (`reference_backend.load_verify`): acknowledged operations against the journal, the model's
+3. **verification** (`loadtest.verify`): acknowledged operations against the journal, the model's
    replay of the journal against the server's snapshot, the chain against the model (`/v1/consistency`, when the
    server runs one), and every subscriber's events against what it may see, in order.
 """
@@ -42,10 +42,8 @@ from typing import Any
 import httpx
 
 from choir_model import CreateThread, Fund, ProcessApproval, Step, SubmitSpec
-from reference_backend.auth import dev_keypair
-from reference_backend.client import ChoirApiError, ChoirClient
-from reference_backend.content import content_hash
-from reference_backend.load_verify import (
+from loadtest.remote import Recorder, RemoteWorld, scaled_params
+from loadtest.verify import (
     EventCheck,
     caught_up,
     check_events,
@@ -54,7 +52,9 @@ from reference_backend.load_verify import (
     read_journal,
     replay,
 )
-from reference_backend.load_world import Recorder, RemoteWorld, scaled_params
+from reference_backend.auth import dev_keypair
+from reference_backend.client import ChoirApiError, ChoirClient
+from reference_backend.content import content_hash
 from reference_backend.server import ServerProcess
 from reference_backend.ws_client import WsClient
 from sim.agents import AGENT_KINDS
@@ -213,7 +213,7 @@ def markdown(report: LoadReport, command: str) -> str:
         f"## Backend load: {verdict}\n\n"
         f"`{command}` started the reference backend on 127.0.0.1 (embedded defaults: SQLite journal, local Qdrant, "
         f"the Choir program in an in-process SVM) and drove it with the `{report.scenario}` scenario's agents "
-        "(`reference_backend.load`); then it checked every acknowledged operation against the journal, the "
+        "(the `loadtest` package); then it checked every acknowledged operation against the journal, the "
         "server's state against the model's replay of the journal, and every subscriber's events against what it "
         "may see.\n\n| measure | value |\n|---|---|\n" + table + "\n"
     )
