@@ -55,7 +55,16 @@ from reference_backend.chain import Consistency
 from reference_backend.chorus import ChorusRequest, ChorusResult, backend_loop, thread_exists
 from reference_backend.clock import ManualClock
 from reference_backend.content import content_hash
-from reference_backend.errors import ApiError, access_denied, auth_error, rate_limited
+from reference_backend.errors import (
+    ApiError,
+    access_denied,
+    auth_error,
+    http_error,
+    rate_limited,
+    too_large,
+    unknown_thread,
+    validation_error,
+)
 from reference_backend.schemas import (
     ApproveRequest,
     ClockData,
@@ -151,10 +160,10 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        too_large = ApiError(413, "ContentTooLarge", f"request body over {self.limit} bytes", program_code=6019)
+        refused = too_large(f"request body over {self.limit} bytes")
         if declared is not None:
             if not declared.isdigit() or int(declared) > self.limit:
-                await self._refuse(scope, receive, send, too_large if declared.isdigit() else None)
+                await self._refuse(scope, receive, send, refused if declared.isdigit() else None)
                 return
             await self.app(scope, receive, send)
             return
@@ -168,7 +177,7 @@ class BodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:
-                await self._refuse(scope, receive, send, too_large)
+                await self._refuse(scope, receive, send, refused)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -185,7 +194,7 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, error: ApiError | None) -> None:
-        error = error or ApiError(400, "ValidationError", "Content-Length is not a number")
+        error = error or validation_error("Content-Length is not a number")
         await error_envelope(self.backend, error)(scope, receive, send)
 
 
@@ -253,7 +262,7 @@ def create_app(backend: Backend) -> FastAPI:
         except (ValueError, AttributeError, RecursionError):
             claimed = None
         if not isinstance(claimed, str):
-            raise ApiError(400, "ValidationError", "public_key must be a base58 ed25519 public key", field="public_key")
+            raise validation_error("public_key must be a base58 ed25519 public key", field="public_key")
         try:
             key = parse_public_key(claimed)
         except ValueError as error:  # well-formed text that is no key: nothing can be signed with it
@@ -321,7 +330,7 @@ def create_app(backend: Backend) -> FastAPI:
     ) -> Response:
         """Bind `name` to `public_key`. Signed with that key as `X-Choir-User: name`; idempotent for the same key."""
         if principal.user != body.name:
-            raise ApiError(400, "ValidationError", "X-Choir-User must be the name being registered", field="name")
+            raise validation_error("X-Choir-User must be the name being registered", field="name")
         command = RegisterCommand(body.name, body.public_key, signed_request(principal))
         record = await asyncio.wrap_future(backend.submit(command))
         return envelope(backend, RegisteredUser(name=record.name, public_key=record.public_key, premium=record.premium))
@@ -346,13 +355,7 @@ def create_app(backend: Backend) -> FastAPI:
         hash is the sha256 of `content`."""
         size = len(body.content.encode("utf-8"))
         if size > config.max_content_bytes:
-            raise ApiError(
-                413,
-                "ContentTooLarge",
-                f"content is {size} bytes, the limit is {config.max_content_bytes}",
-                program_code=6019,
-                field="content",
-            )
+            raise too_large(f"content is {size} bytes, the limit is {config.max_content_bytes}", field="content")
         digest = content_hash(body.content)
         privacy = Privacy(body.privacy)
         step: Step
@@ -410,7 +413,7 @@ def create_app(backend: Backend) -> FastAPI:
         citations are content the signer may cite, each with its content hash. Its experience phase searches
         content, so each run counts against the signer's search limit (seeds: 100 an hour)."""
         if not thread_exists(backend, thread_id):
-            raise ApiError(404, "UnknownThread", f"thread {thread_id!r} does not exist", program_code=6002)
+            raise unknown_thread(thread_id)
         return envelope(backend, chorus_loop.run(principal.user, thread_id, body.prompt, body.max_cycles))
 
     @app.get("/v1/search", responses=responses(SearchResults), response_model=None, tags=["search"])
@@ -441,7 +444,7 @@ def create_app(backend: Backend) -> FastAPI:
     async def consistency(principal: Admin) -> Response:
         """Compare the model's state with the Choir program's accounts (servers started with --chain; admins)."""
         if backend.chain is None:
-            raise ApiError(404, "NoChain", "this server runs without a chain (it was started with --chain none)")
+            raise ApiError("NoChain", "this server runs without a chain (it was started with --chain none)")
         return envelope(backend, await run_in_threadpool(backend.chain.check, backend))
 
     @app.get("/v1/admin/cache", responses=responses(CacheReport), response_model=None, tags=["admin"])
@@ -493,25 +496,19 @@ def create_app(backend: Backend) -> FastAPI:
         message = "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in problems[:5]
         )
-        return error_envelope(backend, ApiError(400, "ValidationError", message or "invalid request", field=field))
+        return error_envelope(backend, validation_error(message or "invalid request", field=field))
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, error: StarletteHTTPException) -> Response:
         # 400 here is Starlette's "error parsing the body" (a body nested too deeply for the JSON parser, ...).
-        codes = {400: "ValidationError", 404: "NotFound", 405: "MethodNotAllowed"}
         message = {404: f"no route {request.url.path}", 405: f"{request.method} is not allowed here"}
-        api = ApiError(
-            error.status_code,
-            codes.get(error.status_code, "HTTPError"),
-            message.get(error.status_code, str(error.detail)),
-            headers=dict(error.headers or {}),
-        )
-        return error_envelope(backend, api)
+        text = message.get(error.status_code, str(error.detail))
+        return error_envelope(backend, http_error(error.status_code, text, dict(error.headers or {})))
 
     @app.exception_handler(Exception)
     async def on_crash(request: Request, error: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_envelope(backend, ApiError(500, "InternalError", "internal error; nothing was changed"))
+        return error_envelope(backend, ApiError("InternalError", "internal error; nothing was changed"))
 
     app.add_middleware(BodyLimit, backend=backend, limit=config.max_body_bytes)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

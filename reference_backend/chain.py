@@ -88,7 +88,7 @@ class ChainMismatch(ChainStartError):
 
 class ChainRejected(ApiError):
     def __init__(self, name: str) -> None:
-        super().__init__(409, "ChainRejected", f"the Choir program refused the operation: {name}; nothing changed")
+        super().__init__("ChainRejected", f"the Choir program refused the operation: {name}; nothing changed")
         self.program_error = name
 
 
@@ -228,7 +228,6 @@ class Chain:
             if driver is None or self.generation != backend.generation:
                 if self.persistent:  # a deployed program cannot forget: the model now starts from another world
                     raise ApiError(
-                        409,
                         "ChainPersistent",
                         "the world was reset but the deployed program keeps its state: restart the server against "
                         "a fresh deployment; nothing changed",
@@ -243,7 +242,6 @@ class Chain:
                 # redo the batch's earlier operations, sending them to the deployed program a second time.)
                 log.error("the chain did not answer for %s: %r", step, failure)
                 raise ApiError(
-                    502,
                     "ChainUnavailable",
                     f"the Choir program could not be reached ({type(failure).__name__}: {failure}); the operation "
                     "was not applied here (if its transaction landed anyway, /v1/consistency shows it)",

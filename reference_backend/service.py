@@ -53,7 +53,7 @@ from reference_backend.clock import Clock, ManualClock, SystemClock
 from reference_backend.config import BackendConfig
 from reference_backend.content import StatisticsSummarizer, Summarizer, snippet
 from reference_backend.embedding import make_embedder
-from reference_backend.errors import ApiError
+from reference_backend.errors import ApiError, StorageFailed, unknown_thread
 from reference_backend.indexer import Facts, Indexer, Update, index_update
 from reference_backend.journal import RESTORE, Batch, DataDirDamaged, Journal, storage_cause, trace_line
 from reference_backend.ratelimit import RateLimiter
@@ -68,11 +68,6 @@ Listener = Callable[[list["Accepted"]], None]
 Witness = Callable[[ChoirState, list[ev.Event]], Any]
 """Reads, right after one operation applied (writer thread, state lock held), what a listener needs to know of the
 state as that operation left it: a later operation of the same group commit may change it again."""
-
-
-class StorageFailed(ApiError):
-    def __init__(self, message: str) -> None:
-        super().__init__(503, "StorageUnavailable", message)
 
 
 class JournalCorrupt(DataDirDamaged):
@@ -417,7 +412,7 @@ class Backend:
                     # so rebuild it from the journal and redo the rest of the batch without this command.
                     log.error("operation refused by an internal error: %r", bug, exc_info=True)
                     what = "invariant violated" if isinstance(bug, InvariantViolation) else "internal error"
-                    outcome.error = ApiError(500, "InternalError", f"{what}: {bug}; nothing was changed")
+                    outcome.error = ApiError("InternalError", f"{what}: {bug}; nothing was changed")
                     self._rebuild()
                     redo = [_Outcome(o.command, o.future) for o in outcomes[:position] + outcomes[position + 1 :]]
                     self._resolve([outcome])
@@ -490,19 +485,19 @@ class Backend:
             return step, events, None if self.witness is None else self.witness(self.model.state, events)
         if isinstance(command, RegisterCommand):
             if command.name in self.authorities:
-                raise ApiError(409, "NameReserved", f"{command.name!r} is a treasury authority")
+                raise ApiError("NameReserved", f"{command.name!r} is a treasury authority")
             known = pending_names.get(command.name) or (
                 self.users[command.name].public_key if command.name in self.users else None
             )
             if known is not None and known != command.public_key:
-                raise ApiError(409, "NameTaken", f"{command.name!r} is registered with another key")
+                raise ApiError("NameTaken", f"{command.name!r} is registered with another key")
             record = UserRecord(command.name, command.public_key, self.is_premium(command.name))
             if known is None:
                 pending_names[command.name] = command.public_key
                 batch.users.append((record.name, record.public_key, record.premium, self.clock.now()))
             return record
         if command.name not in self.users:
-            raise ApiError(404, "UnknownUser", f"{command.name!r} is not registered")
+            raise ApiError("UnknownUser", f"{command.name!r} is not registered")
         current = self.users[command.name]
         record = UserRecord(current.name, current.public_key, command.premium)
         batch.users.append((record.name, record.public_key, record.premium, self.clock.now()))
@@ -628,7 +623,7 @@ class Backend:
         with self.state_lock:
             thread = self.model.state.threads.get(thread_id)
             if thread is None:
-                raise ApiError(404, "UnknownThread", f"thread {thread_id!r} does not exist", program_code=6002)
+                raise unknown_thread(thread_id)
             is_open = (
                 viewer not in thread.co_authors
                 and viewer not in thread.pending_spec_authors
@@ -644,7 +639,7 @@ class Backend:
         with self.state_lock:
             thread = self.model.state.threads.get(thread_id)
             if thread is None:
-                raise ApiError(404, "UnknownThread", f"thread {thread_id!r} does not exist", program_code=6002)
+                raise unknown_thread(thread_id)
             role = role_of(viewer, thread.co_authors, premium)
             shown = visible_metadata(role)
             out: dict[str, Any] = {
@@ -752,7 +747,7 @@ class Backend:
 
     def set_clock(self, now: int) -> int:
         if not isinstance(self.clock, ManualClock):
-            raise ApiError(404, "NotFound", "this server runs on the system clock")
+            raise ApiError("NotFound", "this server runs on the system clock")
         self._raise_clock_high(now)
         self.clock.set(now)
         return now
