@@ -8,12 +8,22 @@ with a steady share (about one choice in eight) of deliberately invalid ones.
 Every decision goes through a `Source`, so the same code runs under Hypothesis (each choice is a draw that
 shrinks towards index 0, which is always the simplest valid option) or from a seeded `random.Random` for soak
 runs. Choices are listed simplest first for that reason.
+
+Why indexes: a long run's threads hold hundreds of messages, and listing the Private, the Pending or all of a
+thread's hashes by scanning them on every step was most of the generator's cost. `MessageIndex` keeps those three
+lists per thread, sorted as the scans were (so the same draws build the same steps): new messages are found by
+count (messages are never removed), and the only existing message whose state a step can change is the one it
+addresses (SPEC section 3), which the generator built and looks at again before the next step. Steps applied to
+the model by anyone else are caught by the thread's count of Pending messages (every state change but a
+Private message published at once moves it) and rebuild that thread's index from a scan.
 """
 
 from __future__ import annotations
 
 import random
+from bisect import bisect_left, insort
 from collections.abc import Sequence
+from itertools import islice
 from typing import Protocol, TypeVar
 
 from choir_model import (
@@ -31,7 +41,7 @@ from choir_model import (
     SubmitSpec,
 )
 from choir_model.ops import divest_bound
-from choir_model.state import MessageState, Thread
+from choir_model.state import Message, MessageState, Thread
 from properties.attacks import mix_attack
 
 T = TypeVar("T")
@@ -73,6 +83,46 @@ def content_hash(number: int) -> str:
     return f"{number:064x}"
 
 
+PRIVATE, PENDING = MessageState.PRIVATE, MessageState.PENDING
+
+
+def _discard(ordered: list[str], item: str) -> None:
+    at = bisect_left(ordered, item)
+    if at < len(ordered) and ordered[at] == item:
+        del ordered[at]
+
+
+class MessageIndex:
+    """One thread's message hashes, sorted: all of them, the Private ones, the Pending ones (see the module
+    docstring for how it stays current)."""
+
+    __slots__ = ("hashes", "pending", "private")
+
+    def __init__(self, messages: dict[str, Message]) -> None:
+        self.hashes = sorted(messages)
+        self.private = [h for h in self.hashes if messages[h].state is PRIVATE]
+        self.pending = [h for h in self.hashes if messages[h].state is PENDING]
+
+    def add(self, content_hash: str, state: MessageState) -> None:
+        insort(self.hashes, content_hash)
+        if state is PRIVATE:
+            insort(self.private, content_hash)
+        elif state is PENDING:
+            insort(self.pending, content_hash)
+
+    def restate(self, content_hash: str, state: MessageState) -> None:
+        """The message may have changed state: file it again (a message not indexed yet is left to `add`)."""
+        at = bisect_left(self.hashes, content_hash)
+        if at == len(self.hashes) or self.hashes[at] != content_hash:
+            return
+        _discard(self.private, content_hash)
+        _discard(self.pending, content_hash)
+        if state is PRIVATE:
+            insort(self.private, content_hash)
+        elif state is PENDING:
+            insort(self.pending, content_hash)
+
+
 class StepGenerator:
     """Builds steps of a requested kind from the current state of `model` (the reference)."""
 
@@ -83,15 +133,52 @@ class StepGenerator:
         self.invalid_one_in = invalid_one_in
         self.hashes_used = 0
         self._thread_ids: tuple[str, ...] = ()
+        self._indexes: dict[str, MessageIndex] = {}
+        self._addressed: tuple[str, str] | None = None  # (thread, hash) of the last step built
+
+    @property
+    def source(self) -> Source:
+        return self._source
+
+    @source.setter
+    def source(self, source: Source) -> None:
+        """Hypothesis machines set a new source per step; the bound `index` saves an attribute lookup per draw."""
+        self._source = source
+        self._index = source.index
 
     # -- choice helpers ------------------------------------------------------------------------------------------
 
     def pick(self, options: Sequence[T]) -> T:
-        return options[self.source.index(len(options))]
+        return options[self._index(len(options))]
 
     def invalid(self) -> bool:
         """True about once in `invalid_one_in` draws: take a deliberately wrong option."""
-        return self.source.index(self.invalid_one_in) == self.invalid_one_in - 1
+        return self._index(self.invalid_one_in) == self.invalid_one_in - 1
+
+    def messages(self, thread: Thread) -> MessageIndex:
+        """The thread's `MessageIndex`, brought up to date."""
+        messages = thread.messages
+        index = self._indexes.get(thread.thread_id)
+        if index is None:
+            index = self._indexes[thread.thread_id] = MessageIndex(messages)
+            return index
+        new = len(messages) - len(index.hashes)
+        if new > 0:
+            for content_hash in islice(reversed(messages), new):
+                index.add(content_hash, messages[content_hash].state)
+        if new < 0 or len(index.pending) != thread.pending:  # changed by steps this generator did not build
+            index = self._indexes[thread.thread_id] = MessageIndex(messages)
+        return index
+
+    def _restate_addressed(self) -> None:
+        """File again the message the last step addressed: the only existing one a step can change."""
+        thread_id, content_hash = self._addressed  # type: ignore[misc]
+        self._addressed = None
+        index = self._indexes.get(thread_id)
+        if index is not None:
+            message = self.model.state.threads[thread_id].messages.get(content_hash)
+            if message is not None:
+                index.restate(content_hash, message.state)
 
     def _now(self, extra: Sequence[int] = ()) -> int:
         """A time at or after the last step; candidates around cooldowns and windows, plus `extra` targets."""
@@ -100,9 +187,9 @@ class StepGenerator:
         if state.last_now is not None and self.invalid() and self.invalid():
             return last - self.pick((1, 3600))
         targets = [t for t in extra if t >= last]
-        if targets and self.source.index(2) == 0:
+        if targets and self._index(2) == 0:
             return self.pick(targets)
-        if self.source.index(16) != 15:
+        if self._index(16) != 15:
             return last + self.pick((0, 1, 60, 3600))
         return last + self.pick((params.divest_cooldown - 1, params.divest_cooldown))
 
@@ -119,7 +206,7 @@ class StepGenerator:
             return None
         if len(self._thread_ids) != len(threads):  # threads are never deleted: the id list only grows
             self._thread_ids = tuple(threads)
-        if busy and self.source.index(3) == 0:
+        if busy and self._index(3) == 0:
             return max(threads.values(), key=lambda thread: thread.pending)
         return threads[self.pick(self._thread_ids)]
 
@@ -149,7 +236,12 @@ class StepGenerator:
 
     def step(self, op: str) -> Step:
         """A step of kind `op`; with `attacks`, sometimes an attack on it instead (`properties.attacks`)."""
+        if self._addressed is not None:
+            self._restate_addressed()
         step = getattr(self, op)()
+        content_hash = getattr(step, "hash", None)
+        if content_hash is not None:
+            self._addressed = (step.thread, content_hash)  # type: ignore[attr-defined]
         return mix_attack(self.model, self.source, step) if self.attacks else step
 
     def fund(self) -> Step:
@@ -175,7 +267,7 @@ class StepGenerator:
         actor = self.pick(thread.co_authors) if thread and not self.invalid() else self.pick(USERS)
         content = self._fresh_hash()
         if thread and thread.messages and self.invalid():
-            content = self.pick(sorted(thread.messages))
+            content = self.pick(self.messages(thread).hashes)
         privacy = self.pick(tuple(Privacy))
         return SubmitMessage(actor, self._now(), self._thread_id(thread), content, privacy)
 
@@ -183,14 +275,12 @@ class StepGenerator:
         thread = self._thread(busy=True)
         if thread is None:
             return RequestPublic(self.pick(USERS), self._now(), self._thread_id(None), self._fresh_hash())
-        private = sorted(h for h, m in thread.messages.items() if m.state is MessageState.PRIVATE)
-        if private and not self.invalid():
-            content = self.pick(private)
+        index = self.messages(thread)
+        if index.private and not self.invalid():
+            content = self.pick(index.private)
             actor = thread.messages[content].author
         else:
-            content = (
-                self.pick(sorted(thread.messages)) if thread.messages and not self.invalid() else self._fresh_hash()
-            )
+            content = self.pick(index.hashes) if index.hashes and not self.invalid() else self._fresh_hash()
             actor = self.pick(thread.co_authors)
         if self.invalid():
             actor = self.pick(USERS)
@@ -204,28 +294,26 @@ class StepGenerator:
         actor = self._outsider(thread)
         content = self._fresh_hash()
         if thread.messages and self.invalid():
-            content = self.pick(sorted(thread.messages))
+            content = self.pick(self.messages(thread).hashes)
         wallet = state.wallets.get(actor, 0)
         recommended = self.model.recommended_stake(thread.thread_id)
         stake = self._amount_near(params.min_stake, max(params.min_stake, min(recommended, wallet)), wallet)
         privacy = self.pick(tuple(Privacy))
         return SubmitSpec(actor, self._now(), thread.thread_id, content, stake, privacy)
 
-    def _pending(self, thread: Thread) -> list[str]:
-        return sorted(h for h, m in thread.messages.items() if m.state is MessageState.PENDING)
-
     def process_approval(self) -> Step:
         thread = self._thread()
-        approve = self.source.index(3) != 2  # approvals twice as likely as denials
+        approve = self._index(3) != 2  # approvals twice as likely as denials
         if thread is None:
             return ProcessApproval(self.pick(USERS), self._now(), self._thread_id(None), self._fresh_hash(), approve)
         last = self.model.state.last_now or GENESIS
-        pending = [h for h in self._pending(thread) if (thread.messages[h].deadline or 0) > last]
+        index = self.messages(thread)
+        pending = [h for h in index.pending if (thread.messages[h].deadline or 0) > last]
         specs = [h for h in pending if thread.messages[h].is_spec]
-        if specs and self.source.index(3) != 2:  # specs carry the economics: vote on them more often
+        if specs and self._index(3) != 2:  # specs carry the economics: vote on them more often
             pending = specs
         if not pending or self.invalid():
-            content = self.pick(sorted(thread.messages)) if thread.messages else self._fresh_hash()
+            content = self.pick(index.hashes) if index.hashes else self._fresh_hash()
             return ProcessApproval(self.pick(USERS), self._now(), thread.thread_id, content, approve)
         content = self.pick(pending)
         message = thread.messages[content]
@@ -245,15 +333,16 @@ class StepGenerator:
         if thread is None:
             return Expire(self.pick(USERS), self._now(), self._thread_id(None), self._fresh_hash())
         last = self.model.state.last_now or GENESIS
-        pending = self._pending(thread)
+        index = self.messages(thread)
+        pending = index.pending
         due = [h for h in pending if (thread.messages[h].deadline or 0) <= last]
         if due and not self.invalid():
             return Expire("keeper", self._now(), thread.thread_id, self.pick(due))
-        if pending and self.source.index(16) == 0:
+        if pending and self._index(16) == 0:
             content = self.pick(pending)
             deadline = thread.messages[content].deadline or 0
             return Expire("keeper", self._now((deadline, deadline + 1, deadline - 1)), thread.thread_id, content)
-        content = self.pick(sorted(thread.messages)) if thread.messages else self._fresh_hash()
+        content = self.pick(index.hashes) if index.hashes else self._fresh_hash()
         return Expire("keeper", self._now(), thread.thread_id, content)
 
     def divest(self) -> Step:
