@@ -137,6 +137,7 @@ class ProgramDriver:
         self._objects: dict[Pubkey, Decoded] = {}
         self._dirty: set[Pubkey] = set()
         self._entries: dict[SnapshotKey, Pubkey] = {}
+        self._entry_of: dict[Pubkey, SnapshotKey] = {}  # the entry each account last rendered to
         self._keypairs: dict[str, tuple[Keypair, Pubkey]] = {}
         self._by_pubkey: dict[Pubkey, Keypair] = {}
         self._builders: dict[type, Callable[[Any], list[Instruction]]] = {
@@ -369,6 +370,7 @@ class ProgramDriver:
         entry = self._entry(kind, obj)
         if entry is not None:
             self._entries[entry] = key
+            self._entry_of[key] = entry
 
     def _entry(self, kind: str, obj: Any) -> SnapshotKey | None:
         if kind == "Treasury":
@@ -392,9 +394,10 @@ class ProgramDriver:
         entries: set[SnapshotKey] = set()
         for key in dirty:  # after every refresh: a message's entry names its thread, which may be new too
             found = self._objects.get(key)
-            entry = None if found is None else self._entry(*found)
-            if entry is not None:
+            entry = self._entry_of.get(key) if found is None else self._entry(*found)
+            if entry is not None:  # an account that no longer decodes names the entry it rendered (now: none)
                 self._entries[entry] = key
+                self._entry_of[key] = entry
                 entries.add(entry)
         return entries
 

@@ -57,3 +57,22 @@ def test_the_end_of_a_run_compares_everything(choir_so: bytes) -> None:
     with pytest.raises(PropertyFailure, match=r"wallets\.alice"):
         lockstep.verify()
     assert run_steps(steps, Params(), "seeds", lambda: ProgramDriver(image=choir_so)) is None  # a clean replay
+
+
+def test_a_written_account_that_no_longer_decodes_is_compared_at_once(choir_so: bytes) -> None:
+    """A transaction that leaves an account it wrote unreadable as a Choir account (closed, or its discriminator
+    overwritten) still names that account's entry: the program then holds none, which the touched comparison sees
+    at that step, not only at the next whole-snapshot comparison."""
+    lockstep = Lockstep(Params(), driver=ProgramDriver(image=choir_so))
+    lockstep.step(Fund("alice", T0, 100 * CHOIR, SIGNERS))
+    lockstep.step(Fund("bob", T0, 100 * CHOIR, SIGNERS))
+    driver: ProgramDriver = lockstep.driver  # type: ignore[assignment]
+    member = driver.pdas.member(driver.pubkey("bob"))[0]
+    account = driver.transport.svm.get_account(member)  # type: ignore[attr-defined]
+    garbage = bytes(8) + bytes(account.data)[8:]
+    driver.transport.svm.set_account(member, Account(account.lamports, garbage, account.owner, False))  # type: ignore[attr-defined]
+    driver._dirty.add(member)  # as `send` marks every writable account of a successful transaction
+    with pytest.raises(PropertyFailure) as info:
+        lockstep.step(Fund("alice", T0 + 1, CHOIR, SIGNERS))  # the model names alice's wallet, not bob's
+    assert "wallets.bob" in str(info.value)
+    assert len(info.value.steps) == 3
