@@ -131,7 +131,7 @@ class ProgramDriver:
         self.names: dict[Pubkey, str] = {}
         self.last_now: int | None = None
         self.last_compute_units = 0
-        self.last_instruction = ""
+        self._last: Instruction | None = None  # the last operation's instruction (see `last_instruction`)
         self._economics = Economics()
         self._cache: dict[Pubkey, tuple[str, dict[str, Any]]] = {}
         self._objects: dict[Pubkey, Decoded] = {}
@@ -240,8 +240,9 @@ class ProgramDriver:
 
     def _genesis(self) -> None:
         authorities = [self.pubkey(n) for n in self.params.treasury_authorities]
-        self.last_instruction = "initialize"
-        outcome = self.send([ix.initialize(self.program, self.transport.payer_key, self.params, authorities)], [])
+        initialize = ix.initialize(self.program, self.transport.payer_key, self.params, authorities)
+        self._last = initialize
+        outcome = self.send([initialize], [])
         if not outcome.ok and self.error_name(outcome) == "AccountDiscriminatorAlreadySet":
             self._adopt_config(authorities)
         elif not outcome.ok:
@@ -271,7 +272,10 @@ class ProgramDriver:
         """Apply one step; None when it succeeded, else the error name (SPEC section 7)."""
         if invalid_time(self.last_now, step.now, self.params) is not None:
             return "InvalidTime"
-        instructions, signers = self.build(step)
+        instructions = self._instructions(step)
+        # Without real signatures (LiteSVM's sigverify off) the runtime needs only the message's signer flags,
+        # which the instructions carry: looking up the keypairs would be wasted.
+        signers = self._signers(instructions) if self.transport.signs else []
         outcome = self.send(instructions, signers, step.now)
         if not outcome.ok:
             return self.error_name(outcome)
@@ -280,14 +284,26 @@ class ProgramDriver:
 
     def build(self, step: Step) -> tuple[list[Instruction], list[Keypair]]:
         """The instructions and signers (besides the fee payer) that carry out `step` in the current state."""
+        instructions = self._instructions(step)
+        return instructions, self._signers(instructions)
+
+    @property
+    def last_instruction(self) -> str:
+        """The name of the last operation's instruction (named when asked: decoding it costs on every step)."""
+        return "" if self._last is None else self.coder.instruction_name(self._last.data) or ""
+
+    def _instructions(self, step: Step) -> list[Instruction]:
         builder = self._builders.get(type(step))
         if builder is None:
             raise DriverError(f"unsupported step {step!r}")
         self._keypair(step.actor)
         instructions = builder(step)
-        self.last_instruction = self.coder.instruction_name(instructions[-1].data) or ""
+        self._last = instructions[-1]
+        return instructions
+
+    def _signers(self, instructions: list[Instruction]) -> list[Keypair]:
         by_pubkey = self._by_pubkey
-        return instructions, [by_pubkey[k] for k in ix.signers(instructions, self.transport.payer_key)]
+        return [by_pubkey[k] for k in ix.signers(instructions, self.transport.payer_key)]
 
     def _fund(self, step: Fund) -> list[Instruction]:
         me = self.pubkey(step.actor)

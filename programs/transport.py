@@ -51,6 +51,7 @@ class Transport(Protocol):
     payer: Keypair
     payer_key: Pubkey
     exact_time: bool  # the program's `now` is exactly `set_time`'s (else at or after it: a cluster's clock)
+    signs: bool  # `send` signs with the signers' keypairs (else it needs only the message's signer flags)
 
     def set_time(self, now: int) -> None: ...
 
@@ -81,7 +82,7 @@ class LiteSVMTransport:
         sigverify: bool = True,
     ) -> None:
         self.svm = LiteSVM().with_sigverify(sigverify).with_transaction_history(0)
-        self.sigverify = sigverify
+        self.sigverify = self.signs = sigverify
         self.payer = Keypair.from_seed(bytes(32))
         self.payer_key = self.payer.pubkey()
         self.svm.set_account(self.payer_key, Account(PAYER_LAMPORTS, b"", SYSTEM_PROGRAM))
@@ -146,6 +147,7 @@ class RpcTransport:
     failed step's semantics. Successful transactions report 0 compute units (the RPC does not return them)."""
 
     exact_time = False
+    signs = True
 
     def __init__(
         self,

@@ -408,6 +408,7 @@ class AttackEnv:
         self.driver = driver
         self.svm = driver.transport.svm
         self._noop: Pubkey | None = None
+        self._tokens: dict[Pubkey, tuple[bytes, int]] = {}  # each account's bytes when last summed, its tokens
 
     def address(self, *parts: bytes | Pubkey) -> Pubkey:
         """A fixed address derived from `parts` (an attack replays to the same accounts)."""
@@ -457,16 +458,28 @@ class AttackEnv:
             out[key] = (account.lamports, account.owner, bytes(account.data)) if account is not None else (0, key, b"")
         return out
 
-    def supply(self) -> int:
-        """Every token the program's accounts hold (treasury, wallets, thread balances, escrowed stakes)."""
+    def supply(self, accounts: dict[Pubkey, tuple[int, Pubkey, bytes]]) -> int:
+        """Every token the program's accounts among `accounts` (as `accounts()` reads them) hold: treasury,
+        wallets, thread balances, escrowed stakes."""
         coder = self.driver.coder
+        program_id = coder.program_id
+        known = self._tokens
         total = 0
-        for data in self.driver.raw_accounts().values():
+        for key, (_, owner, data) in accounts.items():
+            if owner != program_id:
+                continue
+            seen = known.get(key)
+            if seen is not None and seen[0] == data:  # unchanged since the last attack: its tokens are known
+                total += seen[1]
+                continue
+            tokens = 0
             name = coder.account_name(data)
             field = TOKEN_FIELDS.get(name)  # type: ignore[arg-type]
             if field is not None:  # one field read, not the whole account decoded: this runs after every attack
                 at, codec = coder.field_codec(name, field)  # type: ignore[arg-type]
-                total += codec.decode(data, at)[0]
+                tokens = codec.decode(data, at)[0]
+            known[key] = (data, tokens)
+            total += tokens
         return total
 
 
@@ -516,7 +529,7 @@ def run_attack(driver: Any, attack: Attack) -> AttackResult | None:
         problems.append(
             f"{attack.kind} ({attack.arg}) changed {len(changed)} account(s): {', '.join(sorted(changed)[:4])}"
         )
-    supply = env.supply()
+    supply = env.supply(after)  # every program account is in `after`
     if supply != driver.params.total_supply:
         problems.append(f"supply {supply} after {attack.kind} ({attack.arg}), not {driver.params.total_supply}")
     return AttackResult(error, problems)
