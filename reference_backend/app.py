@@ -54,6 +54,8 @@ from reference_backend.cache import THREAD_STATE, USER_DATA, Cached, CacheReport
 from reference_backend.chain import Consistency
 from reference_backend.chorus import ChorusRequest, ChorusResult, backend_loop, thread_exists
 from reference_backend.clock import ManualClock
+from reference_backend.commands import PremiumCommand, RegisterCommand, StepCommand
+from reference_backend.commands import Request as SignedRequest
 from reference_backend.content import content_hash
 from reference_backend.errors import (
     ApiError,
@@ -87,8 +89,7 @@ from reference_backend.schemas import (
     ThreadView,
     Wallet,
 )
-from reference_backend.service import Backend, PremiumCommand, RegisterCommand, StepCommand
-from reference_backend.service import Request as SignedRequest
+from reference_backend.service import Backend
 from reference_backend.ws import hub_of, serve_connection
 
 log = logging.getLogger("reference_backend")

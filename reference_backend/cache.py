@@ -39,7 +39,8 @@ from choir_model import events as ev
 from reference_backend.clock import Clock
 
 if TYPE_CHECKING:
-    from reference_backend.service import Accepted, Backend
+    from reference_backend.commands import Accepted
+    from reference_backend.service import Backend
 
 T = TypeVar("T")
 

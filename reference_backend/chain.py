@@ -59,7 +59,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -71,9 +71,23 @@ from reference_backend.errors import ApiError
 if TYPE_CHECKING:
     from programs.driver import ProgramDriver
     from programs.transport import Transport
+    from reference_backend.config import BackendConfig
+    from reference_backend.journal import Journal
     from reference_backend.service import Backend
 
 log = logging.getLogger("reference_backend")
+
+
+class Ledger(Protocol):
+    """What the chain reads of the backend: the writer (`before`, `rewind` on its thread) and the facade
+    (`attach`, `check`) both provide it."""
+
+    config: BackendConfig
+    journal: Journal
+    model: Model
+    generation: int
+    journal_seq: int
+    state_lock: Any
 
 
 class ChainStartError(RuntimeError):
@@ -173,7 +187,7 @@ class Chain:
         self.divergences = []
         return self.driver
 
-    def start(self, backend: Backend) -> int:
+    def start(self, backend: Ledger) -> int:
         """Bring the chain level with the journal (under the state lock, before serving); returns the operations
         replayed into it. Embedded: replay everything into a fresh LiteSVM. Persistent: replay only into a
         deployment that holds no operation; otherwise check it already holds the journal's state."""
@@ -195,7 +209,7 @@ class Chain:
             )
         return 0
 
-    def replay(self, backend: Backend, driver: ProgramDriver | None = None) -> int:
+    def replay(self, backend: Ledger, driver: ProgramDriver | None = None) -> int:
         """Send every journaled operation, in order, to `driver` (default: a fresh one)."""
         driver = driver or self._fresh(backend.generation)
         count = 0
@@ -210,7 +224,7 @@ class Chain:
         self.accepted = count
         return count
 
-    def rewind(self, backend: Backend) -> None:
+    def rewind(self, backend: Ledger) -> None:
         """The writer rebuilt the model from the journal (a recovery path): bring the chain back to the journal too.
         Embedded: rebuild it from the journal. Persistent: it cannot forget what it accepted since the last commit,
         so say so (a divergence)."""
@@ -221,7 +235,7 @@ class Chain:
             note = "the writer rebuilt the model from the journal; the deployed program may hold more"
             self.divergences.append(Divergence(backend.journal_seq, {}, note))
 
-    def before(self, backend: Backend, step: Step) -> None:
+    def before(self, backend: Ledger, step: Step) -> None:
         """Send `step` to the program (the writer thread, under the state lock); ChainRejected if refused."""
         with self.lock:
             driver = self.driver
@@ -257,12 +271,12 @@ class Chain:
             self.rejected += 1
             raise ChainRejected(error)
 
-    def model_refused(self, backend: Backend, step: Step, error: str) -> None:
+    def model_refused(self, backend: Ledger, step: Step, error: str) -> None:
         """The program accepted what the model refused: record the divergence (it cannot be rolled back)."""
         log.error("chain divergence: the program accepted %s, the model refused it (%s)", step, error)
         self.divergences.append(Divergence(backend.journal_seq, step.to_json(), error))
 
-    def check(self, backend: Backend) -> Consistency:
+    def check(self, backend: Ledger) -> Consistency:
         """Compare the model with the program's accounts, under the state lock (one consistent cut). A persistent
         chain is read afresh (every program account, not the driver's cache): it is the deployment's truth."""
         with backend.state_lock, self.lock:

@@ -55,7 +55,8 @@ from reference_backend.errors import ApiError
 from reference_backend.schemas import unicode_text
 
 if TYPE_CHECKING:
-    from reference_backend.service import Accepted, Backend
+    from reference_backend.commands import Accepted
+    from reference_backend.service import Backend
 
 log = logging.getLogger("reference_backend")
 
