@@ -1,20 +1,23 @@
-"""The simulator's agents as load-test users: `RemoteWorld` gives `sim.agents` the `World` they act on, backed by
+"""The simulator's agents as load-test users: `RemoteWorld` is the `sim.world.AgentWorld` they act on, backed by
 a running backend over HTTP and WebSocket instead of an in-process model.
 
 Why: the load's users should behave like the simulator's (thread creators, honest authors staking near the
 recommended stake, co-authors voting with the simulator's approval curve, spammers, Sybil rings, griefers,
 drainers), so the same agent classes, configurations and scenario files drive both. An agent never knows which
-world it acts on: it reads state through the world's methods and acts through them.
+world it acts on: it reads state through the world's methods and acts through them. What an action means (the
+content and ballot recorded for a spec, the draws that pick a thread, the size of a divestment) is the simulator's
+own `sim.world.AgentActions`; this module supplies only its primitives: the clock, reads as requests, and `act`,
+which sends a typed model step as the request that asks the server for it.
 
 How the simulator's world maps onto a server:
 
 * **Reads** are requests a client would make: `wallet` is `GET /v1/wallet`; `pick_open_thread` and
   `recommended_stake` ask `GET /v1/thread/{id}/stake` (the recommended stake and whether a spec fits now);
   `divest_max` reads the co-author's view of the thread for its balance and co-authors.
-* **Acts** are signed requests through a `Recorder`, which times them and keeps every acknowledged operation
-  with the model step it stands for (its `now` from the answer; content hashes are computed client-side from
-  the text, as the server does), and every write whose answer was lost (in doubt: it may or may not be in the
-  journal; the checker decides from the journal).
+* **Acts** are model steps sent as signed requests through a `Recorder`, which times them and keeps every
+  acknowledged operation with the model step it stands for (its `now` from the answer; content hashes are
+  computed client-side from the text, as the server does), and every write whose answer was lost (in doubt: it
+  may or may not be in the journal; the checker decides from the journal).
 * **Votes** come from WebSocket: each identity subscribes to the threads it co-authors; an `ApprovalRequest`
   frame becomes the simulator's `Ballot` (latent quality and stake ratio are recorded by the submitting agent,
   as the simulator's world records them) and the agent's `vote` decides whether and when to approve.
@@ -47,21 +50,21 @@ from choir_model import (
     CreateThread,
     Divest,
     Expire,
+    Fund,
     Params,
-    Privacy,
     ProcessApproval,
     RequestPublic,
     Step,
     SubmitMessage,
     SubmitSpec,
 )
-from choir_model.ops import divest_bound
 from reference_backend.auth import dev_keypair
 from reference_backend.client import ChoirApiError, ChoirClient
 from reference_backend.content import content_hash
 from reference_backend.schemas import OperationResult, StakeQuote
 from reference_backend.ws_client import WsClient
-from sim.agents import Agent, Ballot
+from sim.agents import Agent
+from sim.world import Actor, AgentActions, Ballot
 
 R = TypeVar("R")
 KEEPER = "load-keeper"
@@ -166,8 +169,9 @@ class RemoteEnv:
         self.world.spawn(generator)
 
 
-class RemoteWorld:
-    """The `sim.engine.World` interface over a backend (see the module docstring).
+class RemoteWorld(AgentActions):
+    """The simulator's `sim.world.AgentWorld` over a backend (see the module docstring): the agent API is
+    `AgentActions`', over the primitives below.
 
     `agents` are the scenario's (built by the simulator's own `World`, so names, configurations and random streams
     are the simulator's); `params` are the scenario's (what agents reason with), `server_params` the server's."""
@@ -197,13 +201,14 @@ class RemoteWorld:
         # not after every other user's queued reads (which, past the server's capacity, outlast the window).
         self.urgent = ThreadPoolExecutor(max_workers=16, thread_name_prefix="load-vote")
         self.env = RemoteEnv(self)
-        self._agent_of = {identity: agent for agent in agents for identity in agent.identities}
-        self.clients = {name: self._client(name, http, backoff) for name in [*self._agent_of, KEEPER, READER]}
+        self.agents_by_identity = {identity: agent for agent in agents for identity in agent.identities}
+        self.clients = {name: self._client(name, http, backoff) for name in [*self.agents_by_identity, KEEPER, READER]}
         self.sockets: dict[str, WsClient] = {}
         self.thread_ids: list[str] = []
         self._coauthored: dict[str, list[str]] = {}
         self._lock = threading.Lock()
         self._texts = itertools.count(1)
+        self._text_of: dict[str, str] = {}  # content hash -> the text of a message not sent yet
         self._new_threads = itertools.count(0)
         self._quotes: dict[tuple[str, str], tuple[float, StakeQuote]] = {}
         self._last_quote: dict[str, tuple[float, StakeQuote]] = {}  # per thread, whoever asked
@@ -223,18 +228,82 @@ class RemoteWorld:
     def _client(name: str, http: httpx.Client, backoff: tuple[float, ...]) -> ChoirClient:
         return ChoirClient(str(http.base_url), name, dev_keypair(name), http=http, backoff=backoff)
 
-    # -- the World interface agents use ---------------------------------------------------------------------------
+    # -- the primitives of the agent API (sim.world.AgentActions) ----------------------------------------------
 
     @property
     def now(self) -> int:
         """Simulated seconds: the epoch plus real time since the load started, times the time scale."""
         return self.epoch + int((time.monotonic() - self.started) * self.time_scale)
 
-    def to_units(self, choir: float) -> int:
-        return round(choir * self.unit)
+    def act(self, step: Step) -> str | None:
+        """Send the step as its actor's signed request (recorded with the `now` the server answers); on an
+        acknowledgement, learn what it changed that this world keeps (a new thread, a divestment's time)."""
+        request = self._request(self.clients[step.actor], step)
+        if self.recorder.op(request, lambda now: replace(step, now=now)) is None:
+            return "refused"
+        if isinstance(step, CreateThread):
+            self.joined(step.actor, step.thread, new=True)
+        elif isinstance(step, Divest):
+            self._last_divest[(step.actor, step.thread)] = time.monotonic()
+        return None
 
-    def agent_of(self, identity: str) -> Agent | None:
-        return self._agent_of.get(identity)
+    def _request(self, client: ChoirClient, step: Step) -> Callable[[], OperationResult]:
+        """The client call that asks the server for `step` (spec section 9's routes)."""
+        if isinstance(step, SubmitSpec | SubmitMessage):
+            text = self._text_of.pop(step.hash)
+            if isinstance(step, SubmitSpec):
+                return lambda: client.submit_spec(step.thread, text, step.stake)
+            return lambda: client.submit_message(step.thread, text)
+        if isinstance(step, RequestPublic):
+            return lambda: client.request_public(step.thread, step.hash)
+        if isinstance(step, ProcessApproval):
+            return lambda: client.approve(step.thread, step.hash, step.approve)
+        if isinstance(step, Expire):
+            return lambda: client.expire(step.thread, step.hash)
+        if isinstance(step, CreateThread):
+            return lambda: client.create_thread(step.thread, step.deposit)
+        if isinstance(step, Divest):
+            return lambda: client.divest(step.thread, step.amount)
+        if isinstance(step, Fund):
+            authorities = [(name, dev_keypair(name)) for name in step.signers]
+            return lambda: client.fund(step.actor, step.amount, authorities)
+        raise ValueError(f"the load test does not send {step.op}")
+
+    def content(self, text: str) -> str:
+        """Remember `text` for the message about to be sent; its content hash (computed client-side, as the
+        server does)."""
+        digest = content_hash(text)
+        self._text_of[digest] = text
+        return digest
+
+    def new_content(self, agent: Actor, identity: str, description: str) -> str:
+        return self.content(f"{description} ({next(self._texts)})")
+
+    def note_ballot(self, identity: str, thread_id: str, content_hash: str, quality: float, stake: int) -> None:
+        """What voters' `ApprovalRequest` frames will be judged by: the quality, and the stake's ratio to the
+        recommendation this identity was just quoted (the simulator reads the model's analytics instead)."""
+        quote = self._quotes.get((identity, thread_id))
+        recommended = quote[1].recommended_stake if quote is not None else 0
+        self._ballots[content_hash] = (identity, quality, stake / recommended if stake and recommended else None)
+
+    def new_thread_id(self) -> str:
+        return f"load-{next(self._new_threads):05d}"
+
+    def open_threads(self) -> list[str]:
+        """Every thread known to exist (whether one is open is asked of the server, per draw)."""
+        with self._lock:
+            return list(self.thread_ids)
+
+    def divest_view(self, identity: str, thread_id: str) -> tuple[int, int] | None:
+        """The co-author's own view of the thread, once the server's cooldown since its last divestment here is
+        over."""
+        last = self._last_divest.get((identity, thread_id))
+        if last is not None and time.monotonic() < last + self.server_params.divest_cooldown:
+            return None
+        view = self.recorder.call(lambda: self.clients[identity].thread(thread_id))
+        if view is None or view.balance is None:
+            return None
+        return view.balance, len(view.co_authors)
 
     def wallet(self, identity: str) -> int:
         found = self.recorder.call(self.clients[identity].wallet)
@@ -265,80 +334,6 @@ class RemoteWorld:
         quote = self._quote(identity, thread_id)
         return quote is not None and quote.open
 
-    def pick_open_thread(
-        self, rng: Any, identity: str, candidates: list[str] | None = None, tries: int = 8
-    ) -> str | None:
-        """A random thread the server says is open for a spec by `identity`, or None after `tries` draws."""
-        with self._lock:
-            pool = list(candidates) if candidates is not None else list(self.thread_ids)
-        for _ in range(tries if pool else 0):
-            thread_id = pool[rng.randrange(len(pool))]
-            if self.open_for_spec(identity, thread_id):
-                return thread_id
-        return None
-
-    def submit_spec(self, agent: Agent, identity: str, thread_id: str, stake: int, quality: float) -> str | None:
-        text = f"spec {next(self._texts)} by {identity} for {thread_id}"
-        digest = content_hash(text)
-        quote = self._quotes.get((identity, thread_id))
-        ratio = stake / quote[1].recommended_stake if quote and quote[1].recommended_stake else None
-        self._ballots[digest] = (identity, quality, ratio)  # before sending: the ApprovalRequest may come first
-        done = self.recorder.op(
-            lambda: self.clients[identity].submit_spec(thread_id, text, stake),
-            lambda now: SubmitSpec(identity, now, thread_id, digest, stake),
-        )
-        return None if done is not None else "refused"
-
-    def post_public(self, agent: Agent, identity: str, thread_id: str, quality: float) -> str | None:
-        """A co-author writes a message (Private) and asks for it to be made public."""
-        text = f"message {next(self._texts)} by {identity} in {thread_id}"
-        digest = content_hash(text)
-        client = self.clients[identity]
-        posted = self.recorder.op(
-            lambda: client.submit_message(thread_id, text),
-            lambda now: SubmitMessage(identity, now, thread_id, digest, Privacy.PUBLIC),
-        )
-        if posted is None:
-            return "refused"
-        self._ballots[digest] = (identity, quality, None)
-        done = self.recorder.op(
-            lambda: client.request_public(thread_id, digest),
-            lambda now: RequestPublic(identity, now, thread_id, digest),
-        )
-        return None if done is not None else "refused"
-
-    def create_thread(self, identity: str, deposit: int) -> str | None:
-        thread_id = f"load-{next(self._new_threads):05d}"
-        done = self.recorder.op(
-            lambda: self.clients[identity].create_thread(thread_id, deposit),
-            lambda now: CreateThread(identity, now, thread_id, deposit),
-        )
-        if done is None:
-            return "refused"
-        self.joined(identity, thread_id, new=True)
-        return None
-
-    def divest_max(self, identity: str, thread_id: str, fraction: float = 1.0) -> str | None:
-        """Divest `fraction` of the most the divestment guard admits, from the co-author's own view of the thread,
-        once the cooldown since its last divestment here is over."""
-        last = self._last_divest.get((identity, thread_id))
-        if last is not None and time.monotonic() < last + self.server_params.divest_cooldown:
-            return None
-        view = self.recorder.call(lambda: self.clients[identity].thread(thread_id))
-        if view is None or view.balance is None or not view.co_authors:
-            return None
-        amount = int(divest_bound(view.balance, len(view.co_authors), self.server_params) * fraction)
-        if amount <= 0:
-            return None
-        done = self.recorder.op(
-            lambda: self.clients[identity].divest(thread_id, amount),
-            lambda now: Divest(identity, now, thread_id, amount),
-        )
-        if done is None:
-            return "refused"
-        self._last_divest[(identity, thread_id)] = time.monotonic()
-        return None
-
     # -- membership and WebSocket ---------------------------------------------------------------------------------
 
     def joined(self, identity: str, thread_id: str, new: bool = False) -> None:
@@ -358,7 +353,7 @@ class RemoteWorld:
         """Membership from `CoAuthorAdded`, ballots from `ApprovalRequest` (on the event loop)."""
         payload = frame.get("payload") or {}
         event = payload.get("event")
-        if event == "CoAuthorAdded" and payload.get("co_author") in self._agent_of:
+        if event == "CoAuthorAdded" and payload.get("co_author") in self.agents_by_identity:
             self.joined(payload["co_author"], payload["thread_id"])
         elif frame.get("type") == "ApprovalRequest" and "content_hash" in payload:
             self._ballot(client.user, payload)
@@ -370,13 +365,13 @@ class RemoteWorld:
             self._seen_requests.add(digest)
             heapq.heappush(self._due, (payload["deadline"], thread_id, digest))
         author, quality, ratio = self._ballots.get(digest, ("", 0.5, None))
-        agent = self._agent_of.get(voter)
+        agent = self.agents_by_identity.get(voter)
         if agent is None or voter == author or (voter, digest) in self._voted:
             return
         self._voted.add((voter, digest))
         is_spec = payload.get("event") == "SpecSubmitted"
         ballot = Ballot(thread_id, digest, author, quality, is_spec, payload["deadline"], ratio)
-        decision = agent.vote(self, voter, ballot)  # type: ignore[arg-type]
+        decision = agent.vote(self, voter, ballot)
         if decision is not None:
             delay, approve = decision
             self._start(self._vote(voter, ballot, max(0, delay) / self.time_scale, approve))
@@ -385,28 +380,17 @@ class RemoteWorld:
         if time.monotonic() + delay >= self.deadline:
             return
         await asyncio.sleep(delay)
-        client = self.clients[voter]
-        await self._run(
-            lambda: self.recorder.op(
-                lambda: client.approve(ballot.thread_id, ballot.content_hash, approve),
-                lambda now: ProcessApproval(voter, now, ballot.thread_id, ballot.content_hash, approve),
-            ),
-            urgent=True,
-        )
+        step = ProcessApproval(voter, self.now, ballot.thread_id, ballot.content_hash, approve)
+        await self._run(lambda: self.act(step), urgent=True)
 
     async def keeper(self, interval: float = 0.5) -> None:
         """The crank: expire every message whose deadline (server time) has passed."""
-        client = self.clients[KEEPER]
         while time.monotonic() < self.deadline:
             await asyncio.sleep(interval)
             while self._due and self._due[0][0] < time.time() and time.monotonic() < self.deadline:
                 _, thread_id, digest = heapq.heappop(self._due)
-                await self._run(
-                    lambda t=thread_id, d=digest: self.recorder.op(
-                        lambda: client.expire(t, d), lambda now: Expire(KEEPER, now, t, d)
-                    ),
-                    urgent=True,
-                )
+                step = Expire(KEEPER, self.now, thread_id, digest)
+                await self._run(lambda step=step: self.act(step), urgent=True)
 
     # -- running agents' processes --------------------------------------------------------------------------------
 
@@ -453,7 +437,7 @@ class RemoteWorld:
         self.deadline = deadline
         self.started = time.monotonic()
         for agent in self.agents:
-            process = agent.process(self)  # type: ignore[arg-type]
+            process = agent.process(self)
             if process is not None:
                 self._start(self._drive(process))
         self._start(self.keeper())

@@ -35,7 +35,8 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,6 @@ from loadtest.verify import (
 )
 from reference_backend.auth import dev_keypair
 from reference_backend.client import ChoirApiError, ChoirClient
-from reference_backend.content import content_hash
 from reference_backend.server import ServerProcess
 from reference_backend.ws_client import WsClient
 from sim.agents import AGENT_KINDS
@@ -299,59 +299,34 @@ class _Run:
         for identity in identities:
             for thread_id in self.plan.coauthored(identity):
                 world.joined(identity, thread_id)
-        world.thread_ids.extend(self.plan.thread_ids)
+        world.thread_ids[:] = self.plan.thread_ids  # the plan's order: the threads were created in parallel
         await asyncio.wait_for(asyncio.gather(*(self.connect(i) for i in identities)), self.timeout)
 
     async def bootstrap(self, steps: list[Step]) -> None:
-        """Send the simulator's bootstrap: funding and threads at once, then each thread's joins in order."""
-        world, recorder = self.world, self.recorder
-        authorities = [(name, dev_keypair(name)) for name in TREASURY_SIGNERS]
+        """Send the simulator's bootstrap: funding and threads at once, then each thread's joins in order (each
+        join's spec gets a text, hence the content hash the server computes; its approvals follow that hash)."""
+        world = self.world
+        digests: dict[str, str] = {}  # the plan's content hash -> the sent text's
 
-        def fund(step: Fund) -> Any:
-            return recorder.op(
-                lambda: world.clients[step.actor].fund(step.actor, step.amount, authorities),
-                lambda now: Fund(step.actor, now, step.amount, TREASURY_SIGNERS),
-            )
-
-        def create(step: CreateThread) -> Any:
-            return recorder.op(
-                lambda: world.clients[step.actor].create_thread(step.thread, step.deposit),
-                lambda now: CreateThread(step.actor, now, step.thread, step.deposit),
-            )
-
-        texts: dict[str, str] = {}
-
-        def join(step: Step) -> Any:
-            client = world.clients[step.actor]
+        def join(step: Step) -> str | None:
             if isinstance(step, SubmitSpec):
-                text = texts.setdefault(step.hash, f"{step.actor} asks to join {step.thread}")
-                digest = content_hash(text)
-                return recorder.op(
-                    lambda: client.submit_spec(step.thread, text, step.stake),
-                    lambda now: SubmitSpec(step.actor, now, step.thread, digest, step.stake),
-                )
-            assert isinstance(step, ProcessApproval)
-            digest = content_hash(texts[step.hash])
-            return recorder.op(
-                lambda: client.approve(step.thread, digest, step.approve),
-                lambda now: ProcessApproval(step.actor, now, step.thread, digest, step.approve),
-            )
+                digests[step.hash] = world.content(f"{step.actor} asks to join {step.thread}")
+            return world.act(replace(step, hash=digests[step.hash]))  # type: ignore[call-arg]
 
-        def joins(sequence: list[Step]) -> bool:
-            return all(join(step) is not None for step in sequence)
+        def joins(sequence: list[Step]) -> str | None:
+            return next((error for error in map(join, sequence) if error is not None), None)
 
         by_thread: dict[str, list[Step]] = defaultdict(list)
         for step in steps:
             if isinstance(step, SubmitSpec | ProcessApproval):
                 by_thread[step.thread].append(step)
         phases = (
-            [lambda s=s: fund(s) for s in steps if isinstance(s, Fund)],
-            [lambda s=s: create(s) for s in steps if isinstance(s, CreateThread)],
-            [lambda q=q: joins(q) for q in by_thread.values()],
+            [partial(world.act, s) for s in steps if isinstance(s, Fund)],
+            [partial(world.act, s) for s in steps if isinstance(s, CreateThread)],
+            [partial(joins, q) for q in by_thread.values()],
         )
         for calls in phases:
-            results = await self._each(calls)
-            if not all(r not in (None, False) for r in results):
+            if any(error is not None for error in await self._each(calls)):
                 raise RuntimeError(f"the scenario's bootstrap was refused: {self.recorder.kinds}")
 
     async def connect(self, name: str) -> None:

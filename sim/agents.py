@@ -7,9 +7,10 @@ An agent owns one or more identities (user names in the model), a private `rando
 * `vote(world, voter, ballot)`: called when one of its identities is in the voter snapshot of a new Pending
   message; returns `(delay_seconds, approve)` or `None` to never vote.
 
-Agents never change state themselves: every action is a typed step handed to `world.act`, which applies it with
-`choir_model.Model`. Agents read the model's state only as a client reads the chain (to pick a thread with a free
-seat, or to size a divestment); the model alone decides what happens.
+Agents never change state themselves: they see the world only as a `sim.world.AgentWorld` (the simulator's
+engine, or the load test's world over a live backend), whose actions become typed steps that the model (or the
+server) applies. Agents read state only as a client reads the chain (to pick a thread with a free seat, or to size
+a divestment); the model alone decides what happens.
 
 Scenario files name a kind (`AGENT_KINDS`) and set the fields of its `Config`; amounts are CHOIR (floats, turned
 into base units when used), durations are hours or days as the field name says.
@@ -21,31 +22,16 @@ import math
 import random
 from collections.abc import Generator
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import ClassVar
 
-if TYPE_CHECKING:
-    from sim.engine import World
+from sim.rng import content_hash
+from sim.world import AgentWorld, Ballot, Process
 
 DAY = 86_400
 HOUR = 3_600
 
 Vote = tuple[int, bool]
 """A vote decision: (delay in seconds after the message entered its window, approve?)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Ballot:
-    """What a voter sees of a Pending message: who wrote it, its latent quality in [0, 1] (what an honest
-    reader would judge), whether it is a spec, its deadline, and for a spec its stake as a ratio to the stake the
-    formula recommended when it was submitted (the model's StakeAnalytics; None for a public request)."""
-
-    thread_id: str
-    content_hash: str
-    author: str
-    quality: float
-    is_spec: bool
-    deadline: int
-    stake_ratio: float | None = None
 
 
 def _check(condition: bool, name: str, message: str) -> None:
@@ -121,16 +107,14 @@ class Agent:
 
     def next_hash(self, identity: str) -> str:
         """A fresh content hash for a message by `identity`."""
-        from sim.rng import content_hash
-
         self._counter += 1
         return content_hash(identity, self._counter)
 
-    def process(self, world: World) -> Generator[Any, Any, None] | None:
+    def process(self, world: AgentWorld) -> Process | None:
         """The agent's own behaviour as a SimPy process, or None."""
         return None
 
-    def vote(self, world: World, voter: str, ballot: Ballot) -> Vote | None:
+    def vote(self, world: AgentWorld, voter: str, ballot: Ballot) -> Vote | None:
         return self.honest_vote(ballot)
 
     def honest_vote(self, ballot: Ballot) -> Vote | None:
@@ -189,13 +173,13 @@ class ThreadCreator(Agent):
     kind = "creator"
     Config = CreatorConfig
 
-    def process(self, world: World) -> Generator[Any, Any, None] | None:
+    def process(self, world: AgentWorld) -> Process | None:
         c: CreatorConfig = self.config  # type: ignore[assignment]
         if c.threads_per_day <= 0:
             return None
         return self._run(world, c)
 
-    def _run(self, world: World, c: CreatorConfig) -> Generator[Any, Any, None]:
+    def _run(self, world: AgentWorld, c: CreatorConfig) -> Process:
         yield world.env.timeout(self.start_delay())
         deposit = world.to_units(c.deposit)
         for wait in poisson_waits(self.rng, c.threads_per_day):
@@ -234,20 +218,20 @@ class HonestAuthor(Agent):
     kind = "honest_author"
     Config = AuthorConfig
 
-    def process(self, world: World) -> Generator[Any, Any, None] | None:
+    def process(self, world: AgentWorld) -> Process | None:
         c: AuthorConfig = self.config  # type: ignore[assignment]
         if c.specs_per_day <= 0:
             return None
         return self._run(world, c)
 
-    def choose_stake(self, world: World, thread_id: str, c: AuthorConfig) -> int:
+    def choose_stake(self, world: AgentWorld, thread_id: str, c: AuthorConfig) -> int:
         recommended = world.recommended_stake(thread_id)
         noise = self.rng.lognormvariate(0.0, c.stake_noise) if c.stake_noise > 0 else 1.0
         stake = int(recommended * c.stake_factor * noise)
         ceiling = int(world.wallet(self.name) * c.max_wallet_share)
         return max(world.params.min_stake, min(stake, ceiling))
 
-    def _run(self, world: World, c: AuthorConfig) -> Generator[Any, Any, None]:
+    def _run(self, world: AgentWorld, c: AuthorConfig) -> Process:
         yield world.env.timeout(self.start_delay())
         min_stake = world.params.min_stake
         for wait in poisson_waits(self.rng, c.specs_per_day):
@@ -285,13 +269,13 @@ class CoAuthor(Agent):
     kind = "co_author"
     Config = CoAuthorConfig
 
-    def process(self, world: World) -> Generator[Any, Any, None] | None:
+    def process(self, world: AgentWorld) -> Process | None:
         c: CoAuthorConfig = self.config  # type: ignore[assignment]
         if c.requests_per_day <= 0:
             return None
         return self._run(world, c)
 
-    def _run(self, world: World, c: CoAuthorConfig) -> Generator[Any, Any, None]:
+    def _run(self, world: AgentWorld, c: CoAuthorConfig) -> Process:
         yield world.env.timeout(self.start_delay())
         for wait in poisson_waits(self.rng, c.requests_per_day):
             yield world.env.timeout(wait)
@@ -304,7 +288,7 @@ class CoAuthor(Agent):
 # --------------------------------------------------------------------------------------------------- attackers
 
 
-def attacker_stake(world: World, identity: str, thread_id: str, stake_factor: float) -> int:
+def attacker_stake(world: AgentWorld, identity: str, thread_id: str, stake_factor: float) -> int:
     """An attacker's stake: `stake_factor` times the recommended stake, at least MIN_STAKE (0: always MIN_STAKE)
     and at most the wallet."""
     min_stake = world.params.min_stake
@@ -340,13 +324,13 @@ class Spammer(Agent):
     role = "attacker"
     Config = SpammerConfig
 
-    def process(self, world: World) -> Generator[Any, Any, None] | None:
+    def process(self, world: AgentWorld) -> Process | None:
         c: SpammerConfig = self.config  # type: ignore[assignment]
         if c.specs_per_day <= 0:
             return None
         return self._run(world, c)
 
-    def _run(self, world: World, c: SpammerConfig) -> Generator[Any, Any, None]:
+    def _run(self, world: AgentWorld, c: SpammerConfig) -> Process:
         yield world.env.timeout(self.start_delay())
         min_stake = world.params.min_stake
         for wait in poisson_waits(self.rng, c.specs_per_day):
@@ -359,7 +343,7 @@ class Spammer(Agent):
                 stake = attacker_stake(world, self.name, thread_id, c.stake_factor)
                 world.submit_spec(self, self.name, thread_id, stake, quality)
 
-    def vote(self, world: World, voter: str, ballot: Ballot) -> Vote | None:
+    def vote(self, world: AgentWorld, voter: str, ballot: Ballot) -> Vote | None:
         return 60, True
 
 
@@ -410,10 +394,10 @@ class SybilRing(Agent):
     def identities(self) -> tuple[str, ...]:
         return self._identities
 
-    def process(self, world: World) -> Generator[Any, Any, None] | None:
+    def process(self, world: AgentWorld) -> Process | None:
         return self._run(world, self.config)  # type: ignore[arg-type]
 
-    def _run(self, world: World, c: SybilConfig) -> Generator[Any, Any, None]:
+    def _run(self, world: AgentWorld, c: SybilConfig) -> Process:
         yield world.env.timeout(self.start_delay())
         threads = list(world.thread_ids)
         if c.targets and threads:
@@ -423,7 +407,7 @@ class SybilRing(Agent):
         if c.divest:
             world.env.process(drain(world, self.rng, self._identities, 1.0))
 
-    def _submitter(self, world: World, c: SybilConfig, identity: str) -> Generator[Any, Any, None]:
+    def _submitter(self, world: AgentWorld, c: SybilConfig, identity: str) -> Process:
         min_stake = world.params.min_stake
         for wait in poisson_waits(self.rng, c.specs_per_day):
             yield world.env.timeout(wait)
@@ -435,7 +419,7 @@ class SybilRing(Agent):
                 stake = attacker_stake(world, identity, thread_id, c.stake_factor)
                 world.submit_spec(self, identity, thread_id, stake, quality)
 
-    def vote(self, world: World, voter: str, ballot: Ballot) -> Vote | None:
+    def vote(self, world: AgentWorld, voter: str, ballot: Ballot) -> Vote | None:
         c: SybilConfig = self.config  # type: ignore[assignment]
         if world.agent_of(ballot.author) is self:
             return 60, True
@@ -459,7 +443,7 @@ class Griefer(Agent):
     role = "attacker"
     Config = GrieferConfig
 
-    def vote(self, world: World, voter: str, ballot: Ballot) -> Vote | None:
+    def vote(self, world: AgentWorld, voter: str, ballot: Ballot) -> Vote | None:
         if world.now >= world.epoch + self.start_delay():
             return None
         return self.honest_vote(ballot)
@@ -486,16 +470,16 @@ class Drainer(Agent):
     role = "attacker"
     Config = DrainerConfig
 
-    def process(self, world: World) -> Generator[Any, Any, None] | None:
+    def process(self, world: AgentWorld) -> Process | None:
         c: DrainerConfig = self.config  # type: ignore[assignment]
         return self._run(world, c)
 
-    def _run(self, world: World, c: DrainerConfig) -> Generator[Any, Any, None]:
+    def _run(self, world: AgentWorld, c: DrainerConfig) -> Process:
         yield world.env.timeout(self.start_delay())
         yield from drain(world, self.rng, (self.name,), c.fraction)
 
 
-def drain(world: World, rng: random.Random, identities: tuple[str, ...], fraction: float) -> Generator[Any, Any, None]:
+def drain(world: AgentWorld, rng: random.Random, identities: tuple[str, ...], fraction: float) -> Process:
     """Every cooldown (plus up to a minute of jitter), each identity divests `fraction` of its allowed share in
     every thread it co-authors."""
     cooldown = world.params.divest_cooldown
@@ -510,17 +494,3 @@ AGENT_KINDS: dict[str, type[Agent]] = {
     cls.kind: cls for cls in (ThreadCreator, HonestAuthor, CoAuthor, Spammer, SybilRing, Griefer, Drainer)
 }
 """Kind name (as written in scenario files) -> agent class."""
-
-
-def make_config(kind: str, values: dict[str, Any]) -> AgentConfig:
-    """Build a kind's Config from a scenario table, naming any unknown field and the known ones."""
-    cls = AGENT_KINDS.get(kind)
-    if cls is None:
-        raise ValueError(f"unknown agent kind {kind!r}; known: {', '.join(AGENT_KINDS)}")
-    known = cls.Config.field_names()
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ValueError(f"{kind}: unknown field(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    from sim.scenario import check_fields
-
-    return cls.Config(**check_fields("", values, cls.Config))

@@ -32,7 +32,6 @@ import simpy
 from choir_model import (
     ChoirError,
     CreateThread,
-    Divest,
     Expire,
     Fund,
     MessageState,
@@ -40,16 +39,15 @@ from choir_model import (
     ProcessApproval,
     RequestPublic,
     Step,
-    SubmitMessage,
     SubmitSpec,
 )
 from choir_model import events as ev
 from choir_model.model import InvariantViolation
-from choir_model.ops import divest_bound
 from choir_model.trace import write_trace
-from sim.agents import AGENT_KINDS, Agent, Ballot
+from sim.agents import AGENT_KINDS, Agent
 from sim.rng import make_rng
 from sim.scenario import Scenario
+from sim.world import Actor, AgentActions, Ballot
 
 PENDING = MessageState.PENDING
 TREASURY_SIGNERS = ("treasury1", "treasury2")
@@ -77,10 +75,11 @@ class SimulationFailed(RuntimeError):
         )
 
 
-class World:
+class World(AgentActions):
     """A running simulation: the model, the SimPy environment, the agents and what the run records.
 
-    Agents use the methods below; everything that changes state goes through `act`."""
+    Agents see it as a `sim.world.AgentWorld` (the agent API is `AgentActions`', over the primitives below);
+    everything that changes state goes through `act`."""
 
     def __init__(self, scenario: Scenario, check: str | None = None, trace_dir: str | Path | None = None) -> None:
         self.scenario = scenario
@@ -119,7 +118,7 @@ class World:
         self.bootstrap_steps = 0  # steps[:bootstrap_steps] built the world at the epoch (funding, threads, seats)
 
         self.agents: list[Agent] = []
-        self._agent_of: dict[str, Agent] = {}
+        self.agents_by_identity: dict[str, Agent] = {}
         for group in scenario.groups:
             cls = AGENT_KINDS[group.kind]
             for index in range(group.config.count):
@@ -127,11 +126,11 @@ class World:
                 agent = cls(name, group.name, group.config, make_rng(scenario.seed, "agent", name))
                 self.agents.append(agent)
                 for identity in agent.identities:
-                    if identity in self._agent_of or identity in (KEEPER, *self.params.treasury_authorities):
+                    if identity in self.agents_by_identity or identity in (KEEPER, *self.params.treasury_authorities):
                         raise ValueError(f"identity {identity!r} is used twice; rename agent group {group.name!r}")
-                    self._agent_of[identity] = agent
+                    self.agents_by_identity[identity] = agent
         self.rng = make_rng(scenario.seed, "world")
-        self._group_of = {identity: agent.group for identity, agent in self._agent_of.items()}
+        self._group_of = {identity: agent.group for identity, agent in self.agents_by_identity.items()}
         self._group_ids: dict[str, list[str]] = {g.name: [] for g in scenario.groups}
         for identity, group in self._group_of.items():
             self._group_ids[group].append(identity)
@@ -250,7 +249,7 @@ class World:
             event.deadline,
             ratio,
         )
-        timeout, agent_of, cast = self.env.timeout, self._agent_of, self._cast
+        timeout, agent_of, cast = self.env.timeout, self.agents_by_identity, self._cast
         for voter in message.voters:
             agent = agent_of.get(voter)
             decision = agent.vote(self, voter, ballot) if agent is not None else None
@@ -336,14 +335,7 @@ class World:
                 seats = self._group_seats[group.name]
                 self.group_samples.append((now, group.name, group.kind, wallet, funded, wallet - funded, seats))
 
-    # -- what agents call ----------------------------------------------------------------------------------------
-
-    def to_units(self, choir: float) -> int:
-        """CHOIR (a scenario float) -> base units."""
-        return round(choir * self.unit)
-
-    def agent_of(self, identity: str) -> Agent | None:
-        return self._agent_of.get(identity)
+    # -- the primitives of the agent API (sim.world.AgentActions) ----------------------------------------------
 
     def wallet(self, identity: str) -> int:
         return self.model.state.wallets.get(identity, 0)
@@ -367,48 +359,27 @@ class World:
             and thread.pending < params.max_pending
         )
 
-    def pick_open_thread(
-        self, rng: Any, identity: str, candidates: list[str] | None = None, tries: int = 8
-    ) -> str | None:
-        """A random thread open for a spec by `identity`, or None after `tries` draws: among `candidates` if
-        given, else among the threads that have a free seat (the world's open-thread list)."""
-        pool = candidates if candidates is not None else self._open
-        if not pool:
-            return None
-        for _ in range(tries):
-            thread_id = pool[rng.randrange(len(pool))]
-            if self.open_for_spec(identity, thread_id):
-                return thread_id
-        return None
+    def open_threads(self) -> list[str]:
+        """The threads with a free seat and room for a pending message, kept per step (`_refresh_open`)."""
+        return self._open
 
-    def submit_spec(self, agent: Agent, identity: str, thread_id: str, stake: int, quality: float) -> str | None:
-        content_hash = agent.next_hash(identity)
+    def new_content(self, agent: Actor, identity: str, description: str) -> str:
+        return agent.next_hash(identity)
+
+    def note_ballot(self, identity: str, thread_id: str, content_hash: str, quality: float, stake: int) -> None:
+        """The latent quality voters judge; the stake's ratio to the recommendation is the model's analytics."""
         self.quality[(thread_id, content_hash)] = quality
-        return self.act(SubmitSpec(identity, self.now, thread_id, content_hash, stake))
 
-    def post_public(self, agent: Agent, identity: str, thread_id: str, quality: float) -> str | None:
-        """A co-author writes a message (Private) and asks for it to be made public."""
-        content_hash = agent.next_hash(identity)
-        error = self.act(SubmitMessage(identity, self.now, thread_id, content_hash))
-        if error is not None:
-            return error
-        self.quality[(thread_id, content_hash)] = quality
-        return self.act(RequestPublic(identity, self.now, thread_id, content_hash))
+    def new_thread_id(self) -> str:
+        return f"t{len(self.thread_ids):05d}"
 
-    def create_thread(self, identity: str, deposit: int) -> str | None:
-        return self.act(CreateThread(identity, self.now, f"t{len(self.thread_ids):05d}", deposit))
-
-    def divest_max(self, identity: str, thread_id: str, fraction: float = 1.0) -> str | None:
-        """Divest `fraction` of the largest amount the client computes the divestment guard admits
-        ((balance - minimum) // N), when its cooldown is over; the model decides."""
+    def divest_view(self, identity: str, thread_id: str) -> tuple[int, int] | None:
+        """The thread's balance and co-authors from the model's state, once `identity`'s cooldown is over."""
         thread = self.model.state.threads[thread_id]
         last = thread.last_divest.get(identity)
         if last is not None and self.now < last + self.params.divest_cooldown:
             return None
-        amount = int(divest_bound(thread.balance, len(thread.co_authors), self.params) * fraction)
-        if amount <= 0:
-            return None
-        return self.act(Divest(identity, self.now, thread_id, amount))
+        return thread.balance, len(thread.co_authors)
 
     # -- running -------------------------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from choir_model import Params, SettlementPolicy, StakeFormula
 from choir_model.resolve import resolve_formula, resolve_policy
-from sim.agents import AGENT_KINDS, AgentConfig, make_config
+from sim.agents import AGENT_KINDS, AgentConfig
 
 T = TypeVar("T")
 
@@ -68,6 +68,18 @@ def check_fields(prefix: str, values: Mapping[str, Any], cls: type) -> dict[str,
         name: check_type(f"{prefix}{name}", value, defaults[name]) if defaults.get(name) is not None else value
         for name, value in values.items()
     }
+
+
+def make_config(kind: str, values: dict[str, Any]) -> AgentConfig:
+    """Build a kind's Config from a scenario table, naming any unknown field and the known ones."""
+    cls = AGENT_KINDS.get(kind)
+    if cls is None:
+        raise ValueError(f"unknown agent kind {kind!r}; known: {', '.join(AGENT_KINDS)}")
+    known = cls.Config.field_names()
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"{kind}: unknown field(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return cls.Config(**check_fields("", values, cls.Config))
 
 
 @dataclass(frozen=True, slots=True)
