@@ -34,11 +34,11 @@ def load(
     ] = 300.0,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Write load.json here and the figures into report.md (a section, replaced)."),
+        typer.Option("--out", help="Write load.json here; the figures go into report.md and .html (a section)."),
     ] = None,
 ) -> None:
     """Run a load against a fresh loopback backend, print the figures as JSON and exit 1 if it was inconsistent."""
-    from loadtest.run import markdown, run_load, write_section
+    from loadtest.run import run_load, write_report
 
     try:
         report = run_load(
@@ -59,7 +59,7 @@ def load(
         out.mkdir(parents=True, exist_ok=True)
         (out / "load.json").write_text(summary + "\n", encoding="utf-8")
         command = shlex.join(["choir", *sys.argv[1:]])
-        write_section(out / "report.md", markdown(report, command))
+        write_report(out, report, command)
     for line in report.state_differences[:20] + report.agent_failures[:20]:
         err.print(f"[red]{line}[/red]")
     if not report.consistent:

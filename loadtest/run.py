@@ -59,6 +59,7 @@ from reference_backend.server import ServerProcess
 from reference_backend.ws_client import WsClient
 from sim.agents import AGENT_KINDS
 from sim.engine import TREASURY_SIGNERS, World
+from sim.html import write_html
 from sim.scenario import Scenario, load_scenario
 
 DEFAULT_TIME_SCALE = 86_400.0
@@ -228,6 +229,14 @@ def write_section(page: Path, section: str, marker: str = "choir load") -> None:
         text = text[: text.index(begin)] + text[text.index(end) + len(end) :].lstrip("\n")
     page.parent.mkdir(parents=True, exist_ok=True)
     page.write_text(text.rstrip("\n") + ("\n\n" if text else "") + f"{begin}\n{section}{end}\n", encoding="utf-8")
+
+
+def write_report(out: Path, report: LoadReport, command: str) -> Path:
+    """Put the load's section into `out/report.md` (the economists' page, or a new one) and render the page again
+    as `out/report.html`, so the HTML shows what the Markdown says, the load included; return the HTML's path."""
+    page = out / "report.md"
+    write_section(page, markdown(report, command))
+    return write_html(page)
 
 
 def scaled_scenario(scenario: Scenario, users: int, seed: int) -> Scenario:

@@ -12,7 +12,7 @@ import pytest
 
 from choir_model import CHOIR, CreateThread, Fund, SubmitMessage
 from choir_model import events as ev
-from loadtest.run import LoadReport, markdown, run_load, scaled_scenario, write_section
+from loadtest.run import LoadReport, markdown, run_load, scaled_scenario, write_report, write_section
 from loadtest.verify import EventCheck, check_events, check_operations, expected_segments
 from reference_backend.auth import dev_keypair
 from reference_backend.schemas import OperationResult
@@ -77,6 +77,18 @@ def test_the_report_section_is_replaced_not_repeated(tmp_path: Path) -> None:
     text = page.read_text()
     assert text.startswith("# Choir simulation report") and text.count("## Backend load") == 1
     assert "--faults 1" in text and "consistent" in text
+
+
+def test_the_html_report_shows_the_load_section(tmp_path: Path) -> None:
+    """`choir load --out` runs after `choir sim report` wrote both pages: the HTML is rendered again from the
+    Markdown, so it holds the load's table too."""
+    (tmp_path / "report.md").write_text("# Choir simulation report\n\ntext\n")
+    (tmp_path / "report.html").write_text("<html>the simulation only</html>")
+    report = LoadReport("baseline", 2, 1.0, 86_400.0, connected=2, requests=1_234)
+    page = write_report(tmp_path, report, "choir load --users 2")
+    html = page.read_text()
+    assert page == tmp_path / "report.html" and "<h2>Backend load: consistent</h2>" in html
+    assert "<td>1,234 (" in html and "<title>Choir simulation report</title>" in html
 
 
 # -- the checkers catch what they claim to --------------------------------------------------------------------------
