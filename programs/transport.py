@@ -34,9 +34,10 @@ PAYER_LAMPORTS = 10**17  # more than the airdrop account holds; set directly
 
 def runtime() -> LiteSVM:
     """An SVM configured as `LiteSVM()` configures one (its default feature set, the builtin programs and
-    loaders, the sysvars, signature and blockhash checks) but without the SPL programs `LiteSVM()` also loads (Token, Token-2022, Memo, Associated Token Account), which Choir never calls: loading those ELFs took
-    10 to 60 ms, most of starting a world, against 0.2 ms for the rest. `LiteSVM.default()` cannot be used for
-    this, as it builds a full `LiteSVM()` first; hence the wrapper is filled with a bare runtime here."""
+    loaders, the sysvars, signature and blockhash checks) but without the SPL programs `LiteSVM()` also loads
+    (Token, Token-2022, Memo, Associated Token Account), which Choir never calls: loading those ELFs took 10 to
+    60 ms, most of starting a world, against 0.2 ms for the rest. `LiteSVM.default()` cannot be used for this,
+    as it builds a full `LiteSVM()` first; hence the wrapper is filled with a bare runtime here."""
     svm = LiteSVM.__new__(LiteSVM)
     svm._inner = _Runtime.default()
     svm.with_builtins().with_lamports(10**15).with_sysvars()
