@@ -244,21 +244,32 @@ class ProgramDriver:
         self._last = initialize
         outcome = self.send([initialize], [])
         if not outcome.ok and self.error_name(outcome) == "AccountDiscriminatorAlreadySet":
-            self._adopt_config(authorities)
+            self._adopt_config()
         elif not outcome.ok:
             raise DriverError(f"initialize failed: {outcome.err}\n" + "\n".join(outcome.logs))
 
-    def _adopt_config(self, authorities: list[Pubkey]) -> None:
-        """A deployment initialized earlier: use it only if its config holds exactly our parameters."""
+    def config_differences(self) -> dict[str, tuple[Any, Any]]:
+        """Every stored field of the config account that is not what `params` say (field: (stored, wanted)): the
+        parameters, the treasury multisig (its authorities in order, the unused slots empty) and the canonical
+        bump. SPEC section 1's parameters are state too: a program that stores one wrongly is wrong even where no
+        instruction reads it yet."""
         data = self.transport.account_data(self.pdas.config()[0])
         if data is None:
-            raise DriverError("the program is initialized but its config account cannot be read")
+            return {"config": (None, "an initialized config account")}
         _, value = self.coder.decode_account(data, "Config")
         p = self.params
-        expected = {**config_args(p), "threshold": p.treasury_threshold, "authority_count": len(authorities)}
-        differ = {k: (value[k], v) for k, v in expected.items() if value[k] != v}
-        if value["authorities"][: len(authorities)] != authorities:
-            differ["authorities"] = (value["authorities"], authorities)
+        authorities = [self.pubkey(n) for n in p.treasury_authorities]
+        slots = len(value["authorities"])
+        expected = {**config_args(p), "threshold": p.treasury_threshold, "authority_count": len(authorities),
+                    "authorities": authorities + [Pubkey.default()] * (slots - len(authorities)),
+                    "bump": self.pdas.config()[1]}  # fmt: skip
+        return {k: (value[k], v) for k, v in expected.items() if value[k] != v}
+
+    def _adopt_config(self) -> None:
+        """A deployment initialized earlier: use it only if its config holds exactly our parameters."""
+        differ = self.config_differences()
+        if "config" in differ:
+            raise DriverError("the program is initialized but its config account cannot be read")
         if differ:
             raise DriverError(f"the deployed program's config differs from the parameters (deployed, wanted): {differ}")
         for key, data in self.transport.program_accounts():  # earlier state, if any, joins the cache

@@ -5,10 +5,17 @@ The property suite's operations are well-formed transactions built by our own cl
 test the account checks where a Solana program's worst exploits live (a missing owner, signer or PDA check, an
 account substituted for another). An attack takes a step that is valid in the current state, builds its
 transaction with the driver's instruction builders, and applies exactly one corruption of one `AttackKind` (listed
-in `KINDS`, each documented below). The oracle: the transaction must fail and change nothing (every byte, owner
-and lamport of every account it names and of every program account equal before and after; the supply summed over
-the program's accounts still TOTAL_SUPPLY), and the model is not stepped (its state is untouched). Anything else
-is a violation of `access_control`, shrunk and written as a trace like any other failure.
+in `KINDS`, each documented below). The oracle: the transaction must fail by one of the program's own checks (a
+custom error code: a SPEC section 7 error or an Anchor framework code, never the runtime stopping a program that
+read past its accounts or wrote what it may not: every input is hostile, and a program that leans on a crash has no
+check there), and change nothing (every byte, owner and lamport of every account it names and of every program
+account equal before and after; the supply summed over the program's accounts still TOTAL_SUPPLY); the model is
+not stepped (its state is untouched). Anything else is a violation of `access_control`, shrunk and written as a
+trace like any other failure.
+
+A few kinds are *neutral*: something an attacker can do around a valid step that must not change its outcome
+(`NEUTRAL`, for example lamports sent to an address before the step creates an account there). For those the
+step runs in lockstep as usual and the model's answer is the oracle.
 
 An attack is a trace record of its own, `{"op": "attack", "kind": ..., "arg": ..., "step": {the valid step}}`:
 `kind` and `arg` fix every choice, and the corrupted transaction is rebuilt from the program's state when it is
@@ -21,8 +28,9 @@ Choices are made at generation time from the model's state only (`attack_choices
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import weakref
+import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +39,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from choir_model import Model, Step
 from choir_model.ops import invalid_time
-from choir_model.steps import Fund, ProcessApproval
+from choir_model.params import U64_MAX
+from choir_model.steps import CreateThread, Fund, ProcessApproval
 from choir_model.trace import TraceError, read_trace, step_from_json, step_result
 
 if TYPE_CHECKING:
@@ -42,7 +51,8 @@ if TYPE_CHECKING:
 ATTACK_ONE_IN = 10
 """The steady share of attacks among the steps of a target that can run them: one valid step in ten."""
 
-RARE = ("settlement_wallets", "fund_cosigners", "noncanonical_bump", "wrong_cpi_program", "impostor_signer")
+RARE = ("settlement_wallets", "fund_cosigners", "noncanonical_bump", "wrong_cpi_program", "impostor_signer",
+        "invalid_utf8", "prefunded", "initialize")  # fmt: skip
 TOKEN_FIELDS = {"Treasury": "balance", "Member": "balance", "Thread": "balance", "Message": "stake"}
 """Where the program's accounts hold tokens (SPEC section 6, invariant 1: their sum is the supply)."""
 IMPOSTOR = "mallory"  # a name the generator never funds: never a co-author, voter or authority
@@ -64,6 +74,48 @@ WRITABLE = {"fund": ("treasury", "member"), "create_thread": ("member", "thread"
             "submit_spec": ("member", "thread", "message"), "process_approval": ("treasury", "thread", "message"),
             "expire": ("treasury", "thread", "message"), "divest": ("member", "thread")}  # fmt: skip
 WALLET_BOUND = ("create_thread", "submit_spec", "divest")  # the signer's own wallet is one of the accounts
+NEUTRAL = ("prefunded",)
+"""Kinds that must not change the step's outcome: the step runs in lockstep and the model's answer is the oracle."""
+# Thread ids that are not UTF-8 (RFC 3629, what the program's validator enforces), one per rule, each after a
+# valid first byte: a thread id is a string (SPEC section 1), so no such bytes may ever name a thread.
+BAD_UTF8 = {
+    "lone_continuation": b"\x80",
+    "bad_lead": b"\xf8\x88\x80\x80\x80",
+    "bad_continuation": b"\xe2\x28\xa1",
+    "truncated": b"\xe2\x82",
+    "truncated_4": b"\xf0\x9f\x98",
+    "overlong_2": b"\xc1\xbf",
+    "overlong_3": b"\xe0\x9f\xbf",
+    "overlong_4": b"\xf0\x8f\xbf\xbf",
+    "surrogate_first": b"\xed\xa0\x80",
+    "surrogate_last": b"\xed\xbf\xbf",
+    "above_max": b"\xf4\x90\x80\x80",
+}
+PREFUND = {"dust": 1, "excess": 10**9}  # lamports sent to the address first: below and above any rent minimum
+DEPLOYER = "deployer"  # the upgrade authority of the fresh deployments `initialize` attacks
+# Parameters SPEC section 1 rules out (`Params.validate` refuses each), one field at a time: (field, value) where
+# the value is a function of the valid parameters.
+BAD_PARAMS: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
+    "zero_supply": ("total_supply", lambda p: 0),
+    "zero_min_stake": ("min_stake", lambda p: 0),
+    "min_stake_above_supply": ("min_stake", lambda p: p["total_supply"] + 1),
+    "zero_min_thread_balance": ("min_thread_balance", lambda p: 0),
+    "min_thread_balance_above_supply": ("min_thread_balance", lambda p: p["total_supply"] + 1),
+    "negative_window": ("approval_window", lambda p: -1),
+    "negative_cooldown": ("divest_cooldown", lambda p: -1),
+    "zero_max_coauthors": ("max_coauthors", lambda p: 0),
+    "max_coauthors_above_layout": ("max_coauthors", lambda p: 33),
+    "zero_max_pending": ("max_pending", lambda p: 0),
+    "zero_thread_id_max": ("thread_id_max", lambda p: 0),
+    "thread_id_max_above_seed": ("thread_id_max", lambda p: 33),
+}
+ABOVE_SUPPLY = ("min_stake_above_supply", "min_thread_balance_above_supply")  # no u64 is above a supply of U64_MAX
+# The rest of the corruptions of a fresh deployment's initialize, besides BAD_PARAMS (see `_initialize`).
+INITIALIZE = ("again", "payer_not_authority", "attacker_program_data", "other_program", "payer_unsigned",
+              "config_not_pda", "treasury_not_pda", "config_noncanonical", "treasury_noncanonical",
+              "wrong_system_program", "config_read_only", "treasury_read_only", "missing_program_data",
+              "truncated", "extended", "no_authorities", "four_authorities", "repeated_authority",
+              "zero_threshold", "threshold_above_authorities", *BAD_PARAMS)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +149,13 @@ def _existing_roles(model: Model, base: Step) -> tuple[str, ...]:
 
 def _created(base: Step) -> tuple[str, ...]:
     return (CREATED[base.op],) if base.op in CREATED else ()
+
+
+def _new_accounts(model: Model, base: Step) -> tuple[str, ...]:
+    """Roles of the accounts the step creates: its thread or message, or a fund's new wallet."""
+    if base.op == "fund" and base.actor not in model.state.wallets:
+        return ("member",)
+    return _created(base)
 
 
 def _other_wallets(model: Model, base: Step) -> tuple[str, ...]:
@@ -144,8 +203,9 @@ CHOICES: dict[str, Callable[[Model, Step], tuple[str, ...]]] = {
     "wrong_cpi_program": lambda m, b: ("noop", "self") if b.op in CREATED else (),
     "dropped_signer": lambda m, b: (SIGNER[b.op],) if b.op in SIGNER else (),
     "impostor_signer": lambda m, b: (SIGNER[b.op],) if b.op in WALLET_BOUND else (),
-    "duplicate_account": lambda m, b: tuple(
-        f"{x}={y}" for x in (*_existing_roles(m, b), *_created(b)) for y in _existing_roles(m, b) if x != y
+    "duplicate_account": lambda m, b: (
+        *(f"{x}={y}" for x in (*_existing_roles(m, b), *_created(b)) for y in _existing_roles(m, b) if x != y),
+        *(f"+{y}" for y in _existing_roles(m, b)),
     ),
     "settlement_wallets": lambda m, b: (
         ("swapped", "missing", "foreign", "inserted") if _settling_approval(m, b) else ()
@@ -153,6 +213,10 @@ CHOICES: dict[str, Callable[[Model, Step], tuple[str, ...]]] = {
     "fund_cosigners": lambda m, b: ("repeated", "outsider", "unsigned") if _multisig(m, b) else (),
     "bad_data": lambda m, b: ("truncated", "extended", "retyped"),
     "read_only": lambda m, b: tuple(r for r in WRITABLE[b.op] if r in (*_existing_roles(m, b), *_created(b))),
+    "missing_account": lambda m, b: ("last", "all"),
+    "invalid_utf8": lambda m, b: tuple(BAD_UTF8) if b.op == "create_thread" else (),
+    "prefunded": lambda m, b: tuple(PREFUND) if _new_accounts(m, b) else (),
+    "initialize": lambda m, b: tuple(a for a in INITIALIZE if a not in ABOVE_SUPPLY or m.params.total_supply < U64_MAX),
 }
 
 
@@ -170,16 +234,33 @@ class Source(Protocol):
     def index(self, n: int) -> int: ...
 
 
+def source_pick(source: Source, options: Sequence[str]) -> str:
+    return options[source.index(len(options))]
+
+
+def _valid_but_for_its_id(model: Model, step: Step) -> bool:
+    """A create_thread the model refuses only because its id is taken: `invalid_utf8` replaces the id, so it
+    attacks these too (a world has only a few valid thread ids, so valid creations are rare)."""
+    if not isinstance(step, CreateThread) or step.thread not in model.state.threads:
+        return False
+    free = next(f"t{n}" for n in itertools.count() if f"t{n}" not in model.state.threads)
+    return model.refusal(dataclasses.replace(step, thread=free)) is None
+
+
 def mix_attack(model: Model, source: Source, step: Step) -> Step:
     """`step`, or one time in `ATTACK_ONE_IN` an attack on it when it is valid now (the model says so)."""
-    if source.index(ATTACK_ONE_IN) != ATTACK_ONE_IN - 1 or model.refusal(step) is not None:
+    if source.index(ATTACK_ONE_IN) != ATTACK_ONE_IN - 1:
         return step
+    if model.refusal(step) is not None:
+        if not _valid_but_for_its_id(model, step):
+            return step
+        return Attack.of("invalid_utf8", source_pick(source, tuple(BAD_UTF8)), step)
     choices = attack_choices(model, step)
     rare = [choice for choice in choices if choice[0] in RARE]
     if rare and source.index(2) == 0:  # attacks that only a rare step allows get half of that step's attacks
         choices = rare
     kind, args = choices[source.index(len(choices))]
-    return Attack.of(kind, args[source.index(len(args))], step)
+    return Attack.of(kind, source_pick(source, args), step)
 
 
 # -- execution on the program ------------------------------------------------------------------------------------
@@ -258,21 +339,27 @@ def _not_pda(tx: Tx, arg: str) -> None:
     tx.put(arg, tx.env.address(b"not a pda", tx.key(arg)))
 
 
-def _noncanonical_bump(tx: Tx, arg: str) -> None:
-    """A non-canonical bump of the right seeds, with the (valid, off-curve) address it gives."""
+def _lower_bump(tx: Tx, role: str, seeds: list[bytes], field: str) -> None:
+    """Role `role` at the next lower bump of `seeds` that gives a (valid, off-curve) address, written to the
+    argument `field`."""
     from solders.pubkey import Pubkey
 
     args = _args(tx)
-    seeds = tx.env.seeds(tx.base, arg)
-    for bump in range(args["bump"] - 1, -1, -1):
+    program_id = tx.instructions[-1].program_id
+    for bump in range(args[field] - 1, -1, -1):
         try:
-            address = Pubkey.create_program_address([*seeds, bytes([bump])], tx.env.driver.coder.program_id)
+            address = Pubkey.create_program_address([*seeds, bytes([bump])], program_id)
         except Exception:  # solders raises a bare error for an on-curve address
             continue
-        args["bump"] = bump
+        args[field] = bump
         _encode(tx, args)
-        tx.put(arg, address)
+        tx.put(role, address)
         return
+
+
+def _noncanonical_bump(tx: Tx, arg: str) -> None:
+    """A non-canonical bump of the right seeds, with the (valid, off-curve) address it gives."""
+    _lower_bump(tx, arg, tx.env.seeds(tx.base, arg), "bump")
 
 
 def _fake_config_treasury(tx: Tx, arg: str) -> None:
@@ -305,7 +392,14 @@ def _impostor_signer(tx: Tx, arg: str) -> None:
 
 
 def _duplicate_account(tx: Tx, arg: str) -> None:
-    """One program account in two roles: `x=y` puts role y's account in role x too."""
+    """One program account in two roles: `x=y` puts role y's account in role x too; `+y` passes role y's account
+    once more after all the others, where the instruction reads nothing (the program refuses any program account
+    passed twice, so that no state is read through one role and written through another)."""
+    from solders.instruction import AccountMeta
+
+    if arg.startswith("+"):
+        tx.metas.append(AccountMeta(tx.key(arg[1:]), False, True))
+        return
     x, _, y = arg.partition("=")
     tx.put(x, tx.key(y))
 
@@ -364,6 +458,101 @@ def _read_only(tx: Tx, arg: str) -> None:
     tx.put(arg, tx.key(arg), writable=False)
 
 
+def _missing_account(tx: Tx, arg: str) -> None:
+    """Too few accounts: the instruction's `last` one left out (with everything after it), or `all` of them."""
+    tx.metas = tx.metas[: len(tx.roles) - 1] if arg == "last" else []
+
+
+def _invalid_utf8(tx: Tx, arg: str) -> None:
+    """A thread id that is not UTF-8 (`BAD_UTF8[arg]` after a valid first byte), at its canonical PDA, with a
+    deposit whose low byte would continue a cut-short sequence (a reader that ran past the id would find one)."""
+    from solders.pubkey import Pubkey
+
+    args = _args(tx)
+    raw = b"t" + BAD_UTF8[arg]
+    address, bump = Pubkey.find_program_address([b"thread", raw], tx.env.driver.coder.program_id)
+    deposit = args["deposit"]
+    continued = deposit - (deposit & 0xFF) + 0x80
+    if continued > deposit:
+        continued -= 0x100
+    if continued >= tx.env.driver.params.min_thread_balance:
+        deposit = continued
+    tx.put("thread", address)
+    discriminator = tx.env.driver.coder.instructions[tx.name].discriminator
+    tx.data = discriminator + len(raw).to_bytes(4, "little") + raw + deposit.to_bytes(8, "little") + bytes([bump])
+
+
+def _prefunded(tx: Tx, arg: str) -> None:
+    """Neutral: lamports sent to the address the step creates an account at, before the step (`dust`, below the
+    rent minimum, or an `excess` above it). Creation must still succeed and cost the payer exactly the top-up."""
+    from solders.account import Account
+    from solders.pubkey import Pubkey
+
+    role = "member" if tx.base.op == "fund" else CREATED[tx.base.op]
+    tx.env.svm.set_account(tx.key(role), Account(PREFUND[arg], b"", Pubkey.default()))
+
+
+def _initialize(tx: Tx, arg: str) -> None:
+    """An `initialize` (genesis: the config and the treasury) that must be refused: `again` on the live
+    deployment with its own arguments; every other one on a fresh deployment of the same program through the
+    upgradeable loader (so the upgrade authority check runs; its authority is `DEPLOYER`), valid but for one
+    thing: a payer that is not the upgrade authority (`payer_not_authority`), or is, by the attacker's own
+    program's data account (`attacker_program_data`); another program's account as this one (`other_program`);
+    the payer not signing; a config or treasury address that is not its PDA or is a non-canonical bump's; a
+    wrong system program; a read-only config or treasury; the program data account left out; truncated or
+    extended data; authorities none, four, repeated; a threshold of 0 or above them; or one parameter SPEC
+    section 1 rules out (`BAD_PARAMS`)."""
+    from programs import instructions as ix
+    from programs.loader import programdata_address
+
+    env, driver = tx.env, tx.env.driver
+    authorities = [driver.pubkey(n) for n in driver.params.treasury_authorities]
+    if arg == "again":
+        program, payer, signers = driver.program, driver.transport.payer_key, []
+    else:
+        program, payer, signers = env.fresh_deployment(), env.funded(DEPLOYER), [env.keypair(DEPLOYER)]
+    instruction = ix.initialize(program, payer, driver.params, authorities)
+    tx.instructions, tx.signers, tx.name = [instruction], signers, "initialize"
+    tx.roles = [a.name for a in driver.coder.instructions["initialize"].accounts]
+    tx.metas, tx.data = list(instruction.accounts), bytes(instruction.data)
+    args = _args(tx)
+    if arg in BAD_PARAMS:
+        name, value = BAD_PARAMS[arg]
+        args["params"][name] = value(args["params"])
+    elif arg in ("no_authorities", "four_authorities", "repeated_authority"):
+        extra = {"no_authorities": [], "four_authorities": [env.keypair(IMPOSTOR).pubkey()],
+                 "repeated_authority": authorities[:1]}[arg]  # fmt: skip
+        args["authorities"] = (authorities + extra) if extra else []
+    elif arg in ("zero_threshold", "threshold_above_authorities"):
+        args["threshold"] = 0 if arg == "zero_threshold" else len(authorities) + 1
+    _encode(tx, args)
+    if arg in ("payer_not_authority", "attacker_program_data"):
+        tx.put("payer", env.funded(IMPOSTOR))
+        tx.signers = [env.keypair(IMPOSTOR)]
+        if arg == "attacker_program_data":
+            tx.put("program_data", env.attacker_program_data())
+    elif arg == "other_program":
+        tx.put("program", driver.program.program_id)
+        tx.put("program_data", programdata_address(driver.program.program_id))
+    elif arg == "payer_unsigned":
+        tx.put("payer", payer, signer=False)
+        tx.signers = []
+    elif arg.endswith(("_not_pda", "_noncanonical", "_read_only")):
+        role, _, how = arg.partition("_")
+        if how == "not_pda":
+            tx.put(role, env.address(b"not a pda", tx.key(role)))
+        elif how == "read_only":
+            tx.put(role, tx.key(role), writable=False)
+        else:
+            _lower_bump(tx, role, [role.encode()], f"{role}_bump")
+    elif arg == "wrong_system_program":
+        tx.put("system_program", env.noop())
+    elif arg == "missing_program_data":
+        tx.metas = tx.metas[:-1]
+    elif arg in ("truncated", "extended"):
+        _bad_data(tx, arg)
+
+
 @dataclass(frozen=True)
 class AttackKind:
     """A named corruption; `corrupt(tx, arg)` changes the transaction of a valid step in exactly one way."""
@@ -394,6 +583,10 @@ KINDS: dict[str, AttackKind] = {
         AttackKind("fund_cosigners", _fund_cosigners),
         AttackKind("bad_data", _bad_data),
         AttackKind("read_only", _read_only),
+        AttackKind("missing_account", _missing_account),
+        AttackKind("invalid_utf8", _invalid_utf8),
+        AttackKind("prefunded", _prefunded),
+        AttackKind("initialize", _initialize),
     )
 }
 
@@ -406,9 +599,15 @@ class AttackEnv:
 
     def __init__(self, driver: Any) -> None:
         self.driver = driver
-        self.svm = driver.transport.svm
         self._noop: Pubkey | None = None
         self._tokens: dict[Pubkey, tuple[bytes, int]] = {}  # each account's bytes when last summed, its tokens
+        self._deployments = 0
+
+    @property
+    def svm(self) -> Any:
+        """The driver's runtime, read through the driver each time: holding it here would keep every closed
+        driver's SVM alive as long as this object."""
+        return self.driver.transport.svm
 
     def address(self, *parts: bytes | Pubkey) -> Pubkey:
         """A fixed address derived from `parts` (an attack replays to the same accounts)."""
@@ -429,6 +628,62 @@ class AttackEnv:
             return [b"thread", base.thread_id.encode("utf-8")]  # type: ignore[union-attr]
         thread = pdas.thread(base.thread_id)[0]  # type: ignore[arg-type]
         return [b"message", bytes(thread), bytes.fromhex(base.content_hash)]  # type: ignore[arg-type]
+
+    def funded(self, name: str) -> Pubkey:
+        """`name`'s key, holding enough lamports to pay for accounts."""
+        from solders.account import Account
+        from solders.pubkey import Pubkey
+
+        key = self.keypair(name).pubkey()
+        if self.svm.get_account(key) is None:
+            self.svm.set_account(key, Account(10**12, b"", Pubkey.default()))
+        return key
+
+    def image(self) -> bytes:
+        """The program's ELF as deployed (loader v3 keeps it in the program data account, after its header)."""
+        from programs.loader import LOADER_V3, PROGRAMDATA_METADATA, programdata_address
+
+        program_id = self.driver.coder.program_id
+        account = self.svm.get_account(program_id)
+        if account.owner != LOADER_V3:
+            return bytes(account.data)
+        return bytes(self.svm.get_account(programdata_address(program_id)).data)[PROGRAMDATA_METADATA:]
+
+    def fresh_deployment(self) -> Any:
+        """A new, uninitialized deployment of the same program under the upgradeable loader, its upgrade authority
+        `DEPLOYER` (a ChoirProgram at its id): its program and program data accounts planted as the loader
+        writes them. One per attack: an attack must leave it uninitialized, and the next starts from scratch."""
+        from solders.account import Account
+        from solders.keypair import Keypair
+
+        from programs.instructions import ChoirProgram
+        from programs.loader import LOADER_V3, programdata_address
+
+        self._deployments += 1
+        program_id = Keypair.from_seed(bytes(self.address(b"fresh deployment", str(self._deployments).encode())))
+        data_key = programdata_address(program_id.pubkey())
+        self.svm.set_account(data_key, Account(10**10, self.program_data(self.funded(DEPLOYER)) + self.image(),
+                                               LOADER_V3))  # fmt: skip
+        program = (2).to_bytes(4, "little") + bytes(data_key)
+        self.svm.set_account(program_id.pubkey(), Account(10**9, program, LOADER_V3, executable=True))
+        return ChoirProgram(self.driver.coder.at(program_id.pubkey()))
+
+    @staticmethod
+    def program_data(authority: Pubkey) -> bytes:
+        """A loader v3 ProgramData header (tag 3, deployment slot 0, upgrade authority `authority`)."""
+        return (3).to_bytes(4, "little") + bytes(8) + b"\x01" + bytes(authority)
+
+    def attacker_program_data(self) -> Pubkey:
+        """A loader v3 program data account whose upgrade authority is the attacker (as if they had deployed a
+        program of their own)."""
+        from solders.account import Account
+
+        from programs.loader import LOADER_V3
+
+        key = self.address(b"attacker program data")
+        data = self.program_data(self.keypair(IMPOSTOR).pubkey()) + self.NOOP_CODE
+        self.svm.set_account(key, Account(10**9, data, LOADER_V3))
+        return key
 
     def foreign_copy(self, key: Pubkey) -> Pubkey:
         from solders.account import Account
@@ -483,18 +738,17 @@ class AttackEnv:
         return total
 
 
-_ENVS: weakref.WeakKeyDictionary[Any, AttackEnv] = weakref.WeakKeyDictionary()
-
-
 def accepts_attacks(driver: Any) -> bool:
     """True for a program driver in LiteSVM (attacks plant accounts, which only an in-process runtime allows)."""
     return hasattr(getattr(driver, "transport", None), "svm") and hasattr(driver, "raw_accounts")
 
 
 def _env(driver: Any) -> AttackEnv:
-    env = _ENVS.get(driver)
+    """The driver's attack environment, kept on the driver itself so that it goes when the driver goes (a table
+    of them keyed by driver would hold every driver ever attacked, and its SVM, alive)."""
+    env = getattr(driver, "_attack_env", None)
     if env is None:
-        env = _ENVS[driver] = AttackEnv(driver)
+        env = driver._attack_env = AttackEnv(driver)
     return env
 
 
@@ -524,6 +778,9 @@ def run_attack(driver: Any, attack: Attack) -> AttackResult | None:
     error = None if outcome.ok else driver.error_name(outcome)
     if outcome.ok:
         problems.append(f"{attack.kind} ({attack.arg}) on {attack.base.op} succeeded")
+    elif not _program_error(outcome.err):
+        problems.append(f"{attack.kind} ({attack.arg}) on {attack.base.op} was stopped by the runtime ({error}), "
+                        "not refused by a check of the program")  # fmt: skip
     changed = [str(key) for key in before.keys() | after.keys() if before.get(key) != after.get(key)]
     if changed:
         problems.append(
@@ -533,6 +790,61 @@ def run_attack(driver: Any, attack: Attack) -> AttackResult | None:
     if supply != driver.params.total_supply:
         problems.append(f"supply {supply} after {attack.kind} ({attack.arg}), not {driver.params.total_supply}")
     return AttackResult(error, problems)
+
+
+def _program_error(err: Any) -> bool:
+    """Whether a transaction failed with one of the program's own error codes (a custom instruction error)."""
+    from solders.transaction_status import InstructionErrorCustom, TransactionErrorInstructionError
+
+    return isinstance(err, TransactionErrorInstructionError) and isinstance(err.err, InstructionErrorCustom)
+
+
+def prepare_neutral(driver: Any, attack: Attack) -> Callable[[], list[str]] | None:
+    """Do what a neutral attack does before its step (on a driver that can; else nothing) and return the check to
+    run after the step succeeded: the created account holds exactly what was sent to it or the rent minimum,
+    whichever is more (the payer is charged the top-up, no more)."""
+    if not accepts_attacks(driver) or invalid_time(driver.last_now, attack.now, driver.params) is not None:
+        return None
+    env = _env(driver)
+    tx = Tx(env, attack.base)
+    KINDS[attack.kind].corrupt(tx, attack.arg)
+    key = tx.key("member" if attack.base.op == "fund" else CREATED[attack.base.op])
+
+    def check() -> list[str]:
+        account = env.svm.get_account(key)
+        held = 0 if account is None else account.lamports
+        size = 0 if account is None else len(account.data)
+        wanted = max(PREFUND[attack.arg], env.svm.minimum_balance_for_rent_exemption(size))
+        if held == wanted:
+            return []
+        where = f"{attack.kind} ({attack.arg}) on {attack.base.op}"
+        return [f"{where}: the new account holds {held} lamports, not {wanted}"]
+
+    return check
+
+
+def _step_neutral(lockstep: Any, attack: Attack) -> str | None:
+    """A neutral attack: its preparation, then the valid step in lockstep as usual (the model is the oracle), kept
+    in the trace as the attack."""
+    from properties.lockstep import PropertyFailure
+
+    driver = lockstep.driver
+    target = getattr(driver, "driver", driver)  # a replay's witness wraps the target's driver
+    check = None if target is None else prepare_neutral(target, attack)
+    index = len(lockstep.steps)
+    try:
+        name = lockstep.step(attack.base)
+    except PropertyFailure as failure:
+        failure.steps[index] = attack
+        raise
+    finally:
+        lockstep.steps[index] = attack
+    lockstep.coverage.attacks[(attack.kind, name or "ok" if check is not None else "skipped")] += 1
+    problems = check() if check is not None and name is None else []
+    if problems:
+        lockstep.coverage.violations["access_control"] += 1
+        raise PropertyFailure("access_control", problems, lockstep.steps)
+    return name
 
 
 def record(counter: Counter[tuple[str, str]], attack: Attack, result: AttackResult | None) -> None:
@@ -569,13 +881,22 @@ def is_attack(step: Step) -> bool:
     return isinstance(step, Attack)
 
 
+def model_step(step: Step) -> Step | None:
+    """What the model applies for a trace record: the step itself, a neutral attack's valid step, or nothing for
+    an attack (it never reaches the model)."""
+    if not isinstance(step, Attack):
+        return step
+    return step.base if step.kind in NEUTRAL else None
+
+
 def attack_rows(counter: Counter[tuple[str, str]]) -> Sequence[tuple[str, int, int, str]]:
     """The report's attack table: each kind with attempts, refusals and the refusals' names with counts."""
     rows = []
     for kind in KINDS:
         outcomes = {o: n for (k, o), n in counter.items() if k == kind}
         attempted = sum(outcomes.values())
-        refused = sum(n for o, n in outcomes.items() if o not in ("skipped", "SUCCEEDED"))
+        passed = ("skipped", "SUCCEEDED", "ok") if kind not in NEUTRAL else tuple(outcomes)
+        refused = sum(n for o, n in outcomes.items() if o not in passed)
         names = ", ".join(f"{o} {n}" for o, n in sorted(outcomes.items(), key=lambda item: -item[1]))
         rows.append((kind, attempted, refused, names))
     return rows
@@ -586,6 +907,8 @@ def step_attack(lockstep: Any, attack: Attack) -> str | None:
     `access_control` PropertyFailure when it succeeded or changed anything. Returns the refusal's name."""
     from properties.lockstep import PropertyFailure
 
+    if attack.kind in NEUTRAL:
+        return _step_neutral(lockstep, attack)
     lockstep.steps.append(attack)
     runner = getattr(lockstep.driver, "attack", None)  # a replay's witness records what the target did
     result = runner(attack) if runner is not None else run_attack(lockstep.driver, attack)
@@ -607,7 +930,7 @@ def attack_table(coverage: Any) -> Any:
     for column in ("attack", "attempted", "refused", "by"):
         table.add_column(column)
     for kind, attempted, refused, names in attack_rows(coverage.attacks):
-        style = "" if refused == attempted or not attempted else "bold red"
+        style = "" if refused == attempted or not attempted or kind in NEUTRAL else "bold red"
         count = f"[{style}]{refused:,}[/{style}]" if style else f"{refused:,}"
         table.add_row(kind, f"{attempted:,}" if attempted else "[red]0[/red]", count, names)
     return table

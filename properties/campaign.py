@@ -14,6 +14,7 @@ database is on in local runs in one process (failures are retried first next tim
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 import time
@@ -117,9 +118,13 @@ class Campaign:
         policy = self.policy.replace(":", "-").replace("/", "-")  # a module:Class policy makes a file name too
         return self.failure_dir / f"{self.target}-{policy}-seed{self.seed}.jsonl"
 
-    def replay_command(self, path: Path) -> str:
+    def replay_command(self, path: Path, params: Params | None = None) -> str:
+        """The command that replays a failure's trace; `params` are the failing run's when they varied."""
+        from properties.variation import params_flag
+
         command = f"choir check replay {path} --target {self.target} --policy {self.policy}"
-        return " ".join([command, *map(shlex.quote, self.replay_flags)])
+        flags = self.replay_flags if params is None else ("--params", params_flag(params), *self.replay_flags)
+        return " ".join([command, *map(shlex.quote, flags)])
 
 
 @dataclass
@@ -164,6 +169,14 @@ def driver_factory_of(campaign: Campaign) -> Callable[[], Any] | None:
     return factory
 
 
+def driver_factory_for(campaign: Campaign) -> Callable[[Params], Callable[[], Any] | None] | None:
+    """The driver factory for other parameters, so soak runs may vary them (`properties.variation`); None for a
+    deployed program, whose parameters were fixed when it was initialized."""
+    if "transport" in campaign.driver_options:
+        return None
+    return lambda params: driver_factory_of(dataclasses.replace(campaign, params=params))
+
+
 def run_campaign(campaign: Campaign, on_progress: Progress | None = None) -> CampaignResult:
     """Run the campaign's units (`properties.units`), here or on a Dask cluster, put their results together in
     unit order up to the first failure, shrink that failure once and write its trace to `campaign.failure_path`.
@@ -200,10 +213,12 @@ def run_campaign(campaign: Campaign, on_progress: Progress | None = None) -> Cam
         result.failure = first.failure
     elif first is not None and first.failure is not None:
         try:
-            factory = driver_factory_of(campaign)
+            params = first.failure.params or campaign.params  # the failing run's, when they varied
+            factory = driver_factory_of(dataclasses.replace(campaign, params=params))
             steps, failure = shrink(first.failure.steps, lambda candidate: run_steps(
-                candidate, campaign.params, campaign.policy, factory, campaign.rules),
-                refused=refused_by(Model(campaign.params, campaign.policy, rules=campaign.rules)))  # fmt: skip
+                candidate, params, campaign.policy, factory, campaign.rules),
+                refused=refused_by(Model(params, campaign.policy, rules=campaign.rules)))  # fmt: skip
+            failure.params = first.failure.params
             path = campaign.failure_path
             path.parent.mkdir(parents=True, exist_ok=True)
             write_trace(steps, path)

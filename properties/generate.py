@@ -41,6 +41,7 @@ from choir_model import (
     SubmitSpec,
 )
 from choir_model.ops import divest_bound
+from choir_model.params import U64_MAX
 from choir_model.state import Message, MessageState, Thread
 from properties.attacks import mix_attack
 
@@ -228,9 +229,10 @@ class StepGenerator:
         return self.pick(funded) if funded and not self.invalid() else self.pick(USERS)
 
     def _amount_near(self, *bounds: int) -> int:
-        """An amount at or next to one of the bounds (never negative)."""
+        """An amount at or next to one of the bounds (never negative, never above u64: amounts are u64, SPEC
+        section 8, and a bound may be U64_MAX itself)."""
         bound = self.pick(bounds)
-        return max(0, bound + self.pick((0, -1, 1)))
+        return min(U64_MAX, max(0, bound + self.pick((0, -1, 1))))
 
     # -- one builder per operation -------------------------------------------------------------------------------
 
@@ -249,7 +251,7 @@ class StepGenerator:
         signers = self.pick(VALID_SIGNERS) if not self.invalid() else self.pick(INVALID_SIGNERS)
         amount = self.pick((100 * CHOIR, 10 * CHOIR, 1000 * CHOIR, 1, 3 * CHOIR + 1))
         if self.invalid():  # at the bounds: nothing, more than the treasury, and rarely the whole treasury
-            amount = self.pick((0, state.treasury + 1, state.treasury if self.invalid() else 0))
+            amount = self.pick((0, min(U64_MAX, state.treasury + 1), state.treasury if self.invalid() else 0))
         return Fund(self.pick(USERS), self._now(), amount, signers)
 
     def create_thread(self) -> Step:

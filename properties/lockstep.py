@@ -33,17 +33,19 @@ class PropertyFailure(AssertionError):
     """A step broke an invariant or the implementation disagreed with the model. `kind` is the invariant name or
     "difference"; `steps` is the trace up to and including the failing step."""
 
-    def __init__(self, kind: str, details: list[str], steps: Sequence[Step]) -> None:
+    def __init__(self, kind: str, details: list[str], steps: Sequence[Step], params: Params | None = None) -> None:
         self.kind = kind
         self.details = details
         self.steps = list(steps)
+        self.params = params
+        """The parameters of the run that failed, when not the campaign's own (`properties.variation`)."""
         last = self.steps[-1] if self.steps else None
         body = "\n  ".join(details)
         super().__init__(f"{kind} at step {len(self.steps) - 1} ({last!r}):\n  {body}")
 
-    def __reduce__(self) -> tuple[type, tuple[str, list[str], list[Step]]]:
+    def __reduce__(self) -> tuple[type, tuple[str, list[str], list[Step], Params | None]]:
         """Pickled by its parts (a failure found on a Dask worker travels back to the campaign)."""
-        return (PropertyFailure, (self.kind, self.details, self.steps))
+        return (PropertyFailure, (self.kind, self.details, self.steps, self.params))
 
 
 @dataclass
@@ -131,6 +133,9 @@ class Lockstep:
         self.since_full = 0
         actual = self.driver.snapshot(full=True) if self.by_entry else self.driver.snapshot()  # type: ignore[call-arg]
         self._differ_if(diff_snapshots(self.model.snapshot(), actual))
+        config = getattr(self.driver, "config_differences", None)  # the parameters it stores (the program's config)
+        if config is not None:
+            self._differ_if([f"config.{k}: model {want!r} vs {held!r}" for k, (held, want) in config().items()])
 
     def _differ_if(self, differences: list[str]) -> None:
         if differences:

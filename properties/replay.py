@@ -15,7 +15,7 @@ from typing import Any
 
 from choir_model import Params, Step
 from choir_model.trace import step_result
-from properties.attacks import Attack, AttackResult, attack_line, run_attack
+from properties.attacks import NEUTRAL, Attack, AttackResult, attack_line, prepare_neutral, run_attack
 from properties.driver import Driver
 from properties.lockstep import Lockstep, PropertyFailure, run_steps
 from properties.shrink import shrink
@@ -46,7 +46,10 @@ class _Witness:
         return result
 
     def apply(self, step: Step) -> str | None:
-        if isinstance(step, Attack):
+        if isinstance(step, Attack) and step.kind in NEUTRAL:  # the valid step, after what the attacker did
+            prepare_neutral(self.driver, step)
+            step = step.base
+        elif isinstance(step, Attack):
             result = self.attack(step)
             return None if result is None else result.error
         outcome = self.driver.apply(step)

@@ -82,9 +82,8 @@ def print_report(result: CampaignResult, console: Console) -> None:
     elif result.failure is not None:
         console.print(f"[bold red]FAILED[/bold red]: {escape(str(result.failure))}")
         if result.trace is not None:
-            console.print(
-                f"shrunk trace: {result.trace}\nreplay it with: [bold]{campaign.replay_command(result.trace)}"
-            )
+            command = escape(campaign.replay_command(result.trace, result.failure.params))
+            console.print(f"shrunk trace: {result.trace}\nreplay it with: [bold]{command}")
     else:
         console.print("[bold green]every invariant held[/bold green]")
 
@@ -105,7 +104,7 @@ def failure_text(result: CampaignResult) -> str:
     if result.shrunk is not None:
         text += "\nshrunk steps:\n" + "\n".join(f"  {i}: {step!r}" for i, step in enumerate(result.shrunk))
     if result.trace is not None:
-        text += f"\nreplay: {result.campaign.replay_command(result.trace)}"
+        text += f"\nreplay: {result.campaign.replay_command(result.trace, result.failure.params)}"
     return text
 
 

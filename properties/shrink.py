@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from choir_model import Model, Step
+from properties.attacks import model_step
 from properties.lockstep import PropertyFailure
 
 Replay = Callable[[Sequence[Step]], PropertyFailure | None]
@@ -18,10 +19,11 @@ Replay = Callable[[Sequence[Step]], PropertyFailure | None]
 
 def refused_by(model: Model) -> Callable[[Sequence[Step]], list[bool]]:
     """For `shrink`'s first cut: which steps `model` (fresh, with the campaign's rules) refuses. An attack never
-    reaches the model, so it counts as refused."""
+    reaches the model, so it counts as refused (a neutral one is its valid step to the model)."""
 
     def refused(steps: Sequence[Step]) -> list[bool]:
-        return [step.op == "attack" or model.try_apply(step) is not None for step in steps]
+        applied = [model_step(step) for step in steps]
+        return [step is None or model.try_apply(step) is not None for step in applied]
 
     return refused
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from choir_model import Params
 from choir_model.ops import Rules
+from properties import variation
 from properties.attacks import accepts_attacks
 from properties.coverage import Coverage
 from properties.driver import Driver
@@ -49,10 +50,13 @@ def soak(
     formula: str = "quantum",
     first_run: int = 0,
     deadline: float | None = None,
+    factory_for: Callable[[Params], DriverFactory | None] | None = None,
 ) -> SoakResult:
     """Run `total_steps` steps in runs of `run_length` from fresh state, run `first_run` first; stop at the first
     failure, or at `deadline` (a `time.time()`, looked at every 500 steps). Run `r` draws everything from
-    `seed * 1_000_003 + r`, so a soak split into pieces of whole runs (`first_run`) is the same soak."""
+    `seed * 1_000_003 + r`, so a soak split into pieces of whole runs (`first_run`) is the same soak. With
+    `factory_for` (the driver factory for given parameters), runs vary the parameters (`properties.variation`);
+    a failure then carries its run's parameters."""
     params = params or Params()
     coverage = coverage if coverage is not None else Coverage()
     done = 0
@@ -60,8 +64,10 @@ def soak(
     while done < total_steps:
         source = RandomSource(seed * 1_000_003 + run)
         ops = swarm(source)
-        driver = driver_factory() if driver_factory else None
-        lockstep = Lockstep(params, policy, driver, coverage=coverage, rules=rules, formula=formula)
+        run_params = params if factory_for is None else variation.run_params(params, seed, run)
+        factory = driver_factory if run_params is params else factory_for(run_params)  # type: ignore[misc]
+        driver = factory() if factory else None
+        lockstep = Lockstep(run_params, policy, driver, coverage=coverage, rules=rules, formula=formula)
         generator = StepGenerator(lockstep.model, source, attacks=accepts_attacks(driver))
         coverage.examples += 1
         try:
@@ -76,6 +82,8 @@ def soak(
                         return SoakResult(done, coverage, stopped=True)
             lockstep.verify()
         except PropertyFailure as failure:
+            if run_params is not params:
+                failure.params = run_params
             return SoakResult(done + 1, coverage, failure)
         finally:
             lockstep.close()

@@ -103,7 +103,7 @@ def run_unit(
 ) -> UnitResult:
     """Run one unit on fresh coverage; never raises for a property failure or a toolkit error (both are in the
     result). Runs on a Dask worker as well as in the campaign's own process."""
-    from properties.campaign import driver_factory_of, hypothesis_examples
+    from properties.campaign import driver_factory_for, driver_factory_of, hypothesis_examples
     from properties.soak import soak
 
     coverage = Coverage()
@@ -114,7 +114,8 @@ def run_unit(
         if unit.kind == "soak":
             progress = (lambda n: on_progress("soak", n)) if on_progress else None
             outcome = soak(unit.size, campaign.seed, campaign.params, campaign.policy, factory, SOAK_RUN, progress,
-                           coverage, campaign.rules, campaign.formula, unit.number, deadline)  # fmt: skip
+                           coverage, campaign.rules, campaign.formula, unit.number, deadline,
+                           driver_factory_for(campaign))  # fmt: skip
             result.failure, result.stopped, result.done = outcome.failure, outcome.stopped, outcome.steps
         else:
             progress_one = (lambda: on_progress("examples", 1)) if on_progress else None

@@ -1,6 +1,6 @@
-"""Six account-check bugs an auditor found surviving every test, each as a one-edit mutant of the program's C
-source, and a helper that builds a mutant into a directory of its own. `test_attacks.py` proves the default
-campaign (`choir check --target program`) now catches every one of them.
+"""Account-check bugs that once survived every test (six an auditor found, then the classes `choir mutate` left
+alive), each as a one-edit mutant of the program's C source, and a helper that builds a mutant into a directory of
+its own. `test_attacks.py` proves the default campaign (`choir check --target program`) now catches every one.
 
 Each entry: (file under programs/choir/, text to replace, replacement). The text must occur exactly once, so a
 change to the program that moves it breaks the test loudly instead of testing nothing.
@@ -55,6 +55,55 @@ ACCESS_BUGS: dict[str, tuple[str, str, str]] = {
     ),
     # The message's privacy is never stored (it stays Public).
     "privacy_not_stored": ("ledger.c", "    message->privacy = m->args->privacy;\n", ""),
+    # Too few accounts are not refused: the program reads past its account table (a crash, not a refusal).
+    "need_accounts_removed": ("processor/request_public.c", "    TRY(need_accounts(ctx, 4));\n", ""),
+    # A program account passed twice is let through (every other check still has to hold).
+    "duplicates_allowed": ("accounts.c", "if ((dup_mask & 1) && key_eq(", "if ((dup_mask & 0) && key_eq("),
+    # Surrogate code points pass as UTF-8: a thread id no string can hold.
+    "surrogates_accepted": ("instruction.c", " || (cp >= 0xd800 && cp <= 0xdfff)) return false;", ") return false;"),
+    # A pre-funded address is allocated without the rent top-up (the new account is not rent-exempt).
+    "prefunded_not_topped_up": ("accounts.c", "        TRY(system_call(c, true, data, 12));\n", ""),
+    # The top-up is written one byte off: the payer is charged 256 times the rent.
+    "prefunded_overcharged": (
+        "accounts.c",
+        "put_u64(data + 4, rent - target->lamports);",
+        "put_u64(data + 5, rent - target->lamports);",
+    ),
+    # Genesis accepts more co-author seats than a thread account holds (SPEC section 1 bounds them).
+    "seats_above_layout": ("processor/initialize.c", " || a->max_coauthors > MAX_COAUTHORS_LAYOUT", ""),
+    # Anyone may initialize an upgradeable deployment, not only its upgrade authority (a front-run treasury).
+    "upgrade_authority_unchecked": (
+        "processor/initialize.c",
+        "same &= program_data->data[13 + i] == payer->key.x[i];",
+        "same &= true;",
+    ),
+    # The treasury's address is not checked at genesis: a non-canonical bump's address is taken.
+    "treasury_pda_unchecked": (
+        "processor/initialize.c",
+        "    TRY(verify_pda(ctx, &treasury_acc->key, treasury_seeds, 2, &treasury_bump));\n",
+        "",
+    ),
+    # Genesis counts one account too few: without the program data account it reads past the table.
+    "initialize_one_account_short": (
+        "processor/initialize.c",
+        "TRY(need_accounts(ctx, 6));",
+        "TRY(need_accounts(ctx, 5));",
+    ),
+    # A spec's stake is paid to its approvers only when each gets two or more base units (SPEC section 4: S // A each,
+    # whenever that is not 0); only parameters with stakes below twice the voters tell it apart.
+    "settle_small_stakes": ("settle.c", "stake / n != 0) {", "stake / n != 1) {"),
+    # Genesis refuses the largest number of seats a thread account holds (SPEC section 1 allows it).
+    "full_layout_refused": (
+        "processor/initialize.c",
+        "a->max_coauthors > MAX_COAUTHORS_LAYOUT",
+        "a->max_coauthors >= MAX_COAUTHORS_LAYOUT",
+    ),
+    # The total supply is stored wrongly in the config account (no instruction reads it back).
+    "config_supply_wrong": (
+        "processor/initialize.c",
+        "config->total_supply = args.total_supply;",
+        "config->total_supply = args.total_supply - 1;",
+    ),
 }
 
 
