@@ -93,6 +93,19 @@ IdlOption = Annotated[
 ]
 
 
+def read_idl(path: Path) -> dict[str, Any]:
+    """`--idl`: the program's Anchor-format IDL as JSON, once its every type and instruction compiled; ValueError
+    naming the file when it cannot be read or used."""
+    from programs.client.coder import IdlCoder
+
+    try:
+        idl = json.loads(path.read_text(encoding="utf-8"))
+        IdlCoder(idl)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"--idl {path}: {error}") from None
+    return idl
+
+
 def program_options(target: str, program: Path | None, idl: Path | None) -> dict[str, Any]:
     """Options for the program target's driver from `--program` (the image's bytes, so a Dask worker elsewhere
     runs the same build) and `--idl` (its parsed JSON); exit 2 naming the file when one cannot be used."""
@@ -109,11 +122,8 @@ def program_options(target: str, program: Path | None, idl: Path | None) -> dict
                 raise ValueError(f"--program {program}: not an ELF shared object (build it with `choir program build`)")
             options["image"] = image
         if idl is not None:
-            from programs.client.coder import IdlCoder
-
-            options["idl"] = json.loads(idl.read_text(encoding="utf-8"))
-            IdlCoder(options["idl"])  # every type and instruction compiles
-    except (OSError, ValueError, KeyError, TypeError) as error:
+            options["idl"] = read_idl(idl)
+    except (OSError, ValueError) as error:
         err.print(f"[red]{error}[/red] (nothing was run)")
         raise typer.Exit(2) from None
     return options

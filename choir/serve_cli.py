@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from choir.check_cli import keypair_option, program_id_option, rpc_option, rpc_transport
+from choir.check_cli import keypair_option, program_id_option, read_idl, rpc_option, rpc_transport
 
 err = Console(stderr=True)
 CHAINS = ("litesvm", "rpc", "none")
@@ -75,6 +75,14 @@ def serve(
             "--program", help="litesvm chain: the program's .so (default: build/choir.so, `choir program build`)."
         ),
     ] = None,
+    idl: Annotated[
+        Path | None,
+        typer.Option(
+            "--idl",
+            help="litesvm or rpc chain: the program's Anchor-format IDL (JSON) to drive it by (default: the IDL of "
+            "programs/choir).",
+        ),
+    ] = None,
     rpc: Annotated[str | None, rpc_option("rpc chain")] = None,
     program_id: Annotated[str | None, program_id_option("rpc chain")] = None,
     keypair: Annotated[Path | None, keypair_option("rpc chain")] = None,
@@ -122,6 +130,13 @@ def serve(
         if limits is not None:
             fields["rate_limits"] = limits
         chain = resolve_chain(chain, policy, manual_clock, program, rpc, program_id, keypair)
+        if idl is not None and chain not in ("litesvm", "rpc"):
+            raise ValueError("--idl goes with --chain litesvm or --chain rpc")
+        coder = None
+        if idl is not None:
+            from programs.client.coder import IdlCoder
+
+            coder = IdlCoder(read_idl(idl))
         if check not in ("step", "off", "audit") or sync not in ("full", "normal"):
             raise ValueError("--invariants must be step, audit or off and --sync full or normal")
         config = BackendConfig(**fields)  # type: ignore[arg-type]
@@ -141,10 +156,10 @@ def serve(
     try:
         if chain == "litesvm":
             image = program_image(program)
-            make_chain = lambda backend: litesvm_chain(backend, image)  # noqa: E731
+            make_chain = lambda backend: litesvm_chain(backend, image, coder)  # noqa: E731
         elif chain == "rpc":
             transport = rpc_transport(rpc, program_id, keypair)  # type: ignore[arg-type]
-            make_chain = lambda backend: rpc_chain(backend, transport)  # noqa: E731
+            make_chain = lambda backend: rpc_chain(backend, transport, coder)  # noqa: E731
         else:
             make_chain = None
         ws = WsSettings(heartbeat=ws_heartbeat, pong_deadline=ws_pong_deadline)

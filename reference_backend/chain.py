@@ -69,6 +69,7 @@ from programs.cluster import cluster_times
 from reference_backend.errors import ApiError
 
 if TYPE_CHECKING:
+    from programs.client.coder import IdlCoder
     from programs.driver import ProgramDriver
     from programs.transport import Transport
     from reference_backend.config import BackendConfig
@@ -332,17 +333,18 @@ def _seeds_only(backend: Backend) -> None:
         raise ValueError("the Choir program implements the seeds policy only: serve with --policy seeds")
 
 
-def litesvm_chain(backend: Backend, image: bytes | None = None) -> Chain:
+def litesvm_chain(backend: Backend, image: bytes | None = None, coder: IdlCoder | None = None) -> Chain:
     """The embedded chain: the Choir program in an in-process LiteSVM with the backend's parameters. `image` is the
-    program's `.so` (default: built from source, `programs.driver.default_program_image`, as the tests do)."""
+    program's `.so` (default: built from source, `programs.driver.default_program_image`, as the tests do);
+    `coder` drives it by another build's IDL (default: the IDL of programs/choir)."""
     from programs.driver import ProgramDriver
 
     _seeds_only(backend)
     params = backend.config.params
-    return Chain(lambda: ProgramDriver(params, image=image))
+    return Chain(lambda: ProgramDriver(params, image=image, coder=coder))
 
 
-def rpc_chain(backend: Backend, transport: Transport) -> Chain:
+def rpc_chain(backend: Backend, transport: Transport, coder: IdlCoder | None = None) -> Chain:
     """The program deployed at a validator, reached through `transport` (an `RpcTransport`). The driver is built by
     `Chain.start`, which checks the deployment against the journal; it knows every name of the model's state so
     that it renders the deployment's accounts by name."""
@@ -358,7 +360,8 @@ def rpc_chain(backend: Backend, transport: Transport) -> Chain:
         built.append(True)
         where = getattr(transport, "url", transport)
         try:
-            return ProgramDriver(params, transport=transport, names=snapshot_names(backend.model.snapshot()))
+            return ProgramDriver(params, transport=transport, coder=coder,
+                                 names=snapshot_names(backend.model.snapshot()))  # fmt: skip
         except DriverError as error:  # a config with other parameters, or an initialize the payer may not send
             raise ChainMismatch(f"the program at {where}: {error}") from None
         except Exception as error:  # whatever the client raises when the validator does not answer
