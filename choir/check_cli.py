@@ -47,6 +47,7 @@ def keypair_option(scope: str) -> Any:
     return typer.Option("--keypair", help=f"{scope}: fee payer keypair file (JSON array).", exists=True)
 
 
+CAMPAIGN_RPC = "refused by a campaign, exit 2 (use `choir check replay`)"
 RpcOption = Annotated[str | None, rpc_option("program target")]
 ProgramIdOption = Annotated[str | None, program_id_option("program target")]
 KeypairOption = Annotated[Path | None, keypair_option("program target")]
@@ -231,9 +232,9 @@ def check(
     ] = None,
     program: ProgramOption = None,
     idl: IdlOption = None,
-    rpc: RpcOption = None,
-    program_id: ProgramIdOption = None,
-    keypair: KeypairOption = None,
+    rpc: Annotated[str | None, rpc_option(CAMPAIGN_RPC)] = None,
+    program_id: Annotated[str | None, program_id_option(CAMPAIGN_RPC)] = None,
+    keypair: Annotated[Path | None, keypair_option(CAMPAIGN_RPC)] = None,
 ) -> None:
     """Run the property suite against a target and print the coverage and the verdict per invariant.
 
@@ -255,8 +256,16 @@ def check(
         if value not in known:
             err.print(f"[red]unknown {kind} {value!r}[/red]; choose one of: {', '.join(known)}")
             raise typer.Exit(2)
+    if (rpc, program_id, keypair) != (None, None, None):
+        err.print(
+            "[red]a campaign cannot run over --rpc[/red]: each of its runs starts a fresh program and sets the time "
+            "of every step, and a deployed program keeps one state and the cluster's clock. Check your build in "
+            "LiteSVM (--program FILE.so --idl FILE.json), and replay a trace written in cluster time against the "
+            "deployment with `choir check replay TRACE --target program --rpc URL --program-id ID --keypair FILE`."
+        )
+        raise typer.Exit(2)
     model_params = rules_options(policy, formula, params)
-    options = driver_options(target, rpc, program_id, keypair) | program_options(target, program, idl)
+    options = program_options(target, program, idl)
     campaign = Campaign(target, profile, examples, steps, seed, policy, model_params, soak=soak, failure_dir=failures,
                         driver_options=options, formula=formula, replay_flags=replay_flags(params=params,
                         program=program, idl=idl))  # fmt: skip
@@ -265,9 +274,6 @@ def check(
         campaign.examples = 0
     if campaign.n_soak == 0 and campaign.n_examples == 0:
         err.print("[red]nothing to run[/red]: --soak 0 and --examples 0 leave no phase")
-        raise typer.Exit(2)
-    if rpc is not None and campaign.distributed:
-        err.print("[red]--rpc drives one deployed program: it cannot be shared by --workers or --scheduler[/red]")
         raise typer.Exit(2)
     for path, what in ((junit, "--junit"), (failures / "x", "--failures")):
         if path is not None and path.parent.exists() and not path.parent.is_dir():

@@ -133,3 +133,15 @@ def test_the_readme_replay_over_json_rpc_runs_each_step_once(
     assert "difference at step 0" in again.stderr and "Traceback" not in again.stderr
     refused = _choir("check", "replay", str(trace), *rpc, "--shrink", str(tmp_path / "shrunk.jsonl"))
     assert refused.returncode == 2 and "--shrink" in refused.stderr
+
+
+def test_a_campaign_over_json_rpc_is_refused_with_the_way_to_replay(tmp_path: Path) -> None:
+    """A campaign starts a fresh program for each run and sets each step's time; a deployed program has one state
+    and the cluster's clock. So `choir check --rpc` is exit 2, before anything runs, and says what works."""
+    keypair = tmp_path / "payer.json"
+    keypair.write_text(Keypair().to_json())
+    done = _choir("check", "--target", "program", "--rpc", "http://127.0.0.1:9", "--program-id",
+                  str(Keypair().pubkey()), "--keypair", str(keypair), "--soak", "10")  # fmt: skip
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "cannot run over --rpc" in said and "choir check replay TRACE --target program --rpc" in said
