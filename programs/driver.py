@@ -24,6 +24,8 @@ and corrupt one thing:
 * `keypair_of(pubkey)` -> the keypair of a known actor key (signers of a corrupted transaction);
 * `send(instructions, signers, now=None)` -> `TxOutcome`: any transaction, as it is, at `now`; the cache follows
   whatever it wrote; `error_name(outcome)` names its error;
+* `amend`: a function applied to the next step's instructions, once (a change around a valid step that must not
+  change its outcome, such as an account passed twice);
 * `raw_accounts()` -> {address: data} of every account the program owns, read from the chain (not the cache),
   to check that a refused transaction changed no byte; `transport.svm` (LiteSVM) plants foreign accounts.
 """
@@ -140,6 +142,7 @@ class ProgramDriver:
         self._entry_of: dict[Pubkey, SnapshotKey] = {}  # the entry each account last rendered to
         self._keypairs: dict[str, tuple[Keypair, Pubkey]] = {}
         self._by_pubkey: dict[Pubkey, Keypair] = {}
+        self.amend: Callable[[list[Instruction]], list[Instruction]] | None = None
         self._builders: dict[type, Callable[[Any], list[Instruction]]] = {
             Fund: self._fund,
             CreateThread: self._create_thread,
@@ -309,6 +312,8 @@ class ProgramDriver:
             raise DriverError(f"unsupported step {step!r}")
         self._keypair(step.actor)
         instructions = builder(step)
+        if self.amend is not None:  # once: a neutral attack's change to this step's transaction
+            instructions, self.amend = self.amend(instructions), None
         self._last = instructions[-1]
         return instructions
 

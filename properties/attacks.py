@@ -74,7 +74,7 @@ WRITABLE = {"fund": ("treasury", "member"), "create_thread": ("member", "thread"
             "submit_spec": ("member", "thread", "message"), "process_approval": ("treasury", "thread", "message"),
             "expire": ("treasury", "thread", "message"), "divest": ("member", "thread")}  # fmt: skip
 WALLET_BOUND = ("create_thread", "submit_spec", "divest")  # the signer's own wallet is one of the accounts
-NEUTRAL = ("prefunded",)
+NEUTRAL = ("prefunded", "repeated_account")
 """Kinds that must not change the step's outcome: the step runs in lockstep and the model's answer is the oracle."""
 # Thread ids that are not UTF-8 (RFC 3629, what the program's validator enforces), one per rule, each after a
 # valid first byte: a thread id is a string (SPEC section 1), so no such bytes may ever name a thread.
@@ -190,6 +190,16 @@ def _settling_approval(model: Model, base: Step) -> bool:
             and message.stake // len(voters) > 0)  # fmt: skip
 
 
+def _not_the_programs(base: Step) -> tuple[str, ...]:
+    """Roles of the step's accounts that the program does not own: its signer, the system program, a co-signer."""
+    signer = (SIGNER[base.op],) if base.op in SIGNER else ()
+    return (
+        *signer,
+        *(("system_program",) if base.op in CREATED else ()),
+        *(("co_signer",) if base.op == "fund" else ()),
+    )
+
+
 CHOICES: dict[str, Callable[[Model, Step], tuple[str, ...]]] = {
     "other_member": lambda m, b: _other_wallets(m, b) if b.op in WALLET_BOUND else (),
     "other_thread": lambda m, b: (
@@ -216,6 +226,7 @@ CHOICES: dict[str, Callable[[Model, Step], tuple[str, ...]]] = {
     "missing_account": lambda m, b: ("last", "all"),
     "invalid_utf8": lambda m, b: tuple(BAD_UTF8) if b.op == "create_thread" else (),
     "prefunded": lambda m, b: tuple(PREFUND) if _new_accounts(m, b) else (),
+    "repeated_account": lambda m, b: _not_the_programs(b),
     "initialize": lambda m, b: tuple(a for a in INITIALIZE if a not in ABOVE_SUPPLY or m.params.total_supply < U64_MAX),
 }
 
@@ -492,6 +503,24 @@ def _prefunded(tx: Tx, arg: str) -> None:
     tx.env.svm.set_account(tx.key(role), Account(PREFUND[arg], b"", Pubkey.default()))
 
 
+def _repeated_account(tx: Tx, arg: str) -> None:
+    """Neutral: an account of the step that is not the program's (its signer, the system program, the first
+    co-signer) passed once more after all the others. Solana lets an account appear twice and the program refuses
+    only its own accounts twice, so the step must do exactly what the model says."""
+    from solders.instruction import AccountMeta, Instruction
+
+    key = tx.key(arg) if arg in tx.roles else tx.metas[len(tx.roles)].pubkey
+
+    def amend(instructions: list[Instruction]) -> list[Instruction]:
+        last = instructions[-1]
+        return [
+            *instructions[:-1],
+            Instruction(last.program_id, last.data, [*last.accounts, AccountMeta(key, False, False)]),
+        ]
+
+    tx.env.driver.amend = amend
+
+
 def _initialize(tx: Tx, arg: str) -> None:
     """An `initialize` (genesis: the config and the treasury) that must be refused: `again` on the live
     deployment with its own arguments; every other one on a fresh deployment of the same program through the
@@ -586,6 +615,7 @@ KINDS: dict[str, AttackKind] = {
         AttackKind("missing_account", _missing_account),
         AttackKind("invalid_utf8", _invalid_utf8),
         AttackKind("prefunded", _prefunded),
+        AttackKind("repeated_account", _repeated_account),
         AttackKind("initialize", _initialize),
     )
 }
@@ -801,13 +831,15 @@ def _program_error(err: Any) -> bool:
 
 def prepare_neutral(driver: Any, attack: Attack) -> Callable[[], list[str]] | None:
     """Do what a neutral attack does before its step (on a driver that can; else nothing) and return the check to
-    run after the step succeeded: the created account holds exactly what was sent to it or the rent minimum,
-    whichever is more (the payer is charged the top-up, no more)."""
+    run after the step succeeded: for `prefunded`, the created account holds exactly what was sent to it or the
+    rent minimum, whichever is more (the payer is charged the top-up, no more)."""
     if not accepts_attacks(driver) or invalid_time(driver.last_now, attack.now, driver.params) is not None:
         return None
     env = _env(driver)
     tx = Tx(env, attack.base)
     KINDS[attack.kind].corrupt(tx, attack.arg)
+    if attack.kind != "prefunded":
+        return list
     key = tx.key("member" if attack.base.op == "fund" else CREATED[attack.base.op])
 
     def check() -> list[str]:
@@ -839,6 +871,8 @@ def _step_neutral(lockstep: Any, attack: Attack) -> str | None:
         raise
     finally:
         lockstep.steps[index] = attack
+        if target is not None and hasattr(target, "amend"):
+            target.amend = None  # a change the step did not use (it stopped before building: `_repeated_account`)
     lockstep.coverage.attacks[(attack.kind, name or "ok" if check is not None else "skipped")] += 1
     problems = check() if check is not None and name is None else []
     if problems:

@@ -59,6 +59,12 @@ ACCESS_BUGS: dict[str, tuple[str, str, str]] = {
     "need_accounts_removed": ("processor/request_public.c", "    TRY(need_accounts(ctx, 4));\n", ""),
     # A program account passed twice is let through (every other check still has to hold).
     "duplicates_allowed": ("accounts.c", "if ((dup_mask & 1) && key_eq(", "if ((dup_mask & 0) && key_eq("),
+    # Every account passed twice is refused, not only the program's own (a valid transaction may repeat others).
+    "duplicates_always_refused": (
+        "accounts.c",
+        "if ((dup_mask & 1) && key_eq(&ctx->accounts[i]->owner, ctx->program_id))",
+        "if (!((dup_mask & 1) && key_eq(&ctx->accounts[i]->owner, ctx->program_id)))",
+    ),
     # Surrogate code points pass as UTF-8: a thread id no string can hold.
     "surrogates_accepted": ("instruction.c", " || (cp >= 0xd800 && cp <= 0xdfff)) return false;", ") return false;"),
     # A pre-funded address is allocated without the rent top-up (the new account is not rent-exempt).
