@@ -34,6 +34,7 @@ import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -162,20 +163,61 @@ def frame(rows: list[tuple] | list[list], columns: dict[str, str]) -> pd.DataFra
 
 @dataclass
 class SimResult:
-    """The tables of one run. `write(out)` saves them; `sim.plots` and the notebooks read them back."""
+    """The tables of one run. `write(out)` saves them; `sim.plots` and the notebooks read them back.
+
+    The summary and the tables it is computed from (`agents`, `stakes`, `graph`) are built at once; the event
+    log, step log, time series, degree distribution and final snapshot are built when first read, so a sweep,
+    a Monte Carlo run or a sensitivity analysis that keeps only the summary does not pay for them."""
 
     scenario: Scenario
     summary: dict[str, Any]
-    events: pd.DataFrame
-    steps: pd.DataFrame
-    threads: pd.DataFrame
-    groups: pd.DataFrame
     agents: pd.DataFrame
     stakes: pd.DataFrame
-    degrees: pd.DataFrame
     graph: nx.Graph
-    final: dict[str, Any] = field(repr=False)
+    world: World = field(repr=False)
     wall_seconds: float = 0.0
+
+    @cached_property
+    def events(self) -> pd.DataFrame:
+        with paused_gc():
+            return frame(event_rows(self.world), EVENT_COLUMNS)
+
+    @cached_property
+    def steps(self) -> pd.DataFrame:
+        world = self.world
+        errors, boot, epoch = world.step_errors, world.bootstrap_steps, world.epoch
+        rows = [
+            (i, i < boot, s.now, (s.now - epoch) / DAY, s.op, s.actor, s.thread_id, i not in errors, errors.get(i))
+            for i, s in enumerate(world.steps)
+        ]
+        with paused_gc():
+            return frame(rows, STEP_COLUMNS)
+
+    @cached_property
+    def threads(self) -> pd.DataFrame:
+        world = self.world
+        epoch, classify = world.epoch, world.model.economics.classify
+        threads = frame([(r[0], (r[0] - epoch) / DAY, *r[1:]) for r in world.thread_samples], THREAD_COLUMNS)
+        flags = [classify(a, world.unit, world.params.min_stake) for a in threads["recommended_stake"].tolist()]
+        threads.insert(
+            threads.columns.get_loc("recommended_stake") + 1, "capped", pd.array([f.capped for f in flags], "bool")
+        )
+        return threads
+
+    @cached_property
+    def groups(self) -> pd.DataFrame:
+        epoch = self.world.epoch
+        roles = {g.name: _role(g.kind) for g in self.scenario.groups}
+        rows = [(r[0], (r[0] - epoch) / DAY, r[1], r[2], roles[r[1]], *r[3:]) for r in self.world.group_samples]
+        return frame(rows, GROUP_COLUMNS)
+
+    @cached_property
+    def degrees(self) -> pd.DataFrame:
+        return pd.DataFrame(network.degree_distribution(self.graph), columns=["degree", "users"]).astype("int64")
+
+    @cached_property
+    def final(self) -> dict[str, Any]:
+        return self.world.model.snapshot()
 
     @property
     def summary_frame(self) -> pd.DataFrame:
@@ -228,48 +270,19 @@ def _collect(world: World) -> SimResult:
     steps = world.steps
     identity_agent = {identity: agent for agent in world.agents for identity in agent.identities}
 
-    # -- event log and what it says per identity ---------------------------------------------------------------
-    event_rows = []
+    # -- what the event log says per identity ------------------------------------------------------------------
     per = defaultdict(lambda: defaultdict(int))
     outcomes: dict[str, int] = defaultdict(int)
     requests: dict[str, int] = defaultdict(int)
     treasury_inflow = thread_inflow = voter_payouts = divested = 0
     bootstrap_steps = world.bootstrap_steps
     joins: set[tuple[str, str]] = set()
-    for seq, (index, now, event) in enumerate(world.events):
-        step = steps[index]
-        values = {name: getattr(event, name) for name in event.__dataclass_fields__}
-        user = next((values[k] for k in _USER_FIELDS if k in values), None)
-        amount = next((values[k] for k in _AMOUNT_FIELDS if k in values), None)
-        payees = values.get("to_wallets")
+    for index, _, event in world.events:
         boot = index < bootstrap_steps
-        event_rows.append(
-            (
-                seq,
-                index,
-                boot,
-                now,
-                (now - epoch) / DAY,
-                step.op,
-                step.actor,
-                event.kind,
-                values.get("thread_id"),
-                values.get("content_hash"),
-                user,
-                amount,
-                values.get("decision"),
-                values.get("outcome"),
-                values.get("deadline"),
-                sum(a for _, a in payees) if payees is not None else None,
-                values.get("to_thread"),
-                values.get("to_treasury"),
-                json.dumps([list(p) for p in payees]) if payees is not None else None,
-                values.get("delta"),
-            )
-        )
         if isinstance(event, ev.SpecSubmitted):
-            per[step.actor]["joins" if boot else "specs"] += 1
-            per[step.actor]["staked"] += event.stake
+            actor = steps[index].actor
+            per[actor]["joins" if boot else "specs"] += 1
+            per[actor]["staked"] += event.stake
             if boot:
                 joins.add((event.thread_id, event.content_hash))
         elif isinstance(event, ev.StakeSettled):
@@ -298,12 +311,6 @@ def _collect(world: World) -> SimResult:
             requests[event.kind] += 1
     for index in world.step_errors:
         per[steps[index].actor]["failed_steps"] += 1
-
-    errors, boot_steps = world.step_errors, bootstrap_steps
-    step_rows = [
-        (i, i < boot_steps, s.now, (s.now - epoch) / DAY, s.op, s.actor, s.thread_id, i not in errors, errors.get(i))
-        for i, s in enumerate(steps)
-    ]
 
     # -- per-identity profit and loss ------------------------------------------------------------------------------
     joined: dict[str, int] = defaultdict(int)
@@ -376,16 +383,6 @@ def _collect(world: World) -> SimResult:
         )
     stakes = frame(stake_rows, STAKE_COLUMNS)
 
-    threads = frame([(r[0], (r[0] - epoch) / DAY, *r[1:]) for r in world.thread_samples], THREAD_COLUMNS)
-    flags = [classify(amount, unit, min_stake) for amount in threads["recommended_stake"].tolist()]
-    threads.insert(
-        threads.columns.get_loc("recommended_stake") + 1, "capped", pd.array([f.capped for f in flags], "bool")
-    )
-    roles = {g.name: _role(g.kind) for g in scenario.groups}
-    groups = frame(
-        [(r[0], (r[0] - epoch) / DAY, r[1], r[2], roles[r[1]], *r[3:]) for r in world.group_samples], GROUP_COLUMNS
-    )
-
     # -- network ----------------------------------------------------------------------------------------------------
     users = {
         identity: {"group": agent.group, "agent_kind": agent.kind, "role": agent.role}
@@ -395,7 +392,6 @@ def _collect(world: World) -> SimResult:
         tid: {"balance_choir": t.balance / unit, "co_authors": len(t.co_authors)} for tid, t in state.threads.items()
     }
     graph = network.build_graph(world.memberships, users, thread_nodes, epoch)
-    degrees = pd.DataFrame(network.degree_distribution(graph), columns=["degree", "users"]).astype("int64")
 
     # -- summary ----------------------------------------------------------------------------------------------------
     closed = sum(outcomes.values())
@@ -458,20 +454,42 @@ def _collect(world: World) -> SimResult:
         "treasury_final_choir": state.treasury / unit,
         **network.network_metrics(graph),
     }
-    return SimResult(
-        scenario,
-        summary,
-        frame(event_rows, EVENT_COLUMNS),
-        frame(step_rows, STEP_COLUMNS),
-        threads,
-        groups,
-        agents,
-        stakes,
-        degrees,
-        graph,
-        world.model.snapshot(),
-        world.wall_seconds,
-    )
+    return SimResult(scenario, summary, agents, stakes, graph, world, world.wall_seconds)
+
+
+def event_rows(world: World) -> list[tuple]:
+    """One row per model event (EVENT_COLUMNS): its step, time, actor and payload fields."""
+    steps, epoch, bootstrap_steps = world.steps, world.epoch, world.bootstrap_steps
+    rows = []
+    for seq, (index, now, event) in enumerate(world.events):
+        step = steps[index]
+        values = {name: getattr(event, name) for name in event.__dataclass_fields__}
+        payees = values.get("to_wallets")
+        rows.append(
+            (
+                seq,
+                index,
+                index < bootstrap_steps,
+                now,
+                (now - epoch) / DAY,
+                step.op,
+                step.actor,
+                event.kind,
+                values.get("thread_id"),
+                values.get("content_hash"),
+                next((values[k] for k in _USER_FIELDS if k in values), None),
+                next((values[k] for k in _AMOUNT_FIELDS if k in values), None),
+                values.get("decision"),
+                values.get("outcome"),
+                values.get("deadline"),
+                sum(a for _, a in payees) if payees is not None else None,
+                values.get("to_thread"),
+                values.get("to_treasury"),
+                json.dumps([list(p) for p in payees]) if payees is not None else None,
+                values.get("delta"),
+            )
+        )
+    return rows
 
 
 CAPPED_WARNING = 0.5

@@ -1,16 +1,27 @@
 """Global sensitivity analysis (SALib): which parameters move which outputs, Morris screening and Sobol indices.
 
 A sensitivity file (TOML) names a scenario, the `method` (`morris` or `sobol`), the base sample size `samples`
-(Sobol runs samples * (2D + 2) points for D parameters; Morris runs `samples` trajectories of D + 1 points), the
-`outputs` (summary metrics), `seeds` per point (the outputs are averaged over them, so the indices describe the
-expected outcome, not one draw), and `[parameters]`: dotted paths with their ranges, `{uniform = [a, b]}`,
+(Sobol runs samples * (D + 2) points for D parameters, first-order and total indices only; Morris runs `samples`
+trajectories of D + 1 points), the `outputs` (summary metrics), `seeds` per point (the outputs are averaged over
+them, so the indices describe the expected outcome, not one draw), `resamples` (bootstrap resamples of the
+confidence intervals), `[fixed]` overrides of the scenario, and `[parameters]`: dotted paths with their ranges,
+`{uniform = [a, b]}`,
 `{loguniform = [a, b]}` (sampled uniformly in log space) or `{int = [a, b]}` (rounded), e.g. the stake formula's
 `formula.k`, `params.approval_window`, `params.divest_cooldown`, `params.min_stake`, agent behaviour.
 
 SALib samples the unit hypercube, each row becomes a scenario (validated before anything runs), the runs go to an
-executor (`sim.executors`, the same as sweeps), and SALib analyses the outputs: Sobol first-order (S1) and total
-(ST) indices with their 95% bootstrap confidence intervals, or Morris mu* (mean absolute elementary effect) with
-its interval and sigma. A run that fails leaves its row NaN; the analysis then refuses (it needs every row).
+executor (`sim.executors`, the same as sweeps) in chunks of rows, and SALib analyses the outputs: Sobol
+first-order (S1) and total (ST) indices with their 95% bootstrap confidence intervals, or Morris mu* (mean
+absolute elementary effect) with its interval and sigma. A run that fails leaves its row NaN; the analysis then
+refuses (it needs every row).
+
+Every point runs on the same seeds (common random numbers): the simulator draws each agent's randomness from its
+own generator (`sim.rng`), so two points that differ in one parameter differ in what that parameter changes, not
+in unrelated draws, and a parameter with no effect gets indices of exactly 0. SALib's `*_conf` is the half-width
+of a normal interval, `norm.ppf(0.975)` times the standard deviation of the index over `resamples` bootstrap
+resamples of the N base rows (`sobol.analyze(..., conf_level=0.95, num_resamples=resamples)`). SALib's Sobol
+analysis ignores a seed of 0 (it then draws the resamples from numpy's global state), so the analyses get
+`sample_seed + 1`: the same file gives the same intervals.
 """
 
 from __future__ import annotations
@@ -38,9 +49,12 @@ _HEAD = {
     "days": 10.0,
     "sample_seed": 0,
     "levels": 4,
+    "resamples": 1000,
     "outputs": ("approval_rate", "attacker_pnl_choir", "honest_pnl_choir", "treasury_inflow_choir"),
 }
 _RANGES = ("uniform", "loguniform", "int")
+CONFIDENCE = 0.95
+"""Level of the bootstrap intervals SALib reports (`*_conf` is their half-width)."""
 
 
 @dataclass
@@ -55,6 +69,7 @@ class SensitivitySpec:
     days: float
     sample_seed: int
     levels: int
+    resamples: int
     outputs: tuple[str, ...]
     parameters: dict[str, tuple[str, float, float]]  # path -> (distribution, low, high)
     fixed: dict[str, Any] = field(default_factory=dict)
@@ -82,7 +97,7 @@ class SensitivitySpec:
             raise ValueError("[parameters] needs at least two parameters")
         spec = cls(
             v["name"], load_scenario(scenario_ref), v["method"], v["samples"], v["seeds"], v["days"],
-            v["sample_seed"], v["levels"], tuple(v["outputs"]), parameters, dict(raw.get("fixed", {})),
+            v["sample_seed"], v["levels"], v["resamples"], tuple(v["outputs"]), parameters, dict(raw.get("fixed", {})),
         )  # fmt: skip
         spec.check()
         for corner in (0.0, 1.0):  # both corners of the box must make valid scenarios
@@ -93,7 +108,7 @@ class SensitivitySpec:
         """Range-check the head's values (also after a command line changed them)."""
         if self.method not in ("sobol", "morris"):
             raise ValueError(f"sensitivity.method must be sobol or morris, got {self.method!r}")
-        for key in ("samples", "seeds", "levels"):
+        for key in ("samples", "seeds", "levels", "resamples"):
             if getattr(self, key) < 1:
                 raise ValueError(f"sensitivity.{key} must be >= 1, got {getattr(self, key)}")
         if self.method == "sobol" and self.samples & (self.samples - 1):
@@ -148,27 +163,46 @@ class SensitivityResult:
     wall_seconds: float
 
 
-def run_sensitivity(spec: SensitivitySpec, executor: Executor | None = None) -> SensitivityResult:
-    """Sample, run every row on `seeds` seeds (through `executor`), analyse every output."""
-    started = time.perf_counter()
-    unit = spec.sample()
-    jobs = []
-    for row, u in enumerate(unit):
+def evaluate_points(spec: SensitivitySpec, rows: np.ndarray) -> tuple[np.ndarray, int]:
+    """The outputs of `rows` of the unit hypercube, each on seeds `scenario.seed .. + seeds - 1` (the same seeds
+    for every row: common random numbers), as an array rows x seeds x outputs (NaN where a run failed or the
+    metric is undefined) and the number of runs that failed. Runs on a worker, one job per chunk of rows: a cheap
+    evaluation does not pay a scheduler round trip, and the scenarios are built and validated there."""
+    out = np.full((len(rows), spec.seeds, len(spec.outputs)), np.nan)
+    failed = 0
+    for i, u in enumerate(rows):
         for k in range(spec.seeds):
             scenario = spec.scenario_for(u, spec.scenario.seed + k)
-            jobs.append((RunSpec(len(jobs), row, {}, scenario.seed, scenario.raw, f"r{row}s{k}"),))
+            result = execute_run(RunSpec(0, i, {}, scenario.seed, scenario.raw, f"r{i}s{k}"))
+            if result["status"] == "ok":
+                out[i, k] = [float(result["summary"].get(name, math.nan)) for name in spec.outputs]
+            else:
+                failed += 1
+    return out, failed
+
+
+def run_sensitivity(spec: SensitivitySpec, executor: Executor | None = None, chunk: int = 0) -> SensitivityResult:
+    """Sample, run every row on `seeds` seeds (through `executor`, `chunk` rows per job; 0: enough jobs to keep
+    every worker busy to the end), analyse every output."""
+    started = time.perf_counter()
+    unit = spec.sample()
+    executor = executor or InProcess()
+    size = chunk or max(1, min(64, math.ceil(len(unit) / (8 * executor.parallelism))))
+    starts = list(range(0, len(unit), size))
     outputs = np.full((len(unit), spec.seeds, len(spec.outputs)), np.nan)
     failures = 0
 
     def done(index: int, result: Any) -> None:
         nonlocal failures
-        row, k = divmod(index, spec.seeds)
-        if isinstance(result, JobError) or result["status"] != "ok":
-            failures += 1
+        begin = starts[index]
+        if isinstance(result, JobError):
+            failures += min(size, len(unit) - begin) * spec.seeds
             return
-        outputs[row, k] = [float(result["summary"].get(name, math.nan)) for name in spec.outputs]
+        outputs[begin : begin + len(result[0])], failed = result
+        failures += failed
 
-    (executor or InProcess()).run(execute_run, jobs, done, [f"sens-{i}" for i in range(len(jobs))])
+    jobs = [(spec, unit[begin : begin + size]) for begin in starts]
+    executor.run(evaluate_points, jobs, done, [f"sens-{begin}" for begin in starts])
     means = outputs.mean(axis=1)
     runs = pd.DataFrame([spec.values(u) for u in unit])
     for i, name in enumerate(spec.outputs):
@@ -189,7 +223,14 @@ def _analyse(spec: SensitivitySpec, unit: np.ndarray, y: np.ndarray, output: str
     if spec.method == "sobol":
         from SALib.analyze import sobol
 
-        result = sobol.analyze(problem, y, calc_second_order=False, seed=spec.sample_seed)
+        result = sobol.analyze(
+            problem,
+            y,
+            calc_second_order=False,
+            num_resamples=spec.resamples,
+            conf_level=CONFIDENCE,
+            seed=spec.sample_seed + 1,
+        )
         return [
             {
                 "output": output,
@@ -203,7 +244,15 @@ def _analyse(spec: SensitivitySpec, unit: np.ndarray, y: np.ndarray, output: str
         ]
     from SALib.analyze import morris
 
-    result = morris.analyze(problem, unit, y, num_levels=spec.levels, seed=spec.sample_seed)
+    result = morris.analyze(
+        problem,
+        unit,
+        y,
+        num_levels=spec.levels,
+        num_resamples=spec.resamples,
+        conf_level=CONFIDENCE,
+        seed=spec.sample_seed + 1,
+    )
     return [
         {
             "output": output,
