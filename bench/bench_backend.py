@@ -1,24 +1,29 @@
 """Benchmark of the reference backend (spec section 10), loopback only and bounded in time.
 
 1. **Mixed load**: 50 concurrent clients (one keep-alive connection each, closed loop) send a realistic mix to a
-   `choir serve` process: 45% thread reads, 20% searches, 20% message submissions, 5% public requests (a sole
-   co-author's request: Public at once, so each is a write that settles), 10% wallet reads, every request signed.
-   The same clients then hit a bare FastAPI endpoint (same uvicorn settings, a constant envelope) in another
-   process. Reported: requests/s and p50/p99 latency for each, and the backend's figures as ratios to the bare
-   ones (goal: throughput >= 40% of bare, p99 < 100 ms at 50 clients). Rate limits are on but set high, so the
-   limiter runs without refusing.
-2. **Search at 20,000 messages**: a data directory with 20,000 messages in 400 threads (60% public, 20% premium,
-   20% thread-only; half made Public) is built through `Backend` in this process (the same writer, journal and
-   indexer as over HTTP, without the HTTP cost), then served by `choir serve`; searches by a public user, a
-   premium user, a co-author of several threads and inside one thread are timed one at a time (goal: p95 < 50 ms
-   with privacy filtering on).
+   `choir serve` process (the Choir program in LiteSVM in front of the model, the embedded default): 45% thread
+   reads, 20% searches, 20% message submissions, 5% public requests (a sole co-author's request: Public at once, so
+   each is a write that settles), 10% wallet reads, every request signed. The same clients then hit a bare FastAPI
+   endpoint (same uvicorn settings, a constant envelope) in another process. Reported: requests/s, p50/p99 latency
+   and server CPU per request for each, and the backend's figures as ratios to the bare ones (goal: throughput >=
+   40% of bare, p99 < 100 ms at 50 clients). Rate limits are on but set high, so the limiter runs without refusing.
+2. **Search at N messages** (`--messages`, default 100,000): a data directory with N messages in N/50 threads (60%
+   public, 20% premium, 20% thread-only; half made Public) is built through `Backend` in this process (the same
+   writer, journal and indexer as over HTTP, without the HTTP cost), then served by `choir serve --chain none` (the
+   chain takes no part in reads); searches by a public user, a premium user, a co-author of several threads and
+   inside one thread are timed one at a time over HTTP, signing included (goal: p95 < 5 ms at 100,000 messages,
+   privacy filtered inside Qdrant's embedded engine and checked again on the model).
+3. **Restart** on that data directory: `choir serve` started `--restarts` times, each timed from the process's start
+   to the first `/v1/health` answer (goal: listening within 2 s with 100,000 journal rows), with its CPU seconds;
+   with `--chain none` and with the default chain (the program in LiteSVM, brought level with the journal).
 
 The load generator is a small raw HTTP/1.1 client on asyncio (requests pre-signed just before each phase, well
 inside the signature freshness window) so the measurement is the servers', not httpx's. Each server is one process,
 one uvicorn worker. The machine's load average is printed: the figures are only comparable on a quiet machine.
 
-    .venv/bin/python bench/bench_backend.py [--clients 50] [--requests 80] [--messages 20000] [--searches 300]
-                                            [--keep DIR] [--record docs/BENCHMARKS.md]
+    .venv/bin/python bench/bench_backend.py [--clients 50] [--requests 80] [--messages 100000] [--searches 300]
+                                            [--restarts 3] [--keep DIR] [--record docs/BENCHMARKS.md]
+                                            [--only mixed|search|restart]
 """
 
 from __future__ import annotations
@@ -305,14 +310,19 @@ def build_corpus(data: Path, messages: int, threads: int, seed: int) -> None:
         backend.close()
 
 
-def phase_search(root: Path, messages: int, searches: int, keep: Path | None) -> dict[str, object]:
+def corpus(root: Path, messages: int, keep: Path | None) -> tuple[Path, float]:
+    """The search corpus's data directory (built now unless `--keep` holds one) and the seconds building took."""
     data = (keep or root) / f"corpus-{messages}"
-    built = 0.0
-    if not (data / "journal.sqlite3").exists():
-        started = time.perf_counter()
-        build_corpus(data, messages, threads=max(1, messages // 50), seed=5)
-        built = time.perf_counter() - started
-    server = ServerProcess(data, ["--no-rate-limits"]).start()
+    if (data / "journal.sqlite3").exists():
+        return data, 0.0
+    started = time.perf_counter()
+    build_corpus(data, messages, threads=max(1, messages // 50), seed=5)
+    return data, time.perf_counter() - started
+
+
+def phase_search(root: Path, messages: int, searches: int, keep: Path | None) -> dict[str, object]:
+    data, built = corpus(root, messages, keep)
+    server = ServerProcess(data, ["--no-rate-limits", "--chain", "none"]).start()
     rng = random.Random(9)
     vocabulary, weights = corpus_words(5)
     results: dict[str, object] = {"messages": messages, "build_seconds": round(built, 1)}
@@ -338,10 +348,54 @@ def phase_search(root: Path, messages: int, searches: int, keep: Path | None) ->
     return results
 
 
+# -- phase 3: restart --------------------------------------------------------------------------------------------
+
+
+def journal_rows(data: Path) -> int:
+    import sqlite3
+
+    db = sqlite3.connect(data / "journal.sqlite3")
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM journal").fetchone()[0])
+    finally:
+        db.close()
+
+
+def timed_start(data: Path, extra: list[str], timeout: float) -> dict[str, float]:
+    """Start `choir serve` on `data`, time it to the first health answer, stop it cleanly."""
+    server = ServerProcess(data, ["--no-rate-limits", *extra])
+    started = time.perf_counter()
+    server.start(timeout=timeout)
+    seconds = time.perf_counter() - started
+    cpu = process_cpu(server.process.pid) if server.process else 0.0
+    server.stop()
+    return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2)}
+
+
+def phase_restart(root: Path, messages: int, restarts: int, keep: Path | None) -> dict[str, object]:
+    """Restarts of the search corpus's data directory (built by `phase_search`). Each kind of server is started
+    once untimed first: that start writes the bytecode cache (an installed server has one; this environment may
+    set PYTHONDONTWRITEBYTECODE, which would make every start compile every module again) and stores whatever
+    the data directory lacked (a snapshot at the journal's head)."""
+    data, _ = corpus(root, messages, keep)
+    results: dict[str, object] = {"journal_rows": journal_rows(data)}
+    saved = os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    try:
+        for label, extra in (("no chain", ["--chain", "none"]), ("chain (LiteSVM)", [])):
+            timed_start(data, extra, timeout=600)
+            results[label] = [timed_start(data, extra, timeout=600) for _ in range(restarts)]
+    finally:
+        if saved is not None:
+            os.environ["PYTHONDONTWRITEBYTECODE"] = saved
+    return results
+
+
 # -- report -------------------------------------------------------------------------------------------------------
 
 
-def report(mixed: dict[str, LoadResult], search: dict[str, object], args: argparse.Namespace) -> str:
+def report(
+    mixed: dict[str, LoadResult], search: dict[str, object], restart: dict[str, object], args: argparse.Namespace
+) -> str:
     backend, no_search, bare = mixed["backend"], mixed["backend without search"], mixed["bare"]
     load = os.getloadavg()
 
@@ -351,14 +405,16 @@ def report(mixed: dict[str, LoadResult], search: dict[str, object], args: argpar
 
     lines = [
         f"Command: `.venv/bin/python bench/bench_backend.py --clients {args.clients} --requests {args.requests} "
-        f"--messages {args.messages} --searches {args.searches}`",
+        f"--messages {args.messages} --searches {args.searches} --restarts {args.restarts}`",
         "",
-        f"Machine: {os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} at the end of the run "
-        "(the machine is shared: figures move with the load). Python "
-        f"{sys.version.split()[0]}, one uvicorn worker per server, loopback, SQLite synchronous=FULL.",
+        f"Machine: {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, load average "
+        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1, 5, 15 min) at the end of the run (the machine is shared: "
+        f"figures move with the load). Python {sys.version.split()[0]}, one uvicorn worker per server, loopback, "
+        "SQLite synchronous=FULL.",
         "",
-        f"Mixed load, {args.clients} concurrent clients, {backend.requests} requests per run "
-        "(45% thread reads, 20% searches, 20% submissions, 5% public requests, 10% wallet reads, all signed):",
+        f"Mixed load, {args.clients} concurrent clients, {backend.requests} requests per run, the Choir program in "
+        "LiteSVM in front of the model (45% thread reads, 20% searches, 20% submissions, 5% public requests, 10% "
+        "wallet reads, all signed):",
         "",
         "| server | requests/s | p50 ms | p99 ms | server CPU ms/request | statuses |",
         "|---|---|---|---|---|---|",
@@ -369,10 +425,10 @@ def report(mixed: dict[str, LoadResult], search: dict[str, object], args: argpar
         f"| {backend.p99_ms / bare.p99_ms:.1f}x (goal: p99 < 100 ms) | "
         f"{backend.server_cpu_ms / max(bare.server_cpu_ms, 1e-9):.0f}x | |",
         "",
-        f"Search at {search['messages']:,} indexed messages (qdrant-client local mode, hashing embedder, privacy "
-        f"checked by `choir_model.privacy` on every hit; one request at a time, {args.searches} per viewer):",
+        f"Search at {search['messages']:,} indexed messages (Qdrant Edge shard, BM25, privacy filtered in the engine "
+        f"and checked on the model; over HTTP, signed, one request at a time, {args.searches} per viewer):",
         "",
-        "| viewer | p50 ms | p95 ms (goal < 50) | p99 ms |",
+        "| viewer | p50 ms | p95 ms (goal < 5) | p99 ms |",
         "|---|---|---|---|",
     ]
     for label, figures in search.items():
@@ -381,20 +437,19 @@ def report(mixed: dict[str, LoadResult], search: dict[str, object], args: argpar
     if search.get("build_seconds"):
         lines += ["", f"Building the {search['messages']:,}-message corpus through `Backend` took "
                       f"{search['build_seconds']} s (journal, model and Qdrant indexing)."]  # fmt: skip
-    return "\n".join([*lines, "", READING])
-
-
-READING = """**Reading the figures.** The server runs in one process under one GIL, so throughput is the inverse of the
-CPU each request costs (the `server CPU ms/request` column). A bare endpoint costs a fraction of a millisecond;
-every backend request adds an ed25519 verification, FastAPI's dependency solving for authentication and rate
-limits, strict validation, the model (with its per-step invariant checks) and the envelope, and each submission
-adds a group-committed journal write and, on the indexer thread, an embedding and a Qdrant upsert. Search is the
-expensive part of the mix: qdrant-client's local mode scores every point with numpy and builds a pydantic object
-per returned point, and the first rounds must over-fetch because most messages are not searchable by a given
-viewer (the run without searches shows the difference). The latency percentiles at 50 clients follow from the
-throughput (a closed loop: latency = clients / throughput). What would move them: a Qdrant server
-(`--qdrant-url`, indexed filters instead of over-fetching), the search cache (spec section 10: search results
-1 h), and more than one core for the verification and HTTP work (the model must stay single-writer)."""
+    lines += [
+        "",
+        f"Restart on that data directory ({restart['journal_rows']:,} journal rows): seconds from starting "
+        "`choir serve` to its first `/v1/health` answer (goal < 2 s), and the server's CPU seconds by then:",
+        "",
+        "| server | each start: seconds (CPU seconds) |",
+        "|---|---|",
+    ]
+    for label, starts in restart.items():
+        if isinstance(starts, list):
+            each = ", ".join(f"{start['seconds']} ({start['cpu_seconds']})" for start in starts)
+            lines.append(f"| {label} | {each} |")
+    return "\n".join(lines)
 
 
 def record(path: Path, body: str) -> None:
@@ -412,27 +467,38 @@ def record(path: Path, body: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+PHASES = ("mixed", "search", "restart")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--requests", type=int, default=80, help="requests per client in the measured mixed load")
-    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--messages", type=int, default=100_000, help="indexed messages for search and restart")
     parser.add_argument("--searches", type=int, default=300, help="searches per viewer")
+    parser.add_argument("--restarts", type=int, default=3, help="timed starts per kind of server")
     parser.add_argument("--keep", type=Path, help="keep (and reuse) the search corpus in this directory")
     parser.add_argument("--record", type=Path, help="write the figures into this markdown file's backend section")
-    parser.add_argument("--only", choices=("mixed", "search"), help="run one phase only (no report is recorded)")
+    parser.add_argument("--only", choices=PHASES, help="run one phase only (no report is recorded)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="choir-bench-backend-"))
     try:
-        if args.only != "search":
-            mixed = phase_mixed(root, args.clients, args.requests)
-            print(json.dumps({k: vars(v) | {"rps": v.rps} for k, v in mixed.items()}, indent=1), flush=True)
-        if args.only != "mixed":
-            search = phase_search(root, args.messages, args.searches, args.keep)
-            print(json.dumps(search, indent=1), flush=True)
+        figures: dict[str, object] = {}
+        for phase in PHASES:
+            if args.only in (None, phase):
+                if phase == "mixed":
+                    mixed = phase_mixed(root, args.clients, args.requests)
+                    figures[phase] = mixed
+                    print(json.dumps({k: vars(v) | {"rps": v.rps} for k, v in mixed.items()}, indent=1), flush=True)
+                else:
+                    if phase == "search":
+                        figures[phase] = phase_search(root, args.messages, args.searches, args.keep)
+                    else:
+                        figures[phase] = phase_restart(root, args.messages, args.restarts, args.keep)
+                    print(json.dumps(figures[phase], indent=1), flush=True)
         if args.only:
             return
-        text = report(mixed, search, args)
+        text = report(figures["mixed"], figures["search"], figures["restart"], args)  # type: ignore[arg-type]
         print(text)
         if args.record:
             record(args.record, text)

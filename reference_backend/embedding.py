@@ -20,9 +20,10 @@ import itertools
 import math
 import re
 from collections import Counter
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported by the embedders that use it: a server on BM25 alone starts without it
+    import numpy as np
 
 _TOKEN = re.compile(r"\w+")
 
@@ -55,6 +56,8 @@ class HashingEmbedder:
         return digest % self.dim
 
     def embed(self, text: str) -> np.ndarray:
+        import numpy as np
+
         words = tokens(text)
         counts: Counter[str] = Counter(words)
         weights: dict[str, float] = {w: 1.0 + math.log(n) for w, n in counts.items()}
@@ -84,6 +87,8 @@ class SentenceTransformerEmbedder:
         self.id = f"st-{name.replace('/', '_')}-{self.dim}"
 
     def embed(self, text: str) -> np.ndarray:
+        import numpy as np
+
         vector = np.asarray(self._model.encode(text, normalize_embeddings=True), dtype=np.float32)
         return vector
 

@@ -11,7 +11,10 @@ Beside the journal, in the same transaction as the operations they belong to:
 * `requests`: (user, nonce, timestamp) of every write and of every request signed ahead of the server clock: what
   a restarted server must still refuse (`reference_backend.auth`, replay across restarts);
 * `snapshots`: pickled model state every N rows, to shorten the replay. A snapshot is used only when its
-  fingerprint (the model's source code, parameters and policy) matches, so a changed model replays from row 1;
+  fingerprint (the model's source code, parameters and policy) matches, so a changed model replays from row 1, and
+  only when the journal rows it stands for are the rows it was taken after: each snapshot stores the sha256 of
+  journal rows 1..seq (`JournalDigest`), which `verify` recomputes at start, so a row edited below a snapshot is
+  found (the state is then replayed from row 1, where the edited row fails to replay);
 * `meta`: the configuration fingerprint the journal was written under, the search index watermark, and on test
   servers the highest time their manual clock was set to.
 
@@ -22,12 +25,13 @@ while the writer commits).
 from __future__ import annotations
 
 import errno
+import gc
 import hashlib
 import json
 import pickle
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -54,7 +58,12 @@ CREATE TABLE IF NOT EXISTS requests (
     PRIMARY KEY (user, nonce)
 );
 CREATE INDEX IF NOT EXISTS requests_by_time ON requests (signed_at);
-CREATE TABLE IF NOT EXISTS snapshots (seq INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL, blob BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshots (
+    seq INTEGER PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    blob BLOB NOT NULL,
+    journal_digest TEXT
+);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -82,6 +91,24 @@ def trace_line(step_json: dict[str, Any]) -> str:
     return json.dumps(step_json, separators=(",", ":"), ensure_ascii=False)
 
 
+class JournalDigest:
+    """The running sha256 of the journal's rows in order (each line and a newline): what a snapshot is checked
+    against, so that a snapshot never stands for rows that were changed after it was taken."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self.seq = 0
+
+    def extend(self, last_seq: int, lines: list[str]) -> None:
+        """Rows up to `last_seq`, in order (one hash update for all of them)."""
+        if lines:
+            self._hash.update(("\n".join(lines) + "\n").encode("utf-8"))
+        self.seq = last_seq
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
 @dataclass
 class Batch:
     """Everything one group commit writes."""
@@ -103,6 +130,7 @@ class Journal:
         try:
             self._writer = self._connect()
             self._writer.executescript(SCHEMA)
+            self._migrate()
         except sqlite3.DatabaseError as error:
             raise DataDirDamaged(
                 f"the journal {self.path} is not a readable SQLite database ({error}): {RESTORE}"
@@ -110,6 +138,15 @@ class Journal:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        self._digest: JournalDigest | None = None  # rows 1..last_seq, once `verify` has read them all
+        self._verified: dict[int, str] = {}  # snapshot seq -> digest of rows 1..seq, as this process read them
+
+    def _migrate(self) -> None:
+        """Data directories written before snapshots carried a journal digest gain the column (their snapshots,
+        without one, are never used: the journal alone rebuilds the state)."""
+        columns = {row[1] for row in self._writer.execute("PRAGMA table_info(snapshots)")}
+        if "journal_digest" not in columns:
+            self._writer.execute("ALTER TABLE snapshots ADD COLUMN journal_digest TEXT")
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -161,7 +198,10 @@ class Journal:
         except BaseException:
             self._rollback()
             raise
-        return self.last_seq(db)
+        last = self.last_seq(db)
+        if self._digest is not None:
+            self._digest.extend(last, [line for line, _, _, _ in batch.steps])
+        return last
 
     def _rollback(self) -> None:
         """Undo an open transaction. SQLite has already rolled back after some errors (a full disk, SQLITE_FULL):
@@ -170,12 +210,19 @@ class Journal:
             self._writer.execute("ROLLBACK")
 
     def save_snapshot(self, seq: int, fingerprint: str, payload: Any, keep: int = 2) -> None:
+        """Store the state after journal row `seq` (the last committed row: the writer calls this right after a
+        commit) with the digest of rows 1..seq. Without a digest (the journal was never verified in this process)
+        nothing is stored: such a snapshot could not be checked at the next start."""
+        digest = self._digest
+        if digest is None or digest.seq != seq:
+            return
         blob = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
         db = self._writer
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute(
-                "INSERT OR REPLACE INTO snapshots (seq, fingerprint, blob) VALUES (?, ?, ?)", (seq, fingerprint, blob)
+                "INSERT OR REPLACE INTO snapshots (seq, fingerprint, blob, journal_digest) VALUES (?, ?, ?, ?)",
+                (seq, fingerprint, blob, digest.hexdigest()),
             )
             db.execute(
                 "DELETE FROM snapshots WHERE seq NOT IN (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT ?)", (keep,)
@@ -184,6 +231,7 @@ class Journal:
         except BaseException:
             self._rollback()
             raise
+        self._verified[seq] = digest.hexdigest()
 
     def clear_world(self) -> None:
         """Forget every operation, text and snapshot (test servers' reset); users and the configuration stay."""
@@ -196,6 +244,9 @@ class Journal:
         except BaseException:
             self._rollback()
             raise
+        self._verified = {}
+        if self._digest is not None:
+            self._digest = JournalDigest()
 
     def prune_requests(self, before: int) -> None:
         self._writer.execute("DELETE FROM requests WHERE signed_at < ?", (before,))
@@ -208,46 +259,90 @@ class Journal:
 
     def verify(self) -> None:
         """Refuse a damaged journal (`DataDirDamaged`, naming the part and the fix): SQLite's own page and index
-        check, journal rows numbered 1, 2, 3, ... with no gap, and for every submitted message a content row whose
-        sha256 is its hash. What the journal alone can rebuild (snapshots, the search index) is not checked here:
-        a snapshot that does not load is skipped, and the index re-indexes from the journal."""
+        check (on a connection of its own, in parallel: SQLite releases the GIL) and journal rows numbered 1, 2,
+        3, ... with no gap. Reading every row also computes the journal digest, so the snapshots whose rows are
+        unchanged can be used (`latest_snapshot`). The texts are checked against the rebuilt state
+        (`verify_texts`). What the journal alone can rebuild (snapshots, the search index) is not refused: a
+        snapshot that does not load or match is skipped, and the index re-indexes from the journal."""
+        problems: list[str] = []
+        checker = threading.Thread(target=self._quick_check, args=(problems,), name="choir-quick-check")
+        checker.start()
+        failure: BaseException | None = None
+        try:
+            self._verify_rows(self._reader())
+        except (DataDirDamaged, sqlite3.DatabaseError) as error:
+            failure = error
+        checker.join()
+        if problems != ["ok"]:  # a damaged page explains any other failure: name it first
+            raise DataDirDamaged(f"the journal {self.path} is damaged ({'; '.join(problems)}): {RESTORE}")
+        if isinstance(failure, sqlite3.DatabaseError):
+            raise DataDirDamaged(f"the journal {self.path} cannot be read ({failure}): {RESTORE}") from None
+        if failure is not None:
+            raise failure
+
+    def _quick_check(self, problems: list[str]) -> None:
+        try:
+            db = self._connect()
+            try:
+                problems.extend(row[0] for row in db.execute("PRAGMA quick_check(5)"))
+            finally:
+                db.close()
+        except sqlite3.DatabaseError as error:
+            problems.append(str(error))
+
+    def _verify_rows(self, db: sqlite3.Connection) -> None:
+        low, high, count = db.execute("SELECT MIN(seq), MAX(seq), COUNT(*) FROM journal").fetchone()
+        if count and (low, high) != (1, count):
+            gap = db.execute(
+                "SELECT MIN(seq) + 1 FROM journal WHERE seq + 1 NOT IN (SELECT seq FROM journal) AND seq < ?",
+                (high,),
+            ).fetchone()[0]
+            first = 1 if low != 1 else gap
+            raise DataDirDamaged(
+                f"the journal {self.path} has lost operations: rows run from {low} to {high} with {count} present, "
+                f"row {first} is missing; the state cannot be rebuilt without it: {RESTORE}"
+            )
+        snapshots = sorted(int(row[0]) for row in db.execute("SELECT seq FROM snapshots") if row[0] <= count)
+        digest = JournalDigest()
+        verified: dict[int, str] = {}
+        for bound in [*snapshots, count or 0]:
+            rows = db.execute("SELECT line FROM journal WHERE seq > ? AND seq <= ? ORDER BY seq", (digest.seq, bound))
+            digest.extend(bound, [row[0] for row in rows])
+            verified[bound] = digest.hexdigest()
+        self._digest, self._verified = digest, verified
+
+    def verify_texts(self, hashes: Collection[str]) -> None:
+        """Every message of the rebuilt state (`hashes`) has its text, and every stored text hashes to its
+        content hash (`DataDirDamaged` otherwise, naming the message and its journal row)."""
         db = self._reader()
         try:
-            problems = [row[0] for row in db.execute("PRAGMA quick_check(5)")]
-            if problems != ["ok"]:
-                raise DataDirDamaged(f"the journal {self.path} is damaged ({'; '.join(problems)}): {RESTORE}")
-            low, high, count = db.execute("SELECT MIN(seq), MAX(seq), COUNT(*) FROM journal").fetchone()
-            if count and (low, high) != (1, count):
-                gap = db.execute(
-                    "SELECT MIN(seq) + 1 FROM journal WHERE seq + 1 NOT IN (SELECT seq FROM journal) AND seq < ?",
-                    (high,),
-                ).fetchone()[0]
-                first = 1 if low != 1 else gap
+            stored: set[str] = set()
+            for content_hash, text in db.execute("SELECT hash, text FROM content"):
+                if hashlib.sha256(text.encode("utf-8")).hexdigest() != content_hash:
+                    raise DataDirDamaged(
+                        f"the stored text of message {content_hash} (journal row {self._row_of(db, content_hash)}) "
+                        f"in {self.path} no longer hashes to its content hash: it was altered; {RESTORE}"
+                    )
+                stored.add(content_hash)
+            missing = [h for h in hashes if h.lower() not in stored]
+            if missing:
+                first = min(missing[:20], key=lambda h: self._row_of(db, h))
                 raise DataDirDamaged(
-                    f"the journal {self.path} has lost operations: rows run from {low} to {high} with {count} present, "
-                    f"row {first} is missing; the state cannot be rebuilt without it: {RESTORE}"
+                    f"the text of message {first} (journal row {self._row_of(db, first)}) is missing from the content "
+                    f"table of {self.path}; the journal holds only its hash, so it cannot be rebuilt: {RESTORE}"
                 )
-            self._verify_content(db)
         except sqlite3.DatabaseError as error:
             raise DataDirDamaged(f"the journal {self.path} cannot be read ({error}): {RESTORE}") from None
 
-    def _verify_content(self, db: sqlite3.Connection) -> None:
-        rows = db.execute(
-            "SELECT j.seq, lower(json_extract(j.line, '$.hash')) AS h, c.text FROM journal AS j "
-            "LEFT JOIN content AS c ON c.hash = lower(json_extract(j.line, '$.hash')) "
-            f"WHERE json_extract(j.line, '$.op') IN {CONTENT_OPS!r} ORDER BY j.seq"
-        )
-        for seq, content_hash, text in rows:
-            if text is None:
-                raise DataDirDamaged(
-                    f"the text of message {content_hash} (journal row {seq}) is missing from the content table of "
-                    f"{self.path}; the journal holds only its hash, so it cannot be rebuilt: {RESTORE}"
-                )
-            if hashlib.sha256(text.encode("utf-8")).hexdigest() != content_hash:
-                raise DataDirDamaged(
-                    f"the stored text of message {content_hash} (journal row {seq}) in {self.path} no longer hashes "
-                    f"to its content hash: it was altered; {RESTORE}"
-                )
+    @staticmethod
+    def _row_of(db: sqlite3.Connection, content_hash: str) -> int:
+        """The journal row that submitted a message (error messages only: a scan)."""
+        row = db.execute(
+            "SELECT MIN(seq) FROM journal WHERE lower(json_extract(line, '$.hash')) = ? "
+            f"AND json_extract(line, '$.op') IN {CONTENT_OPS!r}",
+            (content_hash.lower(),),
+        ).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
 
     # -- reading (any thread) ------------------------------------------------------------------------------------
 
@@ -286,13 +381,16 @@ class Journal:
         return [(u, n, int(t)) for u, n, t in rows]
 
     def latest_snapshot(self, fingerprint: str) -> tuple[int, Any] | None:
-        """The newest snapshot written under this fingerprint, unpickled, or None."""
+        """The newest snapshot written under this fingerprint whose journal rows are unchanged (its digest equals
+        the one `verify` computed, or this process wrote it), unpickled; or None (replay from row 1)."""
         rows = self._reader().execute(
-            "SELECT seq, blob FROM snapshots WHERE fingerprint = ? ORDER BY seq DESC", (fingerprint,)
+            "SELECT seq, blob, journal_digest FROM snapshots WHERE fingerprint = ? ORDER BY seq DESC", (fingerprint,)
         )
-        for seq, blob in rows:
+        for seq, blob, digest in rows:
+            if digest is None or self._verified.get(int(seq)) != digest:
+                continue
             try:
-                return int(seq), pickle.loads(blob)
+                return int(seq), _unpickle(blob)
             except Exception:  # a snapshot that no longer loads is skipped: the journal alone is enough
                 continue
         return None
@@ -305,3 +403,15 @@ class Journal:
                 handle.write(line + "\n")
                 count += 1
         return count
+
+
+def _unpickle(blob: bytes) -> Any:
+    """Unpickle a snapshot with the cyclic garbage collector paused: loading creates hundreds of thousands of
+    objects, each allocation burst would otherwise start a collection over all of them (half the load time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return pickle.loads(blob)
+    finally:
+        if enabled:
+            gc.enable()

@@ -2,8 +2,11 @@
 data directory, one per text-vector space (`DATA/qdrant/<space>/`). See `reference_backend.search` for what a
 point holds and how privacy filters.
 
-The shard keeps its own write-ahead log, so an update survives the process once `update` returns; `flush`
-(at close) writes the segments so the next open need not replay the log. Keyword payload indexes on
+The shard keeps its own write-ahead log, so an update survives the process once `update` returns (a SIGKILL
+included; after a power cut the log's tail may be lost, but the watermark travels in the same update as the
+messages it covers, so the index then simply re-indexes from an earlier watermark). `flush` writes the segments
+so that the next open need not replay the log: at close, and every `FLUSH_EVERY` points written, so that a server
+that is killed rather than stopped replays at most that much log when it starts again. Keyword payload indexes on
 `thread_id` and `search_roles` make the privacy filter an index lookup, not a scan.
 """
 
@@ -30,6 +33,9 @@ from reference_backend.search import (
     fusion_depth,
     point_id,
 )
+
+FLUSH_EVERY = 20_000
+"""Points (messages and state changes) written between two flushes of the segments."""
 
 
 def edge_filter(audience: Audience) -> qe.Filter:
@@ -58,6 +64,7 @@ class EdgeIndex:
         self.path = Path(root) / "".join(c if c.isalnum() or c in "-+." else "_" for c in vectors.space)
         self._lock = threading.Lock()  # open/close/clear against searches; the shard itself is thread-safe
         self.shard = self._open()
+        self._unflushed = 0
 
     def _config(self) -> qe.EdgeConfig:
         embedder = self.vectors.embedder
@@ -88,6 +95,10 @@ class EdgeIndex:
         ]
         points.append(qe.Point(WATERMARK_ID, {}, {"watermark": watermark}))
         self.shard.update(qe.UpdateOperation.upsert_points(points))  # one update: messages and watermark together
+        self._unflushed += len(points) + len(changes)
+        if self._unflushed >= FLUSH_EVERY:
+            self.shard.flush()
+            self._unflushed = 0
 
     def search(self, query: str, audience: Audience, limit: int) -> list[Candidate]:
         stages = self.vectors.stages(query)

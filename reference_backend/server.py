@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
 import uvicorn
 
 from reference_backend.app import create_app
@@ -142,6 +141,8 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0, port: int | None = None) -> ServerProcess:
         """Start on `port` (a free one by default) and wait until `/v1/health` answers."""
+        import httpx  # here, not at the top: `choir serve` imports this module and never polls
+
         self.port = port or free_port(self.host)
         self.url = f"http://{self.host}:{self.port}"
         command = [

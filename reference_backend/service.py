@@ -22,6 +22,7 @@ when set, sees every operation before the model does (`reference_backend.chain`)
 from __future__ import annotations
 
 import concurrent.futures
+import gc
 import logging
 import threading
 from collections.abc import Callable
@@ -108,6 +109,9 @@ class Backend:
         self.replay.open(floor, self.journal.recent_requests(since=(floor or 0) + 1))
         self.writer.start()
         self.indexer.start(self.writer.head)
+        # The rebuilt state lives as long as the server: keep it out of the cyclic collector's full passes, which
+        # would otherwise walk every message of it now and then, in the middle of some request.
+        gc.freeze()
 
     def _replay_floor(self) -> int:
         """The last second a previous run of this data directory could have accepted a request at
@@ -190,6 +194,10 @@ class Backend:
 
     def _rebuild(self) -> None:
         self.writer.rebuild()
+
+    def store_snapshot(self) -> None:
+        """Store a snapshot now (`reference_backend.chain.attach`, after a chain was brought level with many rows)."""
+        self.writer.store_snapshot()
 
     # -- what the HTTP layer asks ----------------------------------------------------------------------------------
 

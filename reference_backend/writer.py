@@ -144,6 +144,7 @@ class Writer:
         self.witness: Witness | None = None
         self.chain: Any = None  # a `reference_backend.chain.Chain` in front of the model (`choir serve --chain`)
         self.batches = 0
+        self._snapshot_seq = 0  # the snapshot the last rebuild started from
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
@@ -162,6 +163,9 @@ class Writer:
             )
         self.journal.verify()
         self.rebuild()
+        self.journal.verify_texts([h for thread in self.model.state.threads.values() for h in thread.messages])
+        if self.journal_seq - self._snapshot_seq >= self.config.snapshot_every:
+            self.store_snapshot()  # the next start replays less than this one
         self.opened_seq = self.journal_seq
         return stored is None
 
@@ -206,6 +210,7 @@ class Writer:
         self.journal_seq = max(seq, self.journal.last_seq())
         if self.chain is not None:
             self.chain.rewind(self)
+        self._snapshot_seq = start
         log.info("state rebuilt: snapshot at %d, journal at %d", start, self.journal_seq)
 
     # -- what the facade asks --------------------------------------------------------------------------------------
@@ -429,9 +434,23 @@ class Writer:
         every = self.config.snapshot_every
         try:
             if written and self.journal_seq // every != (self.journal_seq - written) // every:
-                state = (self.model.state, self.model.analytics)
-                self.journal.save_snapshot(self.journal_seq, self.fingerprint, state)
+                self._save_snapshot()
             if self.batches % 1000 == 0:
                 self.journal.prune_requests(self.clock.now() - 2 * self.config.max_skew)
         except Exception as error:  # both only save time later: the journal, already committed, is the truth
             log.warning("journal maintenance skipped: %s", storage_cause(error))
+
+    def _save_snapshot(self) -> None:
+        """The model's state and the embedded chain's accounts after the last committed row (state lock held)."""
+        chain = self.chain.checkpoint() if self.chain is not None else None
+        state = (self.model.state, self.model.analytics)
+        if self.journal.save_snapshot(self.journal_seq, self.fingerprint, state, chain) and chain is not None:
+            self.chain.saved(self.journal_seq)
+
+    def store_snapshot(self) -> None:
+        """Store a snapshot now (after a start that replayed many rows); a failure only costs time later."""
+        with self.state_lock:
+            try:
+                self._save_snapshot()
+            except Exception as error:
+                log.warning("snapshot skipped: %s", storage_cause(error))

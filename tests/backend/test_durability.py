@@ -19,10 +19,10 @@ from reference_backend.auth import dev_keypair
 from reference_backend.client import ChoirApiError, ChoirClient
 from reference_backend.config import BackendConfig
 from reference_backend.content import content_hash
-from reference_backend.journal import JOURNAL_FILE
+from reference_backend.journal import JOURNAL_FILE, Journal
 from reference_backend.search_edge import EdgeIndex
 from reference_backend.server import ServerProcess
-from reference_backend.service import Backend, JournalCorrupt
+from reference_backend.service import Backend, JournalCorrupt, model_fingerprint
 from tests.backend.conftest import AUTHORITIES, World
 
 
@@ -86,6 +86,25 @@ def test_snapshots_shorten_replay_and_stale_ones_are_ignored(make_world, tmp_pat
     db.close()
     third = make_world(data_dir=data, snapshot_every=4)
     assert third.backend.snapshot() == before
+
+
+def test_a_row_edited_below_a_snapshot_is_found_at_start(make_world, tmp_path: Path) -> None:
+    data = tmp_path / "kept"
+    first = make_world(data_dir=data, snapshot_every=4)
+    populate(first)
+    seq = first.backend.journal_seq
+    first.close()
+    journal = Journal(data)
+    journal.verify()
+    assert journal.latest_snapshot(model_fingerprint(first.backend.config))[0] == seq - seq % 4  # rows unchanged
+    journal.close()
+    db = sqlite3.connect(data / JOURNAL_FILE)
+    edited = db.execute("UPDATE journal SET line = replace(line, '5000000000', '9000000000000') WHERE seq = 3")
+    assert edited.rowcount == 1 and seq - seq % 4 > 3  # the thread's deposit, below the newest snapshot
+    db.commit()
+    db.close()
+    with pytest.raises(JournalCorrupt, match="journal row 3 .* does not replay"):
+        Backend(BackendConfig(data_dir=data, snapshot_every=4)).start()
 
 
 def test_a_journal_is_refused_under_other_parameters(make_world, tmp_path: Path) -> None:
