@@ -37,6 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from solders.account import Account
 from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
@@ -138,6 +139,7 @@ class ProgramDriver:
         self._cache: dict[Pubkey, tuple[str, dict[str, Any]]] = {}
         self._objects: dict[Pubkey, Decoded] = {}
         self._dirty: set[Pubkey] = set()
+        self._written: set[Pubkey] = set()  # since the last `take_written`: what a checkpoint stores again
         self._entries: dict[SnapshotKey, Pubkey] = {}
         self._entry_of: dict[Pubkey, SnapshotKey] = {}  # the entry each account last rendered to
         self._keypairs: dict[str, tuple[Keypair, Pubkey]] = {}
@@ -202,8 +204,33 @@ class ProgramDriver:
             program_id = self.program.program_id
             for instruction in instructions:
                 if instruction.program_id == program_id:
-                    self._dirty.update(meta.pubkey for meta in instruction.accounts if meta.is_writable)
+                    writable = [meta.pubkey for meta in instruction.accounts if meta.is_writable]
+                    self._dirty.update(writable)
+                    self._written.update(writable)
         return outcome
+
+    def take_written(self) -> set[Pubkey]:
+        """The accounts transactions could have written since the last call (a checkpoint of the in-process chain
+        stores exactly these again: `reference_backend.chain`)."""
+        written, self._written = self._written, set()
+        return written
+
+    def restore(self, accounts: Iterable[tuple[Pubkey, Account]], names: Iterable[str]) -> int:
+        """Put accounts saved from an earlier SVM running this program into this one (in process only), as if the
+        transactions that wrote them had run here: they are decoded on the next read, and `names` are the actors
+        they mention (so snapshots render them by name). The caller sets `last_now` to the time of the last of
+        those transactions. Returns the number of accounts."""
+        svm = getattr(self.transport, "svm", None)
+        if svm is None:
+            raise DriverError("only an in-process SVM can be restored from saved accounts")
+        for name in names:
+            self._keypair(name)
+        count = 0
+        for key, account in accounts:
+            svm.set_account(key, account)
+            self._dirty.add(key)
+            count += 1
+        return count
 
     def error_name(self, outcome: TxOutcome) -> str:
         """The SPEC (or runtime) name of a failed transaction's error."""

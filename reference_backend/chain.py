@@ -18,9 +18,12 @@ Two chains (`choir serve --chain`):
 
 * `litesvm` (the default with the seeds policy): the program in an in-process LiteSVM, loaded from the `.so` that
   `choir program build` writes (`program_image`; serving never compiles). It holds nothing across restarts, so it
-  is rebuilt from the journal when the server starts (every journaled operation replayed into a fresh LiteSVM),
-  and from genesis when a test server resets its world. The backend sets its clock to each operation's `now`, so
-  the program's times equal the model's exactly.
+  is rebuilt from the journal when the server starts, and from genesis when a test server resets its world. To
+  keep a restart short, the writer stores the program's accounts with each model snapshot (`checkpoint`: only the
+  accounts written since the previous one; `reference_backend.journal`, `chain_accounts`), and a start restores
+  them into a fresh LiteSVM and replays only the journal rows after them; without a checkpoint whose journal rows
+  are unchanged (their digest), every journaled operation is replayed. The backend sets its clock to each
+  operation's `now`, so the program's times equal the model's exactly.
 * `rpc` (`--rpc URL --program-id ID --keypair FILE`): the program deployed at a validator, through
   `programs.transport.RpcTransport`. A validator keeps its state, so replaying the journal into it at every start
   would apply every operation twice. At start the server reads the program's accounts: if they hold no operation
@@ -62,11 +65,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, Field
+from solders.account import Account
+from solders.pubkey import Pubkey
 
 from choir_model import Model, Step
+from choir_model.state import ChoirState
 from choir_model.trace import step_from_json
 from programs.cluster import cluster_times
 from reference_backend.errors import ApiError
+from reference_backend.journal import ChainAccounts
 
 if TYPE_CHECKING:
     from programs.client.coder import IdlCoder
@@ -149,6 +156,18 @@ def differences(left: Any, right: Any, path: str = "") -> list[str]:
     return [] if left == right else [path or "/"]
 
 
+def actor_names(state: ChoirState) -> list[str]:
+    """Every actor name a state mentions (wallets, co-authors, authors, voters): what a restored chain must know
+    to render its accounts by name."""
+    names = set(state.wallets)
+    for thread in state.threads.values():
+        names.update(thread.co_authors)
+        for message in thread.messages.values():
+            names.add(message.author)
+            names.update(message.voters)
+    return sorted(names)
+
+
 def snapshot_names(snapshot: dict[str, Any]) -> list[str]:
     """Every actor name a snapshot mentions (wallets, co-authors, authors, voters): a driver adopting a deployed
     program must know them to render its accounts by name rather than by public key."""
@@ -177,6 +196,8 @@ class Chain:
     agreed: int = 0
     divergences: list[Divergence] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    base: int | None = None  # the stored checkpoint the driver's accounts extend (None: the next one stores all)
+    unsaved: set[Pubkey] = field(default_factory=set)  # accounts written since that checkpoint
 
     def _fresh(self, generation: int) -> ProgramDriver:
         if self.driver is not None:
@@ -186,6 +207,7 @@ class Chain:
         self.generation = generation
         self.accepted = self.rejected = self.agreed = 0
         self.divergences = []
+        self.base, self.unsaved = None, set()
         return self.driver
 
     def start(self, backend: Ledger) -> int:
@@ -193,7 +215,7 @@ class Chain:
         replayed into it. Embedded: replay everything into a fresh LiteSVM. Persistent: replay only into a
         deployment that holds no operation; otherwise check it already holds the journal's state."""
         if not self.persistent:
-            return self.replay(backend)
+            return self.restore(backend)
         driver = self._fresh(backend.generation)
         chain = driver.snapshot(full=True)
         genesis = Model(backend.config.params, policy=backend.config.policy).snapshot()
@@ -210,11 +232,30 @@ class Chain:
             )
         return 0
 
-    def replay(self, backend: Ledger, driver: ProgramDriver | None = None) -> int:
-        """Send every journaled operation, in order, to `driver` (default: a fresh one)."""
+    def restore(self, backend: Ledger) -> int:
+        """Embedded: a fresh LiteSVM with the stored checkpoint's accounts, then the journal rows after it (all of
+        them without a usable checkpoint); returns the operations replayed."""
+        stored = backend.journal.chain_checkpoint()
+        if stored is None:
+            return self.replay(backend)
+        seq, rows = stored
+        driver = self._fresh(backend.generation)
+        program_id = driver.program.program_id
+        accounts = (
+            (Pubkey.from_bytes(a), Account(lamports, data, program_id, False, epoch))
+            for a, lamports, data, epoch in rows
+        )
+        restored = driver.restore(accounts, actor_names(backend.model.state))
+        replayed = self.replay(backend, driver, after=seq)
+        self.base, self.accepted = seq, seq + replayed
+        log.info("chain: %d accounts restored at journal row %d, %d rows replayed", restored, seq, replayed)
+        return replayed
+
+    def replay(self, backend: Ledger, driver: ProgramDriver | None = None, after: int = 0) -> int:
+        """Send every journaled operation after row `after`, in order, to `driver` (default: a fresh one)."""
         driver = driver or self._fresh(backend.generation)
         count = 0
-        for seq, line in backend.journal.lines(after=0):
+        for seq, line in backend.journal.lines(after=after):
             error = driver.apply(step_from_json(json.loads(line), seq))
             if error is not None:
                 raise ChainMismatch(
@@ -223,7 +264,33 @@ class Chain:
                 )
             count += 1
         self.accepted = count
+        driver.last_now = backend.model.state.last_now  # level with the model, whose journal it replayed
         return count
+
+    def checkpoint(self) -> ChainAccounts | None:
+        """What the writer stores of the embedded chain with a snapshot (under the state lock, right after a commit:
+        the program is level with the journal); None for a deployed program, which keeps its own state. Call
+        `saved` once it is stored."""
+        with self.lock:
+            if self.persistent or self.driver is None:
+                return None
+            self.unsaved |= self.driver.take_written()
+            svm = self.driver.transport.svm  # type: ignore[attr-defined]
+            program_id = self.driver.program.program_id
+            every = None if self.base is not None else dict(svm.get_program_accounts(program_id))
+            accounts: list[tuple[bytes, int, bytes | None, int]] = []
+            for key in self.unsaved if every is None else every:
+                account = svm.get_account(key) if every is None else every[key]
+                if account is None or account.owner != program_id:  # closed, or never the program's (the payer)
+                    accounts.append((bytes(key), 0, None, 0))
+                else:
+                    accounts.append((bytes(key), account.lamports, bytes(account.data), account.rent_epoch))
+            return ChainAccounts(self.base is None, accounts)
+
+    def saved(self, seq: int) -> None:
+        """The checkpoint from `checkpoint` is stored at journal row `seq`: the next one stores what changes next."""
+        with self.lock:
+            self.base, self.unsaved = seq, set()
 
     def rewind(self, backend: Ledger) -> None:
         """The writer rebuilt the model from the journal (a recovery path): bring the chain back to the journal too.
@@ -231,7 +298,7 @@ class Chain:
         so say so (a divergence)."""
         with self.lock:
             if not self.persistent:
-                self.replay(backend)
+                self.restore(backend)
                 return
             note = "the writer rebuilt the model from the journal; the deployed program may hold more"
             self.divergences.append(Divergence(backend.journal_seq, {}, note))
@@ -374,6 +441,8 @@ def attach(backend: Backend, chain: Chain) -> Chain:
     """Put `chain` in front of the model (call after `backend.start()`, before serving requests): `Chain.start`
     brings it level with the journal, or raises `ChainStartError` and leaves the backend without a chain."""
     with backend.state_lock:
-        chain.start(backend)
+        replayed = chain.start(backend)
         backend.chain = chain
+        if replayed >= backend.config.snapshot_every:
+            backend.store_snapshot()  # with the chain's accounts: the next start replays less than this one
     return chain

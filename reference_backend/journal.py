@@ -15,8 +15,12 @@ Beside the journal, in the same transaction as the operations they belong to:
   only when the journal rows it stands for are the rows it was taken after: each snapshot stores the sha256 of
   journal rows 1..seq (`JournalDigest`), which `verify` recomputes at start, so a row edited below a snapshot is
   found (the state is then replayed from row 1, where the edited row fails to replay);
-* `meta`: the configuration fingerprint the journal was written under, the search index watermark, and on test
-  servers the highest time their manual clock was set to.
+* `chain_accounts`: the accounts of the in-process chain (`reference_backend.chain`: the Choir program in
+  LiteSVM) after journal row `chain_seq` (in `meta`, with the digest of rows 1..chain_seq), stored with a
+  snapshot, only the accounts written since the previous one, so a restart restores the chain and replays only
+  the rows after it instead of the whole journal. Used only while its digest matches the journal's rows;
+* `meta`: the configuration fingerprint the journal was written under, the chain checkpoint's position, and on
+  test servers the highest time their manual clock was set to.
 
 One connection belongs to the writer thread; readers get their own connection per thread (WAL lets them read
 while the writer commits).
@@ -65,7 +69,15 @@ CREATE TABLE IF NOT EXISTS snapshots (
     journal_digest TEXT
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS chain_accounts (
+    address BLOB PRIMARY KEY,
+    lamports INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    rent_epoch INTEGER NOT NULL
+);
 """
+CHAIN_SEQ, CHAIN_DIGEST = "chain_seq", "chain_digest"
 
 JOURNAL_FILE = "journal.sqlite3"
 RESTORE = "restore the data directory from a backup (or start on a new --data directory)"
@@ -107,6 +119,16 @@ class JournalDigest:
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
+
+
+@dataclass
+class ChainAccounts:
+    """What a snapshot stores of the in-process chain: every account (`full`: the table is replaced) or those
+    written since the previous checkpoint; each (address, lamports, data, rent_epoch), `data` None for an
+    account that no longer exists."""
+
+    full: bool
+    accounts: list[tuple[bytes, int, bytes | None, int]]
 
 
 @dataclass
@@ -209,13 +231,16 @@ class Journal:
         if self._writer.in_transaction:
             self._writer.execute("ROLLBACK")
 
-    def save_snapshot(self, seq: int, fingerprint: str, payload: Any, keep: int = 2) -> None:
+    def save_snapshot(
+        self, seq: int, fingerprint: str, payload: Any, chain: ChainAccounts | None = None, keep: int = 2
+    ) -> bool:
         """Store the state after journal row `seq` (the last committed row: the writer calls this right after a
-        commit) with the digest of rows 1..seq. Without a digest (the journal was never verified in this process)
-        nothing is stored: such a snapshot could not be checked at the next start."""
+        commit) with the digest of rows 1..seq, and the chain's accounts as of the same row when given. Without a
+        digest (the journal was never verified in this process) nothing is stored, since such a snapshot could
+        not be checked at the next start: returns whether it was stored."""
         digest = self._digest
         if digest is None or digest.seq != seq:
-            return
+            return False
         blob = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
         db = self._writer
         db.execute("BEGIN IMMEDIATE")
@@ -224,6 +249,8 @@ class Journal:
                 "INSERT OR REPLACE INTO snapshots (seq, fingerprint, blob, journal_digest) VALUES (?, ?, ?, ?)",
                 (seq, fingerprint, blob, digest.hexdigest()),
             )
+            if chain is not None:
+                self._save_chain(db, seq, digest.hexdigest(), chain)
             db.execute(
                 "DELETE FROM snapshots WHERE seq NOT IN (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT ?)", (keep,)
             )
@@ -232,14 +259,46 @@ class Journal:
             self._rollback()
             raise
         self._verified[seq] = digest.hexdigest()
+        return True
+
+    @staticmethod
+    def _save_chain(db: sqlite3.Connection, seq: int, digest: str, chain: ChainAccounts) -> None:
+        if chain.full:
+            db.execute("DELETE FROM chain_accounts")
+        db.executemany(  # without the trailing zeros: a message account is mostly room for more voters
+            "INSERT OR REPLACE INTO chain_accounts (address, lamports, data, size, rent_epoch) VALUES (?, ?, ?, ?, ?)",
+            [
+                (a, lamports, data.rstrip(b"\0"), len(data), epoch)
+                for a, lamports, data, epoch in chain.accounts
+                if data is not None
+            ],
+        )
+        db.executemany(
+            "DELETE FROM chain_accounts WHERE address = ?", [(row[0],) for row in chain.accounts if row[2] is None]
+        )
+        db.executemany(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [(CHAIN_SEQ, str(seq)), (CHAIN_DIGEST, digest)]
+        )
+
+    def chain_checkpoint(self) -> tuple[int, Iterator[tuple[bytes, int, bytes, int]]] | None:
+        """The stored chain accounts and the journal row they stand for, if the rows 1..that one are unchanged
+        (their digest, computed by `verify`, equals the stored one); else None (replay the whole journal)."""
+        seq, digest = self.meta(CHAIN_SEQ), self.meta(CHAIN_DIGEST)
+        if seq is None or digest is None or self._verified.get(int(seq)) != digest:
+            return None
+        rows = self._reader().execute("SELECT address, lamports, data, size, rent_epoch FROM chain_accounts")
+        return int(seq), (
+            (a, lamports, data + bytes(size - len(data)), epoch) for a, lamports, data, size, epoch in rows
+        )
 
     def clear_world(self) -> None:
         """Forget every operation, text and snapshot (test servers' reset); users and the configuration stay."""
         db = self._writer
         db.execute("BEGIN IMMEDIATE")
         try:
-            for table in ("journal", "content", "snapshots"):
+            for table in ("journal", "content", "snapshots", "chain_accounts"):
                 db.execute(f"DELETE FROM {table}")
+            db.execute("DELETE FROM meta WHERE key IN (?, ?)", (CHAIN_SEQ, CHAIN_DIGEST))
             db.execute("COMMIT")
         except BaseException:
             self._rollback()
@@ -302,7 +361,9 @@ class Journal:
                 f"the journal {self.path} has lost operations: rows run from {low} to {high} with {count} present, "
                 f"row {first} is missing; the state cannot be rebuilt without it: {RESTORE}"
             )
-        snapshots = sorted(int(row[0]) for row in db.execute("SELECT seq FROM snapshots") if row[0] <= count)
+        marks = [row[0] for row in db.execute("SELECT seq FROM snapshots")]
+        marks += [int(row[0]) for row in db.execute("SELECT value FROM meta WHERE key = ?", (CHAIN_SEQ,))]
+        snapshots = sorted({seq for seq in marks if seq <= count})
         digest = JournalDigest()
         verified: dict[int, str] = {}
         for bound in [*snapshots, count or 0]:

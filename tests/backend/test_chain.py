@@ -139,3 +139,37 @@ def test_an_internal_error_rewinds_the_chain_with_the_model(tmp_path: Path) -> N
     finally:
         backend.close()
         chain.close()
+
+
+def test_a_restart_restores_the_chain_from_its_checkpoint(tmp_path: Path) -> None:
+    """The writer stores the program's accounts with each snapshot (all of them first, then those written since);
+    a restart restores them into a fresh LiteSVM and replays only the rows after, and the program still equals
+    the model, after more operations and another restart too."""
+    from choir_model import CHOIR, CreateThread, Fund, Privacy
+
+    clock = ManualClock(T0)
+    config = BackendConfig(data_dir=tmp_path / "data", manual_clock=T0, rate_limits={}, snapshot_every=4)
+
+    def run(first: int, count: int) -> tuple[int | None, int]:
+        backend = Backend(config, clock=clock).start()
+        chain = attach(backend, litesvm_chain(backend))
+        try:
+            restored_at = chain.base
+            if first == 0:
+                assert outcome(backend, clock, Fund("ann", T0, 10 * CHOIR, ("treasury1", "treasury2"))) is None
+                assert outcome(backend, clock, CreateThread("ann", T0 + 1, "t1", 2 * CHOIR)) is None
+            for n in range(first, first + count):
+                text = f"message {n}"
+                step = SubmitMessage("ann", T0 + 10 + n, "t1", content_hash(text), Privacy.PUBLIC)
+                assert outcome(backend, clock, step, text) is None
+            report = chain.check(backend)
+            assert report.consistent and report.chain_steps == backend.journal_seq, report.differences
+            assert chain.driver is not None and chain.driver.snapshot(full=True) == backend.snapshot()
+            return restored_at, backend.journal_seq
+        finally:
+            backend.close()
+            chain.close()
+
+    assert run(0, 7) == (None, 9)  # snapshots at rows 4 (every account) and 8 (those written since)
+    assert run(7, 3) == (8, 12)  # restored at row 8, row 9 replayed; a snapshot at row 12
+    assert run(10, 1) == (12, 13)
