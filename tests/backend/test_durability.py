@@ -103,7 +103,7 @@ def test_a_row_edited_below_a_snapshot_is_found_at_start(make_world, tmp_path: P
     assert edited.rowcount == 1 and seq - seq % 4 > 3  # the thread's deposit, below the newest snapshot
     db.commit()
     db.close()
-    with pytest.raises(JournalCorrupt, match="journal row 3 .* does not replay"):
+    with pytest.raises(JournalCorrupt, match=r"journal row 3 .* does not replay"):
         Backend(BackendConfig(data_dir=data, snapshot_every=4)).start()
 
 
