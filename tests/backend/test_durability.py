@@ -22,7 +22,8 @@ from reference_backend.content import content_hash
 from reference_backend.journal import JOURNAL_FILE, Journal
 from reference_backend.search_edge import EdgeIndex
 from reference_backend.server import ServerProcess
-from reference_backend.service import Backend, JournalCorrupt, model_fingerprint
+from reference_backend.service import Backend, JournalCorrupt
+from reference_backend.writer import model_fingerprint
 from tests.backend.conftest import AUTHORITIES, World
 
 
