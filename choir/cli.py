@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,9 +20,10 @@ try:  # typer carries its own copy of click since 0.25
 except ImportError:  # pragma: no cover - older typer on click
     from click.exceptions import ClickException, NoArgsIsHelpError, UsageError  # type: ignore[assignment]
 
-from choir import check_cli, demo, helptext, load_cli, model_cli, mutate_cli, program_cli, serve_cli, sim_cli
+from choir import check_cli, coercion, demo, helptext, load_cli, model_cli, mutate_cli, program_cli, serve_cli, sim_cli
 
 helptext.install()
+coercion.install()
 
 DISTRIBUTION = "choir-toolkit"
 
@@ -51,7 +51,9 @@ EXTRA_OF_MODULE: dict[str, str] = {
 
 
 def version() -> str:
-    """The installed distribution's version."""
+    """The installed distribution's version (importlib.metadata is imported here: only `--version` needs it)."""
+    from importlib import metadata
+
     try:
         return metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError:
