@@ -15,24 +15,27 @@ import argparse
 import time
 
 from choir_model import Checker, ChoirError, Model, Params, Step
+from properties.attacks import is_attack
 from properties.campaign import Campaign, run_campaign
 from properties.generate import RandomSource, StepGenerator
 from properties.soak import swarm
 
 
-def soak_steps(total: int, seed: int, run_length: int = 2000) -> list[list[Step]]:
-    """The steps a soak run generates (the same generator and swarms as `properties.soak`), per world."""
+def soak_steps(total: int, seed: int, run_length: int = 2000, attacks: bool = False) -> list[list[Step]]:
+    """The steps a soak run generates (the same generator and swarms as `properties.soak`), per world; with
+    `attacks`, those of a soak against a target that runs attacks (which the model does not apply)."""
     worlds: list[list[Step]] = []
     done, run = 0, 0
     while done < total:
         source = RandomSource(seed * 1_000_003 + run)
         ops = swarm(source)
         model = Model()
-        generator = StepGenerator(model, source)
+        generator = StepGenerator(model, source, attacks=attacks)
         steps: list[Step] = []
         for _ in range(min(run_length, total - done)):
             step = generator.step(ops[source.index(len(ops))])
-            model.try_apply(step)
+            if not is_attack(step):
+                model.try_apply(step)
             steps.append(step)
         worlds.append(steps)
         done += len(steps)

@@ -791,18 +791,24 @@ class AttackResult:
     problems: list[str] = field(default_factory=list)
 
 
+def attack_transaction(driver: Any, attack: Attack) -> tuple[list[Instruction], list[Keypair]]:
+    """The attack's transaction: what the base step would send, with the attack's one corruption (what
+    `run_attack` sends; the benchmarks send it alone to time the program without the oracle)."""
+    tx = Tx(_env(driver), attack.base)
+    KINDS[attack.kind].corrupt(tx, attack.arg)
+    return tx.finish(), tx.signers
+
+
 def run_attack(driver: Any, attack: Attack) -> AttackResult | None:
     """Send the attack's transaction; None when the driver cannot express attacks (it is skipped)."""
     if not accepts_attacks(driver) or invalid_time(driver.last_now, attack.now, driver.params) is not None:
         return None
     env = _env(driver)
-    tx = Tx(env, attack.base)
-    KINDS[attack.kind].corrupt(tx, attack.arg)
-    instructions = tx.finish()
+    instructions, signers = attack_transaction(driver, attack)
     payer = driver.transport.payer_key
     named = {meta.pubkey for ix in instructions for meta in ix.accounts if meta.pubkey != payer}
     before = env.accounts(named)
-    outcome = driver.send(instructions, tx.signers, now=attack.now)
+    outcome = driver.send(instructions, signers, now=attack.now)
     after = env.accounts(named)
     problems = []
     error = None if outcome.ok else driver.error_name(outcome)
