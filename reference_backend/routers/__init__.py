@@ -1,0 +1,1 @@
+"""The `/v1` routes, one router per domain; `reference_backend.app` includes them in order."""

@@ -1,0 +1,141 @@
+"""What route handlers receive, as named types (FastAPI dependencies through `typing.Annotated`), and the two
+helpers every handler shares.
+
+Request flow, as in the seeds (Impl_API): body-size limit (`reference_backend.envelope.BodyLimit`) ->
+authentication (`Signed`, `Registrant`: signature, freshness, replay) -> rate limit (`rate_limit`, a route
+dependency) -> validation -> handler -> `Backend` -> envelope. A route names its limit in its decorator and its
+signer in its signature; FastAPI resolves the signer once per request (the limit and the handler share it).
+
+FastAPI reads these annotations at run time, so this module and the routers do not use
+`from __future__ import annotations`.
+"""
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from choir_model.steps import Step
+from reference_backend.auth import AuthFailure, Principal, parse_public_key, verify_request
+from reference_backend.cache import ResponseCache
+from reference_backend.chorus import ChorusLoop
+from reference_backend.commands import Request as SignedRequest
+from reference_backend.commands import StepCommand
+from reference_backend.envelope import envelope
+from reference_backend.errors import access_denied, auth_error, rate_limited, validation_error
+from reference_backend.schemas import OperationResult
+from reference_backend.service import Backend
+
+
+async def backend_of(request: Request) -> Backend:
+    return request.app.state.backend
+
+
+async def cache_of(request: Request) -> ResponseCache:
+    return request.app.state.cache
+
+
+async def chorus_of(request: Request) -> ChorusLoop:
+    return request.app.state.chorus
+
+
+BackendDep = Annotated[Backend, Depends(backend_of)]
+CacheDep = Annotated[ResponseCache, Depends(cache_of)]
+ChorusDep = Annotated[ChorusLoop, Depends(chorus_of)]
+
+
+def _target(request: Request) -> str:
+    """The path and query exactly as the client sent them (what the signature covers)."""
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    query = request.scope.get("query_string") or b""
+    return (raw + (b"?" + query if query else b"")).decode("latin-1")
+
+
+async def _verified(request: Request, backend: Backend, body: bytes, own_key: Any = None) -> Principal:
+    """Check the signature (`reference_backend.auth`); a request signed ahead of the server clock has its nonce
+    persisted before anything else happens, so no restart can accept it again."""
+    now = backend.now()
+    try:
+        principal = verify_request(
+            request.headers, request.method, _target(request), body, now, backend.config.max_skew,
+            backend.key_of, backend.replay, own_key=own_key,
+        )  # fmt: skip
+    except AuthFailure as failure:
+        raise auth_error(failure.reason, failure.retry_after) from None
+    if principal.timestamp > now:
+        await asyncio.wrap_future(backend.persist_nonce(principal))
+    return principal
+
+
+async def authenticate(request: Request, backend: BackendDep) -> Principal:
+    """The signer of the request, with a key the server knows (a registered user or a treasury authority)."""
+    return await _verified(request, backend, await request.body())
+
+
+async def authenticate_registration(request: Request, backend: BackendDep) -> Principal:
+    """The signer of a registration, whose key is the one the body registers."""
+    body = await request.body()
+    try:
+        claimed = json.loads(body).get("public_key")
+    except (ValueError, AttributeError, RecursionError):
+        claimed = None
+    if not isinstance(claimed, str):
+        raise validation_error("public_key must be a base58 ed25519 public key", field="public_key")
+    try:
+        key = parse_public_key(claimed)
+    except ValueError as error:  # well-formed text that is no key: nothing can be signed with it
+        raise auth_error(f"cannot verify a signature with this public_key: {error}") from None
+    return await _verified(request, backend, body, key)
+
+
+Signed = Annotated[Principal, Depends(authenticate)]
+Registrant = Annotated[Principal, Depends(authenticate_registration)]
+
+
+async def administrator(principal: Signed, backend: BackendDep) -> Principal:
+    if principal.user not in backend.config.admin_names:
+        raise access_denied(f"{principal.user!r} is not an administrator")
+    return principal
+
+
+Admin = Annotated[Principal, Depends(administrator)]
+
+
+def rate_limit(route: str, signer: Any = Signed) -> Any:
+    """A route dependency: the signer (`Signed`, or `Registrant` for registrations) is counted against the limit of
+    `route` (`reference_backend.config.ROUTE_NAMES`; 429 `RateLimited` with Retry-After when it is reached)."""
+
+    async def admit(principal: signer, backend: BackendDep) -> None:  # type: ignore[valid-type]
+        wait = backend.limiter.admit(principal.user, route, backend.now())  # type: ignore[attr-defined]
+        if wait is not None:
+            raise rate_limited(route, wait)
+
+    return Depends(admit)
+
+
+def signed_request(principal: Principal) -> SignedRequest:
+    """What the journal keeps of a signed request: its signer, nonce and timestamp."""
+    return SignedRequest(principal.user, principal.nonce, principal.timestamp)
+
+
+async def read(backend: Backend, function: Callable[..., Any], *args: Any) -> Any:
+    """A short read: inline when the state is free, on the thread pool while the writer commits."""
+    result = backend.read(function, *args)
+    return result if result is not None else await run_in_threadpool(function, *args)
+
+
+async def run_step(backend: Backend, step: Step, principal: Principal, content: str | None = None) -> Response:
+    """Queue one model operation for the writer and answer with its journal position once it is committed."""
+    accepted = await asyncio.wrap_future(backend.submit(StepCommand(step, content, signed_request(principal))))
+    result = OperationResult(
+        op=step.op,
+        seq=accepted.seq,
+        now=accepted.step.now,
+        thread_id=step.thread_id,
+        content_hash=step.content_hash,
+    )
+    return envelope(backend, result)

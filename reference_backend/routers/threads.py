@@ -1,0 +1,75 @@
+"""Thread routes: create a thread, read it as the signer may see it, its stake quote, and the Chorus loop.
+
+Thread ids are path parameters that may hold `/` (the model accepts any id of at most 32 bytes), so the routes with
+a suffix (`/stake`, `/chorus`) come before the plain thread route, whose path converter would take the suffix as
+part of the id.
+"""
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from choir_model.steps import CreateThread
+from reference_backend.cache import THREAD_STATE
+from reference_backend.chorus import ChorusRequest, ChorusResult, thread_exists
+from reference_backend.envelope import cached_envelope, envelope
+from reference_backend.errors import unknown_thread
+from reference_backend.openapi import responses
+from reference_backend.routers.deps import BackendDep, CacheDep, ChorusDep, Signed, rate_limit, read, run_step
+from reference_backend.schemas import CreateThreadRequest, OperationResult, StakeQuote, ThreadView
+
+router = APIRouter(tags=["threads"])
+
+
+@router.post(
+    "/v1/thread/create",
+    responses=responses(OperationResult),
+    response_model=None,
+    dependencies=[rate_limit("create_thread")],
+)
+async def create_thread(body: CreateThreadRequest, principal: Signed, backend: BackendDep) -> Response:
+    """Create a thread with the signer as its first co-author and `deposit` moved from their wallet."""
+    return await run_step(backend, CreateThread(principal.user, 0, body.thread_id, body.deposit), principal)
+
+
+@router.get(
+    "/v1/thread/{thread_id:path}/stake",
+    responses=responses(StakeQuote),
+    response_model=None,
+    dependencies=[rate_limit("read_thread")],
+)
+async def stake_quote(thread_id: str, principal: Signed, backend: BackendDep) -> Response:
+    """The recommended stake for a spec on this thread now, the minimum, and whether the signer could submit
+    one (seeds: the stake shown before a spec is created)."""
+    return envelope(backend, await read(backend, backend.stake_quote, principal.user, thread_id))
+
+
+@router.get(
+    "/v1/thread/{thread_id:path}",
+    responses=responses(ThreadView),
+    response_model=None,
+    dependencies=[rate_limit("read_thread")],
+)
+async def read_thread(thread_id: str, principal: Signed, backend: BackendDep, cache: CacheDep) -> Response:
+    """A thread as the signer may see it: metadata by role, each message in full, as a summary, or not at all."""
+    key, tags = cache.thread_key(principal.user, thread_id)
+    found = await cache.aget(
+        THREAD_STATE, key, tags, lambda: read(backend, backend.thread_view, principal.user, thread_id)
+    )
+    return cached_envelope(backend, found)
+
+
+@router.post(
+    "/v1/thread/{thread_id:path}/chorus",
+    responses=responses(ChorusResult),
+    response_model=None,
+    dependencies=[rate_limit("search")],
+)
+def chorus(  # a plain function: the loop searches, so it runs on the thread pool
+    thread_id: str, body: ChorusRequest, principal: Signed, backend: BackendDep, loop: ChorusDep
+) -> Response:
+    """Run the Chorus loop (`reference_backend.chorus`) on the thread for the signer: a response whose
+    citations are content the signer may cite, each with its content hash. Its experience phase searches
+    content, so each run counts against the signer's search limit (seeds: 100 an hour)."""
+    if not thread_exists(backend, thread_id):
+        raise unknown_thread(thread_id)
+    return envelope(backend, loop.run(principal.user, thread_id, body.prompt, body.max_cycles))
