@@ -141,7 +141,7 @@ def throughput(image: bytes, steps: int, run_length: int = 2000) -> dict[str, fl
     from bench_properties import soak_steps
 
     from choir_model.ops import invalid_time
-    from properties.attacks import attack_transaction, is_attack
+    from properties.attacks import NEUTRAL, attack_transaction, is_attack, prepare_neutral
     from properties.soak import soak
 
     cpu = time.process_time
@@ -158,6 +158,9 @@ def throughput(image: bytes, steps: int, run_length: int = 2000) -> dict[str, fl
         for step in world:
             if not is_attack(step):
                 driver.apply(step)
+            elif step.kind in NEUTRAL:  # type: ignore[attr-defined]
+                prepare_neutral(driver, step)  # type: ignore[arg-type]
+                driver.apply(step.base)  # type: ignore[attr-defined]
             elif invalid_time(driver.last_now, step.now, driver.params) is None:  # as `run_attack` skips it
                 instructions, signers = attack_transaction(driver, step)  # type: ignore[arg-type]
                 driver.send(instructions, signers, now=step.now)

@@ -15,7 +15,7 @@ import argparse
 import time
 
 from choir_model import Checker, ChoirError, Model, Params, Step
-from properties.attacks import is_attack
+from properties.attacks import model_step
 from properties.campaign import Campaign, run_campaign
 from properties.generate import RandomSource, StepGenerator
 from properties.soak import swarm
@@ -34,8 +34,9 @@ def soak_steps(total: int, seed: int, run_length: int = 2000, attacks: bool = Fa
         steps: list[Step] = []
         for _ in range(min(run_length, total - done)):
             step = generator.step(ops[source.index(len(ops))])
-            if not is_attack(step):
-                model.try_apply(step)
+            applied = model_step(step)  # an attack never reaches the model, a neutral one's valid step does
+            if applied is not None:
+                model.try_apply(applied)
             steps.append(step)
         worlds.append(steps)
         done += len(steps)
