@@ -93,6 +93,7 @@ BAD_UTF8 = {
 }
 PREFUND = {"dust": 1, "excess": 10**9}  # lamports sent to the address first: below and above any rent minimum
 DEPLOYER = "deployer"  # the upgrade authority of the fresh deployments `initialize` attacks
+MAX_AUTHORITIES = 3  # SPEC section 3 (fund): up to 3 treasury authorities, however many the parameters name
 # Parameters SPEC section 1 rules out (`Params.validate` refuses each), one field at a time: (field, value) where
 # the value is a function of the valid parameters.
 BAD_PARAMS: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
@@ -529,8 +530,8 @@ def _initialize(tx: Tx, arg: str) -> None:
     program's data account (`attacker_program_data`); another program's account as this one (`other_program`);
     the payer not signing; a config or treasury address that is not its PDA or is a non-canonical bump's; a
     wrong system program; a read-only config or treasury; the program data account left out; truncated or
-    extended data; authorities none, four, repeated; a threshold of 0 or above them; or one parameter SPEC
-    section 1 rules out (`BAD_PARAMS`)."""
+    extended data; authorities none, one more than `MAX_AUTHORITIES` (however many the parameters name), or
+    repeated; a threshold of 0 or above them; or one parameter SPEC section 1 rules out (`BAD_PARAMS`)."""
     from programs import instructions as ix
     from programs.loader import programdata_address
 
@@ -549,8 +550,9 @@ def _initialize(tx: Tx, arg: str) -> None:
         name, value = BAD_PARAMS[arg]
         args["params"][name] = value(args["params"])
     elif arg in ("no_authorities", "four_authorities", "repeated_authority"):
-        extra = {"no_authorities": [], "four_authorities": [env.keypair(IMPOSTOR).pubkey()],
-                 "repeated_authority": authorities[:1]}[arg]  # fmt: skip
+        extra = {"no_authorities": [], "repeated_authority": authorities[:1],
+                 "four_authorities": [env.address(b"authority", bytes([i]))
+                                      for i in range(MAX_AUTHORITIES + 1 - len(authorities))]}[arg]  # fmt: skip
         args["authorities"] = (authorities + extra) if extra else []
     elif arg in ("zero_threshold", "threshold_above_authorities"):
         args["threshold"] = 0 if arg == "zero_threshold" else len(authorities) + 1
