@@ -44,6 +44,7 @@ bench: $(VENV_STAMP) program
 	.venv/bin/python bench/bench_program.py
 	.venv/bin/python bench/bench_sim.py
 	.venv/bin/python bench/bench_backend.py
+	.venv/bin/python bench/bench_cli.py
 
 clean:
 	rm -rf .venv .tools build out failures .pytest_cache .hypothesis .benchmarks

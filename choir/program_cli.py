@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -27,10 +28,13 @@ def build(
     ] = True,
 ) -> None:
     """Compile the C program with Debian's clang and link it into an SBPF v0 .so (reproducible; an unchanged
-    build is reused). Exit 3 when it cannot be built (no compiler: the message names the install command)."""
+    build is reused). Exit 2 when --out is not a folder it can write to (bad input); exit 3 when it cannot be built
+    (no compiler: the message names the install command)."""
     from programs.toolchain.build import BuildError
     from programs.toolchain.build import build as build_program
 
+    if out is not None:
+        check_out_dir(out)
     try:
         result = build_program(out, allow_install=install_clang)
     except BuildError as error:
@@ -38,3 +42,17 @@ def build(
         raise typer.Exit(3) from None
     verb = "built" if result.link is not None else "up to date:"
     console.print(f"{verb} {result.path} ({result.size:,} bytes, sha256 {result.sha256})")
+
+
+def check_out_dir(out: Path) -> None:
+    """`--out` is a folder this user can write to, created if missing; else one line naming it and exit 2 (the
+    user's path is wrong, not the tool)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        writable = os.access(out, os.W_OK | os.X_OK)
+    except OSError as error:
+        err.print(f"[red]--out {out}: cannot create the folder: {error.strerror or error}[/red]")
+        raise typer.Exit(2) from None
+    if not writable:
+        err.print(f"[red]--out {out}: the folder is not writable[/red]")
+        raise typer.Exit(2)

@@ -165,3 +165,14 @@ def test_missing_extra_exits_3_with_the_install_command(
     assert run.returncode == 3, run.stderr
     line = _one_line(run.stderr)
     assert f"pip install 'choir-toolkit[{extra}]'" in line
+
+
+@pytest.mark.parametrize("where", ["/proc/choir-build", "a-file/sub", "a-file"])
+def test_a_bad_build_folder_is_bad_input(where: str, invoke: Invoke, tmp_path: Path) -> None:
+    """`choir program build --out` into a folder that cannot be made is the user's mistake: exit 2, one line
+    naming the path, and nothing built."""
+    (tmp_path / "a-file").write_text("not a folder")
+    out = where if where.startswith("/") else str(tmp_path / where)
+    result = invoke("program", "build", "--out", out)
+    assert result.code == 2 and result.err.count("\n") == 1 and f"--out {out}:" in result.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
