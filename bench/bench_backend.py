@@ -456,7 +456,7 @@ def record(path: Path, body: str) -> None:
     """Replace (or append) only the `## Reference backend` section of the benchmarks file."""
     heading = "## Reference backend"
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    section = f"{heading}\n\n{body}\n"
+    section = f"{heading}\n\n{body}\n\n"
     start = text.find(heading + "\n")
     if start < 0:
         text = text.rstrip("\n") + "\n\n" + section
