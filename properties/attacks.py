@@ -172,6 +172,13 @@ def _other_messages(model: Model, base: Step) -> tuple[str, ...]:
     return tuple(f"{t}/{min(threads[t].messages)}" for t in _other_threads(model, base) if threads[t].messages)
 
 
+def _unnamed_account(model: Model, base: Step) -> bool:
+    """Whether the program holds an account `base`'s transaction does not name, besides the config and the
+    treasury (a fake one's stand-in): a fund names every account there is until another wallet or a thread
+    exists (under parameters that let only one wallet be funded, never)."""
+    return base.op != "fund" or bool(_other_wallets(model, base) or model.state.threads)
+
+
 def _multisig(model: Model, base: Step) -> bool:
     """A fund whose first co-signer is an authority, under a threshold above one: keeping that one signature
     alone must then be refused."""
@@ -210,7 +217,9 @@ CHOICES: dict[str, Callable[[Model, Step], tuple[str, ...]]] = {
     "foreign_owner": _existing_roles,
     "not_pda": lambda m, b: (*_created(b), *(r for r in ("config", "treasury") if r in EXISTING[b.op])),
     "noncanonical_bump": lambda m, b: _created(b),
-    "fake_config_treasury": lambda m, b: tuple(r for r in ("config", "treasury") if r in EXISTING[b.op]),
+    "fake_config_treasury": lambda m, b: (
+        tuple(r for r in ("config", "treasury") if r in EXISTING[b.op]) if _unnamed_account(m, b) else ()
+    ),
     "wrong_cpi_program": lambda m, b: ("noop", "self") if b.op in CREATED else (),
     "dropped_signer": lambda m, b: (SIGNER[b.op],) if b.op in SIGNER else (),
     "impostor_signer": lambda m, b: (SIGNER[b.op],) if b.op in WALLET_BOUND else (),
