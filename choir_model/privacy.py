@@ -118,6 +118,14 @@ def view_of(role: Role, privacy: Privacy, state: MessageState, is_author: bool =
     return SUMMARY_LEVEL[privacy]
 
 
+def knows_hash(role: Role, privacy: Privacy, state: MessageState, is_author: bool = False) -> bool:
+    """May the viewer learn that a message with this content hash exists, and so anything about it (its state,
+    its deadline)? Only if they read its full text: a summary is served without its hash, and a message they
+    cannot read does not exist for them. Every answer follows this, a refusal included: a request naming a
+    message the requester may not know of is answered as if it did not exist (`reference_backend.disclosure`)."""
+    return view_of(role, privacy, state, is_author) is View.FULL
+
+
 def summary_level(privacy: Privacy) -> View:
     """How detailed a summary of content at this level may be (spec section 10.1)."""
     return SUMMARY_LEVEL[privacy]

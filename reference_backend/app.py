@@ -28,6 +28,7 @@ from reference_backend.envelope import BodyLimit, install_error_handlers
 from reference_backend.openapi import document
 from reference_backend.routers import admin, health, messages, search, threads, tokens, users, ws
 from reference_backend.service import Backend
+from reference_backend.thread_path import RawThreadPath
 from reference_backend.ws import hub_of
 
 ROUTERS = (health.router, users.router, tokens.router, threads.router, messages.router, search.router, ws.router,
@@ -57,5 +58,6 @@ def create_app(backend: Backend) -> FastAPI:
         app.include_router(admin.test_router)
     install_error_handlers(app, backend)
     app.add_middleware(BodyLimit, backend=backend, limit=backend.config.max_body_bytes)
+    app.add_middleware(RawThreadPath)  # a thread id is one raw path segment (`reference_backend.thread_path`)
     app.openapi = lambda: document(app)  # type: ignore[method-assign]
     return app

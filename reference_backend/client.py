@@ -19,7 +19,6 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar
-from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel
@@ -38,6 +37,7 @@ from reference_backend.schemas import (
     ThreadView,
     Wallet,
 )
+from reference_backend.thread_path import thread_segment
 
 SEED_BACKOFF = (1.0, 5.0, 30.0)
 RETRY_STATUSES = (429, 503)
@@ -199,10 +199,10 @@ class ChoirClient:
         return self._model(OperationResult, "POST", "/v1/token/divest", {"thread_id": thread_id, "amount": amount})
 
     def thread(self, thread_id: str) -> ThreadView:
-        return self._model(ThreadView, "GET", f"/v1/thread/{quote(thread_id, safe='')}")
+        return self._model(ThreadView, "GET", f"/v1/thread/{thread_segment(thread_id)}")
 
     def stake_quote(self, thread_id: str) -> StakeQuote:
-        return self._model(StakeQuote, "GET", f"/v1/thread/{quote(thread_id, safe='')}/stake")
+        return self._model(StakeQuote, "GET", f"/v1/thread/{thread_segment(thread_id)}/stake")
 
     def search(self, q: str, limit: int = 10, thread_id: str | None = None) -> SearchResults:
         params = {"q": q, "limit": limit, "thread_id": thread_id}

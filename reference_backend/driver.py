@@ -21,6 +21,11 @@ How a trace step becomes HTTP:
 * content: the model knows only hashes, the backend derives hashes from text. Each trace hash H gets the text
   "choir trace message H"; the backend's hash of that text is mapped back to H in snapshots, so both sides name
   messages alike (distinct trace hashes give distinct texts, so the mapping is one to one).
+* disclosure: the backend answers a request naming a message its requester may not know of as if that message
+  did not exist (`reference_backend.disclosure`). The driver keeps its own model of the world (it starts at
+  genesis, so a server it does not reset must hold none yet) to know where that applies: there the required answer
+  stands for the model's error, and the model's error itself is reported as a difference; every other answer is
+  compared as it is.
 Any answer that is not a success or a SPEC error (401, 429, 5xx, a transport error) raises `BackendDriverError`:
 the backend failed the protocol, which is a finding, not an outcome.
 """
@@ -38,7 +43,7 @@ from typing import Any
 import httpx
 from solders.keypair import Keypair
 
-from choir_model import ERRORS_BY_NAME, Params, Step
+from choir_model import ERRORS_BY_NAME, Model, Params, Step
 from choir_model.ops import invalid_time
 from choir_model.steps import (
     CreateThread,
@@ -53,6 +58,7 @@ from choir_model.steps import (
 from reference_backend.auth import dev_keypair, sign_headers
 from reference_backend.client import encode_body
 from reference_backend.content import content_hash
+from reference_backend.disclosure import expected_refusal, reconcile
 from reference_backend.server import ServerProcess
 
 GENESIS = 1_700_000_000
@@ -137,6 +143,7 @@ class BackendDriver:
         self.to_backend: dict[str, str] = {}
         self.to_trace: dict[str, str] = {}
         self.requests = 0
+        self.world = Model(self.params, policy=policy)  # where disclosure applies (see the module docstring)
         self.clock = self._server_time()
         if reset:
             self._admin_call("POST", "/v1/admin/reset")
@@ -144,6 +151,7 @@ class BackendDriver:
     # -- the Driver interface -------------------------------------------------------------------------------------
 
     def apply(self, step: Step) -> str | None:
+        expected = expected_refusal(self.world, step)
         if invalid_time(self.last_now, step.now, self.params) is not None:
             return "InvalidTime"
         self._set_clock(step.now)
@@ -159,7 +167,7 @@ class BackendDriver:
             return None
         error = self._error(response)
         if error in ERRORS_BY_NAME:
-            return error
+            return reconcile(error, expected)
         raise BackendDriverError(f"{step.op}: HTTP {response.status_code} {response.text[:300]}")
 
     def snapshot(self) -> dict[str, Any]:

@@ -192,10 +192,15 @@ class ThreadView(BaseModel):
 class StakeQuote(BaseModel):
     """What a would-be spec author is shown before staking (seeds' submission flow: `recommended_stake =
     calculate_stake_requirement(thread)`): the formula's advice, the enforced minimum, and whether the thread can
-    take a spec from this viewer now. It reveals the formula's value, not the balance or the co-authors."""
+    take a spec from this viewer now. Only a co-author is quoted from the thread's balance and co-authors; anyone
+    else from its public metadata (`reference_backend.disclosure`), so no quote inverts to a private balance."""
 
     thread_id: str
     recommended_stake: int = Field(description="The stake formula's recommendation now, base units (advisory).")
+    basis: Literal["thread", "public"] = Field(
+        description="thread: computed from the thread's balance and co-authors (for its co-authors); public: from "
+        "its public metadata only (one co-author holding the minimum balance, at the thread's age)."
+    )
     min_stake: int = Field(description="The smallest stake the rules accept, base units.")
     open: bool = Field(
         description="The viewer is not a co-author, has no pending spec here, and the thread has a free seat and "

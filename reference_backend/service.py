@@ -266,8 +266,9 @@ class Backend:
 
     def stake_quote(self, viewer: str, thread_id: str) -> StakeQuote:
         """The recommended stake and whether `viewer` could submit a spec to the thread now."""
+        premium = self.is_premium(viewer)
         with self.state_lock:
-            return views.stake_quote(self.model, viewer, thread_id, self.now())
+            return views.stake_quote(self.model, viewer, thread_id, self.now(), premium)
 
     def thread_view(self, viewer: str, thread_id: str) -> ThreadView:
         """What `viewer` may see of a thread (`choir_model.privacy`); UnknownThread if it does not exist."""

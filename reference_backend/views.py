@@ -18,6 +18,7 @@ from choir_model import Model
 from choir_model.privacy import Role, View, can_cite, can_search, role_of, view_of, visible_metadata
 from choir_model.state import ChoirState, Privacy
 from reference_backend.content import Summarizer, snippet
+from reference_backend.disclosure import quoted_stake
 from reference_backend.errors import unknown_thread
 from reference_backend.indexer import Facts
 from reference_backend.schemas import MessageView, SearchHit, SearchResults, StakeQuote, ThreadView
@@ -160,9 +161,10 @@ def message_facts(state: ChoirState, keys: Iterable[tuple[str, str]]) -> list[Fa
 # -- the stake quote --------------------------------------------------------------------------------------------
 
 
-def stake_quote(model: Model, viewer: str, thread_id: str, now: int) -> StakeQuote:
-    """The recommended stake for a spec on the thread at `now`, the minimum, and whether `viewer` could submit one
-    (seeds: the stake shown before a spec is created)."""
+def stake_quote(model: Model, viewer: str, thread_id: str, now: int, premium: bool = False) -> StakeQuote:
+    """The recommended stake for a spec on the thread at `now` as `viewer` may be quoted it
+    (`reference_backend.disclosure`), the minimum, and whether `viewer` could submit one (seeds: the stake shown
+    before a spec is created)."""
     params = model.params
     thread = model.state.threads.get(thread_id)
     if thread is None:
@@ -173,5 +175,7 @@ def stake_quote(model: Model, viewer: str, thread_id: str, now: int) -> StakeQuo
         and len(thread.co_authors) + len(thread.pending_spec_authors) < params.max_coauthors
         and thread.pending < params.max_pending
     )
-    recommended = model.recommended_stake(thread_id, now)
-    return StakeQuote(thread_id=thread_id, recommended_stake=recommended, min_stake=params.min_stake, open=is_open)
+    recommended, basis = quoted_stake(model, viewer, thread, now, premium)
+    return StakeQuote(
+        thread_id=thread_id, recommended_stake=recommended, basis=basis, min_stake=params.min_stake, open=is_open
+    )

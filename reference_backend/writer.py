@@ -50,6 +50,7 @@ from reference_backend.commands import (
     UserRecord,
 )
 from reference_backend.config import BackendConfig
+from reference_backend.disclosure import disclosed
 from reference_backend.errors import ApiError, StorageFailed
 from reference_backend.indexer import Update, index_update
 from reference_backend.journal import RESTORE, Batch, DataDirDamaged, Journal, storage_cause, trace_line
@@ -282,7 +283,11 @@ class Writer:
             for position, outcome in enumerate(outcomes):
                 try:
                     outcome.result = self._apply(outcome, batch, pending_names)
-                except (ChoirError, ApiError) as error:
+                except ChoirError as error:  # what the requester may learn of it (`reference_backend.disclosure`)
+                    step = outcome.command.step  # type: ignore[union-attr]
+                    record = self.users.get(step.actor)
+                    outcome.error = disclosed(self.model, step, error, record is not None and record.premium)
+                except ApiError as error:
                     outcome.error = error
                 except Exception as bug:
                     # An invariant the model says this step broke, or any other bug: the state may be half-changed,

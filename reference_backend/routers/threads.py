@@ -1,8 +1,8 @@
 """Thread routes: create a thread, read it as the signer may see it, its stake quote, and the Chorus loop.
 
-Thread ids are path parameters that may hold `/` (the model accepts any id of at most 32 bytes), so the routes with
-a suffix (`/stake`, `/chorus`) come before the plain thread route, whose path converter would take the suffix as
-part of the id.
+A thread id is one raw path segment, percent-encoded by the client and decoded once by the `thread_id` convertor
+(`reference_backend.thread_path`, which registers it on import), so every id the model accepts is reachable and
+`x%2Fstake` is thread `x/stake`, never the stake quote of thread `x`.
 """
 
 from fastapi import APIRouter
@@ -16,8 +16,10 @@ from reference_backend.errors import unknown_thread
 from reference_backend.openapi import responses
 from reference_backend.routers.deps import BackendDep, CacheDep, ChorusDep, Signed, rate_limit, read, run_step
 from reference_backend.schemas import CreateThreadRequest, OperationResult, StakeQuote, ThreadView
+from reference_backend.thread_path import ThreadIdConvertor
 
 router = APIRouter(tags=["threads"])
+assert ThreadIdConvertor  # registered as `{name:thread_id}` before the routes below compile their paths
 
 
 @router.post(
@@ -32,7 +34,7 @@ async def create_thread(body: CreateThreadRequest, principal: Signed, backend: B
 
 
 @router.get(
-    "/v1/thread/{thread_id:path}/stake",
+    "/v1/thread/{thread_id:thread_id}/stake",
     responses=responses(StakeQuote),
     response_model=None,
     dependencies=[rate_limit("read_thread")],
@@ -44,7 +46,7 @@ async def stake_quote(thread_id: str, principal: Signed, backend: BackendDep) ->
 
 
 @router.get(
-    "/v1/thread/{thread_id:path}",
+    "/v1/thread/{thread_id:thread_id}",
     responses=responses(ThreadView),
     response_model=None,
     dependencies=[rate_limit("read_thread")],
@@ -59,7 +61,7 @@ async def read_thread(thread_id: str, principal: Signed, backend: BackendDep, ca
 
 
 @router.post(
-    "/v1/thread/{thread_id:path}/chorus",
+    "/v1/thread/{thread_id:thread_id}/chorus",
     responses=responses(ChorusResult),
     response_model=None,
     dependencies=[rate_limit("search")],

@@ -7,11 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from choir_model import CHOIR, CreateThread, Fund, Params, SubmitMessage
+from choir_model import CHOIR, ERRORS_BY_NAME, CreateThread, Fund, Params, SubmitMessage
 from properties.generate import GENESIS, OPS, USERS, RandomSource, StepGenerator
-from properties.lockstep import Lockstep
+from properties.lockstep import Lockstep, PropertyFailure
+from reference_backend import driver as driver_module
+from reference_backend import service as service_module
 from reference_backend.clock import ManualClock
 from reference_backend.config import BackendConfig, RateLimit
+from reference_backend.disclosure import reconcile
 from reference_backend.driver import BackendDriver, BackendDriverError, trace_content
 from reference_backend.server import ServerThread
 
@@ -112,3 +115,35 @@ def test_the_shared_server_is_started_once_and_reset_per_driver() -> None:
     assert second.url == first.url
     assert second.snapshot()["wallets"] == {}
     second.close()
+
+
+def test_the_driver_maps_disclosure_exactly_and_reports_a_leak() -> None:
+    """Where the backend must answer as if a message did not exist, that answer stands for the model's error; the
+    model's own error there is a leak, reported as a difference; anything else is compared as it is."""
+    masked = ("StateConflict", "UnknownMessage")
+    assert reconcile("UnknownMessage", masked) == "StateConflict"
+    assert reconcile("StateConflict", masked) not in ERRORS_BY_NAME  # a leak: differs from every model answer
+    assert reconcile("NotAVoter", masked) == "NotAVoter"
+    assert reconcile(None, masked) is None
+    assert reconcile("UnknownMessage", ("UnknownMessage", "UnknownMessage")) == "UnknownMessage"
+    assert reconcile("StakeTooLow", None) == "StakeTooLow"
+
+
+def test_the_soak_reaches_disclosed_refusals_and_a_leaking_backend_is_a_difference(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rewritten: list[tuple[str | None, tuple[str, str]]] = []
+
+    def counting(answer: str | None, expected: tuple[str, str] | None) -> str | None:
+        if expected is not None and expected[0] != expected[1]:
+            rewritten.append((answer, expected))
+        return reconcile(answer, expected)
+
+    monkeypatch.setattr(driver_module, "reconcile", counting)
+    soak(BackendDriver(url=server.url), Params(), "seeds", 3, 300).close()
+    assert len(rewritten) >= 5 and all(answer == shown for answer, (_, shown) in rewritten), rewritten
+    # The same soak against a backend that answers every refusal as the model raised it: the driver says so.
+    monkeypatch.setattr(service_module, "disclosed", lambda model, step, error, premium: error)
+    with pytest.raises(PropertyFailure) as failure:
+        soak(BackendDriver(url=server.url), Params(), "seeds", 3, 300)
+    assert "disclosed" in str(failure.value.details), failure.value

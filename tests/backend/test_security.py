@@ -23,10 +23,11 @@ from typer.testing import CliRunner
 from websockets.sync.client import connect
 
 from choir.cli import app
-from choir_model import CHOIR
+from choir_model import CHOIR, Params
 from reference_backend.auth import COSIGN, NONCE, USER, dev_keypair, sign_headers
 from reference_backend.client import ChoirApiError, ChoirClient, encode_body
 from reference_backend.config import RateLimit
+from reference_backend.content import content_hash
 from reference_backend.journal import JOURNAL_FILE
 from reference_backend.server import ServerProcess
 from reference_backend.ws import ws_auth_message
@@ -35,6 +36,7 @@ from tests.backend.conftest import AUTHORITIES, T0, World, WorldFactory
 FUND = "/v1/token/fund"
 CREATE = "/v1/thread/create"
 WALLET = "/v1/wallet"
+EXPIRE = "/v1/message/expire"
 
 
 def code(response: httpx.Response) -> tuple[int, str]:
@@ -265,6 +267,125 @@ def test_a_rebuild_never_makes_a_registered_user_unknown(world: World) -> None:
         stop.set()
         reader.join()
     assert not missing
+
+
+# -- side channels: what a refused request tells an outsider -------------------------------------------------------
+
+SUBMIT = "/v1/message/submit"
+PROBES = {"request-public": {}, "approve": {"approve": True}, "expire": {}}
+PROBE_PATHS = {"request-public": "/v1/message/request-public", "approve": "/v1/spec/approve", "expire": EXPIRE}
+
+
+def answer(world: World, user: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """Status and error object of a signed request (everything its sender learns but the metadata)."""
+    response = world.send("POST", path, *world.signed(user, "POST", path, body))
+    return response.status_code, response.json()["error"]
+
+
+def spec_probe(world: World, user: str, text: str, stake: int) -> tuple[int, dict[str, Any]]:
+    return answer(world, user, SUBMIT, {"thread_id": "t1", "content": text, "stake": stake})
+
+
+def message_probes(
+    world: World, user: str, content_hash: str, names: tuple[str, ...] = tuple(PROBES)
+) -> dict[str, tuple[int, dict[str, Any]]]:
+    ref = {"thread_id": "t1", "content_hash": content_hash}
+    return {name: answer(world, user, PROBE_PATHS[name], {**ref, **PROBES[name]}) for name in names}
+
+
+@pytest.mark.parametrize(
+    ("funds", "stake", "expected"),
+    [(0, 0, "StakeTooLow"), (10 * CHOIR, 20 * CHOIR, "InsufficientFunds"), (10 * CHOIR, 0, "StakeTooLow")],
+)
+def test_a_zero_stake_spec_does_not_tell_an_outsider_whether_a_hidden_text_exists(
+    world: World, funds: int, stake: int, expected: str
+) -> None:
+    """Mallory guesses the text of alice's thread-only note: the answer is the one a text never written gets."""
+    world.fund("alice")
+    alice = world.client("alice")
+    alice.create_thread("t1", 2 * CHOIR)
+    alice.submit_message("t1", "the secret plan", privacy="thread_only")
+    world.client("mallory")
+    if funds:
+        world.fund("mallory", funds)
+    seq = world.backend.journal_seq
+    guessed = spec_probe(world, "mallory", "the secret plan", stake)
+    never_written = spec_probe(world, "mallory", "a text nobody wrote", stake)
+    assert guessed == never_written and guessed[1]["code"] == expected, (guessed, never_written)
+    assert world.backend.journal_seq == seq
+
+
+def test_a_premium_outsider_cannot_probe_a_public_thread_only_text_but_may_find_a_public_one(world: World) -> None:
+    """A Public thread-only message is read as a summary without its hash; a public-level one in full, hash included."""
+    world.fund("alice")
+    alice = world.client("alice")
+    alice.create_thread("t1", 2 * CHOIR)
+    for text, privacy in (("summary only", "thread_only"), ("read by all", "public")):
+        alice.request_public("t1", alice.submit_message("t1", text, privacy=privacy).content_hash)  # Public at once
+    world.client("mallory")
+    world.client("treasury1").set_premium("mallory")
+    absent = spec_probe(world, "mallory", "never written", 0)
+    assert spec_probe(world, "mallory", "summary only", 0) == absent
+    assert spec_probe(world, "mallory", "read by all", 0)[1]["code"] == "DuplicateContent"  # known to every reader
+    assert spec_probe(world, "alice", "summary only", 0)[1]["code"] == "AlreadyCoAuthor"
+
+
+def test_an_accepted_if_absent_spec_on_a_hidden_text_is_the_documented_limit(world: World) -> None:
+    """Funded and eligible, mallory would have been accepted: one hash is one message, so the refusal says the text
+    exists (as the message PDA does on a public cluster; the fix is a salted commitment, spec section 10.1)."""
+    world.fund("alice")
+    world.client("alice").create_thread("t1", 2 * CHOIR)
+    world.client("alice").submit_message("t1", "the secret plan", privacy="thread_only")
+    world.fund("mallory", 10 * CHOIR)
+    assert spec_probe(world, "mallory", "the secret plan", CHOIR)[1]["code"] == "DuplicateContent"
+
+
+def test_request_public_approve_and_expire_tell_an_outsider_nothing_of_a_hidden_message(world: World) -> None:
+    """Mallory probes the hash of carol's pending spec and of alice's private note, before they exist and in every
+    state they pass through: every answer is the one an unknown hash gets. Carol, the spec's author, and alice are
+    answered in full."""
+    world.fund("alice")
+    alice = world.client("alice")
+    alice.create_thread("t1", 2 * CHOIR)
+    world.fund("carol")
+    world.client("mallory")
+    proposal, note = content_hash("carol's proposal"), content_hash("alice's note")
+    before = {h: message_probes(world, "mallory", h) for h in (proposal, note)}
+    assert all(a[1]["code"] == "UnknownMessage" for probes in before.values() for a in probes.values())
+
+    world.client("carol").submit_spec("t1", "carol's proposal", 2 * CHOIR, privacy="thread_only")  # Pending
+    alice.submit_message("t1", "alice's note")  # Private, public level
+    assert {h: message_probes(world, "mallory", h) for h in (proposal, note)} == before
+    assert message_probes(world, "carol", proposal)["request-public"][1]["code"] == "StateConflict"
+    assert message_probes(world, "alice", note)["expire"][1]["code"] == "StateConflict"
+
+    world.clock.set(T0 + Params().approval_window)  # the deadline: too late to vote, not yet expired by mallory
+    votes = ("request-public", "approve")
+    assert message_probes(world, "mallory", proposal, votes) == {name: before[proposal][name] for name in votes}
+    assert answer(world, "mallory", EXPIRE, {"thread_id": "t1", "content_hash": proposal}) == (200, None)  # a crank
+    assert message_probes(world, "mallory", proposal) == before[proposal]  # Expired, still unknown to mallory
+
+
+def test_an_outsiders_stake_quote_does_not_invert_to_the_balance(world: World) -> None:
+    """Two threads of one age, 2 and 200 CHOIR: a co-author is quoted each as it is, an outsider the same for both,
+    from the public metadata only; a divestment changes the co-author's quote, not the outsider's."""
+    world.fund("alice")
+    alice = world.client("alice")
+    alice.create_thread("small", 2 * CHOIR)
+    alice.create_thread("large", 200 * CHOIR)
+    mallory = world.client("mallory")
+    outsider = {t: mallory.stake_quote(t) for t in ("small", "large")}
+    insider = {t: alice.stake_quote(t) for t in ("small", "large")}
+    assert outsider["small"].recommended_stake == outsider["large"].recommended_stake
+    assert {q.basis for q in outsider.values()} == {"public"} and {q.basis for q in insider.values()} == {"thread"}
+    model = world.backend.model
+    assert [insider[t].recommended_stake for t in ("small", "large")] == [
+        model.recommended_stake(t, T0) for t in ("small", "large")
+    ]
+    assert insider["small"].recommended_stake != insider["large"].recommended_stake
+    alice.divest("large", 100 * CHOIR)
+    assert mallory.stake_quote("large").recommended_stake == outsider["large"].recommended_stake
+    assert alice.stake_quote("large").recommended_stake != insider["large"].recommended_stake
 
 
 # -- a damaged data directory, a full disk ------------------------------------------------------------------------
