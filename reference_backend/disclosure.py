@@ -58,7 +58,8 @@ def as_if_absent(model: Model, step: Step, thread: Thread) -> ChoirError | None:
     """The error the model gives `step` had `thread` held no message, or None if it would then be accepted.
 
     Runs the model's own rules on a fork (its effects, if any, land on the fork only). The time guard passed when
-    the step was applied, and no guard after a message lookup depends on time, so the fork has no `last_now`."""
+    the step was applied, and no guard the fork can reach depends on time (a lookup of the message fails first; a
+    spec's guards after `DuplicateContent` read funds, seats and pending counts), so the fork has no `last_now`."""
     fork_thread = dataclasses.replace(
         thread,
         co_authors=list(thread.co_authors),

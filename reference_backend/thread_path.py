@@ -23,7 +23,7 @@ from urllib.parse import quote, unquote_to_bytes
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from reference_backend.errors import ApiError
+from reference_backend.errors import validation_error
 
 PREFIX = "/v1/thread/"
 
@@ -43,8 +43,8 @@ class ThreadIdConvertor(Convertor[str]):
             # The raw segment went through latin-1 unchanged (`RawThreadPath`); back to its bytes, then decode.
             return unquote_to_bytes(value.encode("latin-1")).decode("utf-8")
         except UnicodeError:
-            raise ApiError(
-                400, "ValidationError", "the thread id in the path is not percent-encoded UTF-8", field="thread_id"
+            raise validation_error(
+                "the thread id in the path is not percent-encoded UTF-8", field="thread_id"
             ) from None
 
     def to_string(self, value: str) -> str:

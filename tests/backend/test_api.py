@@ -181,16 +181,19 @@ def test_thread_ids_with_slashes_and_unicode_round_trip(world: World) -> None:
     assert (error.status, error.code) == (404, "UnknownThread")
 
 
-def test_stake_quote_is_the_models_recommendation_and_says_when_a_spec_fits(world: World) -> None:
+def test_stake_quote_is_the_models_recommendation_for_co_authors_and_says_when_a_spec_fits(world: World) -> None:
     world.fund("alice")
     world.fund("bob")
     alice, bob = world.client("alice"), world.client("bob")
     alice.create_thread("q/1", 50 * CHOIR)
-    quote = bob.stake_quote("q/1")
+    quote, own = bob.stake_quote("q/1"), alice.stake_quote("q/1")
     model = Model(world.backend.config.params)
-    expected = model.economics.recommended_stake(50 * CHOIR, 1, model.params.unit, 0)
-    assert (quote.thread_id, quote.recommended_stake, quote.min_stake) == ("q/1", expected, model.params.min_stake)
-    assert quote.open and not alice.stake_quote("q/1").open  # a co-author cannot submit a spec
+    params = model.params
+    expected = model.economics.recommended_stake(50 * CHOIR, 1, params.unit, 0)
+    public = model.economics.recommended_stake(params.min_thread_balance, 1, params.unit, 0)  # nothing private
+    assert (own.thread_id, own.recommended_stake, own.basis, own.min_stake) == ("q/1", expected, "thread", CHOIR)
+    assert (quote.thread_id, quote.recommended_stake, quote.basis) == ("q/1", public, "public")
+    assert quote.open and not own.open  # a co-author cannot submit a spec
     bob.submit_spec("q/1", "bob's spec", quote.recommended_stake)
     assert not bob.stake_quote("q/1").open  # one pending spec per author and thread
     assert world.client("carol").stake_quote("q/1").open
