@@ -11,7 +11,7 @@ from choir_model import CHOIR, ERRORS_BY_NAME, CreateThread, Fund, Params, Submi
 from properties.generate import GENESIS, OPS, USERS, RandomSource, StepGenerator
 from properties.lockstep import Lockstep, PropertyFailure
 from reference_backend import driver as driver_module
-from reference_backend import service as service_module
+from reference_backend import writer as writer_module
 from reference_backend.clock import ManualClock
 from reference_backend.config import BackendConfig, RateLimit
 from reference_backend.disclosure import reconcile
@@ -143,7 +143,7 @@ def test_the_soak_reaches_disclosed_refusals_and_a_leaking_backend_is_a_differen
     soak(BackendDriver(url=server.url), Params(), "seeds", 3, 300).close()
     assert len(rewritten) >= 5 and all(answer == shown for answer, (_, shown) in rewritten), rewritten
     # The same soak against a backend that answers every refusal as the model raised it: the driver says so.
-    monkeypatch.setattr(service_module, "disclosed", lambda model, step, error, premium: error)
+    monkeypatch.setattr(writer_module, "disclosed", lambda model, step, error, premium: error)
     with pytest.raises(PropertyFailure) as failure:
         soak(BackendDriver(url=server.url), Params(), "seeds", 3, 300)
     assert "disclosed" in str(failure.value.details), failure.value
