@@ -8,6 +8,7 @@ A thread id is one raw path segment, percent-encoded by the client and decoded o
 from fastapi import APIRouter
 from starlette.responses import Response
 
+import reference_backend.thread_path  # noqa: F401  registers `{name:thread_id}` before the routes below compile
 from choir_model.steps import CreateThread
 from reference_backend.cache import THREAD_STATE
 from reference_backend.chorus import ChorusRequest, ChorusResult, thread_exists
@@ -16,10 +17,8 @@ from reference_backend.errors import unknown_thread
 from reference_backend.openapi import responses
 from reference_backend.routers.deps import BackendDep, CacheDep, ChorusDep, Signed, rate_limit, read, run_step
 from reference_backend.schemas import CreateThreadRequest, OperationResult, StakeQuote, ThreadView
-from reference_backend.thread_path import ThreadIdConvertor
 
 router = APIRouter(tags=["threads"])
-assert ThreadIdConvertor  # registered as `{name:thread_id}` before the routes below compile their paths
 
 
 @router.post(
