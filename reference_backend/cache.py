@@ -15,11 +15,13 @@ A computation that raced with a write touching its tags is not stored. A hit the
 position (nothing it depends on changed since it was computed), a miss the position read before computing; both
 go out in the `X-Choir-As-Of` header, with `X-Choir-Cache: hit|miss`.
 
-Invalidation, by the seeds' three rules (`invalidate_cache`): every operation on a thread clears that thread's
-cached views (ThreadUpdate -> clear_thread_cache); a new message clears search results that could contain it:
-searches inside its thread and searches everywhere, not searches inside other threads (NewMessage ->
-partial_invalidate); a change of a message's state or of a thread's co-authors clears every search result
-(StateChange -> full_invalidate). User data (wallets) is cleared for every user an operation or its events name.
+Invalidation, by the seeds' three rules (`invalidate_cache`) with one correction: every operation on a thread clears
+that thread's cached views (ThreadUpdate -> clear_thread_cache); a change of a message's state or of a thread's
+co-authors clears every search result (StateChange -> full_invalidate); and a new message clears every search result
+too. The seeds' NewMessage -> partial_invalidate keeps searches inside other threads, which is sound only if a hit's
+score depends on its own thread; BM25's inverse document frequency is collection-wide, so any new message changes
+the scores (and possibly the order) of every search's hits.
+User data (wallets) is cleared for every user an operation or its events name.
 Premium status is part of the key, so granting it needs no invalidation. A reset (test servers) clears everything.
 Entries are bounded (LRU), so memory stays flat whatever the traffic.
 """
@@ -49,16 +51,20 @@ SEED_TTLS: dict[str, int] = {THREAD_STATE: 5 * 60, SEARCH: 60 * 60, USER_DATA: 2
 """Impl_API CacheConfig: thread_state 5 minutes, search_results 1 hour, user_data 24 hours (seconds)."""
 
 ALL_SEARCHES = "search:*"
-STATE_CHANGES = (ev.MessagePublic, ev.MessageRejected, ev.MessageExpired, ev.CoAuthorAdded, ev.PublicRequested)
+"""The one tag of every cached search (scores are collection-wide, so nothing narrower is sound)."""
+SEARCH_CHANGES = (
+    ev.MessageCreated,
+    ev.MessagePublic,
+    ev.MessageRejected,
+    ev.MessageExpired,
+    ev.CoAuthorAdded,
+    ev.PublicRequested,
+)
 _NAME_FIELDS = ("user", "creator", "author", "co_author")
 
 
 def thread_tag(thread_id: str) -> str:
     return f"thread:{thread_id}"
-
-
-def search_tag(within: str | None) -> str:
-    return f"search:thread:{within}" if within is not None else "search:all"
 
 
 def user_tag(name: str) -> str:
@@ -78,9 +84,7 @@ def invalidations(step: Step, events: Iterable[ev.Event]) -> set[str]:
                 tags.add(user_tag(value))
         if isinstance(event, ev.StakeSettled):
             tags.update(user_tag(name) for name, _ in event.to_wallets)
-        if isinstance(event, ev.MessageCreated):
-            tags.update((search_tag(event.thread_id), search_tag(None)))
-        elif isinstance(event, STATE_CHANGES):
+        if isinstance(event, SEARCH_CHANGES):  # a new message too: BM25's IDF moves every score (module docstring)
             tags.add(ALL_SEARCHES)
     return tags
 
@@ -250,7 +254,7 @@ class ResponseCache:
 
     def search_key(self, viewer: str, query: str, limit: int, within: str | None) -> tuple[Hashable, tuple[str, ...]]:
         key = (viewer, self.backend.is_premium(viewer), query, limit, within)
-        return key, (search_tag(within), ALL_SEARCHES)
+        return key, (ALL_SEARCHES,)
 
     @staticmethod
     def wallet_key(user: str) -> tuple[Hashable, tuple[str, ...]]:

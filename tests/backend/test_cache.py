@@ -94,6 +94,14 @@ def fresh_view(backend: Backend, viewer: str, thread_id: str) -> object:
         ("search", "ann", "apples", "t0"),
     ]
 )
+@example(  # a new message in another thread moves a thread-scoped search's BM25 scores (collection-wide IDF)
+    [
+        ("message", "ann", "t0", TEXTS[0], Privacy.PUBLIC),
+        ("search", "ann", "apples", "t0"),
+        ("message", "bob", "t1", TEXTS[0] + " again", Privacy.PUBLIC),
+        ("search", "ann", "apples", "t0"),
+    ]
+)
 @given(actions=st.lists(action, min_size=10, max_size=60))
 def test_no_response_is_staler_than_the_state_it_claims(rig: Rig, actions: list[tuple]) -> None:
     rig.reset()
