@@ -32,12 +32,22 @@ def load(
     timeout: Annotated[
         float, typer.Option("--timeout", min=1.0, help="Bound on setup and on draining events after the load, s.")
     ] = 300.0,
+    connect_timeout: Annotated[
+        float,
+        typer.Option(
+            "--connect-timeout",
+            min=0.0,
+            help="How long setup waits for the WebSockets (retrying) before the load starts, s; a socket still "
+            "retrying keeps retrying during the load.",
+        ),
+    ] = 60.0,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Write load.json here; the figures go into report.md and .html (a section)."),
     ] = None,
 ) -> None:
-    """Run a load against a fresh loopback backend, print the figures as JSON and exit 1 if it was inconsistent."""
+    """Run a load against a fresh loopback backend, print the figures as JSON and exit 1 if it was inconsistent or
+    a user's WebSocket never connected."""
     from loadtest.run import run_load, write_report
 
     try:
@@ -49,6 +59,7 @@ def load(
             scenario=scenario,
             faults=faults,
             time_scale=time_scale,
+            connect_timeout=connect_timeout,
         )
     except (ValueError, FileNotFoundError) as error:
         err.print(f"[red]{error}[/red]")
@@ -60,8 +71,14 @@ def load(
         (out / "load.json").write_text(summary + "\n", encoding="utf-8")
         command = shlex.join(["choir", *sys.argv[1:]])
         write_report(out, report, command)
-    for line in report.state_differences[:20] + report.agent_failures[:20]:
-        err.print(f"[red]{line}[/red]")
+    for line in report.state_differences[:20] + report.snapshot_differences[:20] + report.agent_failures[:20]:
+        err.print(line, style="red", markup=False)
     if not report.consistent:
         err.print("[red]inconsistent: see the counts above[/red]")
+    if not report.all_connected:
+        err.print(
+            f"[red]{report.never_connected} WebSockets never connected and {report.gave_up} gave up reconnecting "
+            "(not lost events: nothing was sent to them)[/red]"
+        )
+    if not report.passed:
         raise typer.Exit(1)

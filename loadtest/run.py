@@ -12,16 +12,19 @@ Phases, each bounded:
 
 1. **setup** (not measured): every user registers; the simulator's own bootstrap of the scenario (funding, the
    initial threads, the initial seats: a spec at the join stake and its unanimous approval) is planned on a local
-   model and sent to the server, threads in parallel; every user connects its WebSocket, subscribes to the
-   threads it co-authors and to one it does not (so the fan-out's privacy filter is exercised), and waits for
-   its snapshots.
+   model and sent to the server, threads in parallel; every user opens its WebSocket, subscribed to the threads
+   it co-authors and to one it does not (so the fan-out's privacy filter is exercised), and waits for its
+   snapshots. A connection attempt that fails or times out is retried with the backoff, as the seeds' client
+   reconnects; a socket still retrying after `connect_timeout` keeps retrying during the load (it is counted as
+   late: its first snapshot covers what came before), and one that never connects is reported as such.
 2. **load** (`seconds`, measured): every agent's process runs; votes come from `ApprovalRequest` frames; a
    keeper expires what times out. With `faults=N`, the server is killed with SIGKILL N times, evenly spaced, and
    restarted on the same port and data directory; clients retry (HTTP: the seeds' backoff on connection errors)
    and reconnect (WebSocket: backoff, re-authentication, resubscription and fresh snapshots).
 3. **verification** (`loadtest.verify`): acknowledged operations against the journal, the model's
    replay of the journal against the server's snapshot, the chain against the model (`/v1/consistency`, when the
-   server runs one), and every subscriber's events against what it may see, in order.
+   server runs one), every snapshot a subscriber received against the model's view at its journal position, and
+   every subscriber's events against what it may see, in order.
 """
 
 from __future__ import annotations
@@ -49,9 +52,11 @@ from loadtest.verify import (
     caught_up,
     check_events,
     check_operations,
+    check_snapshots,
     expected_segments,
     read_journal,
     replay,
+    snapshots_of,
 )
 from reference_backend.auth import dev_keypair
 from reference_backend.client import ChoirApiError, ChoirClient
@@ -68,6 +73,8 @@ BACKOFF = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 """The load's retry and reconnection delays (HTTP on connection errors, WebSocket on a dropped connection): finer
 than the seeds' 1 s, 5 s, 30 s, so a restart that takes a few seconds costs the users about that much, and the
 load's latency figures measure the outage rather than the backoff's granularity. 31.75 s in all, then give up."""
+CONNECT_TIMEOUT = 60.0
+"""How long setup waits for the WebSockets to connect (with retries) before the load starts, s."""
 
 
 def percentile(values: list[float], q: int) -> float:
@@ -95,13 +102,18 @@ class LoadReport:
     acknowledged_by_op: dict[str, int] = field(default_factory=dict)
     in_doubt: int = 0
     in_doubt_journaled: int = 0
-    connected: int = 0
+    connected: int = 0  # sockets that connected, at once or after retries
+    connect_retries: int = 0  # failed connection attempts retried before a socket's first connection
+    connected_late: int = 0  # sockets that connected only during the load (after `connect_timeout`)
+    never_connected: int = 0  # sockets still retrying at the end, or that gave up before connecting
+    gave_up: int = 0  # sockets that connected, lost the connection and gave up reconnecting
     reconnections: int = 0
-    ws_failures: int = 0
     faults: int = 0
     downtimes: list[float] = field(default_factory=list)
     events: EventCheck = field(default_factory=EventCheck)
     state_differences: list[str] = field(default_factory=list)
+    snapshots_checked: int = 0
+    snapshot_differences: list[str] = field(default_factory=list)
     chain: dict[str, Any] | None = None
     agent_failures: list[str] = field(default_factory=list)
     elapsed: float = 0.0
@@ -123,20 +135,29 @@ class LoadReport:
 
     @property
     def consistent(self) -> bool:
-        """No acknowledged operation lost, no lost, extra or reordered event, no unexplained resync, every user
-        connected, the chain (if any) equal to the model, and no agent failed."""
+        """No acknowledged operation lost, every snapshot the model's view, no lost, extra or reordered event, no
+        unexplained resync, the chain (if any) equal to the model, and no agent failed."""
         e = self.events
         return not (
             self.state_differences
+            or self.snapshot_differences
             or e.missing
             or e.unexpected
             or e.reordered
             or e.unexplained_resyncs
-            or self.ws_failures
-            or self.connected != self.users
             or not self.chain_consistent
             or self.agent_failures
         )
+
+    @property
+    def all_connected(self) -> bool:
+        """Every user's WebSocket connected and none gave up reconnecting: a socket that did not is not a lost
+        event (nothing was sent to it), but those users saw nothing live, so the load did not do what it asked."""
+        return self.connected == self.users and not self.gave_up
+
+    @property
+    def passed(self) -> bool:
+        return self.consistent and self.all_connected
 
     def lag_s(self, q: int) -> float:
         """The q-th percentile of the time from a window's opening to a voter's `ApprovalRequest`, s (the server
@@ -166,8 +187,11 @@ class LoadReport:
             "faults": self.faults,
             "downtime_s": [round(d, 2) for d in self.downtimes],
             "ws_connected": self.connected,
+            "ws_connect_retries": self.connect_retries,
+            "ws_connected_late": self.connected_late,
+            "ws_never_connected": self.never_connected,
+            "ws_gave_up": self.gave_up,
             "ws_reconnections": self.reconnections,
-            "ws_failures": self.ws_failures,
             "approval_request_lag_p50_s": round(self.lag_s(50), 2),
             "approval_request_lag_p99_s": round(self.lag_s(99), 2),
             "delivered_events": self.events.delivered,
@@ -176,11 +200,15 @@ class LoadReport:
             "unexpected_events": self.events.unexpected,
             "reordered_events": self.events.reordered,
             "bridged_by_snapshot": self.events.bridged,
+            "abandoned_events": self.events.abandoned,
+            "snapshots_checked": self.snapshots_checked,
+            "snapshot_differences": len(self.snapshot_differences),
             "unexplained_resyncs": self.events.unexplained_resyncs,
             "state_differences": len(self.state_differences),
             "chain_consistent": None if self.chain is None else self.chain_consistent,
             "agent_failures": len(self.agent_failures),
             "consistent": self.consistent,
+            "all_connected": self.all_connected,
         }
 
 
@@ -188,10 +216,14 @@ def markdown(report: LoadReport, command: str) -> str:
     """The load's section of `out/report.md`: what ran, the figures, and each consistency check's verdict."""
     s, e = report.summary(), report.events
     verdict = "consistent" if report.consistent else "**INCONSISTENT**"
+    if not report.all_connected:
+        verdict += f", **{report.never_connected + report.gave_up} WebSockets not connected**"
     downtime = ", ".join(f"{d:.1f} s" for d in report.downtimes) or "none"
     chain = "no chain" if report.chain is None else ("equal" if report.chain_consistent else "**differ**")
     rows = [
         ("users (HTTP client + WebSocket each)", f"{report.users:,} ({report.connected:,} connected)"),
+        ("WebSockets: connection retries / connected during the load / never connected / gave up",
+         f"{report.connect_retries:,} / {report.connected_late} / {report.never_connected} / {report.gave_up}"),
         ("load phase", f"{s['seconds']} s, one simulated day per {86_400 / report.time_scale:g} s"),
         ("requests", f"{report.requests:,} ({s['throughput_rps']} req/s)"),
         ("latency p50 / p95 / p99", f"{s['p50_ms']} / {s['p95_ms']} / {s['p99_ms']} ms"),
@@ -205,6 +237,8 @@ def markdown(report: LoadReport, command: str) -> str:
         ("events delivered / expected", f"{e.delivered:,} / {e.expected:,}"),
         ("events missing / unexpected / reordered", f"{e.missing} / {e.unexpected} / {e.reordered}"),
         ("events skipped by a reconnection, covered by the next snapshot", f"{e.bridged:,}"),
+        ("snapshots unlike the model's view at their journal position",
+         f"{len(report.snapshot_differences)} of {report.snapshots_checked:,}"),
         ("unexplained resyncs", f"{e.unexplained_resyncs}"),
         ("server state vs the model replaying the journal", f"{len(report.state_differences)} differences"),
         ("Choir program (in-process SVM) vs the model", chain),
@@ -215,8 +249,9 @@ def markdown(report: LoadReport, command: str) -> str:
         f"`{command}` started the reference backend on 127.0.0.1 (embedded defaults: SQLite journal, local Qdrant, "
         f"the Choir program in an in-process SVM) and drove it with the `{report.scenario}` scenario's agents "
         "(the `loadtest` package); then it checked every acknowledged operation against the journal, the "
-        "server's state against the model's replay of the journal, and every subscriber's events against what it "
-        "may see.\n\n| measure | value |\n|---|---|\n" + table + "\n"
+        "server's state against the model's replay of the journal, every snapshot a subscriber received against "
+        "the model's view, and every subscriber's events against what it may see.\n\n"
+        "| measure | value |\n|---|---|\n" + table + "\n"
     )
 
 
@@ -276,12 +311,14 @@ class _Run:
         faults: int,
         time_scale: float,
         timeout: float,
+        connect_timeout: float,
     ) -> None:
         self.server = server
         self.plan = plan
         self.seconds = seconds
         self.faults = faults
         self.timeout = timeout
+        self.connect_timeout = connect_timeout
         self.recorder = Recorder()
         users = sum(len(agent.identities) for agent in plan.agents)
         self.report = LoadReport(plan.scenario.name, users, seconds, time_scale)
@@ -309,7 +346,8 @@ class _Run:
             for thread_id in self.plan.coauthored(identity):
                 world.joined(identity, thread_id)
         world.thread_ids[:] = self.plan.thread_ids  # the plan's order: the threads were created in parallel
-        await asyncio.wait_for(asyncio.gather(*(self.connect(i) for i in identities)), self.timeout)
+        deadline = time.monotonic() + self.connect_timeout
+        await asyncio.gather(*(self.connect(identity, deadline) for identity in identities))
 
     async def bootstrap(self, steps: list[Step]) -> None:
         """Send the simulator's bootstrap: funding and threads at once, then each thread's joins in order (each
@@ -338,20 +376,18 @@ class _Run:
             if any(error is not None for error in await self._each(calls)):
                 raise RuntimeError(f"the scenario's bootstrap was refused: {self.recorder.kinds}")
 
-    async def connect(self, name: str) -> None:
+    async def connect(self, name: str, deadline: float) -> None:
+        """Open `name`'s WebSocket, subscribed to its threads and one other; retry with the backoff until
+        `deadline`, then leave it retrying in the background (whether and when it connected is read at the end)."""
         world = self.world
         client = WsClient(world.url, name, dev_keypair(name), backoff=BACKOFF, on_frame=world.on_frame)
-        try:
-            await client.start()
-        except (OSError, PermissionError, TimeoutError):
-            self.report.ws_failures += 1
-            return
-        world.sockets[name] = client
-        self.report.connected += 1
         mine = world.coauthored(name)
         others = [t for t in world.thread_ids if t not in mine]
         for thread_id in [*mine, *([self.random.choice(others)] if others else [])]:
-            await client.subscribe(thread_id)
+            await client.subscribe(thread_id)  # sent once connected, and again on every reconnection
+        world.sockets[name] = client
+        with contextlib.suppress(OSError):  # still retrying (TimeoutError), or gave up: counted in `verify`
+            await client.start(timeout=max(0.0, deadline - time.monotonic()))
 
     async def inject_faults(self, start: float) -> None:
         for k in range(1, self.faults + 1):
@@ -366,7 +402,10 @@ class _Run:
         try:
             await self.setup()
             for client in self.world.sockets.values():
-                await client.wait_for(lambda c: all(not m.stale for m in c.threads.values()), self.timeout)
+                await client.wait_for(
+                    lambda c: not c.connections or all(not m.stale for m in c.threads.values()), self.timeout
+                )
+            late = [client for client in self.world.sockets.values() if not client.connections]
             self.recorder.measuring = True
             start = time.monotonic()
             self.report.setup_seconds = start - began
@@ -377,6 +416,7 @@ class _Run:
             self.recorder.measuring = False
             verifying = time.monotonic()
             await self.verify()
+            self.report.connected_late = sum(1 for client in late if client.connections)
             self.report.verify_seconds = time.monotonic() - verifying
         finally:
             for client in self.world.sockets.values():
@@ -404,16 +444,23 @@ class _Run:
         deltas, differences = replay(rows, self.world.server_params, "seeds", actual)
         report.state_differences = operations.differences + differences
         deadline = time.monotonic() + self.timeout
-        expected = {name: expected_segments(client, deltas) for name, client in self.world.sockets.items()}
-        for name, client in self.world.sockets.items():
+        sockets = {name: client for name, client in self.world.sockets.items() if client.connections}
+        expected = {name: expected_segments(client, deltas) for name, client in sockets.items()}
+        for name, client in sockets.items():
             with contextlib.suppress(TimeoutError):  # counted below as missing events
                 remaining = max(0.1, deadline - time.monotonic())
                 await client.wait_for(lambda c, want=expected[name]: caught_up(c, want), remaining)
             expected[name] = expected_segments(client, deltas)  # a late resync adds a segment
-        for name, client in self.world.sockets.items():
+        report.snapshots_checked, report.snapshot_differences = check_snapshots(
+            rows, self.world.server_params, "seeds", snapshots_of(sockets.values())
+        )
+        for client in self.world.sockets.values():
+            report.connect_retries += client.connect_retries
+        report.connected = len(sockets)
+        report.never_connected = report.users - report.connected
+        for name, client in sockets.items():
             report.reconnections += client.connections - 1
-            if client.failed is not None:
-                report.ws_failures += 1
+            report.gave_up += client.failed is not None
             check_events(client, expected[name], report.events)
 
 
@@ -426,12 +473,16 @@ def run_load(
     faults: int = 0,
     time_scale: float = DEFAULT_TIME_SCALE,
     server_args: tuple[str, ...] = ("--chain", "litesvm"),
+    connect_timeout: float = CONNECT_TIMEOUT,
 ) -> LoadReport:
     """Start a fresh backend on 127.0.0.1, run the scenario's agents against it for `seconds` (killing and
     restarting it `faults` times), verify, stop it; return the report. Setup and the final draining of events are
-    each bounded by `timeout`. `server_args` go to `choir serve` (the embedded chain by default)."""
-    if users < 2 or seconds <= 0 or faults < 0 or time_scale <= 0:
-        raise ValueError("a load needs at least 2 users, a positive duration and time scale, and faults >= 0")
+    each bounded by `timeout`; the WebSockets' connection in setup by `connect_timeout` (see the module
+    docstring). `server_args` go to `choir serve` (the embedded chain by default)."""
+    if users < 2 or seconds <= 0 or faults < 0 or time_scale <= 0 or connect_timeout < 0:
+        raise ValueError(
+            "a load needs at least 2 users, a positive duration and time scale, faults >= 0 and connect_timeout >= 0"
+        )
     plan = World(scaled_scenario(load_scenario(scenario), users, seed), check="off")
     plan.bootstrap()
     params = scaled_params(plan.params, time_scale)
@@ -440,4 +491,4 @@ def run_load(
         tempfile.TemporaryDirectory(prefix="choir-load-") as tmp,
         ServerProcess(Path(tmp) / "data", args) as server,
     ):
-        return asyncio.run(_Run(server, plan, seconds, faults, time_scale, timeout).run())
+        return asyncio.run(_Run(server, plan, seconds, faults, time_scale, timeout, connect_timeout).run())

@@ -101,6 +101,7 @@ class WsClient:
         self.frames: list[dict[str, Any]] = []
         self.errors: list[dict[str, Any]] = []
         self.connections = 0
+        self.connect_retries = 0  # attempts that failed before the first connection and were retried
         self.gaps = 0
         self.waits: list[float] = []
         self.failed: BaseException | None = None
@@ -109,9 +110,11 @@ class WsClient:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
 
-    async def start(self) -> WsClient:
+    async def start(self, timeout: float = 10.0) -> WsClient:
+        """Connect (retrying with the backoff); return once connected, raise what ended the attempts, or
+        TimeoutError after `timeout` s, in which case the client keeps retrying in the background."""
         self._task = asyncio.create_task(self._run())
-        await self.wait_for(lambda c: c.connections > 0 or c.failed is not None)
+        await self.wait_for(lambda c: c.connections > 0 or c.failed is not None, timeout)
         if self.failed is not None:
             raise self.failed
         return self
@@ -188,6 +191,8 @@ class WsClient:
                 await self._notify()
                 return
             self.waits.append(self.backoff[attempt - 1])
+            if self.connections == 0:
+                self.connect_retries += 1
             await self._notify()
             await self.sleep(self.backoff[attempt - 1])
 

@@ -6,16 +6,22 @@ are only worth something if they catch what they claim to, which the unit tests 
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
 
-from choir_model import CHOIR, CreateThread, Fund, SubmitMessage
+from choir_model import CHOIR, CreateThread, Fund, Model, Params, SubmitMessage
 from choir_model import events as ev
+from choir_model.state import Privacy
+from loadtest import run as load_run
 from loadtest.run import LoadReport, markdown, run_load, scaled_scenario, write_report, write_section
-from loadtest.verify import EventCheck, check_events, check_operations, expected_segments
+from loadtest.verify import EventCheck, check_events, check_operations, check_snapshots, expected_segments
 from reference_backend.auth import dev_keypair
+from reference_backend.content import StatisticsSummarizer, content_hash
 from reference_backend.schemas import OperationResult
+from reference_backend.server import free_port
+from reference_backend.views import thread_draft, thread_view
 from reference_backend.ws import Delta
 from reference_backend.ws_client import Segment, ThreadMirror, WsClient
 from sim.engine import World
@@ -36,6 +42,7 @@ def test_small_load_of_simulator_agents_loses_nothing_and_ends_consistent() -> N
     assert report.events.expected > 0 and report.events.delivered == report.events.expected, summary
     assert report.events.missing == report.events.unexpected == report.events.reordered == 0, summary
     assert report.events.bridged == report.events.unexplained_resyncs == report.reconnections == 0, summary
+    assert report.snapshots_checked >= 20 and report.snapshot_differences == [], report.snapshot_differences[:5]
     assert report.chain is not None and report.chain_consistent, report.chain  # the embedded chain is the default
     assert report.consistent, summary
     assert report.percentile_ms(50) <= report.percentile_ms(95) <= report.percentile_ms(99), summary
@@ -46,12 +53,51 @@ def test_sigkill_during_the_load_clients_reconnect_and_nothing_acknowledged_is_l
     summary = report.summary()
     assert report.faults == 1 and len(report.downtimes) == 1, summary
     assert report.reconnections >= report.users, summary  # every WebSocket came back, with fresh snapshots
-    assert report.ws_failures == 0 and report.connected == report.users, summary
+    assert report.gave_up == report.never_connected == 0 and report.connected == report.users, summary
+    assert report.snapshots_checked > report.users and report.snapshot_differences == [], report.snapshot_differences
     assert report.state_differences == [], report.state_differences[:10]  # acknowledged = journaled, replay equal
     assert report.events.missing == report.events.unexpected == report.events.reordered == 0, summary
     assert report.events.unexplained_resyncs == 0, summary
     assert report.chain_consistent, report.chain  # the chain rebuilt from the journal equals the model
     assert report.consistent, summary
+
+
+def test_websockets_that_fail_to_connect_retry_and_one_that_never_connects_is_not_a_lost_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three users' connection attempts go to a closed 127.0.0.1 port: one for its first 2 attempts (it connects in
+    setup), one for its first 4 (0.25 + 0.5 + 1 + 2 s of backoff: past the 1 s `connect_timeout`, so it connects
+    during the load and its first snapshot covers what came before), one for every attempt."""
+    identities = [i for a in World(scaled_scenario(load_scenario("baseline"), 20, 4), check="off").agents
+                  for i in a.identities]  # fmt: skip
+    early, late, never = identities[3], identities[8], identities[13]
+    refusals = {early: 2, late: 4, never: 10**6}
+    closed = f"ws://127.0.0.1:{free_port()}/v1/ws"
+
+    class FlakyWsClient(WsClient):
+        """Reads its URL once per connection attempt (`WsClient._run`): the closed port while refused."""
+
+        attempts = 0
+
+        @property  # type: ignore[override]
+        def url(self) -> str:
+            self.attempts += 1
+            return closed if self.attempts <= refusals.get(self.user, 0) else self.real_url
+
+        @url.setter
+        def url(self, value: str) -> None:
+            self.real_url = value
+
+    monkeypatch.setattr(load_run, "WsClient", FlakyWsClient)
+    report = run_load(users=20, seconds=6, seed=4, timeout=60, connect_timeout=1.0)
+    summary = report.summary()
+    assert report.never_connected == 1 and report.connected == 19 and report.gave_up == 0, summary
+    assert report.connect_retries >= 2 + 4 + 1 and report.connected_late >= 1, summary
+    assert report.events.missing == report.events.unexpected == report.events.reordered == 0, summary
+    assert report.events.delivered == report.events.expected > 0, summary
+    assert report.snapshot_differences == [] and report.snapshots_checked >= 19, report.snapshot_differences[:5]
+    assert report.consistent and not report.all_connected and not report.passed, summary
+    assert "1 WebSockets not connected" in markdown(report, "choir load")
 
 
 def test_scenarios_scale_to_exactly_the_users_asked_for() -> None:
@@ -153,3 +199,31 @@ def test_event_check_catches_missing_unexpected_and_reordered_events_and_allows_
     assert (bridged.bridged, bridged.missing, bridged.unexplained_resyncs) == (2, 0, 0)
     resynced = check(client(Segment(2, whole[:1]), Segment(5, [frame(1, 6, "CoAuthorAdded")]), connections=1))
     assert resynced.unexplained_resyncs == 1
+    # A segment a reconnection cut short holds a prefix: a hole in it is a loss, not something the snapshot bridged.
+    holed = check(client(Segment(2, [whole[0], whole[2]]), Segment(5, [frame(1, 6, "CoAuthorAdded")]), connections=2))
+    assert (holed.missing, holed.bridged) == (1, 0)
+    gave_up = client(Segment(2, whole[:2]), connections=1)
+    gave_up.failed = ConnectionError("gave up")
+    assert (check(gave_up).abandoned, check(gave_up).missing) == (2, 0)
+    never = client(connections=0)
+    assert check(never) == EventCheck()  # reported as never connected by the load, not as lost events
+
+
+def test_snapshot_check_catches_a_snapshot_unlike_the_model_at_its_journal_position() -> None:
+    """A late subscriber's first snapshot stands for every event before it: a wrong one must not pass."""
+    steps = [Fund("ann", 100, 10 * CHOIR, SIGNERS), CreateThread("ann", 101, "t", CHOIR),
+             SubmitMessage("ann", 102, "t", content_hash("hello"), Privacy.PUBLIC)]  # fmt: skip
+    rows = list(enumerate(steps, 1))
+    model = Model(Params())
+    for step in steps[:2]:
+        model.apply(step)
+    at_2 = thread_view(thread_draft(model, "ann", False, "t"), {}, StatisticsSummarizer()).model_dump(mode="json")
+    model.apply(steps[2])
+    at_3 = thread_view(thread_draft(model, "ann", False, "t"), {}, StatisticsSummarizer()).model_dump(mode="json")
+    assert check_snapshots(rows, Params(), "seeds", {2: [("ann", "t", at_2)], 3: [("ann", "t", at_3)]}) == (2, [])
+    stale = check_snapshots(rows, Params(), "seeds", {3: [("ann", "t", at_2)]})  # a message missing from it
+    assert stale[0] == 1 and len(stale[1]) == 1 and "t at journal seq 3: content_hashes is" in stale[1][0], stale
+    poorer = copy.deepcopy(at_3)
+    poorer["balance"] -= 1
+    assert "balance is" in check_snapshots(rows, Params(), "seeds", {3: [("ann", "t", poorer)]})[1][0]
+    assert "past the journal" in check_snapshots(rows, Params(), "seeds", {4: [("ann", "t", at_3)]})[1][0]
