@@ -125,6 +125,7 @@ SchedulerOption = Annotated[
 
 def print_intervals(mc: Any, title: str, reference: str | None = None) -> None:
     """The headline metrics of each case as mean [95% CI] (and, against `reference`, the paired difference)."""
+    from sim.metrics import exact_cell, exact_difference
     from sim.montecarlo import HEADLINE, format_interval
 
     table = Table(title=title, title_justify="left")
@@ -136,8 +137,14 @@ def print_intervals(mc: Any, title: str, reference: str | None = None) -> None:
     for case in others:
         table.add_column(f"{case} - {reference}", justify="right")
     for metric, label, pattern in HEADLINE:
-        cells = [format_interval(mc.interval(case, metric), pattern) for case in cases]
-        cells += [format_interval(mc.difference(case, reference, metric), pattern) for case in others]
+        cells = [
+            exact_cell(mc.runs, case, metric) or format_interval(mc.interval(case, metric), pattern) for case in cases
+        ]
+        cells += [
+            exact_difference(mc.runs, case, reference, metric)
+            or format_interval(mc.difference(case, reference, metric), pattern)
+            for case in others
+        ]
         table.add_row(label, *cells)
     console.print(table)
 
@@ -239,6 +246,7 @@ def _reference(scenario: str, resolved: Any, overrides: dict[str, Any], against:
 
 
 def _print_changed(mc: Any, case: str, reference: str) -> None:
+    from sim.metrics import exact_cell, exact_difference
     from sim.montecarlo import format_interval
 
     table = Table(title=f"changed most against {reference} (paired over the same seeds)", title_justify="left")
@@ -248,9 +256,9 @@ def _print_changed(mc: Any, case: str, reference: str) -> None:
         pattern = "{:,.3g}"
         table.add_row(
             metric,
-            pattern.format(mc.interval(case, metric).mean),
-            pattern.format(mc.interval(reference, metric).mean),
-            format_interval(diff, pattern),
+            exact_cell(mc.runs, case, metric) or pattern.format(mc.interval(case, metric).mean),
+            exact_cell(mc.runs, reference, metric) or pattern.format(mc.interval(reference, metric).mean),
+            exact_difference(mc.runs, case, reference, metric) or format_interval(diff, pattern),
         )
     console.print(table)
 

@@ -3,8 +3,11 @@ series, per-agent profit and loss, the stake analytics, the summary table and th
 
 Everything here is read off the model's events, its final state and its `StakeAnalytics`; nothing is
 recomputed by a second set of rules. Amounts in the tables are integer base units (1 CHOIR = 10**9), exact like
-the ledger; the summary also gives CHOIR (`*_choir`) for reading. Column order and dtypes are fixed so the same
-run writes the same bytes.
+the ledger. The summary gives each money amount twice: `*_units`, integer base units (exact: what a table of one
+run prints, as whole CHOIR and the base-unit remainder, `choir_model.fmt.choir_amount`), and `*_choir`, the same
+as a float in CHOIR (for plots and for means over seeds, which are derived analytics). Ratios, means and medians
+(`attacker_thread_share_choir`, `mean_balance_choir`, `median_recommended_choir`) are floats only. Column order and
+dtypes are fixed so the same run writes the same bytes.
 
 Summary definitions (one row per run):
 * Spec counts and shares are of the simulated period: the bootstrap's join specs (seating the initial
@@ -33,8 +36,10 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +47,7 @@ import networkx as nx
 import pandas as pd
 
 from choir_model import events as ev
+from choir_model.fmt import choir_amount
 from sim import network
 from sim.engine import World, paused_gc
 from sim.io import write_frame, write_json
@@ -251,6 +257,48 @@ class SimResult:
         return written
 
 
+def amount(name: str, units: int, unit: int) -> dict[str, int | float]:
+    """A money amount's two summary fields: `<name>_choir` (float CHOIR, for plots and means over seeds) and
+    `<name>_units` (integer base units, exact)."""
+    return {f"{name}_choir": units / unit, f"{name}_units": units}
+
+
+def exact_amount(summary: Mapping[str, Any], metric: str) -> str | None:
+    """One run's `*_choir` amount exactly, as whole CHOIR and the base-unit remainder (from its `*_units` twin and
+    the run's decimals); None for a metric without an integer twin (a ratio, a mean, a median), or a twin no
+    longer integer (a table mixing in a failed run turns the column to floats: printing it would not be exact)."""
+    if not metric.endswith("_choir"):
+        return None
+    units = summary.get(metric.removesuffix("_choir") + "_units")
+    if not isinstance(units, Integral):
+        return None
+    return choir_amount(int(units), int(summary["decimals"]))
+
+
+def _single_run(runs: pd.DataFrame, case: str) -> dict[str, Any] | None:
+    ok = runs[(runs["case"] == case) & (runs["status"] == "ok")]
+    return ok.iloc[0].to_dict() if len(ok) == 1 else None
+
+
+def exact_cell(runs: pd.DataFrame, case: str, metric: str) -> str | None:
+    """`case`'s amount exactly when the Monte Carlo table `runs` holds a single successful run of it (a table of
+    one run prints the ledger's amount, not a float); None otherwise (several runs: their mean is analytics)."""
+    row = _single_run(runs, case)
+    return exact_amount(row, metric) if row is not None else None
+
+
+def exact_difference(runs: pd.DataFrame, case: str, reference: str, metric: str) -> str | None:
+    """`case` - `reference` exactly when each is a single successful run of the same seed and decimals and the
+    metric is an amount; None otherwise."""
+    a, b = _single_run(runs, case), _single_run(runs, reference)
+    if a is None or b is None or a["seed"] != b["seed"] or a["decimals"] != b["decimals"]:
+        return None
+    if exact_amount(a, metric) is None or exact_amount(b, metric) is None:
+        return None
+    twin = metric.removesuffix("_choir") + "_units"
+    return choir_amount(int(a[twin]) - int(b[twin]), int(a["decimals"]))
+
+
 def summary_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Summary rows -> a DataFrame with the columns in a stable order."""
     return pd.DataFrame(rows, columns=list(rows[0]) if rows else None)
@@ -408,6 +456,7 @@ def _collect(world: World) -> SimResult:
         "days": scenario.days,
         "policy": scenario.policy,
         "formula": scenario.formula_label,
+        "decimals": world.params.decimals,
         "check": world.model.check,
         "agents": len(world.agents),
         "identities": len(identity_agent),
@@ -429,17 +478,17 @@ def _collect(world: World) -> SimResult:
         "public_requests": requests["requested"],
         "requests_public": requests["MessagePublic"],
         "requests_expired": requests["MessageExpired"],
-        "funded_choir": sum(world.funded.values()) / unit,
-        "treasury_inflow_choir": treasury_inflow / unit,
-        "thread_inflow_choir": thread_inflow / unit,
-        "voter_payouts_choir": voter_payouts / unit,
-        "divested_choir": divested / unit,
+        **amount("funded", sum(world.funded.values()), unit),
+        **amount("treasury_inflow", treasury_inflow, unit),
+        **amount("thread_inflow", thread_inflow, unit),
+        **amount("voter_payouts", voter_payouts, unit),
+        **amount("divested", divested, unit),
         "attacker_identities": int(attackers.shape[0]),
-        "attacker_funded_choir": int(attackers["funded"].sum()) / unit,
-        "attacker_cost_choir": int((attackers["funded"] - attackers["wallet"]).sum()) / unit,
-        "attacker_pnl_choir": int(attackers["pnl"].sum()) / unit,
+        **amount("attacker_funded", int(attackers["funded"].sum()), unit),
+        **amount("attacker_cost", int((attackers["funded"] - attackers["wallet"]).sum()), unit),
+        **amount("attacker_pnl", int(attackers["pnl"].sum()), unit),
         "attacker_thread_share_choir": float(attackers["thread_share"].sum()),
-        "honest_pnl_choir": int(honest["pnl"].sum()) / unit,
+        **amount("honest_pnl", int(honest["pnl"].sum()), unit),
         "coauthors_ever": int(ever_coauthors.shape[0]),
         "gini_coauthor_earnings": gini(ever_coauthors["vote_rewards"].tolist()),
         **recommendation_shares(recommendations, economics.formula, unit),
@@ -451,7 +500,7 @@ def _collect(world: World) -> SimResult:
             sum(economics.temperature(t.balance, len(t.co_authors), unit) for t in final_threads), len(final_threads)
         ),
         "mean_frequency": ratio(sum(economics.frequency(len(t.co_authors)) for t in final_threads), len(final_threads)),
-        "treasury_final_choir": state.treasury / unit,
+        **amount("treasury_final", state.treasury, unit),
         **network.network_metrics(graph),
     }
     return SimResult(scenario, summary, agents, stakes, graph, world, world.wall_seconds)

@@ -47,10 +47,11 @@ HEADLINE = (
 
 
 SETUP_METRICS = frozenset(
-    {"seed", "days", "agents", "identities", "funded_choir", "attacker_identities", "attacker_funded_choir"}
-    | {"attacker_cost_choir"}  # the opposite of attacker_pnl_choir, which is ranked instead
+    {"seed", "days", "decimals", "agents", "identities", "funded_choir", "attacker_identities"}
+    | {"attacker_funded_choir", "attacker_cost_choir"}  # attacker_cost is the opposite of attacker_pnl, ranked instead
 )
-"""Summary columns that restate the scenario's set-up (or another column), left out of 'changed most'."""
+"""Summary columns that restate the scenario's set-up (or another column), left out of 'changed most', as is each
+amount's exact twin `*_units` (`sim.metrics.amount`): its `*_choir` column is ranked instead."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ class MonteCarlo:
         skip = SETUP_METRICS
         scores = []
         for metric in ok.columns:
-            if metric in skip or not pd.api.types.is_numeric_dtype(ok[metric]):
+            if metric in skip or metric.endswith("_units") or not pd.api.types.is_numeric_dtype(ok[metric]):
                 continue
             diff = self.difference(case, reference, metric)
             if diff.n == 0 or math.isnan(diff.mean) or diff.mean == 0:

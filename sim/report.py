@@ -22,7 +22,7 @@ from sim import DEFAULT_SEEDS, plots
 from sim.executors import Executor
 from sim.html import write_html
 from sim.io import write_frame
-from sim.metrics import SimResult, summary_frame, warnings
+from sim.metrics import SimResult, exact_cell, summary_frame, warnings
 from sim.montecarlo import MonteCarlo, format_interval, run_montecarlo
 from sim.run import resolve, run_scenario
 
@@ -61,7 +61,9 @@ def markdown_table(mc: MonteCarlo) -> str:
     names = mc.cases
     lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for column, label, pattern in REPORT_COLUMNS:
-        cells = [format_interval(mc.interval(name, column), pattern) for name in names]
+        cells = [
+            exact_cell(mc.runs, name, column) or format_interval(mc.interval(name, column), pattern) for name in names
+        ]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from choir.cli import app
 from choir.sim_cli import parse_sets
+from choir_model.fmt import choir_amount
 from sim import plots
 from sim.io import read_frame
 
@@ -213,6 +214,26 @@ def test_a_capped_formula_is_flagged_and_warned_about(tmp_path: Path) -> None:
     assert code == 0 and "warning" not in output, output
     summary = read_frame(tmp_path / "live" / "summary").loc[0]
     assert summary["share_capped"] < 0.5 and 50 < summary["median_recommended_choir"] < 500
+
+
+def test_a_table_of_one_run_prints_its_amounts_exactly_as_the_ledger_holds_them(tmp_path: Path) -> None:
+    """With one seed the table is one run, not a mean: each amount is the ledger's, whole CHOIR and every base
+    unit (a float rounded to 0.1 CHOIR would drop the dust), and the ledger is the agents' table."""
+    code, output = invoke(
+        "sim", "run", "spam", "--days", "3", "--seed", "5", "--seeds", "1", "--out", str(tmp_path), "--no-plots",
+        "--against", "none",
+    )  # fmt: skip
+    assert code == 0, output
+    summary = read_frame(tmp_path / "summary").loc[0]
+    agents = read_frame(tmp_path / "agents")
+    attackers = agents["role"] == "attacker"
+    assert summary["attacker_pnl_units"] == int(agents.loc[attackers, "pnl"].sum()) != 0
+    assert summary["honest_pnl_units"] == int(agents.loc[~attackers, "pnl"].sum())
+    assert summary["voter_payouts_units"] == int(agents["vote_rewards"].sum())
+    for metric in ("attacker_pnl", "honest_pnl", "thread_inflow", "treasury_inflow", "voter_payouts"):
+        exact = choir_amount(int(summary[f"{metric}_units"]))
+        assert f" {exact} " in output, (metric, exact, output)
+    assert any(int(summary[f"{m}_units"]) % 10**8 for m in ("honest_pnl", "voter_payouts")), "no dust to show"
 
 
 def test_compare_runs_cases_on_the_same_seeds(tmp_path: Path) -> None:

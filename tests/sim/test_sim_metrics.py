@@ -10,9 +10,10 @@ import networkx as nx
 import pandas as pd
 import pytest
 
+from choir_model.fmt import choir_amount
 from sim import network
 from sim.io import read_frame
-from sim.metrics import SimResult
+from sim.metrics import SimResult, exact_amount, exact_cell, exact_difference
 from sim.stats import gini, median, ratio
 
 CHOIR = 10**9
@@ -47,6 +48,28 @@ def test_ledger_adds_up(mixed_run: SimResult, mixed_dir: Path) -> None:
     assert s["funded_choir"] * CHOIR == pytest.approx(agents["funded"].sum())
     assert int(agents["vote_rewards"].sum()) == round(s["voter_payouts_choir"] * CHOIR)
     assert int(agents["divested"].sum()) == round(s["divested_choir"] * CHOIR)
+    # The integer twins are the ledger exactly: the treasury (near the supply, beyond a float's 53 bits) to the unit.
+    assert s["treasury_final_units"] == final["treasury"] and s["funded_units"] == int(agents["funded"].sum())
+    assert s["voter_payouts_units"] == int(agents["vote_rewards"].sum())
+    assert s["divested_units"] == int(agents["divested"].sum())
+    assert exact_amount(s, "treasury_final_choir") == choir_amount(final["treasury"])
+
+
+def test_one_runs_amount_keeps_its_dust_and_a_mean_stays_a_float() -> None:
+    """A table of a single run prints `*_units` exactly; several runs (a mean) or a ratio have no exact cell."""
+    dust = 10**18 + 1  # 1,000,000,000 CHOIR and one base unit: as a float in CHOIR the unit is gone
+    row = {"case": "a", "status": "ok", "seed": 1, "decimals": 9, "treasury_inflow_units": dust,
+           "treasury_inflow_choir": dust / CHOIR, "approval_rate": 0.5}  # fmt: skip
+    runs = pd.DataFrame([row, {**row, "case": "b", "treasury_inflow_units": 1, "treasury_inflow_choir": 1e-9}])
+    assert f"{row['treasury_inflow_choir']:,.9f}" != "1,000,000,000.000000001"
+    assert exact_cell(runs, "a", "treasury_inflow_choir") == "1,000,000,000.000000001"
+    assert exact_difference(runs, "a", "b", "treasury_inflow_choir") == "1,000,000,000.000000000"
+    assert exact_difference(runs, "b", "a", "treasury_inflow_choir") == "-1,000,000,000.000000000"
+    assert exact_cell(runs, "a", "approval_rate") is None
+    two = pd.concat([runs, runs.iloc[:1].assign(seed=2)])
+    assert exact_cell(two, "a", "treasury_inflow_choir") is None  # a mean over seeds: analytics
+    assert exact_difference(two, "a", "b", "treasury_inflow_choir") is None
+    assert exact_cell(runs.assign(decimals=0), "a", "treasury_inflow_choir") == f"{dust:,}"
 
 
 def test_outcomes_agree_between_tables(mixed_run: SimResult) -> None:
