@@ -90,15 +90,18 @@ def mutate(
                 names, sessions.Execution(settings, timeout, runner, verdict_cache, advance)
             )
     else:
-        mutants, known = _program_mutants(source, files, operators, mutant_ids, sample, seed, equivalents)
+        mutants, known, stale = _program_mutants(source, files, operators, mutant_ids, sample, seed, equivalents)
         if list_only:
             for mutant in mutants:
                 mark = "  [equivalent]" if mutant.key in known else ""
                 typer.echo(f"{mutant.id}  {mutant.description}{mark}")
+            for mutant_id in stale:
+                err.print(f"[yellow]stale equivalent entry (no such mutant any more): {mutant_id}[/yellow]")
             return
         with _progress(len([m for m in mutants if m.key not in known]) + 1) as advance:
             execution = sessions.Execution(settings, timeout, runner, verdict_cache, advance)
             result = sessions.program_session(source, mutants, known, execution)
+        result.stale_equivalents = stale
         _check_toolchain(result.baseline)
     if as_json:
         typer.echo(json.dumps(to_json(result, min_score), indent=2))
@@ -131,7 +134,8 @@ def _program_mutants(
     sample: int | None,
     seed: int,
     equivalents: Path | None,
-) -> tuple[list[Mutant], dict[str, tuple[str, str]]]:
+) -> tuple[list[Mutant], dict[str, tuple[str, str]], list[str]]:
+    """The mutants to run (filtered, then sampled), the equivalents file's entries, and its stale entries."""
     from properties.mutation import session as sessions
     from properties.mutation.c_mutants import GeneratorError, generate
 
@@ -145,6 +149,7 @@ def _program_mutants(
     except GeneratorError as error:
         err.print(f"[red]{error}[/red]")
         raise typer.Exit(3) from None
+    stale = sessions.stale_entries(known, mutants, files or (), operators or ())
     if mutant_ids:
         wanted = {m.rsplit(":", 1)[-1] for m in mutant_ids}
         missing = sorted(wanted - {m.key for m in mutants})
@@ -153,7 +158,7 @@ def _program_mutants(
         mutants = [m for m in mutants if m.key in wanted]
     if not mutants:
         _bad("no mutant matches --file/--operator")
-    return sessions.sample(mutants, sample, seed), known
+    return sessions.sample(mutants, sample, seed), known, stale
 
 
 def _check_toolchain(baseline: object) -> None:

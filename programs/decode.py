@@ -56,7 +56,7 @@ def _thread(value: dict[str, Any], name: Names) -> Thread:
     n = value["co_author_count"]
     co_authors = value["co_authors"][:n]
     thread = Thread(
-        bytes(value["thread_id"][: value["thread_id_len"]]).decode("utf-8"),
+        _thread_id(bytes(value["thread_id"]), value["thread_id_len"]),
         [name(k) for k in co_authors],
         value["balance"],
         value["created_at"],
@@ -68,6 +68,16 @@ def _thread(value: dict[str, Any], name: Names) -> Thread:
     thread.pending = value["pending"]
     thread.pending_spec_authors = {name(k) for k in value["spec_authors"][: value["spec_author_count"]]}
     return thread
+
+
+def _thread_id(stored: bytes, length: int) -> str:
+    """The thread id a thread account stores: its first `length` bytes. The account is created zeroed and only the
+    id is written there, so a byte past the id that is not zero is a program writing where it should not: the id
+    is then read as the whole field shows it (up to its last non-zero byte), which no model thread is called, so
+    the comparison reports the difference instead of hiding those bytes."""
+    if any(stored[length:]):
+        return stored.rstrip(b"\0").decode("utf-8", "backslashreplace")
+    return stored[:length].decode("utf-8")
 
 
 def _message(value: dict[str, Any], name: Names) -> Message:

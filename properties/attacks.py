@@ -8,10 +8,11 @@ transaction with the driver's instruction builders, and applies exactly one corr
 in `KINDS`, each documented below). The oracle: the transaction must fail by one of the program's own checks (a
 custom error code: a SPEC section 7 error or an Anchor framework code, never the runtime stopping a program that
 read past its accounts or wrote what it may not: every input is hostile, and a program that leans on a crash has no
-check there), and change nothing (every byte, owner and lamport of every account it names and of every program
-account equal before and after; the supply summed over the program's accounts still TOTAL_SUPPLY); the model is
-not stepped (its state is untouched). Anything else is a violation of `access_control`, shrunk and written as a
-trace like any other failure.
+check there), by the check that guards what the corruption breaks wherever that is determined (`expected_error`:
+a refusal by some later check means the guard for it is missing or wrong), and change nothing (every byte, owner
+and lamport of every account it names and of every program account equal before and after; the supply summed over
+the program's accounts still TOTAL_SUPPLY); the model is not stepped (its state is untouched). Anything else is a
+violation of `access_control`, shrunk and written as a trace like any other failure.
 
 A few kinds are *neutral*: something an attacker can do around a valid step that must not change its outcome
 (`NEUTRAL`, for example lamports sent to an address before the step creates an account there). For those the
@@ -172,6 +173,11 @@ def _other_messages(model: Model, base: Step) -> tuple[str, ...]:
     return tuple(f"{t}/{min(threads[t].messages)}" for t in _other_threads(model, base) if threads[t].messages)
 
 
+def _same_thread_messages(model: Model, base: Step) -> tuple[str, ...]:
+    thread = model.state.threads.get(base.thread_id)  # type: ignore[arg-type]
+    return () if thread is None else tuple(sorted(thread.messages))[:4]
+
+
 def _unnamed_account(model: Model, base: Step) -> bool:
     """Whether the program holds an account `base`'s transaction does not name, besides the config and the
     treasury (a fake one's stand-in): a fund names every account there is until another wallet or a thread
@@ -214,6 +220,7 @@ CHOICES: dict[str, Callable[[Model, Step], tuple[str, ...]]] = {
         _other_threads(m, b) if b.op in (*CREATED, "request_public", "process_approval", "expire") else ()
     ),
     "other_thread_message": lambda m, b: _other_messages(m, b) if "message" in WRITABLE[b.op] else (),
+    "other_message": lambda m, b: _same_thread_messages(m, b) if CREATED.get(b.op) == "message" else (),
     "foreign_owner": _existing_roles,
     "not_pda": lambda m, b: (*_created(b), *(r for r in ("config", "treasury") if r in EXISTING[b.op])),
     "noncanonical_bump": lambda m, b: _created(b),
@@ -266,6 +273,15 @@ def _valid_but_for_its_id(model: Model, step: Step) -> bool:
         return False
     free = next(f"t{n}" for n in itertools.count() if f"t{n}" not in model.state.threads)
     return model.refusal(dataclasses.replace(step, thread=free)) is None
+
+
+def base_is_valid(model: Model, attack: Attack) -> bool:
+    """Whether the attack's base step is valid in the model's state now, as it was when the attack was generated
+    (for `invalid_utf8`, valid but for its id, which the attack replaces). An `initialize` sends genesis, not its
+    base step, so its base never matters."""
+    if attack.kind == "initialize" or model.refusal(attack.base) is None:
+        return True
+    return attack.kind == "invalid_utf8" and _valid_but_for_its_id(model, attack.base)
 
 
 def mix_attack(model: Model, source: Source, step: Step) -> Step:
@@ -348,6 +364,14 @@ def _other_thread_message(tx: Tx, arg: str) -> None:
     thread_id, _, content_hash = arg.partition("/")
     pdas = tx.env.driver.pdas
     tx.put("message", pdas.message(pdas.thread(thread_id)[0], bytes.fromhex(content_hash))[0])
+
+
+def _other_message(tx: Tx, arg: str) -> None:
+    """Another existing message of the step's own thread (content hash `arg`) at the address of the message the
+    step creates: a forged address that holds a real message of this thread, which is not this hash's message
+    (only the canonical address of an existing hash is `DuplicateContent`)."""
+    pdas = tx.env.driver.pdas
+    tx.put("message", pdas.message(pdas.thread(tx.base.thread_id)[0], bytes.fromhex(arg))[0])
 
 
 def _foreign_owner(tx: Tx, arg: str) -> None:
@@ -540,7 +564,9 @@ def _initialize(tx: Tx, arg: str) -> None:
     the payer not signing; a config or treasury address that is not its PDA or is a non-canonical bump's; a
     wrong system program; a read-only config or treasury; the program data account left out; truncated or
     extended data; authorities none, one more than `MAX_AUTHORITIES` (however many the parameters name), or
-    repeated; a threshold of 0 or above them; or one parameter SPEC section 1 rules out (`BAD_PARAMS`)."""
+    repeated (the last one replaced by the first, or one authority twice: as many as a valid genesis names, so
+    that only the duplicate check can refuse them); a threshold of 0 or above them; or one parameter SPEC section 1
+    rules out (`BAD_PARAMS`)."""
     from programs import instructions as ix
     from programs.loader import programdata_address
 
@@ -558,11 +584,13 @@ def _initialize(tx: Tx, arg: str) -> None:
     if arg in BAD_PARAMS:
         name, value = BAD_PARAMS[arg]
         args["params"][name] = value(args["params"])
-    elif arg in ("no_authorities", "four_authorities", "repeated_authority"):
-        extra = {"no_authorities": [], "repeated_authority": authorities[:1],
-                 "four_authorities": [env.address(b"authority", bytes([i]))
-                                      for i in range(MAX_AUTHORITIES + 1 - len(authorities))]}[arg]  # fmt: skip
-        args["authorities"] = (authorities + extra) if extra else []
+    elif arg == "no_authorities":
+        args["authorities"] = []
+    elif arg == "four_authorities":
+        args["authorities"] = authorities + [env.address(b"authority", bytes([i]))
+                                             for i in range(MAX_AUTHORITIES + 1 - len(authorities))]  # fmt: skip
+    elif arg == "repeated_authority":  # the last replaced by the first, so the count stays one the parser takes
+        args["authorities"] = authorities[:-1] + authorities[:1] if len(authorities) > 1 else authorities * 2
     elif arg in ("zero_threshold", "threshold_above_authorities"):
         args["threshold"] = 0 if arg == "zero_threshold" else len(authorities) + 1
     _encode(tx, args)
@@ -611,6 +639,7 @@ KINDS: dict[str, AttackKind] = {
         AttackKind("other_member", _other_member),
         AttackKind("other_thread", _other_thread),
         AttackKind("other_thread_message", _other_thread_message),
+        AttackKind("other_message", _other_message),
         AttackKind("foreign_owner", _foreign_owner),
         AttackKind("not_pda", _not_pda),
         AttackKind("noncanonical_bump", _noncanonical_bump),
@@ -630,6 +659,68 @@ KINDS: dict[str, AttackKind] = {
         AttackKind("initialize", _initialize),
     )
 }
+
+
+# The check that refuses each corruption first, named as the program names its error (`programs/choir/errors.h`):
+# the Anchor framework code of the constraint an Anchor accounts struct declares for what the corruption breaks (an
+# account's `has_one` owner, its seeds, owner program, discriminator, `mut`, `Signer`, an address constraint, the
+# account count, the instruction's Borsh data), a SPEC section 7 error (a multisig short of its threshold is
+# `Unauthorized`), or genesis's `require!`s. None (or no entry) where the first check met depends on the state,
+# not on the corruption (another thread's own SPEC guards, another instruction's accounts): any program error.
+_REFUSED_BY_INITIALIZE = {"again": "AccountDiscriminatorAlreadySet", "payer_not_authority": "RequireKeysEqViolated",
+                          "attacker_program_data": "ConstraintAddress", "other_program": "ConstraintAddress",
+                          "wrong_system_program": "ConstraintAddress", "payer_unsigned": "AccountNotSigner",
+                          "config_read_only": "ConstraintMut", "treasury_read_only": "ConstraintMut",
+                          "missing_program_data": "AccountNotEnoughKeys", "truncated": "InstructionDidNotDeserialize",
+                          "extended": "InstructionDidNotDeserialize",
+                          "four_authorities": "InstructionDidNotDeserialize"}  # fmt: skip
+# Another thread in a creation is a forged address; under an existing message, a message it does not hold.
+_OTHER_THREAD_REFUSED_BY = {"create_thread": "ConstraintSeeds", "request_public": "ConstraintHasOne",
+                            "process_approval": "ConstraintHasOne", "expire": "ConstraintHasOne"}  # fmt: skip
+REFUSED_BY: dict[str, str | Callable[[Tx, str], str | None]] = {
+    "other_member": "ConstraintHasOne",
+    "other_thread": lambda tx, arg: _OTHER_THREAD_REFUSED_BY.get(tx.base.op),
+    "other_thread_message": lambda tx, arg: "ConstraintSeeds" if tx.base.op in CREATED else "ConstraintHasOne",
+    "other_message": "ConstraintSeeds",
+    "foreign_owner": "AccountOwnedByWrongProgram",
+    "not_pda": lambda tx, arg: "ConstraintSeeds" if arg == CREATED.get(tx.base.op) else "AccountNotInitialized",
+    "noncanonical_bump": "ConstraintSeeds",
+    "fake_config_treasury": "AccountDiscriminatorMismatch",
+    "wrong_cpi_program": "ConstraintAddress",
+    "dropped_signer": "AccountNotSigner",
+    "impostor_signer": "ConstraintHasOne",
+    "duplicate_account": "ConstraintRaw",
+    "settlement_wallets": lambda tx, arg: (
+        "AccountNotEnoughKeys"
+        if arg == "missing"
+        else "ConstraintHasOne"
+        if arg == "swapped" and len(tx.metas) - len(tx.roles) > 1
+        else "AccountNotInitialized"  # the outsider's wallet, which does not exist
+    ),
+    "fund_cosigners": "Unauthorized",
+    "bad_data": lambda tx, arg: (
+        None
+        if arg == "retyped"  # another instruction's account checks meet these accounts first
+        else "InstructionMissing"
+        if len(tx.data) < 8
+        else "InstructionDidNotDeserialize"
+    ),
+    "read_only": "ConstraintMut",
+    "missing_account": "AccountNotEnoughKeys",
+    "invalid_utf8": "InstructionDidNotDeserialize",  # a Borsh string that is not UTF-8 does not deserialize
+    "initialize": lambda tx, arg: (
+        "ConstraintSeeds"
+        if arg.endswith(("_not_pda", "_noncanonical"))
+        else _REFUSED_BY_INITIALIZE.get(arg, "RequireViolated")  # a genesis argument SPEC section 1 rules out
+    ),
+}
+
+
+def expected_error(tx: Tx, kind: str, arg: str) -> str | None:
+    """The error of the check that must refuse the corrupted transaction `tx` (`REFUSED_BY`), None where any
+    program error will do."""
+    refused_by = REFUSED_BY.get(kind)
+    return refused_by(tx, arg) if callable(refused_by) else refused_by
 
 
 class AttackEnv:
@@ -802,20 +893,28 @@ class AttackResult:
     problems: list[str] = field(default_factory=list)
 
 
+def _corrupted(driver: Any, attack: Attack) -> Tx:
+    tx = Tx(_env(driver), attack.base)
+    KINDS[attack.kind].corrupt(tx, attack.arg)
+    return tx
+
+
 def attack_transaction(driver: Any, attack: Attack) -> tuple[list[Instruction], list[Keypair]]:
     """The attack's transaction: what the base step would send, with the attack's one corruption (what
     `run_attack` sends; the benchmarks send it alone to time the program without the oracle)."""
-    tx = Tx(_env(driver), attack.base)
-    KINDS[attack.kind].corrupt(tx, attack.arg)
+    tx = _corrupted(driver, attack)
     return tx.finish(), tx.signers
 
 
-def run_attack(driver: Any, attack: Attack) -> AttackResult | None:
-    """Send the attack's transaction; None when the driver cannot express attacks (it is skipped)."""
+def run_attack(driver: Any, attack: Attack, base_valid: bool = True) -> AttackResult | None:
+    """Send the attack's transaction; None when the driver cannot express attacks (it is skipped). `base_valid`:
+    whether the base step is valid in the model's state now (`base_is_valid`), so that the corruption alone
+    decides which check must refuse it (`expected_error`); a shrunk or hand-made trace may attack any step."""
     if not accepts_attacks(driver) or invalid_time(driver.last_now, attack.now, driver.params) is not None:
         return None
     env = _env(driver)
-    instructions, signers = attack_transaction(driver, attack)
+    tx = _corrupted(driver, attack)
+    instructions, signers = tx.finish(), tx.signers
     payer = driver.transport.payer_key
     named = {meta.pubkey for ix in instructions for meta in ix.accounts if meta.pubkey != payer}
     before = env.accounts(named)
@@ -828,6 +927,11 @@ def run_attack(driver: Any, attack: Attack) -> AttackResult | None:
     elif not _program_error(outcome.err):
         problems.append(f"{attack.kind} ({attack.arg}) on {attack.base.op} was stopped by the runtime ({error}), "
                         "not refused by a check of the program")  # fmt: skip
+    elif base_valid:
+        expected = expected_error(tx, attack.kind, attack.arg)
+        if expected is not None and error != expected:
+            problems.append(f"{attack.kind} ({attack.arg}) on {attack.base.op} was refused with {error}, not by "
+                            f"the check that guards it ({expected})")  # fmt: skip
     changed = [str(key) for key in before.keys() | after.keys() if before.get(key) != after.get(key)]
     if changed:
         problems.append(
@@ -960,9 +1064,10 @@ def step_attack(lockstep: Any, attack: Attack) -> str | None:
 
     if attack.kind in NEUTRAL:
         return _step_neutral(lockstep, attack)
+    valid = base_is_valid(lockstep.model, attack)
     lockstep.steps.append(attack)
     runner = getattr(lockstep.driver, "attack", None)  # a replay's witness records what the target did
-    result = runner(attack) if runner is not None else run_attack(lockstep.driver, attack)
+    result = runner(attack, valid) if runner is not None else run_attack(lockstep.driver, attack, valid)
     record(lockstep.coverage.attacks, attack, result)
     if result is not None and result.problems:
         lockstep.coverage.violations["access_control"] += 1

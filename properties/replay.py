@@ -39,9 +39,9 @@ class _Witness:
         self.outcomes: list[str | dict[str, Any] | None] = []  # an attack's whole result line
         self.model: Any = None  # the lockstep's model, when comparing on a cluster
 
-    def attack(self, attack: Attack) -> AttackResult | None:
+    def attack(self, attack: Attack, base_valid: bool = True) -> AttackResult | None:
         """Run an attack on the target (`properties.attacks`) and record its line."""
-        result = run_attack(self.driver, attack)
+        result = run_attack(self.driver, attack, base_valid)
         self.outcomes.append(attack_line(len(self.outcomes), attack, result))
         return result
 

@@ -60,14 +60,14 @@ uint64_t check_new_message(const Context *ctx, NewMessage *m) {
     m->seeds[1] = (SolSignerSeed){m->thread->key.x, 32};
     m->seeds[2] = (SolSignerSeed){m->args->content_hash, 32};
     m->seeds[3] = (SolSignerSeed){&m->bump, 1};
-    return verify_pda(ctx, &m->account->key, m->seeds, 4, &m->bump);
+    return verify_pda(ctx, &m->account->key, m->seeds, ARRAY_LEN(m->seeds), &m->bump);
 }
 
 /* Creates the account checked by check_new_message and writes the fields both submissions set alike: the seed
  * fields that authenticate the message from then on (thread, content_hash, with author and bump), its creation
  * time and privacy. The caller sets the rest (stake, deadline, state, is_spec, ...). */
 uint64_t create_message(const Context *ctx, const NewMessage *m, int64_t now, Message **out) {
-    Creation creation = {m->payer, m->account, m->system_program, m->seeds, 4};
+    Creation creation = {m->payer, m->account, m->system_program, m->seeds, ARRAY_LEN(m->seeds)};
     TRY(create_pda(ctx, &creation, sizeof(Message)));
     Message *message = (Message *)m->account->data;
     message->discriminator = DISC_MESSAGE;

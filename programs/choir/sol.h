@@ -27,6 +27,8 @@ typedef _Bool bool;
 
 #define offsetof(type, field) __builtin_offsetof(type, field)
 #define STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+/* An array's element count, so a count passed with an array (a PDA's signer seeds) is never written twice. */
+#define ARRAY_LEN(array) (sizeof(array) / sizeof((array)[0]))
 
 typedef struct {
     uint8_t x[32];

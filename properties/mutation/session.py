@@ -4,7 +4,8 @@ the rest on several processes.
 * Equivalent mutants (no behaviour change) are listed in a committed TOML file, by default
   `programs/choir/mutation-equivalents.toml`, each with its reason; they are not run and not scored. An entry
   names a mutant by id; only its last part, the line-independent key, has to match, so moving code does not
-  invalidate the list. An entry that matches no mutant is reported as stale.
+  invalidate the list. An entry that matches no mutant of the files and operators a session generated is reported
+  as stale (`stale_entries`): judged against everything generated, not the sample or the mutants picked to run.
 * Verdicts are cached in a JSON-lines file, one line per finished mutant, keyed by the mutated program's source
   hash, the campaign settings and the checker's version (`execute.checker_version`): an interrupted or repeated
   session resumes where it stopped, and any change to the program, the settings or the property suite reruns
@@ -185,10 +186,29 @@ def program_session(
                 diff,
             )
         )
-    known = {m.key for m in mutants}
-    stale = sorted(mutant_id for key, (mutant_id, _) in equivalents.items() if key not in known)
     baseline = verdicts[BASELINE][0]
-    return SessionResult("program", records, baseline, stale, time.perf_counter() - started, ran, from_cache)
+    return SessionResult("program", records, baseline, [], time.perf_counter() - started, ran, from_cache)
+
+
+def stale_entries(
+    equivalents: dict[str, tuple[str, str]],
+    generated: Sequence[Mutant],
+    files: Sequence[str] = (),
+    operators: Sequence[str] = (),
+) -> list[str]:
+    """The equivalents entries that name no mutant any more: those whose file and operator (from their id) are
+    within `files` and `operators` (what `generated` was generated for; empty means all) and whose key is none of
+    `generated`'s. `generated` is the whole generation, before any sample or `--mutant` choice: an entry is stale
+    because the program changed, never because a sample left its mutant out."""
+    known = {m.key for m in generated}
+    stale = []
+    for key, (mutant_id, _) in equivalents.items():
+        parts = mutant_id.split(":")
+        file, operator = parts[0], parts[-2] if len(parts) > 2 else ""
+        in_scope = (not files or any(Path(file).match(g) for g in files)) and (not operators or operator in operators)
+        if in_scope and key not in known:
+            stale.append(mutant_id)
+    return sorted(stale)
 
 
 def model_session(names: Sequence[str], execution: Execution) -> SessionResult:

@@ -86,7 +86,7 @@ ACCESS_BUGS: dict[str, tuple[str, str, str]] = {
     # The treasury's address is not checked at genesis: a non-canonical bump's address is taken.
     "treasury_pda_unchecked": (
         "processor/initialize.c",
-        "    TRY(verify_pda(ctx, &treasury_acc->key, treasury_seeds, 2, &treasury_bump));\n",
+        "    TRY(verify_pda(ctx, &treasury_acc->key, treasury_seeds, ARRAY_LEN(treasury_seeds), &treasury_bump));\n",
         "",
     ),
     # Genesis counts one account too few: without the program data account it reads past the table.
@@ -109,6 +109,25 @@ ACCESS_BUGS: dict[str, tuple[str, str, str]] = {
         "processor/initialize.c",
         "config->total_supply = args.total_supply;",
         "config->total_supply = args.total_supply - 1;",
+    ),
+    # Any message of this thread already at a new message's address is taken for this hash's: a forged address is
+    # refused DuplicateContent (a SPEC guard) instead of by the seeds check that guards the address.
+    "forged_message_address_as_duplicate": (
+        "ledger.c",
+        "key_eq(&existing->thread, &m->thread->key) && key_eq(existing->content_hash, m->args->content_hash)",
+        "key_eq(&existing->thread, &m->thread->key)",
+    ),
+    # Genesis compares each authority with the earlier ones read backwards: a repeated authority is accepted.
+    "repeated_authority_at_genesis": (
+        "processor/initialize.c",
+        "a->authorities[32 * i + k] == a->authorities[32 * j + k]",
+        "a->authorities[32 * i - k] == a->authorities[32 * j + k]",
+    ),
+    # The thread id is copied one byte too far: the deposit's low byte lands in the stored id's unused bytes.
+    "thread_id_overrun": (
+        "processor/create_thread.c",
+        "for (uint32_t i = 0; i < args.thread_id_len; i++) thread->thread_id[i]",
+        "for (uint32_t i = 0; i <= args.thread_id_len; i++) thread->thread_id[i]",
     ),
 }
 

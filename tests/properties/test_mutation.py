@@ -114,3 +114,18 @@ def test_model_mutants_report_through_the_same_table_on_dask(tmp_path: Path) -> 
 )
 def test_bad_arguments_exit_2(args: list[str]) -> None:
     assert CliRunner().invoke(app, ["mutate", "--list", *args]).exit_code == 2
+
+
+def test_stale_equivalents_are_judged_against_everything_generated() -> None:
+    """An entry is stale when its mutant is gone from the program, never because a sample, `--mutant` or a file
+    or operator filter left it out."""
+    from properties.mutation.session import stale_entries
+
+    mutants = generate(SOURCE)
+    equivalents = load_equivalents(SOURCE / "mutation-equivalents.toml")
+    gone = {"deadbeef": ("ledger.c:1:1:removed-statement:deadbeef", "a mutant the program no longer has")}
+    assert stale_entries(equivalents, mutants) == []
+    assert stale_entries(equivalents, mutants[:1]) == sorted(i for i, _ in equivalents.values())
+    assert stale_entries({**equivalents, **gone}, mutants) == ["ledger.c:1:1:removed-statement:deadbeef"]
+    assert stale_entries(gone, [], files=["processor/*.c"]) == []  # out of the files generated: not judged
+    assert stale_entries(gone, [], operators=["constant-offset"]) == []

@@ -36,13 +36,13 @@ uint64_t process_create_thread(Context *ctx) {
         for (uint32_t i = 0; same && i < args.thread_id_len; i++) same = existing->thread_id[i] == args.thread_id[i];
         return same ? ERR_THREAD_EXISTS : ERR_CONSTRAINT_SEEDS;
     }
-    TRY(verify_pda(ctx, &thread_acc->key, seeds, 3, &bump));
+    TRY(verify_pda(ctx, &thread_acc->key, seeds, ARRAY_LEN(seeds), &bump));
     if (args.deposit < config->min_thread_balance) return ERR_BELOW_MINIMUM_BALANCE;
     uint64_t held = member == NULL ? 0 : member->balance;
     if (held < args.deposit) return ERR_INSUFFICIENT_FUNDS;
 
     int64_t now = clock_now();
-    Creation thread_acc_creation = {payer, thread_acc, system, seeds, 3};
+    Creation thread_acc_creation = {payer, thread_acc, system, seeds, ARRAY_LEN(seeds)};
     TRY(create_pda(ctx, &thread_acc_creation, sizeof(Thread)));
     member->balance = held - args.deposit;
     Thread *thread = (Thread *)thread_acc->data;

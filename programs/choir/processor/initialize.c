@@ -71,11 +71,11 @@ uint64_t process_initialize(Context *ctx) {
     SolSignerSeed config_seeds[2] = {{(const uint8_t *)SEED_CONFIG, sizeof(SEED_CONFIG) - 1}, {&config_bump, 1}};
     SolSignerSeed treasury_seeds[2] = {{(const uint8_t *)SEED_TREASURY, sizeof(SEED_TREASURY) - 1},
                                        {&treasury_bump, 1}};
-    TRY(verify_pda(ctx, &config_acc->key, config_seeds, 2, &config_bump));
-    TRY(verify_pda(ctx, &treasury_acc->key, treasury_seeds, 2, &treasury_bump));
-    Creation config_acc_creation = {payer, config_acc, system, config_seeds, 2};
+    TRY(verify_pda(ctx, &config_acc->key, config_seeds, ARRAY_LEN(config_seeds), &config_bump));
+    TRY(verify_pda(ctx, &treasury_acc->key, treasury_seeds, ARRAY_LEN(treasury_seeds), &treasury_bump));
+    Creation config_acc_creation = {payer, config_acc, system, config_seeds, ARRAY_LEN(config_seeds)};
     TRY(create_pda(ctx, &config_acc_creation, sizeof(Config)));
-    Creation treasury_acc_creation = {payer, treasury_acc, system, treasury_seeds, 2};
+    Creation treasury_acc_creation = {payer, treasury_acc, system, treasury_seeds, ARRAY_LEN(treasury_seeds)};
     TRY(create_pda(ctx, &treasury_acc_creation, sizeof(Treasury)));
 
     Config *config = (Config *)config_acc->data;

@@ -17,8 +17,8 @@ uint64_t process_open_member(Context *ctx) {
     SolSignerSeed seeds[3] = {
         {(const uint8_t *)SEED_MEMBER, sizeof(SEED_MEMBER) - 1}, {user->key.x, 32}, {&bump, 1}};
     if (!is_absent(member_acc)) return ERR_ACCOUNT_DISCRIMINATOR_ALREADY_SET;
-    TRY(verify_pda(ctx, &member_acc->key, seeds, 3, &bump));
-    Creation member_acc_creation = {payer, member_acc, system, seeds, 3};
+    TRY(verify_pda(ctx, &member_acc->key, seeds, ARRAY_LEN(seeds), &bump));
+    Creation member_acc_creation = {payer, member_acc, system, seeds, ARRAY_LEN(seeds)};
     TRY(create_pda(ctx, &member_acc_creation, sizeof(Member)));
     Member *member = (Member *)member_acc->data;
     member->discriminator = DISC_MEMBER;
