@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from choir.tables import Column, print_table
 from sim import DEFAULT_SEEDS
 
 app = typer.Typer(no_args_is_help=True)
@@ -124,18 +125,20 @@ SchedulerOption = Annotated[
 
 
 def print_intervals(mc: Any, title: str, reference: str | None = None) -> None:
-    """The headline metrics of each case as mean [95% CI] (and, against `reference`, the paired difference)."""
+    """The headline metrics of each case as mean ± 95% half-width, or one run's exact amounts when there is one
+    seed (and, against `reference`, the paired difference); cut into no number at any width (`print_table`)."""
     from sim.metrics import exact_cell, exact_difference
     from sim.montecarlo import HEADLINE, format_interval
 
-    table = Table(title=title, title_justify="left")
-    table.add_column("metric")
     cases = mc.cases
-    for case in cases:
-        table.add_column(f"{case}: mean ± 95% CI", justify="right")
     others = [c for c in cases if reference is not None and c != reference]
-    for case in others:
-        table.add_column(f"{case} - {reference}", justify="right")
+    what = "" if len(mc.seeds) == 1 else ": mean ± 95% CI"  # one seed: the title names it
+    columns = [
+        Column("metric"),
+        *(Column(f"{escape(case)}{what}", right=True) for case in cases),
+        *(Column(f"{escape(case)} - {escape(reference or '')}", right=True) for case in others),
+    ]
+    rows = []
     for metric, label, pattern in HEADLINE:
         cells = [
             exact_cell(mc.runs, case, metric) or format_interval(mc.interval(case, metric), pattern) for case in cases
@@ -145,8 +148,8 @@ def print_intervals(mc: Any, title: str, reference: str | None = None) -> None:
             or format_interval(mc.difference(case, reference, metric), pattern)
             for case in others
         ]
-        table.add_row(label, *cells)
-    console.print(table)
+        rows.append([label, *cells])
+    print_table(console, escape(title), columns, rows)
 
 
 def exit_on_failures(mc: Any) -> None:
@@ -249,18 +252,19 @@ def _print_changed(mc: Any, case: str, reference: str) -> None:
     from sim.metrics import exact_cell, exact_difference
     from sim.montecarlo import format_interval
 
-    table = Table(title=f"changed most against {reference} (paired over the same seeds)", title_justify="left")
-    for column in ("metric", f"{case}", f"{reference}", "difference ± 95% CI"):
-        table.add_column(column, justify="left" if column == "metric" else "right")
-    for metric, diff in mc.changed_most(case, reference):
-        pattern = "{:,.3g}"
-        table.add_row(
+    pattern = "{:,.3g}"
+    rows = [
+        [
             metric,
             exact_cell(mc.runs, case, metric) or pattern.format(mc.interval(case, metric).mean),
             exact_cell(mc.runs, reference, metric) or pattern.format(mc.interval(reference, metric).mean),
             exact_difference(mc.runs, case, reference, metric) or format_interval(diff, pattern),
-        )
-    console.print(table)
+        ]
+        for metric, diff in mc.changed_most(case, reference)
+    ]
+    columns = [Column("metric"), *(Column(escape(name), right=True) for name in (case, reference))]
+    title = f"changed most against {escape(reference)} (paired over the same seeds)"
+    print_table(console, title, [*columns, Column("difference ± 95% CI", right=True)], rows)
 
 
 def _report_failure(failure: Any, policy: str) -> None:

@@ -234,6 +234,7 @@ def test_a_table_of_one_run_prints_its_amounts_exactly_as_the_ledger_holds_them(
         exact = choir_amount(int(summary[f"{metric}_units"]))
         assert f" {exact} " in output, (metric, exact, output)
     assert any(int(summary[f"{m}_units"]) % 10**8 for m in ("honest_pnl", "voter_payouts")), "no dust to show"
+    assert "…" not in output  # the runner's console is 80 columns wide: no number cut to fit
 
 
 def test_compare_runs_cases_on_the_same_seeds(tmp_path: Path) -> None:
