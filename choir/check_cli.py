@@ -26,6 +26,13 @@ PolicyOption = Annotated[
         "--policy", help="Settlement policy: a name or module:Class, as the simulator takes (the program: seeds only)."
     ),
 ]
+FormulaOption = Annotated[
+    str,
+    typer.Option(
+        "--formula",
+        help="Stake formula (name or module:Class): the generator sizes stakes by it, the model's analytics use it.",
+    ),
+]
 ParamsOption = Annotated[
     str | None, typer.Option("--params", help="Model parameters: a JSON object or file (choir_model.Params fields).")
 ]
@@ -199,10 +206,7 @@ def check(
         int, typer.Option("--seed", parser=parse_seed, metavar="INT|random", help="Seed of every random choice.")
     ] = "0",  # type: ignore[assignment]
     policy: PolicyOption = "seeds",
-    formula: Annotated[
-        str,
-        typer.Option("--formula", help="Stake formula the step generator sizes stakes with (name or module:Class)."),
-    ] = "quantum",
+    formula: FormulaOption = "quantum",
     params: ParamsOption = None,
     profile: Annotated[str, typer.Option("--profile", help="ci (default) or thorough (20x longer).")] = "ci",
     soak: Annotated[
@@ -268,7 +272,7 @@ def check(
     options = program_options(target, program, idl)
     campaign = Campaign(target, profile, examples, steps, seed, policy, model_params, soak=soak, failure_dir=failures,
                         driver_options=options, formula=formula, replay_flags=replay_flags(params=params,
-                        program=program, idl=idl))  # fmt: skip
+                        formula=None if formula == "quantum" else formula, program=program, idl=idl))  # fmt: skip
     campaign.workers, campaign.scheduler, campaign.seconds = workers, scheduler, seconds
     if soak and examples is None:  # a soak run alone, unless --examples asks for both
         campaign.examples = 0
@@ -306,6 +310,7 @@ def replay(
     trace: Annotated[Path, typer.Argument(help="A JSONL trace (docs/spec.md section 8), e.g. a failure.", exists=True)],
     target: TargetOption = "model",
     policy: PolicyOption = "seeds",
+    formula: FormulaOption = "quantum",
     params: ParamsOption = None,
     compare: Annotated[
         bool, typer.Option("--compare/--no-compare", help="Also report where target and model part.")
@@ -325,7 +330,7 @@ def replay(
     from properties.attacks import read_steps
     from properties.replay import replay as run_replay
 
-    model_params = rules_options(policy, None, params)
+    model_params = rules_options(policy, formula, params)
     try:
         steps = read_steps(trace)
     except TraceError as error:
@@ -337,7 +342,7 @@ def replay(
         err.print("[red]--shrink needs a fresh program per candidate: shrink in process (without --rpc)[/red]")
         raise typer.Exit(2)
     try:
-        outcome = run_replay(steps, target, params, policy, compare, **options)
+        outcome = run_replay(steps, target, params, policy, compare, formula, **options)
     except ValueError as error:
         err.print(str(error), style="red", markup=False)
         raise typer.Exit(2) from None
@@ -351,7 +356,7 @@ def replay(
                 from choir_model.trace import write_trace
                 from properties.replay import shrink_failure
 
-                shrunk = shrink_failure(failure, target, params, policy, **options)
+                shrunk = shrink_failure(failure, target, params, policy, formula, **options)
                 shrink_to.parent.mkdir(parents=True, exist_ok=True)
                 write_trace(shrunk, shrink_to)
                 err.print(f"shrunk from {len(failure.steps)} to {len(shrunk)} steps: {shrink_to}")

@@ -30,14 +30,14 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.stateful import get_state_machine_test
 
-from choir_model import Model, Params, Step
+from choir_model import Params, Step
 from choir_model.ops import Rules
 from choir_model.trace import write_trace
 from properties.coverage import Coverage
 from properties.driver import ModelDriver
-from properties.lockstep import PropertyFailure, run_steps
+from properties.lockstep import PropertyFailure
 from properties.machine import MachineConfig, machine_for
-from properties.shrink import refused_by, shrink
+from properties.shrink import shrink_run
 from properties.targets import driver_factory
 from properties.units import Unit, UnitResult, assemble, plan, run_unit
 
@@ -215,9 +215,8 @@ def run_campaign(campaign: Campaign, on_progress: Progress | None = None) -> Cam
         try:
             params = first.failure.params or campaign.params  # the failing run's, when they varied
             factory = driver_factory_of(dataclasses.replace(campaign, params=params))
-            steps, failure = shrink(first.failure.steps, lambda candidate: run_steps(
-                candidate, params, campaign.policy, factory, campaign.rules),
-                refused=refused_by(Model(params, campaign.policy, rules=campaign.rules)))  # fmt: skip
+            steps, failure = shrink_run(first.failure.steps, params, campaign.policy, factory, campaign.rules,
+                                        campaign.formula)  # fmt: skip
             failure.params = first.failure.params
             path = campaign.failure_path
             path.parent.mkdir(parents=True, exist_ok=True)

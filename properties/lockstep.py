@@ -157,9 +157,10 @@ def run_steps(
     policy: str,
     driver_factory: Callable[[], Driver] | None = None,
     rules: type[Rules] = Rules,
+    formula: str = "quantum",
 ) -> PropertyFailure | None:
     """Run steps in lockstep on fresh state (and a fresh driver); the first failure, or None."""
-    lockstep = Lockstep(params, policy, driver_factory() if driver_factory else None, rules=rules)
+    lockstep = Lockstep(params, policy, driver_factory() if driver_factory else None, rules=rules, formula=formula)
     try:
         for step in steps:
             lockstep.step(step)

@@ -17,8 +17,8 @@ from choir_model import Params, Step
 from choir_model.trace import step_result
 from properties.attacks import NEUTRAL, Attack, AttackResult, attack_line, prepare_neutral, run_attack
 from properties.driver import Driver
-from properties.lockstep import Lockstep, PropertyFailure, run_steps
-from properties.shrink import shrink
+from properties.lockstep import Lockstep, PropertyFailure
+from properties.shrink import shrink_run
 from properties.targets import driver_factory, replay_driver
 
 
@@ -69,17 +69,23 @@ class _Witness:
 
 
 def replay(
-    steps: Sequence[Step], target: str, params: Params, policy: str, compare: bool = False, **options: Any
+    steps: Sequence[Step],
+    target: str,
+    params: Params,
+    policy: str,
+    compare: bool = False,
+    formula: str = "quantum",
+    **options: Any,
 ) -> Replay:
     """Apply every step to the target once: one result per step and its final snapshot; with `compare`, also the
-    first failure of the lockstep run (model invariants, plus agreement with the target)."""
+    first failure of the lockstep run (model invariants, plus agreement with the target) under `formula`."""
     driver = replay_driver(target, params, policy, **options)
     witness = _Witness(driver)
     try:
         failure = None
         if compare:
             differential = driver_factory(target, params, policy, **options) is not None
-            lockstep = Lockstep(params, policy, witness if differential else None)
+            lockstep = Lockstep(params, policy, witness if differential else None, formula=formula)
             if not getattr(driver, "exact_times", True):
                 witness.model = lockstep.model
             try:
@@ -99,8 +105,11 @@ def replay(
         driver.close()
 
 
-def shrink_failure(failure: PropertyFailure, target: str, params: Params, policy: str, **options: Any) -> list[Step]:
-    """The smallest trace found that still fails the same way on the target (delta debugging, `shrink`)."""
-    factory = driver_factory(target, params, policy, **options)
-    steps, _ = shrink(failure.steps, lambda candidate: run_steps(candidate, params, policy, factory))
+def shrink_failure(
+    failure: PropertyFailure, target: str, params: Params, policy: str, formula: str = "quantum", **options: Any
+) -> list[Step]:
+    """The smallest trace found that still fails the same way on the target, under the rules it was replayed with
+    (delta debugging, `shrink_run`)."""
+    steps, _ = shrink_run(failure.steps, params, policy, driver_factory(target, params, policy, **options),
+                          formula=formula)  # fmt: skip
     return steps

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from choir_model import Model, Step
+from choir_model import Model, Params, Step
+from choir_model.ops import Rules
+from choir_model.resolve import resolve_formula
 from properties.attacks import model_step
-from properties.lockstep import PropertyFailure
+from properties.driver import Driver
+from properties.lockstep import PropertyFailure, run_steps
 
 Replay = Callable[[Sequence[Step]], PropertyFailure | None]
 
@@ -66,3 +69,22 @@ def shrink(
         if not progressed:
             chunk //= 2
     return current, failure
+
+
+def shrink_run(
+    steps: Sequence[Step],
+    params: Params,
+    policy: str,
+    factory: Callable[[], Driver] | None,
+    rules: type[Rules] = Rules,
+    formula: str = "quantum",
+) -> tuple[list[Step], PropertyFailure]:
+    """`shrink` a failing run under the rules it failed with: every candidate replays in lockstep with the same
+    policy, stake formula, parameters and model rules (a campaign's or a replayed trace's), and the first cut
+    drops what a model with those rules refuses."""
+    model = Model(params, policy, formula=resolve_formula(formula), rules=rules)
+
+    def replay(candidate: Sequence[Step]) -> PropertyFailure | None:
+        return run_steps(candidate, params, policy, factory, rules, formula)
+
+    return shrink(steps, replay, refused=refused_by(model))

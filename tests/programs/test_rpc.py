@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from solders.keypair import Keypair
+from solders.pubkey import Pubkey
 
 from choir_model import (
     CHOIR,
@@ -42,6 +43,13 @@ def validator(choir_so: bytes) -> Iterator[tuple[LoopbackValidator, Keypair]]:
     node = LoopbackValidator(choir_so, program_keypair(), funded={payer.pubkey(): 10**15}, authority=payer)
     yield node, payer
     node.close()
+
+
+def test_the_loopback_validator_starts_the_drivers_lean_runtime(validator: tuple[LoopbackValidator, Keypair]) -> None:
+    """`programs.transport.runtime`, which `tests/programs/test_runtime.py` holds equal to `LiteSVM()` for Choir,
+    without the SPL programs a full `LiteSVM()` loads (the Token program's account is the witness)."""
+    node, _ = validator
+    assert node.svm.get_account(Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")) is None
 
 
 def timeless(snapshot: dict) -> dict:

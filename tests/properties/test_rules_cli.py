@@ -71,3 +71,39 @@ def test_bad_rules_exit_2(arguments: list[str], tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["check", *arguments, "--soak", "10", "--failures", str(tmp_path)])
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
+
+
+class CountingStake:
+    """A stake formula that counts the recommendations asked of it (a class attribute: each resolve builds one)."""
+
+    name = "counting"
+    uses_age = False
+    asked = 0
+
+    def recommend(self, temperature: float, frequency: float, balance: float, age: int = 0) -> float:
+        CountingStake.asked += 1
+        return 1.0
+
+
+COUNTING = f"{__name__}:CountingStake"
+
+
+def test_a_campaign_failure_names_its_formula_and_replays_and_shrinks_under_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "sim"))
+    runner = CliRunner()
+    found = runner.invoke(
+        app, ["check", "--policy", LEAKY, "--formula", COUNTING, "--soak", "6000", "--failures", str(tmp_path)]
+    )
+    assert found.exit_code == 1, found.output
+    assert f"--formula {COUNTING}" in found.stdout  # the replay command carries every rule the campaign ran
+    (trace,) = tmp_path.glob("*.jsonl")
+    CountingStake.asked = 0
+    shrunk = tmp_path / "shrunk.jsonl"
+    replay = runner.invoke(
+        app, ["check", "replay", str(trace), "--policy", LEAKY, "--formula", COUNTING, "--shrink", str(shrunk)]
+    )
+    assert replay.exit_code == 1 and "conservation" in replay.stderr, replay.output
+    assert CountingStake.asked > 0  # the replay's and the shrinker's models priced specs with the given formula
+    assert read_trace(shrunk)
