@@ -38,7 +38,7 @@ import pandas as pd
 
 from sim.executors import Executor, InProcess, JobError
 from sim.scenario import Scenario, check_type, load_scenario, load_toml
-from sim.sweep import RunSpec, check_distribution, execute_run
+from sim.sweep import check_distribution, simulate_summary
 
 _HEAD = {
     "name": "sensitivity",
@@ -167,13 +167,13 @@ def evaluate_points(spec: SensitivitySpec, rows: np.ndarray) -> tuple[np.ndarray
     """The outputs of `rows` of the unit hypercube, each on seeds `scenario.seed .. + seeds - 1` (the same seeds
     for every row: common random numbers), as an array rows x seeds x outputs (NaN where a run failed or the
     metric is undefined) and the number of runs that failed. Runs on a worker, one job per chunk of rows: a cheap
-    evaluation does not pay a scheduler round trip, and the scenarios are built and validated there."""
+    evaluation does not pay a scheduler round trip, and the scenarios are built and validated there (once: the
+    scenario goes to the simulator as built, not through its raw form again)."""
     out = np.full((len(rows), spec.seeds, len(spec.outputs)), np.nan)
     failed = 0
     for i, u in enumerate(rows):
         for k in range(spec.seeds):
-            scenario = spec.scenario_for(u, spec.scenario.seed + k)
-            result = execute_run(RunSpec(0, i, {}, scenario.seed, scenario.raw, f"r{i}s{k}"))
+            result = simulate_summary(spec.scenario_for(u, spec.scenario.seed + k))
             if result["status"] == "ok":
                 out[i, k] = [float(result["summary"].get(name, math.nan)) for name in spec.outputs]
             else:

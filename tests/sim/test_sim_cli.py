@@ -112,6 +112,7 @@ def test_sweep_file_errors(tmp_path: Path) -> None:
     for body, named in (
         ("seeds = 2.5", "sweep.seeds must be an integer"),
         ('mode = "random"\nsamples = 2\n[random]\n"formula.k" = { uniform = [1.0, nan] }', "finite low <= high"),
+        ('mode = "random"\nsamples = 2\n[random]\n"world.threads" = { int = [1.5, 3] }', "int needs integer bounds"),
     ):
         bad.write_text(f'[sweep]\nscenario = "baseline"\n{body}\n', encoding="utf-8")
         code, output = invoke("sim", "sweep", str(bad), "--workers", "0")
