@@ -466,6 +466,7 @@ def sensitivity(
         if changes:
             spec = dataclasses.replace(spec, **changes)
             spec.check()
+        spec.check_outputs()
     except (FileNotFoundError, ValueError) as error:
         err.print(f"[red]{escape(str(error))}[/red]", soft_wrap=True)
         raise typer.Exit(2) from None

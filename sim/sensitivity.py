@@ -30,6 +30,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,21 @@ class SensitivitySpec:
             raise ValueError(f"sensitivity.samples must be a power of 2 for Sobol sampling, got {self.samples}")
         if not 0 < self.days <= 36_500:
             raise ValueError(f"sensitivity.days must be in (0, 36500], got {self.days}")
+
+    def check_outputs(self) -> None:
+        """Every output must name a number of a run's summary. One run at the centre of the box (in this process)
+        says which, before the analysis spends its N x (D + 2) runs on a misspelt name; a run that fails here is
+        left to the analysis, which reports it with its row."""
+        result = simulate_summary(self.scenario_for(np.full(len(self.parameters), 0.5), self.scenario.seed))
+        if result["status"] != "ok":
+            return
+        numbers = sorted(k for k, v in result["summary"].items() if isinstance(v, Real) and not isinstance(v, bool))
+        unknown = [name for name in self.outputs if name not in numbers]
+        if unknown:
+            raise ValueError(
+                f"sensitivity.outputs: {', '.join(map(repr, unknown))} not a number of a run's summary; "
+                f"known: {', '.join(numbers)}"
+            )
 
     def problem(self) -> dict[str, Any]:
         """SALib's problem: every parameter on [0, 1] (mapped to its range by `values`)."""

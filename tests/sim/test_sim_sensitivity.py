@@ -3,6 +3,7 @@ chunked, exactly zero indices for a parameter that changes nothing, and the eval
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -53,3 +54,13 @@ def test_a_parameter_that_changes_nothing_has_zero_indices(tiny: SensitivitySpec
     assert (cooldown[["S1", "S1_conf", "ST", "ST_conf"]] == 0).all().all()
     k = indices.loc[("median_recommended_choir", "formula.k")]
     assert k["ST"] > 0.5
+
+
+def test_an_output_that_no_summary_has_is_refused_before_the_analysis_runs(tiny: SensitivitySpec) -> None:
+    tiny.check_outputs()
+    misspelt = dataclasses.replace(tiny, outputs=("approval_rate", "attacker_pnl"))
+    named = r"'attacker_pnl' not a number of a run's summary; known: .*attacker_pnl_choir"
+    with pytest.raises(ValueError, match=named):
+        misspelt.check_outputs()
+    with pytest.raises(ValueError, match="'scenario' not a number"):  # a summary field, but not a number
+        dataclasses.replace(tiny, outputs=("scenario",)).check_outputs()
