@@ -66,7 +66,7 @@ def mutate(
     from properties.campaign import PROFILES
     from properties.mutation import session as sessions
     from properties.mutation.execute import CampaignSettings
-    from properties.mutation.report import passes, print_report, to_json
+    from properties.mutation.report import passes, print_report, print_stale, to_json
 
     if target not in ("program", "model"):
         _bad(f"unknown target {target!r}; choose program or model")
@@ -95,13 +95,11 @@ def mutate(
             for mutant in mutants:
                 mark = "  [equivalent]" if mutant.key in known else ""
                 typer.echo(f"{mutant.id}  {mutant.description}{mark}")
-            for mutant_id in stale:
-                err.print(f"[yellow]stale equivalent entry (no such mutant any more): {mutant_id}[/yellow]")
+            print_stale(err, stale)
             return
         with _progress(len([m for m in mutants if m.key not in known]) + 1) as advance:
             execution = sessions.Execution(settings, timeout, runner, verdict_cache, advance)
-            result = sessions.program_session(source, mutants, known, execution)
-        result.stale_equivalents = stale
+            result = sessions.program_session(source, mutants, known, execution, stale)
         _check_toolchain(result.baseline)
     if as_json:
         typer.echo(json.dumps(to_json(result, min_score), indent=2))

@@ -259,8 +259,14 @@ def execute_run(run: RunSpec) -> dict[str, Any]:
     try:
         outcome = simulate_summary(Scenario.from_dict(run.scenario))
     except Exception as error:  # a scenario that does not validate is reported with its run, never lost
-        outcome = {"status": "failed", "error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
+        outcome = _failed(error)
     return {**base, **outcome, "wall_seconds": time.perf_counter() - started}
+
+
+def _failed(error: BaseException, reason: str | None = None) -> dict[str, Any]:
+    """A failed run's record (called inside the `except` that caught `error`, for its traceback)."""
+    reason = reason or f"{type(error).__name__}: {error}"
+    return {"status": "failed", "error": reason, "traceback": traceback.format_exc()}
 
 
 def simulate_summary(scenario: Scenario) -> dict[str, Any]:
@@ -275,18 +281,12 @@ def simulate_summary(scenario: Scenario) -> dict[str, Any]:
     try:
         return {"status": "ok", "summary": collect(World(scenario, trace_dir=trace_dir).run()).summary}
     except SimulationFailed as failure:
-        try:
-            trace = Path(failure.trace_path).read_text(encoding="utf-8")
-        finally:
-            shutil.rmtree(trace_dir, ignore_errors=True)
-        return {
-            "status": "failed",
-            "error": f"InvariantViolation: {failure.violation}",
-            "traceback": traceback.format_exc(),
-            "trace": trace,
-        }
+        trace = Path(failure.trace_path).read_text(encoding="utf-8")
+        return {**_failed(failure, f"InvariantViolation: {failure.violation}"), "trace": trace}
     except Exception as error:  # every failure is reported with its run, never lost
-        return {"status": "failed", "error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
+        return _failed(error)
+    finally:
+        shutil.rmtree(trace_dir, ignore_errors=True)  # nothing there unless the run failed
 
 
 @dataclass

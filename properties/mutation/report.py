@@ -114,8 +114,7 @@ def print_report(result: SessionResult, console: Console, min_score: float | Non
             f"account, signer, owner, PDA and multisig checks: [{style}]{survivors} of "
             f"{accounts[KILLED] + accounts[TIMED_OUT] + survivors} scored mutants survived[/{style}]"
         )
-    for mutant_id in result.stale_equivalents:
-        console.print(f"[yellow]stale equivalent entry (no such mutant any more): {mutant_id}[/yellow]")
+    print_stale(console, result.stale_equivalents)
     if not baseline_ok(result):
         assert result.baseline is not None
         console.print(
@@ -134,6 +133,12 @@ def print_report(result: SessionResult, console: Console, min_score: float | Non
 
 
 HEADERS = {KILLED: "killed", SURVIVED: "survived", TIMED_OUT: "timeout", NOT_BUILT: "unbuilt", EQUIVALENT: "equiv"}
+
+
+def print_stale(console: Console, stale: Iterable[str]) -> None:
+    """The equivalents entries that name no mutant any more (`session.stale_entries`), one line each."""
+    for mutant_id in stale:
+        console.print(f"[yellow]stale equivalent entry (no such mutant any more): {mutant_id}[/yellow]")
 
 
 def _table(title: str, groups: dict[str, Counter[str]], label: str) -> Table:

@@ -152,9 +152,14 @@ class Execution:
 
 
 def program_session(
-    source_dir: Path, mutants: Sequence[Mutant], equivalents: dict[str, tuple[str, str]], execution: Execution
+    source_dir: Path,
+    mutants: Sequence[Mutant],
+    equivalents: dict[str, tuple[str, str]],
+    execution: Execution,
+    stale: Sequence[str] = (),
 ) -> SessionResult:
-    """Judge `mutants` of the program at `source_dir` (equivalent ones excluded), plus the unmutated program."""
+    """Judge `mutants` of the program at `source_dir` (equivalent ones excluded), plus the unmutated program;
+    `stale` are the equivalents entries `stale_entries` found, carried into the result's report."""
     started = time.perf_counter()
     version, settings = checker_version(), execution.settings
     scored = [m for m in mutants if m.key not in equivalents]
@@ -187,7 +192,7 @@ def program_session(
             )
         )
     baseline = verdicts[BASELINE][0]
-    return SessionResult("program", records, baseline, [], time.perf_counter() - started, ran, from_cache)
+    return SessionResult("program", records, baseline, list(stale), time.perf_counter() - started, ran, from_cache)
 
 
 def stale_entries(
