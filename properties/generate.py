@@ -59,6 +59,16 @@ VALID_SIGNERS = (("treasury1", "treasury2"), ("treasury1", "treasury3"), ("treas
 INVALID_SIGNERS = (("treasury1",), (), ("treasury1", "mallory"), ("treasury3", "treasury3"), ("treasury3",))
 OPS = ("fund", "create_thread", "submit_message", "request_public", "submit_spec", "process_approval", "expire",
        "divest")  # fmt: skip
+# The option lists the builders draw from, built once (the order of each is part of what a seed builds).
+ANY_THREAD_IDS = (*THREAD_IDS, *BAD_THREAD_IDS)
+NO_THREAD_IDS = ("t-none", *THREAD_IDS)  # the thread of a step whose thread choice was the invalid one
+FUND_AMOUNTS = (100 * CHOIR, 10 * CHOIR, 1000 * CHOIR, 1, 3 * CHOIR + 1)
+PRIVACIES = tuple(Privacy)
+FORWARDS = (0, 1, 60, 3600)  # seconds after the last step
+BACKWARDS = (1, 3600)  # seconds before it (InvalidTime)
+NEAR = (0, -1, 1)  # at a bound, or one base unit either side
+# The operations that address an existing message, so may change its state (a submission only adds a new one).
+ADDRESSING = frozenset(("request_public", "process_approval", "expire"))
 
 
 class Source(Protocol):
@@ -78,10 +88,6 @@ class RandomSource:
 
     def index(self, n: int) -> int:
         return int(self._random() * n) if n > 1 else 0
-
-
-def content_hash(number: int) -> str:
-    return f"{number:064x}"
 
 
 PRIVATE, PENDING = MessageState.PRIVATE, MessageState.PENDING
@@ -125,7 +131,14 @@ class MessageIndex:
 
 
 class StepGenerator:
-    """Builds steps of a requested kind from the current state of `model` (the reference)."""
+    """Builds steps of a requested kind from the current state of `model` (the reference).
+
+    Speed (the soak's goal is 80% of the rate of replaying its steps through the checked model): every builder
+    makes exactly the draws, in exactly the order, of the plain version it replaced (the same seed builds the same
+    steps), but draws through a local `index` rather than `pick`/`invalid` method calls, and reads what does not
+    change from step to step from caches checked by a cheap key: the thread ids not yet created (threads are never
+    deleted), a thread's outsiders (co-authors are only ever added, SPEC section 3), the recommended stake (a pure
+    function of balance and co-author count)."""
 
     def __init__(self, model: Model, source: Source, invalid_one_in: int = 8, attacks: bool = False) -> None:
         self.model = model
@@ -134,8 +147,12 @@ class StepGenerator:
         self.invalid_one_in = invalid_one_in
         self.hashes_used = 0
         self._thread_ids: tuple[str, ...] = ()
+        self._free_ids: tuple[int, list[str]] = (-1, [])  # (thread count, ids in THREAD_IDS not yet created)
+        self._outsiders: dict[str, tuple[list[str], int, list[str]]] = {}  # id -> (co_authors, count, outsiders)
+        self._stakes: dict[tuple[int, int], int] = {}  # (balance, co-authors) -> recommended stake
         self._indexes: dict[str, MessageIndex] = {}
         self._addressed: tuple[str, str] | None = None  # (thread, hash) of the last step built
+        self._builders = {op: getattr(self, op) for op in OPS}
 
     @property
     def source(self) -> Source:
@@ -147,6 +164,15 @@ class StepGenerator:
         self._source = source
         self._index = source.index
 
+    @property
+    def invalid_one_in(self) -> int:
+        return self._invalid_one_in
+
+    @invalid_one_in.setter
+    def invalid_one_in(self, one_in: int) -> None:
+        self._invalid_one_in = one_in
+        self._invalid_at = one_in - 1  # `invalid()` is true when the draw is the last of `one_in`
+
     # -- choice helpers ------------------------------------------------------------------------------------------
 
     def pick(self, options: Sequence[T]) -> T:
@@ -154,7 +180,7 @@ class StepGenerator:
 
     def invalid(self) -> bool:
         """True about once in `invalid_one_in` draws: take a deliberately wrong option."""
-        return self._index(self.invalid_one_in) == self.invalid_one_in - 1
+        return self._index(self._invalid_one_in) == self._invalid_at
 
     def messages(self, thread: Thread) -> MessageIndex:
         """The thread's `MessageIndex`, brought up to date."""
@@ -183,56 +209,82 @@ class StepGenerator:
 
     def _now(self, extra: Sequence[int] = ()) -> int:
         """A time at or after the last step; candidates around cooldowns and windows, plus `extra` targets."""
-        state, params = self.model.state, self.model.params
-        last = state.last_now if state.last_now is not None else GENESIS
-        if state.last_now is not None and self.invalid() and self.invalid():
-            return last - self.pick((1, 3600))
-        targets = [t for t in extra if t >= last]
-        if targets and self._index(2) == 0:
-            return self.pick(targets)
-        if self._index(16) != 15:
-            return last + self.pick((0, 1, 60, 3600))
-        return last + self.pick((params.divest_cooldown - 1, params.divest_cooldown))
+        index, invalid_one_in, invalid_at = self._index, self._invalid_one_in, self._invalid_at
+        last_now = self.model.state.last_now
+        if last_now is None:
+            last = GENESIS
+        else:
+            last = last_now
+            if index(invalid_one_in) == invalid_at and index(invalid_one_in) == invalid_at:
+                return last - BACKWARDS[index(2)]
+        if extra:
+            targets = [t for t in extra if t >= last]
+            if targets and index(2) == 0:
+                return targets[index(len(targets))]
+        if index(16) != 15:
+            return last + FORWARDS[index(4)]
+        cooldown = self.model.params.divest_cooldown
+        return last + (cooldown - 1, cooldown)[index(2)]
 
     def _fresh_hash(self) -> str:
         self.hashes_used += 1
-        return content_hash(self.hashes_used)
+        return f"{self.hashes_used:064x}"
 
     def _thread(self, busy: bool = False) -> Thread | None:
         """A thread, or None (an invalid choice). With `busy`, one time in three the thread with the most pending
         messages: pending windows pile up there until `max_pending` is reached (ThreadFull), which uniform picks
         across threads reached in only one 2,000-step run in five."""
         threads = self.model.state.threads
-        if not threads or self.invalid():
+        index = self._index
+        if not threads or index(self._invalid_one_in) == self._invalid_at:
             return None
-        if len(self._thread_ids) != len(threads):  # threads are never deleted: the id list only grows
-            self._thread_ids = tuple(threads)
-        if busy and self._index(3) == 0:
-            return max(threads.values(), key=lambda thread: thread.pending)
-        return threads[self.pick(self._thread_ids)]
+        thread_ids = self._thread_ids
+        if len(thread_ids) != len(threads):  # threads are never deleted: the id list only grows
+            thread_ids = self._thread_ids = tuple(threads)
+        if busy and index(3) == 0:
+            return max(threads.values(), key=_pending)
+        return threads[thread_ids[index(len(thread_ids))]]
 
     def _thread_id(self, thread: Thread | None) -> str:
-        return thread.thread_id if thread is not None else self.pick(("t-none", *THREAD_IDS))
+        return thread.thread_id if thread is not None else NO_THREAD_IDS[self._index(len(NO_THREAD_IDS))]
 
     def _outsider(self, thread: Thread) -> str:
         """Someone who may submit a spec: funded non-co-authors first."""
-        if self.invalid():
-            return self.pick(thread.co_authors)
+        co_authors = thread.co_authors
+        if self._index(self._invalid_one_in) == self._invalid_at:
+            return co_authors[self._index(len(co_authors))]
+        cached = self._outsiders.get(thread.thread_id)
+        if cached is None or cached[0] is not co_authors or cached[1] != len(co_authors):
+            outsiders = [u for u in USERS if u not in co_authors]
+            self._outsiders[thread.thread_id] = (co_authors, len(co_authors), outsiders)
+        else:
+            outsiders = cached[2]
         wallets, minimum = self.model.state.wallets, self.model.params.min_stake
-        outsiders = [u for u in USERS if u not in thread.co_authors]
-        funded = [u for u in outsiders if wallets.get(u, 0) >= minimum]
-        return self.pick(funded or outsiders or thread.co_authors)
+        options = [u for u in outsiders if wallets.get(u, 0) >= minimum] or outsiders or co_authors
+        return options[self._index(len(options))]
 
     def _funded_user(self, minimum: int) -> str:
-        wallets = self.model.state.wallets
+        wallets, index = self.model.state.wallets, self._index
         funded = [u for u in USERS if wallets.get(u, 0) >= minimum]
-        return self.pick(funded) if funded and not self.invalid() else self.pick(USERS)
+        if funded and index(self._invalid_one_in) != self._invalid_at:
+            return funded[index(len(funded))]
+        return USERS[index(len(USERS))]
 
     def _amount_near(self, *bounds: int) -> int:
         """An amount at or next to one of the bounds (never negative, never above u64: amounts are u64, SPEC
         section 8, and a bound may be U64_MAX itself)."""
-        bound = self.pick(bounds)
-        return min(U64_MAX, max(0, bound + self.pick((0, -1, 1))))
+        index = self._index
+        bound = bounds[index(len(bounds))] + NEAR[index(3)]
+        return U64_MAX if bound > U64_MAX else bound if bound > 0 else 0
+
+    def _recommended_stake(self, thread: Thread) -> int:
+        """`Model.recommended_stake` at age 0, kept per (balance, co-authors): the formula is a pure function of
+        them and costs more than the rest of building a spec."""
+        key = (thread.balance, len(thread.co_authors))
+        stake = self._stakes.get(key)
+        if stake is None:
+            stake = self._stakes[key] = self.model.recommended_stake(thread.thread_id)
+        return stake
 
     # -- one builder per operation -------------------------------------------------------------------------------
 
@@ -240,121 +292,164 @@ class StepGenerator:
         """A step of kind `op`; with `attacks`, sometimes an attack on it instead (`properties.attacks`)."""
         if self._addressed is not None:
             self._restate_addressed()
-        step = getattr(self, op)()
-        content_hash = getattr(step, "hash", None)
-        if content_hash is not None:
-            self._addressed = (step.thread, content_hash)  # type: ignore[attr-defined]
+        step = self._builders[op]()
+        if op in ADDRESSING:
+            self._addressed = (step.thread, step.hash)  # type: ignore[attr-defined]
         return mix_attack(self.model, self.source, step) if self.attacks else step
 
     def fund(self) -> Step:
-        state = self.model.state
-        signers = self.pick(VALID_SIGNERS) if not self.invalid() else self.pick(INVALID_SIGNERS)
-        amount = self.pick((100 * CHOIR, 10 * CHOIR, 1000 * CHOIR, 1, 3 * CHOIR + 1))
-        if self.invalid():  # at the bounds: nothing, more than the treasury, and rarely the whole treasury
-            amount = self.pick((0, min(U64_MAX, state.treasury + 1), state.treasury if self.invalid() else 0))
-        return Fund(self.pick(USERS), self._now(), amount, signers)
+        index, invalid_one_in, invalid_at = self._index, self._invalid_one_in, self._invalid_at
+        if index(invalid_one_in) != invalid_at:
+            signers = VALID_SIGNERS[index(len(VALID_SIGNERS))]
+        else:
+            signers = INVALID_SIGNERS[index(len(INVALID_SIGNERS))]
+        amount = FUND_AMOUNTS[index(len(FUND_AMOUNTS))]
+        if index(invalid_one_in) == invalid_at:  # at the bounds: nothing, more than the treasury, rarely all of it
+            treasury = self.model.state.treasury
+            whole = treasury if index(invalid_one_in) == invalid_at else 0
+            amount = (0, min(U64_MAX, treasury + 1), whole)[index(3)]
+        actor = USERS[index(len(USERS))]
+        return Fund(actor, self._now(), amount, signers)
 
     def create_thread(self) -> Step:
-        state, params = self.model.state, self.model.params
+        state, params, index = self.model.state, self.model.params, self._index
         actor = self._funded_user(params.min_thread_balance)
-        free = [t for t in THREAD_IDS if t not in state.threads]
-        valid = free and not self.invalid()
-        thread_id = self.pick(free) if valid else self.pick((*THREAD_IDS, *BAD_THREAD_IDS))
+        threads = state.threads
+        count, free = self._free_ids
+        if count != len(threads):
+            free = [t for t in THREAD_IDS if t not in threads]
+            self._free_ids = (len(threads), free)
+        if free and index(self._invalid_one_in) != self._invalid_at:
+            thread_id = free[index(len(free))]
+        else:
+            thread_id = ANY_THREAD_IDS[index(len(ANY_THREAD_IDS))]
         wallet = state.wallets.get(actor, 0)
         deposit = self._amount_near(params.min_thread_balance, 5 * CHOIR, wallet)
         return CreateThread(actor, self._now(), thread_id, deposit)
 
     def submit_message(self) -> Step:
+        index, invalid_one_in, invalid_at = self._index, self._invalid_one_in, self._invalid_at
         thread = self._thread(busy=True)
-        actor = self.pick(thread.co_authors) if thread and not self.invalid() else self.pick(USERS)
+        if thread is not None and index(invalid_one_in) != invalid_at:
+            actor = thread.co_authors[index(len(thread.co_authors))]
+        else:
+            actor = USERS[index(len(USERS))]
         content = self._fresh_hash()
-        if thread and thread.messages and self.invalid():
-            content = self.pick(self.messages(thread).hashes)
-        privacy = self.pick(tuple(Privacy))
+        if thread is not None and thread.messages and index(invalid_one_in) == invalid_at:
+            hashes = self.messages(thread).hashes
+            content = hashes[index(len(hashes))]
+        privacy = PRIVACIES[index(len(PRIVACIES))]
         return SubmitMessage(actor, self._now(), self._thread_id(thread), content, privacy)
 
     def request_public(self) -> Step:
+        index, invalid_one_in, invalid_at = self._index, self._invalid_one_in, self._invalid_at
         thread = self._thread(busy=True)
         if thread is None:
-            return RequestPublic(self.pick(USERS), self._now(), self._thread_id(None), self._fresh_hash())
-        index = self.messages(thread)
-        if index.private and not self.invalid():
-            content = self.pick(index.private)
+            actor = USERS[index(len(USERS))]
+            return RequestPublic(actor, self._now(), self._thread_id(None), self._fresh_hash())
+        messages = self.messages(thread)
+        if messages.private and index(invalid_one_in) != invalid_at:
+            content = messages.private[index(len(messages.private))]
             actor = thread.messages[content].author
         else:
-            content = self.pick(index.hashes) if index.hashes and not self.invalid() else self._fresh_hash()
-            actor = self.pick(thread.co_authors)
-        if self.invalid():
-            actor = self.pick(USERS)
+            hashes = messages.hashes
+            valid = hashes and index(invalid_one_in) != invalid_at
+            content = hashes[index(len(hashes))] if valid else self._fresh_hash()
+            actor = thread.co_authors[index(len(thread.co_authors))]
+        if index(invalid_one_in) == invalid_at:
+            actor = USERS[index(len(USERS))]
         return RequestPublic(actor, self._now(), thread.thread_id, content)
 
     def submit_spec(self) -> Step:
-        state, params = self.model.state, self.model.params
+        state, params, index = self.model.state, self.model.params, self._index
         thread = self._thread(busy=True)
         if thread is None:
-            return SubmitSpec(self.pick(USERS), self._now(), self._thread_id(None), self._fresh_hash(), CHOIR)
+            actor = USERS[index(len(USERS))]
+            return SubmitSpec(actor, self._now(), self._thread_id(None), self._fresh_hash(), CHOIR)
         actor = self._outsider(thread)
         content = self._fresh_hash()
-        if thread.messages and self.invalid():
-            content = self.pick(self.messages(thread).hashes)
+        if thread.messages and index(self._invalid_one_in) == self._invalid_at:
+            hashes = self.messages(thread).hashes
+            content = hashes[index(len(hashes))]
         wallet = state.wallets.get(actor, 0)
-        recommended = self.model.recommended_stake(thread.thread_id)
-        stake = self._amount_near(params.min_stake, max(params.min_stake, min(recommended, wallet)), wallet)
-        privacy = self.pick(tuple(Privacy))
+        recommended = self._recommended_stake(thread)
+        minimum = params.min_stake
+        stake = self._amount_near(minimum, max(minimum, min(recommended, wallet)), wallet)
+        privacy = PRIVACIES[index(len(PRIVACIES))]
         return SubmitSpec(actor, self._now(), thread.thread_id, content, stake, privacy)
 
     def process_approval(self) -> Step:
+        index, invalid_one_in, invalid_at = self._index, self._invalid_one_in, self._invalid_at
         thread = self._thread()
-        approve = self._index(3) != 2  # approvals twice as likely as denials
+        approve = index(3) != 2  # approvals twice as likely as denials
         if thread is None:
-            return ProcessApproval(self.pick(USERS), self._now(), self._thread_id(None), self._fresh_hash(), approve)
+            actor = USERS[index(len(USERS))]
+            return ProcessApproval(actor, self._now(), self._thread_id(None), self._fresh_hash(), approve)
         last = self.model.state.last_now or GENESIS
-        index = self.messages(thread)
-        pending = [h for h in index.pending if (thread.messages[h].deadline or 0) > last]
-        specs = [h for h in pending if thread.messages[h].is_spec]
-        if specs and self._index(3) != 2:  # specs carry the economics: vote on them more often
+        messages, by_hash = self.messages(thread), thread.messages
+        pending = [h for h in messages.pending if (by_hash[h].deadline or 0) > last]
+        specs = [h for h in pending if by_hash[h].is_spec]
+        if specs and index(3) != 2:  # specs carry the economics: vote on them more often
             pending = specs
-        if not pending or self.invalid():
-            content = self.pick(index.hashes) if index.hashes else self._fresh_hash()
-            return ProcessApproval(self.pick(USERS), self._now(), thread.thread_id, content, approve)
-        content = self.pick(pending)
-        message = thread.messages[content]
-        waiting = [v for v in message.voters if v not in message.votes]
-        if waiting and not self.invalid():
-            actor = self.pick(waiting)
+        if not pending or index(invalid_one_in) == invalid_at:
+            hashes = messages.hashes
+            content = hashes[index(len(hashes))] if hashes else self._fresh_hash()
+            actor = USERS[index(len(USERS))]
+            return ProcessApproval(actor, self._now(), thread.thread_id, content, approve)
+        content = pending[index(len(pending))]
+        message = by_hash[content]
+        votes = message.votes
+        waiting = [v for v in message.voters if v not in votes]
+        if waiting and index(invalid_one_in) != invalid_at:
+            actor = waiting[index(len(waiting))]
         else:  # someone who already voted, or anyone at all
-            actor = self.pick((*(v for v in message.voters if v in message.votes), *USERS))
+            anyone = (*(v for v in message.voters if v in votes), *USERS)
+            actor = anyone[index(len(anyone))]
         deadline = message.deadline or 0
-        now = self._now((deadline - 1, deadline) if self.invalid() else ())
+        now = self._now((deadline - 1, deadline) if index(invalid_one_in) == invalid_at else ())
         return ProcessApproval(actor, now, thread.thread_id, content, approve)
 
     def expire(self) -> Step:
         """Mostly a crank on messages already past their deadline; sometimes a jump to a deadline (which also
         times out whatever else is pending), sometimes too early."""
+        index = self._index
         thread = self._thread()
         if thread is None:
-            return Expire(self.pick(USERS), self._now(), self._thread_id(None), self._fresh_hash())
+            actor = USERS[index(len(USERS))]
+            return Expire(actor, self._now(), self._thread_id(None), self._fresh_hash())
         last = self.model.state.last_now or GENESIS
-        index = self.messages(thread)
-        pending = index.pending
-        due = [h for h in pending if (thread.messages[h].deadline or 0) <= last]
-        if due and not self.invalid():
-            return Expire("keeper", self._now(), thread.thread_id, self.pick(due))
-        if pending and self._index(16) == 0:
-            content = self.pick(pending)
-            deadline = thread.messages[content].deadline or 0
+        messages, by_hash = self.messages(thread), thread.messages
+        pending = messages.pending
+        due = [h for h in pending if (by_hash[h].deadline or 0) <= last]
+        if due and index(self._invalid_one_in) != self._invalid_at:
+            return Expire("keeper", self._now(), thread.thread_id, due[index(len(due))])
+        if pending and index(16) == 0:
+            content = pending[index(len(pending))]
+            deadline = by_hash[content].deadline or 0
             return Expire("keeper", self._now((deadline, deadline + 1, deadline - 1)), thread.thread_id, content)
-        content = self.pick(index.hashes) if index.hashes else self._fresh_hash()
+        hashes = messages.hashes
+        content = hashes[index(len(hashes))] if hashes else self._fresh_hash()
         return Expire("keeper", self._now(), thread.thread_id, content)
 
     def divest(self) -> Step:
-        params = self.model.params
+        params, index = self.model.params, self._index
         thread = self._thread()
         if thread is None:
-            return Divest(self.pick(USERS), self._now(), self._thread_id(None), CHOIR)
-        actor = self.pick(thread.co_authors) if not self.invalid() else self.pick(USERS)
-        bound = divest_bound(thread.balance, len(thread.co_authors), params)
-        amount = self._amount_near(bound, bound // 2, 1, 0) if bound > 0 else self.pick((1, 0))
+            actor = USERS[index(len(USERS))]
+            return Divest(actor, self._now(), self._thread_id(None), CHOIR)
+        co_authors = thread.co_authors
+        if index(self._invalid_one_in) != self._invalid_at:
+            actor = co_authors[index(len(co_authors))]
+        else:
+            actor = USERS[index(len(USERS))]
+        bound = divest_bound(thread.balance, len(co_authors), params)
+        amount = self._amount_near(bound, bound // 2, 1, 0) if bound > 0 else (1, 0)[index(2)]
         last = thread.last_divest.get(actor)
-        targets = () if last is None else (last + params.divest_cooldown, last + params.divest_cooldown - 1)
-        return Divest(actor, self._now(targets), thread.thread_id, amount)
+        if last is None:
+            return Divest(actor, self._now(), thread.thread_id, amount)
+        cooldown = params.divest_cooldown
+        return Divest(actor, self._now((last + cooldown, last + cooldown - 1)), thread.thread_id, amount)
+
+
+def _pending(thread: Thread) -> int:
+    return thread.pending
