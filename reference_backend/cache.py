@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -239,13 +239,6 @@ class ResponseCache:
             return found
         ticket = self.ticket()
         return self.store(kind, key, tags, ticket, compute())
-
-    async def aget(self, kind: str, key: Hashable, tags: Iterable[str], compute: Callable[[], Awaitable[T]]) -> Cached:
-        found = self.lookup(kind, key)
-        if found is not None:
-            return found
-        ticket = self.ticket()
-        return self.store(kind, key, tags, ticket, await compute())
 
     # -- the backend's cached reads -----------------------------------------------------------------------------------
 

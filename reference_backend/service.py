@@ -8,7 +8,8 @@
   milliseconds later, and every answer says how far the index has got (`indexed_seq`). Only right after a start
   does search wait (up to `search_wait`) for the index to catch up with the journal.
 * **The views** (`reference_backend.views`) decide what a viewer may see, as pure functions of the state. Readers
-  take the state lock briefly to run them, then read message texts outside it (`reference_backend.texts`).
+  run them on the state the writer published after its last commit (`reference_backend.readstate`), with no lock,
+  so a read never waits for a commit's disk write; message texts come from `reference_backend.texts`.
   Privacy is filtered inside the search engine and checked again against the live model, so a lagging index can
   only miss a message, never show one it should not.
 
@@ -25,8 +26,7 @@ import concurrent.futures
 import gc
 import logging
 import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from choir_model import Model
 from choir_model.privacy import Role
@@ -49,6 +49,7 @@ from reference_backend.errors import ApiError
 from reference_backend.indexer import Facts, Indexer
 from reference_backend.journal import Journal
 from reference_backend.ratelimit import RateLimiter
+from reference_backend.readstate import ReadState
 from reference_backend.schemas import SearchResults, StakeQuote, ThreadView
 from reference_backend.search import Audience, TextVectors, open_index
 from reference_backend.texts import TextCache
@@ -59,7 +60,6 @@ __all__ = ["Backend", "JournalCorrupt", "PremiumCommand", "RegisterCommand", "St
 
 log = logging.getLogger("reference_backend")
 
-T = TypeVar("T")
 CLOCK_HIGH = "manual_clock_high"
 
 
@@ -148,15 +148,22 @@ class Backend:
 
     @property
     def model(self) -> Model:
+        """The writer's live model (read it under `state_lock`; request handlers read `published` instead)."""
         return self.writer.model
 
     @property
+    def published(self) -> ReadState:
+        """The state as of the last commit (`reference_backend.readstate`): what every read answers from."""
+        return self.writer.published
+
+    @property
     def journal_seq(self) -> int:
-        return self.writer.journal_seq
+        """The last committed journal row readers see."""
+        return self.writer.published.seq
 
     @property
     def generation(self) -> int:
-        return self.writer.generation
+        return self.writer.published.generation
 
     @property
     def failed(self) -> str | None:
@@ -246,35 +253,22 @@ class Backend:
 
     # -- reads ------------------------------------------------------------------------------------------------------
 
-    def read(self, function: Callable[..., T], *args: Any) -> T | None:
-        """Run a short read now if the state lock is free (None if the writer holds it: the caller then runs it on
-        a worker thread instead of blocking the event loop behind a journal commit)."""
-        if not self.state_lock.acquire(blocking=False):
-            return None
-        try:
-            return function(*args)
-        finally:
-            self.state_lock.release()
-
     def texts(self, hashes: list[str]) -> dict[str, str]:
         """Message texts by hash (`reference_backend.texts`)."""
         return self._texts.get(hashes)
 
     def _index_facts(self, keys: list[tuple[str, str]]) -> list[Facts]:
-        with self.state_lock:
-            return views.message_facts(self.model.state, keys)
+        return views.message_facts(self.published.model.state, keys)
 
     def stake_quote(self, viewer: str, thread_id: str) -> StakeQuote:
         """The recommended stake and whether `viewer` could submit a spec to the thread now."""
         premium = self.is_premium(viewer)
-        with self.state_lock:
-            return views.stake_quote(self.model, viewer, thread_id, self.now(), premium)
+        return views.stake_quote(self.published.model, viewer, thread_id, self.now(), premium)
 
     def thread_view(self, viewer: str, thread_id: str) -> ThreadView:
         """What `viewer` may see of a thread (`choir_model.privacy`); UnknownThread if it does not exist."""
         premium = self.is_premium(viewer)
-        with self.state_lock:
-            draft = views.thread_draft(self.model, viewer, premium, thread_id)
+        draft = views.thread_draft(self.published.model, viewer, premium, thread_id)
         return views.thread_view(draft, self.texts(draft.hashes), self.summarizer)
 
     def search(self, viewer: str, query: str, limit: int, within: str | None = None) -> SearchResults:
@@ -286,16 +280,15 @@ class Backend:
         indexed = self.indexed_seq
         premium = self.is_premium(viewer)
         outside = Role.PREMIUM if premium else Role.PUBLIC
-        candidates = self.index.search(query, Audience(outside, self.writer.threads_of(viewer), within), limit)
-        with self.state_lock:
-            admitted = views.searchable(self.model.state, viewer, premium, candidates)
+        published = self.published
+        threads = published.threads_of.get(viewer, frozenset())
+        candidates = self.index.search(query, Audience(outside, threads, within), limit)
+        admitted = views.searchable(published.model.state, viewer, premium, candidates)
         texts = self.texts([candidate.content_hash for candidate, _, _, _ in admitted])
         return views.search_results(query, indexed, admitted, texts)
 
     def wallet(self, user: str) -> int:
-        with self.state_lock:
-            return self.model.state.wallets.get(user, 0)
+        return self.published.model.state.wallets.get(user, 0)
 
     def snapshot(self) -> dict[str, Any]:
-        with self.state_lock:
-            return self.model.snapshot()
+        return self.published.model.snapshot()

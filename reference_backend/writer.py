@@ -3,10 +3,12 @@
 Commands (`reference_backend.commands`: an operation, a registration, a premium flag, a nonce, a reset) queue up;
 the writer takes all that are waiting, applies them one by one to the model (which either changes the state or
 raises the SPEC error and changes nothing), writes the accepted ones to the journal in one transaction (group
-commit), and only then resolves the callers' futures. It holds the state lock from the first apply to the commit,
-so no reader ever sees a state the journal does not hold: what a client can observe survives a crash. If the
-commit fails, the model is rebuilt from the journal and the batch is answered 503 (`/v1/health` says "degraded"
-until a commit succeeds again).
+commit), publishes the state it committed (`reference_backend.readstate`) and only then resolves the callers'
+futures. Readers see only published states, so no reader ever sees a state the journal does not hold (what a
+client can observe survives a crash) and none waits for the disk. The state lock, held from the first apply to
+the publication, is left to the few readers that need the live model (the chain's and the WebSocket hub's
+snapshots, the Chorus loop). If the commit fails, the model is rebuilt from the journal and the batch is
+answered 503 (`/v1/health` says "degraded" until a commit succeeds again).
 
 `now` for an operation is read by the writer when it applies it, so operations are applied in time order. With
 the system clock it never goes backwards (max of clock and the last step's time); a `ManualClock` is passed
@@ -54,6 +56,7 @@ from reference_backend.disclosure import disclosed
 from reference_backend.errors import ApiError, StorageFailed
 from reference_backend.indexer import Update, index_update
 from reference_backend.journal import RESTORE, Batch, DataDirDamaged, Journal, storage_cause, trace_line
+from reference_backend.readstate import CopyOnWrite, ReadState, co_authored, publish
 from reference_backend.texts import TextCache
 
 log = logging.getLogger("reference_backend")
@@ -132,8 +135,10 @@ class Writer:
         self.users: dict[str, UserRecord] = {}
         self.user_keys: dict[str, Any] = {}
         self._threads_of: dict[str, set[str]] = {}
-        # Held by the writer while it applies and commits; readers hold it for one consistent cut (the chain's and
-        # the WebSocket hub's snapshots, the Chorus loop's reads).
+        self._threads_of_changed: set[str] = set()  # co-authors whose threads changed since the last publication
+        self._copy_on_write = CopyOnWrite()
+        # Held by the writer while it applies, commits and publishes; the readers of the live model hold it for one
+        # consistent cut (the chain's and the WebSocket hub's snapshots, the Chorus loop's reads).
         self.state_lock = threading.RLock()
         self.queue: queue.Queue[Any] = queue.Queue()
         self.generation = 0  # bumped by a world reset: caches and the chain drop what they hold
@@ -147,6 +152,7 @@ class Writer:
         self.batches = 0
         self._snapshot_seq = 0  # the snapshot the last rebuild started from
         self._thread: threading.Thread | None = None
+        self.published = self._publish_all()
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
 
@@ -209,6 +215,7 @@ class Writer:
         # state lock (every signed request does), and must never find a registered user missing.
         self.model, self._threads_of, self.users, self.user_keys = model, threads_of, users, user_keys
         self.journal_seq = max(seq, self.journal.last_seq())
+        self.published = self._publish_all()
         if self.chain is not None:
             self.chain.rewind(self)
         self._snapshot_seq = start
@@ -225,15 +232,26 @@ class Writer:
             self.queue.put((command, future))
         return future
 
-    def threads_of(self, name: str) -> frozenset[str]:
-        """The threads `name` co-authors (search filters on them)."""
-        with self.state_lock:
-            return frozenset(self._threads_of.get(name, ()))
-
     def head(self) -> int:
-        """The last committed journal row."""
-        with self.state_lock:
-            return self.journal_seq
+        """The last committed journal row readers see."""
+        return self.published.seq
+
+    def _publish_all(self) -> ReadState:
+        """A read state of the whole model (after a rebuild or a reset: every co-author set is new)."""
+        self._copy_on_write.reset()
+        self._threads_of_changed.clear()
+        threads_of = {name: frozenset(threads) for name, threads in self._threads_of.items()}
+        return publish(self.model, self.journal_seq, self.generation, threads_of)
+
+    def _publish(self) -> None:
+        """Readers see the state just committed (writer thread, state lock held)."""
+        threads_of = self.published.threads_of
+        if self._threads_of_changed:
+            changed = {name: self._threads_of[name] for name in self._threads_of_changed}
+            threads_of = co_authored(threads_of, changed)
+            self._threads_of_changed.clear()
+        self._copy_on_write.reset()
+        self.published = publish(self.model, self.journal_seq, self.generation, threads_of)
 
     # -- the thread ------------------------------------------------------------------------------------------------
 
@@ -321,6 +339,8 @@ class Writer:
                     outcome.result = Accepted(first_seq + outcome.step_index, step, events, witnessed)
                     accepted.append(outcome.result)
             self.journal_seq = last_seq
+            if batch.steps:
+                self._publish()
             if batch:
                 self.degraded = None
             self.batches += 1
@@ -365,6 +385,7 @@ class Writer:
 
     def _apply_step(self, command: StepCommand, outcome: _Outcome, batch: Batch) -> Any:
         step = dataclasses.replace(command.step, now=self._op_now())  # type: ignore[type-var]
+        self._copy_on_write.own(self.model, step)
         if self.chain is None:
             events = self.model.apply(step)
         else:  # the program first: what it refuses never reaches the model or the journal
@@ -389,8 +410,10 @@ class Writer:
         for event in events:
             if isinstance(event, ev.ThreadCreated):
                 self._threads_of.setdefault(event.creator, set()).add(event.thread_id)
+                self._threads_of_changed.add(event.creator)
             elif isinstance(event, ev.CoAuthorAdded):
                 self._threads_of.setdefault(event.co_author, set()).add(event.thread_id)
+                self._threads_of_changed.add(event.co_author)
         outcome.index_update = index_update(self.model.state, step, command.content)
         return step, events, None if self.witness is None else self.witness(self.model.state, events)
 
@@ -403,6 +426,7 @@ class Writer:
                 self._threads_of = {}
                 self.opened_seq = 0
                 self.generation += 1
+                self.published = self._publish_all()
             # Outside the state lock: the indexer's catch-up takes its own lock, then the state lock.
             self.index.reset(self.generation)
             outcome.result = 0

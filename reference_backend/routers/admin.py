@@ -13,7 +13,7 @@ from reference_backend.commands import PremiumCommand
 from reference_backend.envelope import envelope
 from reference_backend.errors import ApiError
 from reference_backend.openapi import responses
-from reference_backend.routers.deps import Admin, BackendDep, CacheDep, read, signed_request
+from reference_backend.routers.deps import Admin, BackendDep, CacheDep, signed_request
 from reference_backend.routers.users import registered
 from reference_backend.schemas import ClockData, ClockRequest, Health, PremiumRequest, RegisteredUser, Snapshot
 
@@ -39,7 +39,7 @@ async def cache_report(principal: Admin, backend: BackendDep, cache: CacheDep) -
 @router.get("/v1/admin/snapshot", responses=responses(Snapshot), response_model=None)
 async def snapshot(principal: Admin, backend: BackendDep) -> Response:
     """The SPEC section 8 snapshot of the whole state (administrators only)."""
-    return envelope(backend, Snapshot.model_validate(await read(backend, backend.snapshot)))
+    return envelope(backend, Snapshot.model_validate(await run_in_threadpool(backend.snapshot)))
 
 
 @router.post("/v1/admin/premium", responses=responses(RegisteredUser), response_model=None)

@@ -12,11 +12,9 @@ FastAPI reads these annotations at run time, so this module and the routers do n
 
 import asyncio
 import json
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from choir_model.steps import Step
@@ -120,12 +118,6 @@ def rate_limit(route: str, signer: Any = Signed) -> Any:
 def signed_request(principal: Principal) -> SignedRequest:
     """What the journal keeps of a signed request: its signer, nonce and timestamp."""
     return SignedRequest(principal.user, principal.nonce, principal.timestamp)
-
-
-async def read(backend: Backend, function: Callable[..., Any], *args: Any) -> Any:
-    """A short read: inline when the state is free, on the thread pool while the writer commits."""
-    result = backend.read(function, *args)
-    return result if result is not None else await run_in_threadpool(function, *args)
 
 
 async def run_step(backend: Backend, step: Step, principal: Principal, content: str | None = None) -> Response:

@@ -15,7 +15,7 @@ from reference_backend.chorus import ChorusRequest, ChorusResult, thread_exists
 from reference_backend.envelope import cached_envelope, envelope
 from reference_backend.errors import unknown_thread
 from reference_backend.openapi import responses
-from reference_backend.routers.deps import BackendDep, CacheDep, ChorusDep, Signed, rate_limit, read, run_step
+from reference_backend.routers.deps import BackendDep, CacheDep, ChorusDep, Signed, rate_limit, run_step
 from reference_backend.schemas import CreateThreadRequest, OperationResult, StakeQuote, ThreadView
 
 router = APIRouter(tags=["threads"])
@@ -41,7 +41,7 @@ async def create_thread(body: CreateThreadRequest, principal: Signed, backend: B
 async def stake_quote(thread_id: str, principal: Signed, backend: BackendDep) -> Response:
     """The recommended stake for a spec on this thread now, the minimum, and whether the signer could submit
     one (seeds: the stake shown before a spec is created)."""
-    return envelope(backend, await read(backend, backend.stake_quote, principal.user, thread_id))
+    return envelope(backend, backend.stake_quote(principal.user, thread_id))
 
 
 @router.get(
@@ -53,9 +53,7 @@ async def stake_quote(thread_id: str, principal: Signed, backend: BackendDep) ->
 async def read_thread(thread_id: str, principal: Signed, backend: BackendDep, cache: CacheDep) -> Response:
     """A thread as the signer may see it: metadata by role, each message in full, as a summary, or not at all."""
     key, tags = cache.thread_key(principal.user, thread_id)
-    found = await cache.aget(
-        THREAD_STATE, key, tags, lambda: read(backend, backend.thread_view, principal.user, thread_id)
-    )
+    found = cache.get(THREAD_STATE, key, tags, lambda: backend.thread_view(principal.user, thread_id))
     return cached_envelope(backend, found)
 
 

@@ -7,7 +7,7 @@ from choir_model.steps import Divest, Fund
 from reference_backend.cache import USER_DATA
 from reference_backend.envelope import cached_envelope
 from reference_backend.openapi import responses
-from reference_backend.routers.deps import BackendDep, CacheDep, Signed, rate_limit, read, run_step
+from reference_backend.routers.deps import BackendDep, CacheDep, Signed, rate_limit, run_step
 from reference_backend.schemas import DivestRequest, FundRequest, OperationResult, Wallet
 
 router = APIRouter(tags=["tokens"])
@@ -33,5 +33,5 @@ async def divest(body: DivestRequest, principal: Signed, backend: BackendDep) ->
 async def wallet(principal: Signed, backend: BackendDep, cache: CacheDep) -> Response:
     """The signer's own wallet balance."""
     key, tags = cache.wallet_key(principal.user)
-    found = await cache.aget(USER_DATA, key, tags, lambda: read(backend, backend.wallet, principal.user))
+    found = cache.get(USER_DATA, key, tags, lambda: backend.wallet(principal.user))
     return cached_envelope(backend, found, lambda balance: Wallet(user=principal.user, balance=balance))
