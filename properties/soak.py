@@ -20,6 +20,8 @@ from properties.generate import OPS, RandomSource, StepGenerator
 from properties.lockstep import Lockstep, PropertyFailure
 
 DriverFactory = Callable[[], Driver]
+PROGRESS_EVERY = 500
+"""Steps between progress reports and looks at the deadline."""
 
 
 @dataclass
@@ -53,7 +55,7 @@ def soak(
     factory_for: Callable[[Params], DriverFactory | None] | None = None,
 ) -> SoakResult:
     """Run `total_steps` steps in runs of `run_length` from fresh state, run `first_run` first; stop at the first
-    failure, or at `deadline` (a `time.time()`, looked at every 500 steps). Run `r` draws everything from
+    failure, or at `deadline` (a `time.time()`, looked at every `PROGRESS_EVERY` steps). Run `r` draws everything from
     `seed * 1_000_003 + r`, so a soak split into pieces of whole runs (`first_run`) is the same soak. With
     `factory_for` (the driver factory for given parameters), runs vary the parameters (`properties.variation`);
     a failure then carries its run's parameters."""
@@ -70,13 +72,18 @@ def soak(
         lockstep = Lockstep(run_params, policy, driver, coverage=coverage, rules=rules, formula=formula)
         generator = StepGenerator(lockstep.model, source, attacks=accepts_attacks(driver))
         coverage.examples += 1
+        step, build, index, n_ops = lockstep.step, generator.step, source.index, len(ops)
+        left = min(run_length, total_steps - done)
+        ran = 0  # steps of the current stretch that ran or are running
         try:
-            for _ in range(min(run_length, total_steps - done)):
-                lockstep.step(generator.step(ops[source.index(len(ops))]))
-                done += 1
-                if done % 500 == 0:
+            while left:
+                stretch = min(left, PROGRESS_EVERY - done % PROGRESS_EVERY)  # up to the next progress report
+                for ran in range(1, stretch + 1):  # noqa: B007 - read after a failure
+                    step(build(ops[index(n_ops)]))
+                done, left, ran = done + stretch, left - stretch, 0
+                if done % PROGRESS_EVERY == 0:
                     if on_progress is not None:
-                        on_progress(500)
+                        on_progress(PROGRESS_EVERY)
                     if deadline is not None and time.time() >= deadline:
                         lockstep.verify()
                         return SoakResult(done, coverage, stopped=True)
@@ -84,7 +91,7 @@ def soak(
         except PropertyFailure as failure:
             if run_params is not params:
                 failure.params = run_params
-            return SoakResult(done + 1, coverage, failure)
+            return SoakResult(done + max(ran, 1), coverage, failure)
         finally:
             lockstep.close()
         run += 1
