@@ -1,10 +1,12 @@
 """Benchmark of the property suite (goals: the seeded soak at least 80% of the rate of replaying its own steps
 through the model with every invariant checked; the Hypothesis stateful machine at least 2,000 steps per second).
 
-Measured in one run: a soak of `--soak` steps (generation, model, every invariant every step, coverage); the steps
-that soak produced replayed on the model with every invariant checked (the soak's reference: what is left is the
-cost of generating steps and keeping coverage) and on a plain model with no checks; and the Hypothesis phase of
-the default campaign (`--examples` examples of up to `--steps` steps).
+Measured in one run, in steps per CPU second (the goals are per core, and the machine is shared): a soak of
+`--soak` steps as a campaign runs it (generation, model, every invariant every step, coverage; odd runs on varied
+parameters); the very worlds that soak steps through, each on its own parameters, replayed on the model with every
+invariant checked (the soak's reference: what is left is the cost of generating steps and keeping coverage) and on
+a plain model with no checks; and the Hypothesis phase of the default campaign (`--examples` examples of up to
+`--steps` steps).
 
     .venv/bin/python bench/bench_properties.py [--soak 100000] [--examples 300] [--steps 200] [--seed 0]
 """
@@ -15,21 +17,26 @@ import argparse
 import time
 
 from choir_model import Checker, ChoirError, Model, Params, Step
+from properties import variation
 from properties.attacks import model_step
-from properties.campaign import Campaign, run_campaign
+from properties.campaign import Campaign, CampaignResult, run_campaign
 from properties.generate import RandomSource, StepGenerator
 from properties.soak import swarm
 
 
-def soak_steps(total: int, seed: int, run_length: int = 2000, attacks: bool = False) -> list[list[Step]]:
-    """The steps a soak run generates (the same generator and swarms as `properties.soak`), per world; with
-    `attacks`, those of a soak against a target that runs attacks (which the model does not apply)."""
-    worlds: list[list[Step]] = []
+def soak_worlds(total: int, seed: int, run_length: int = 2000, attacks: bool = False, vary: bool = True
+                ) -> list[tuple[Params, list[Step]]]:  # fmt: skip
+    """The worlds a soak generates (the same generator and swarms as `properties.soak`), each with its parameters:
+    with `vary`, those of a campaign's soak (`properties.variation`: odd runs on other parameters), else the
+    defaults throughout (`properties.soak.soak` called on its own); with `attacks`, those of a soak against a
+    target that runs attacks (which the model does not apply)."""
+    worlds: list[tuple[Params, list[Step]]] = []
     done, run = 0, 0
     while done < total:
         source = RandomSource(seed * 1_000_003 + run)
         ops = swarm(source)
-        model = Model()
+        params = variation.run_params(Params(), seed, run) if vary else Params()
+        model = Model(params)
         generator = StepGenerator(model, source, attacks=attacks)
         steps: list[Step] = []
         for _ in range(min(run_length, total - done)):
@@ -38,39 +45,44 @@ def soak_steps(total: int, seed: int, run_length: int = 2000, attacks: bool = Fa
             if applied is not None:
                 model.try_apply(applied)
             steps.append(step)
-        worlds.append(steps)
+        worlds.append((params, steps))
         done += len(steps)
         run += 1
     return worlds
 
 
-def plain_rate(worlds: list[list[Step]]) -> float:
-    """Steps per second of a plain model (no checks) applying the same steps."""
+def soak_steps(total: int, seed: int, run_length: int = 2000, attacks: bool = False) -> list[list[Step]]:
+    """The steps of `soak_worlds` on the default parameters, per world."""
+    return [steps for _, steps in soak_worlds(total, seed, run_length, attacks, vary=False)]
+
+
+def plain_rate(worlds: list[tuple[Params, list[Step]]]) -> float:
+    """Steps per CPU second of a plain model (no checks) applying the same steps."""
     total, elapsed = 0, 0.0
-    for steps in worlds:
-        model = Model()
+    for params, steps in worlds:
+        model = Model(params)
         apply, state = model.rules.apply, model.state
-        started = time.perf_counter()
+        started = time.process_time()
         for step in steps:
             try:  # noqa: SIM105 - suppress() costs a context manager per step in the timed loop
                 apply(state, step)
             except ChoirError:
                 pass
-        elapsed += time.perf_counter() - started
+        elapsed += time.process_time() - started
         total += len(steps)
     return total / elapsed
 
 
-def checked_rate(worlds: list[list[Step]]) -> float:
-    """Steps per second of the model applying the same steps with every invariant checked on every step (the
+def checked_rate(worlds: list[tuple[Params, list[Step]]]) -> float:
+    """Steps per CPU second of the model applying the same steps with every invariant checked on every step (the
     soak's own checker calls, refused steps included), without generating or recording anything."""
     total, elapsed = 0, 0.0
-    for steps in worlds:
-        model = Model()
+    for params, steps in worlds:
+        model = Model(params)
         apply, state = model.rules.apply, model.state
         checker = Checker(model.params, model.policy, model.economics)
         before, after = checker.before, checker.after
-        started = time.perf_counter()
+        started = time.process_time()
         for step in steps:
             captured = before(state, step)
             try:
@@ -79,9 +91,16 @@ def checked_rate(worlds: list[list[Step]]) -> float:
                 events, error = [], refused
             if after(state, step, captured, error, events):
                 raise AssertionError(f"invariant violated at {step}")
-        elapsed += time.perf_counter() - started
+        elapsed += time.process_time() - started
         total += len(steps)
     return total / elapsed
+
+
+def campaign_rate(campaign: Campaign) -> tuple[CampaignResult, float]:
+    """The campaign's result and its steps per CPU second."""
+    started = time.process_time()
+    result = run_campaign(campaign)
+    return result, result.coverage.steps / (time.process_time() - started)
 
 
 def main() -> None:
@@ -92,14 +111,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    worlds = soak_steps(args.soak, args.seed)
+    worlds = soak_worlds(args.soak, args.seed)
     plain = max(plain_rate(worlds) for _ in range(3))
     checked = max(checked_rate(worlds) for _ in range(3))
-    soak_result = max(
-        (run_campaign(Campaign(examples=0, soak=args.soak, seed=args.seed, database=False)) for _ in range(3)),
-        key=lambda result: result.steps_per_second,
+    soak_result, soak_rate = max(
+        (campaign_rate(Campaign(examples=0, soak=args.soak, seed=args.seed, database=False)) for _ in range(3)),
+        key=lambda measured: measured[1],
     )
-    hypothesis = run_campaign(
+    hypothesis, hypothesis_rate = campaign_rate(
         Campaign(examples=args.examples, steps=args.steps, soak=0, seed=args.seed, database=False, params=Params())
     )
     assert soak_result.ok and hypothesis.ok
@@ -107,8 +126,8 @@ def main() -> None:
     for name, steps, rate in (
         ("plain model (same soak steps)", args.soak, plain),
         ("model, every invariant (same steps)", args.soak, checked),
-        ("soak, every invariant every step", soak_result.coverage.steps, soak_result.steps_per_second),
-        ("Hypothesis stateful", hypothesis.coverage.steps, hypothesis.steps_per_second),
+        ("soak, every invariant every step", soak_result.coverage.steps, soak_rate),
+        ("Hypothesis stateful", hypothesis.coverage.steps, hypothesis_rate),
     ):
         print(f"{name:<38} {steps:>9,} {rate:>10,.0f} {rate / checked:>10.0%} {rate / plain:>8.1%}")
 

@@ -259,13 +259,17 @@ class StepGenerator:
             self._outsiders[thread.thread_id] = (co_authors, len(co_authors), outsiders)
         else:
             outsiders = cached[2]
-        wallets, minimum = self.model.state.wallets, self.model.params.min_stake
-        options = [u for u in outsiders if wallets.get(u, 0) >= minimum] or outsiders or co_authors
+        options = self._funded(outsiders, self.model.params.min_stake) or outsiders or co_authors
         return options[self._index(len(options))]
 
+    def _funded(self, users: Sequence[str], minimum: int) -> list[str]:
+        """The users among `users` whose wallet holds at least `minimum`, in order."""
+        balance = self.model.state.wallets.get
+        return [u for u in users if balance(u, 0) >= minimum]
+
     def _funded_user(self, minimum: int) -> str:
-        wallets, index = self.model.state.wallets, self._index
-        funded = [u for u in USERS if wallets.get(u, 0) >= minimum]
+        index = self._index
+        funded = self._funded(USERS, minimum)
         if funded and index(self._invalid_one_in) != self._invalid_at:
             return funded[index(len(funded))]
         return USERS[index(len(USERS))]
