@@ -75,7 +75,7 @@ WRITABLE = {"fund": ("treasury", "member"), "create_thread": ("member", "thread"
             "submit_spec": ("member", "thread", "message"), "process_approval": ("treasury", "thread", "message"),
             "expire": ("treasury", "thread", "message"), "divest": ("member", "thread")}  # fmt: skip
 WALLET_BOUND = ("create_thread", "submit_spec", "divest")  # the signer's own wallet is one of the accounts
-NEUTRAL = ("prefunded", "repeated_account")
+NEUTRAL = ("prefunded", "repeated_account", "extra_account")
 """Kinds that must not change the step's outcome: the step runs in lockstep and the model's answer is the oracle."""
 # Thread ids that are not UTF-8 (RFC 3629, what the program's validator enforces), one per rule, each after a
 # valid first byte: a thread id is a string (SPEC section 1), so no such bytes may ever name a thread.
@@ -93,6 +93,9 @@ BAD_UTF8 = {
     "above_max": b"\xf4\x90\x80\x80",
 }
 PREFUND = {"dust": 1, "excess": 10**9}  # lamports sent to the address first: below and above any rent minimum
+FOREIGN = ("", ":empty", ":system")  # a copy owned by another program, an empty one, a copy the system program owns
+PLANTED = {"short": 7, "header": 8, "zeroed": None}  # data sizes of a planted account (None: the real account's)
+EXTRA_SIZES = ("1", "7")  # data sizes of an extra account that no 8-byte alignment of the input rounds away
 DEPLOYER = "deployer"  # the upgrade authority of the fresh deployments `initialize` attacks
 MAX_AUTHORITIES = 3  # SPEC section 3 (fund): up to 3 treasury authorities, however many the parameters name
 # Parameters SPEC section 1 rules out (`Params.validate` refuses each), one field at a time: (field, value) where
@@ -221,7 +224,8 @@ CHOICES: dict[str, Callable[[Model, Step], tuple[str, ...]]] = {
     ),
     "other_thread_message": lambda m, b: _other_messages(m, b) if "message" in WRITABLE[b.op] else (),
     "other_message": lambda m, b: _same_thread_messages(m, b) if CREATED.get(b.op) == "message" else (),
-    "foreign_owner": _existing_roles,
+    "foreign_owner": lambda m, b: tuple(f"{role}{how}" for role in _existing_roles(m, b) for how in FOREIGN),
+    "planted_account": lambda m, b: tuple(f"{role}:{how}" for role in _existing_roles(m, b) for how in PLANTED),
     "not_pda": lambda m, b: (*_created(b), *(r for r in ("config", "treasury") if r in EXISTING[b.op])),
     "noncanonical_bump": lambda m, b: _created(b),
     "fake_config_treasury": lambda m, b: (
@@ -244,6 +248,7 @@ CHOICES: dict[str, Callable[[Model, Step], tuple[str, ...]]] = {
     "invalid_utf8": lambda m, b: tuple(BAD_UTF8) if b.op == "create_thread" else (),
     "prefunded": lambda m, b: tuple(PREFUND) if _new_accounts(m, b) else (),
     "repeated_account": lambda m, b: _not_the_programs(b),
+    "extra_account": lambda m, b: EXTRA_SIZES,
     "initialize": lambda m, b: tuple(a for a in INITIALIZE if a not in ABOVE_SUPPLY or m.params.total_supply < U64_MAX),
 }
 
@@ -375,8 +380,19 @@ def _other_message(tx: Tx, arg: str) -> None:
 
 
 def _foreign_owner(tx: Tx, arg: str) -> None:
-    """An account owned by another program holding a copy of the valid account's bytes."""
-    tx.put(arg, tx.env.foreign_copy(tx.key(arg)))
+    """An account the program does not own in role `role` of `role[:how]`: another program's holding a copy of the
+    valid account's bytes, another program's `:empty` one, or a copy the `:system` program owns (an account the
+    attacker allocated for their own keypair): none of them is an account not yet created."""
+    role, _, how = arg.partition(":")
+    tx.put(role, tx.env.foreign_copy(tx.key(role), how))
+
+
+def _planted_account(tx: Tx, arg: str) -> None:
+    """An account this program owns but never wrote, in role `role` of `role:how`: anyone can create one (the
+    system program's CreateAccount takes any owner), zeroed, `short` of a discriminator, a bare 8-byte `header`,
+    or `zeroed` at the real account's size."""
+    role, _, how = arg.partition(":")
+    tx.put(role, tx.env.planted(tx.key(role), how))
 
 
 def _not_pda(tx: Tx, arg: str) -> None:
@@ -555,6 +571,27 @@ def _repeated_account(tx: Tx, arg: str) -> None:
     tx.env.driver.amend = amend
 
 
+def _extra_account(tx: Tx, arg: str) -> None:
+    """Neutral: an account the instruction does not read, passed after all the others: another program's, holding
+    `arg` bytes (a length the input's 8-byte alignment has to pad). Solana lets a transaction name more accounts
+    than an instruction reads, so the step must do exactly what the model says."""
+    from solders.account import Account
+    from solders.instruction import AccountMeta, Instruction
+
+    env = tx.env
+    key = env.address(b"extra account", arg.encode())
+    env.svm.set_account(key, Account(10**9, bytes(range(1, 1 + int(arg))), env.address(b"another program")))
+
+    def amend(instructions: list[Instruction]) -> list[Instruction]:
+        last = instructions[-1]
+        return [
+            *instructions[:-1],
+            Instruction(last.program_id, last.data, [*last.accounts, AccountMeta(key, False, False)]),
+        ]
+
+    env.driver.amend = amend
+
+
 def _initialize(tx: Tx, arg: str) -> None:
     """An `initialize` (genesis: the config and the treasury) that must be refused: `again` on the live
     deployment with its own arguments; every other one on a fresh deployment of the same program through the
@@ -656,6 +693,8 @@ KINDS: dict[str, AttackKind] = {
         AttackKind("invalid_utf8", _invalid_utf8),
         AttackKind("prefunded", _prefunded),
         AttackKind("repeated_account", _repeated_account),
+        AttackKind("extra_account", _extra_account),
+        AttackKind("planted_account", _planted_account),
         AttackKind("initialize", _initialize),
     )
 }
@@ -683,6 +722,9 @@ REFUSED_BY: dict[str, str | Callable[[Tx, str], str | None]] = {
     "other_thread_message": lambda tx, arg: "ConstraintSeeds" if tx.base.op in CREATED else "ConstraintHasOne",
     "other_message": "ConstraintSeeds",
     "foreign_owner": "AccountOwnedByWrongProgram",
+    "planted_account": lambda tx, arg: (
+        "AccountDiscriminatorNotFound" if arg.endswith(":short") else "AccountDiscriminatorMismatch"
+    ),
     "not_pda": lambda tx, arg: "ConstraintSeeds" if arg == CREATED.get(tx.base.op) else "AccountNotInitialized",
     "noncanonical_bump": "ConstraintSeeds",
     "fake_config_treasury": "AccountDiscriminatorMismatch",
@@ -817,14 +859,29 @@ class AttackEnv:
         self.svm.set_account(key, Account(10**9, data, LOADER_V3))
         return key
 
-    def foreign_copy(self, key: Pubkey) -> Pubkey:
+    def foreign_copy(self, key: Pubkey, how: str = "") -> Pubkey:
+        """A copy of the account at `key` that the program does not own (`_foreign_owner` says which)."""
         from solders.account import Account
+        from solders.pubkey import Pubkey
 
         account = self.svm.get_account(key)
-        copy = self.address(b"foreign", key)
-        data = bytes(account.data) if account is not None else b""
-        self.svm.set_account(copy, Account(10**9, data, self.address(b"another program")))
+        copy = self.address(b"foreign", key, how.encode())
+        data = bytes(account.data) if account is not None and how != "empty" else b""
+        owner = Pubkey.default() if how == "system" else self.address(b"another program")
+        self.svm.set_account(copy, Account(10**9, data, owner))
         return copy
+
+    def planted(self, key: Pubkey, how: str) -> Pubkey:
+        """A zeroed account the program owns but never wrote, at an address that is no PDA (`_planted_account`)."""
+        from solders.account import Account
+
+        size = PLANTED[how]
+        if size is None:
+            account = self.svm.get_account(key)
+            size = 0 if account is None else len(account.data)
+        planted = self.address(b"planted", key, how.encode())
+        self.svm.set_account(planted, Account(10**9, bytes(size), self.driver.coder.program_id))
+        return planted
 
     def noop(self) -> Pubkey:
         if self._noop is None:
