@@ -289,20 +289,42 @@ def base_is_valid(model: Model, attack: Attack) -> bool:
     return attack.kind == "invalid_utf8" and _valid_but_for_its_id(model, attack.base)
 
 
-def mix_attack(model: Model, source: Source, step: Step) -> Step:
-    """`step`, or one time in `ATTACK_ONE_IN` an attack on it when it is valid now (the model says so)."""
-    if source.index(ATTACK_ONE_IN) != ATTACK_ONE_IN - 1:
-        return step
+def mix_attack(model: Model, source: Source, step: Step, tried: Counter[str]) -> Step:
+    """`step`, or an attack on it when it is valid now (the model says so): one time in `ATTACK_ONE_IN`, and one
+    time in two when a kind this world has not tried yet applies (that kind, then: a kind only a rare step allows,
+    such as `settlement_wallets` on the vote that settles a spec, is reached in every world that has such a step).
+    `tried` counts the kinds this world has attacked with so far (and is updated): half of the attacks go to a
+    kind tried least among those that apply, so a kind that only some steps allow is not crowded out by the kinds
+    that apply to every step; of the rest, attacks that only a rare step allows get half of that step's attacks."""
+    roll = source.index(ATTACK_ONE_IN) == ATTACK_ONE_IN - 1
     if model.refusal(step) is not None:
-        if not _valid_but_for_its_id(model, step):
+        if not roll or not _valid_but_for_its_id(model, step):
             return step
-        return Attack.of("invalid_utf8", source_pick(source, tuple(BAD_UTF8)), step)
-    choices = attack_choices(model, step)
-    rare = [choice for choice in choices if choice[0] in RARE]
-    if rare and source.index(2) == 0:  # attacks that only a rare step allows get half of that step's attacks
-        choices = rare
-    kind, args = choices[source.index(len(choices))]
-    return Attack.of(kind, source_pick(source, args), step)
+        kind, choices = "invalid_utf8", tuple(BAD_UTF8)
+    else:
+        applicable = attack_choices(model, step) if roll or len(tried) < len(KINDS) else []
+        untried = [choice for choice in applicable if not tried[choice[0]]]
+        if untried and source.index(2) == 0:
+            kind, choices = untried[source.index(len(untried))]
+        elif roll:
+            kind, choices = _pick_kind(applicable, source, tried)
+        else:
+            return step
+    tried[kind] += 1
+    return Attack.of(kind, source_pick(source, choices), step)
+
+
+def _pick_kind(
+    choices: list[tuple[str, tuple[str, ...]]], source: Source, tried: Counter[str]
+) -> tuple[str, tuple[str, ...]]:
+    if source.index(2) == 0:
+        fewest = min(tried[kind] for kind, _ in choices)
+        choices = [choice for choice in choices if tried[choice[0]] == fewest]
+    else:
+        rare = [choice for choice in choices if choice[0] in RARE]
+        if rare and source.index(2) == 0:
+            choices = rare
+    return choices[source.index(len(choices))]
 
 
 # -- execution on the program ------------------------------------------------------------------------------------

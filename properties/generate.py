@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import random
 from bisect import bisect_left, insort
+from collections import Counter
 from collections.abc import Sequence
 from itertools import islice
 from typing import Protocol, TypeVar
@@ -143,6 +144,7 @@ class StepGenerator:
     def __init__(self, model: Model, source: Source, invalid_one_in: int = 8, attacks: bool = False) -> None:
         self.model = model
         self.attacks = attacks
+        self.attacked: Counter[str] = Counter()  # attacks per kind in this world (`mix_attack` balances them)
         self.source = source
         self.invalid_one_in = invalid_one_in
         self.hashes_used = 0
@@ -299,7 +301,7 @@ class StepGenerator:
         step = self._builders[op]()
         if op in ADDRESSING:
             self._addressed = (step.thread, step.hash)  # type: ignore[attr-defined]
-        return mix_attack(self.model, self.source, step) if self.attacks else step
+        return mix_attack(self.model, self.source, step, self.attacked) if self.attacks else step
 
     def fund(self) -> Step:
         index, invalid_one_in, invalid_at = self._index, self._invalid_one_in, self._invalid_at

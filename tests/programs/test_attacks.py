@@ -4,6 +4,7 @@ test, reintroduced as a mutant of the C source, is caught by the default campaig
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -109,10 +110,10 @@ def test_invalid_utf8_attacks_a_creation_refused_only_for_its_taken_id() -> None
     for step in WORLD:
         lockstep.step(step)
     taken = CreateThread("alice", NOW, "t1", 2 * CHOIR)
-    attack = mix_attack(lockstep.model, Last(), taken)
+    attack = mix_attack(lockstep.model, Last(), taken, Counter())
     assert isinstance(attack, Attack) and attack.kind == "invalid_utf8" and attack.base == taken
     broke = CreateThread("mallory", NOW, "t1", 2 * CHOIR)  # refused for its funds too: no attack
-    assert mix_attack(lockstep.model, Last(), broke) == broke
+    assert mix_attack(lockstep.model, Last(), broke, Counter()) == broke
 
 
 EXPECTED = {
