@@ -57,6 +57,7 @@ RARE = ("settlement_wallets", "fund_cosigners", "noncanonical_bump", "wrong_cpi_
 TOKEN_FIELDS = {"Treasury": "balance", "Member": "balance", "Thread": "balance", "Message": "stake"}
 """Where the program's accounts hold tokens (SPEC section 6, invariant 1: their sum is the supply)."""
 IMPOSTOR = "mallory"  # a name the generator never funds: never a co-author, voter or authority
+SPONSOR = "sponsor"  # another payer than the transport's: the fee payer always signs and is writable
 
 # The operation's instruction and the roles of its accounts (programs/choir/idl.json).
 INSTRUCTION = {"fund": "fund_member", "create_thread": "create_thread", "submit_message": "submit_message",
@@ -207,6 +208,11 @@ def _settling_approval(model: Model, base: Step) -> bool:
             and message.stake // len(voters) > 0)  # fmt: skip
 
 
+def _payer(base: Step) -> tuple[str, ...]:
+    """The payer role, in the steps that create an account (it pays the rent)."""
+    return ("payer",) if base.op in CREATED else ()
+
+
 def _not_the_programs(base: Step) -> tuple[str, ...]:
     """Roles of the step's accounts that the program does not own: its signer, the system program, a co-signer."""
     signer = (SIGNER[base.op],) if base.op in SIGNER else ()
@@ -232,7 +238,7 @@ CHOICES: dict[str, Callable[[Model, Step], tuple[str, ...]]] = {
         tuple(r for r in ("config", "treasury") if r in EXISTING[b.op]) if _unnamed_account(m, b) else ()
     ),
     "wrong_cpi_program": lambda m, b: ("noop", "self") if b.op in CREATED else (),
-    "dropped_signer": lambda m, b: (SIGNER[b.op],) if b.op in SIGNER else (),
+    "dropped_signer": lambda m, b: (*((SIGNER[b.op],) if b.op in SIGNER else ()), *_payer(b)),
     "impostor_signer": lambda m, b: (SIGNER[b.op],) if b.op in WALLET_BOUND else (),
     "duplicate_account": lambda m, b: (
         *(f"{x}={y}" for x in (*_existing_roles(m, b), *_created(b)) for y in _existing_roles(m, b) if x != y),
@@ -243,7 +249,10 @@ CHOICES: dict[str, Callable[[Model, Step], tuple[str, ...]]] = {
     ),
     "fund_cosigners": lambda m, b: ("repeated", "outsider", "unsigned") if _multisig(m, b) else (),
     "bad_data": lambda m, b: ("truncated", "extended", "retyped"),
-    "read_only": lambda m, b: tuple(r for r in WRITABLE[b.op] if r in (*_existing_roles(m, b), *_created(b))),
+    "read_only": lambda m, b: (
+        *(r for r in WRITABLE[b.op] if r in (*_existing_roles(m, b), *_created(b))),
+        *_payer(b),
+    ),
     "missing_account": lambda m, b: ("last", "all"),
     "invalid_utf8": lambda m, b: tuple(BAD_UTF8) if b.op == "create_thread" else (),
     "prefunded": lambda m, b: tuple(PREFUND) if _new_accounts(m, b) else (),
@@ -461,7 +470,11 @@ def _wrong_cpi_program(tx: Tx, arg: str) -> None:
 
 
 def _dropped_signer(tx: Tx, arg: str) -> None:
-    """The acting user's account without its signer flag (and no signature)."""
+    """The acting user's account without its signer flag (and no signature); for the `payer`, another funded
+    account that does not sign (the transport's payer also pays the fee, so it always signs)."""
+    if arg == "payer":
+        tx.put(arg, tx.env.funded(SPONSOR), signer=False)
+        return
     key = tx.key(arg)
     tx.put(arg, key, signer=False)
     tx.signers = [s for s in tx.signers if s.pubkey() != key]
@@ -537,7 +550,12 @@ def _bad_data(tx: Tx, arg: str) -> None:
 
 
 def _read_only(tx: Tx, arg: str) -> None:
-    """An account the instruction writes, passed read-only."""
+    """An account the instruction writes, passed read-only; for the `payer`, another funded account that signs
+    (the transport's payer also pays the fee, so it is always writable)."""
+    if arg == "payer":
+        tx.put(arg, tx.env.funded(SPONSOR), signer=True, writable=False)
+        tx.signers.append(tx.env.keypair(SPONSOR))
+        return
     tx.put(arg, tx.key(arg), writable=False)
 
 

@@ -66,7 +66,9 @@ uint64_t load_optional(const Context *ctx, Account *a, uint64_t discriminator, u
 uint64_t verify_pda(const Context *ctx, const SolPubkey *key, SolSignerSeed *seeds, int n_seeds, uint8_t *bump);
 
 /* Create a program-owned PDA account of `space` bytes paid by `payer` (system program CPI, signed by the
- * PDA's seeds). Works even if someone pre-funded the address. BPF calls take at most five arguments, hence
+ * PDA's seeds). Works even if someone pre-funded the address. The one place that checks the payer (signer,
+ * writable), the new account (writable, absent) and the system program: processors do not repeat these checks (a
+ * check made twice is one no attack can tell from its copy). BPF calls take at most five arguments, hence
  * the struct. */
 typedef struct {
     Account *payer;

@@ -129,6 +129,11 @@ ACCESS_BUGS: dict[str, tuple[str, str, str]] = {
         "for (uint32_t i = 0; i < args.thread_id_len; i++) thread->thread_id[i]",
         "for (uint32_t i = 0; i <= args.thread_id_len; i++) thread->thread_id[i]",
     ),
+    # Account creation does not check that the payer signed: the system program's CreateAccount then asks the
+    # runtime for a signature the transaction never gave (a refusal by the runtime, not by the program).
+    "payer_signature_unchecked": ("accounts.c", "    TRY(check_signer(c->payer));\n", ""),
+    # Account creation does not check that the payer is writable (the runtime refuses the debit instead).
+    "payer_read_only_accepted": ("accounts.c", "    TRY(check_writable(c->payer));\n", ""),
 }
 
 

@@ -139,6 +139,8 @@ EXPECTED = {
     "upgrade_authority_unchecked": "access_control",
     "treasury_pda_unchecked": "access_control",
     "initialize_one_account_short": "access_control",
+    "payer_signature_unchecked": "access_control",
+    "payer_read_only_accepted": "access_control",
 }
 
 

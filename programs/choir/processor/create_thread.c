@@ -13,13 +13,11 @@ uint64_t process_create_thread(Context *ctx) {
     TRY(need_accounts(ctx, 6));
     Account *payer = ctx->accounts[0], *creator = ctx->accounts[1], *member_acc = ctx->accounts[3];
     Account *thread_acc = ctx->accounts[4], *system = ctx->accounts[5];
-    TRY(check_signer(payer));
     TRY(check_signer(creator));
     Config *config;
     TRY(load_config(ctx, ctx->accounts[2], &config));
     Member *member;
     TRY(load_member(ctx, member_acc, &creator->key, true, &member));
-    TRY(check_writable(thread_acc));
     CreateThreadArgs args;
     TRY(parse_create_thread(ctx->data + 8, ctx->data_len - 8, &args));
 

@@ -61,7 +61,6 @@ uint64_t process_initialize(Context *ctx) {
     TRY(need_accounts(ctx, 6));
     Account *payer = ctx->accounts[0], *config_acc = ctx->accounts[1], *treasury_acc = ctx->accounts[2];
     Account *system = ctx->accounts[3];
-    TRY(check_signer(payer));
     TRY(check_upgrade_authority(ctx, ctx->accounts[4], ctx->accounts[5], payer));
     InitializeArgs args;
     TRY(parse_initialize(ctx->data + 8, ctx->data_len - 8, &args));

@@ -12,9 +12,7 @@ uint64_t process_submit_message(Context *ctx) {
     TRY(need_accounts(ctx, 5));
     Account *payer = ctx->accounts[0], *author = ctx->accounts[1], *thread_acc = ctx->accounts[2];
     Account *message_acc = ctx->accounts[3], *system = ctx->accounts[4];
-    TRY(check_signer(payer));
     TRY(check_signer(author));
-    TRY(check_writable(message_acc));
     SubmitArgs args;
     TRY(parse_submit_message(ctx->data + 8, ctx->data_len - 8, &args));
 

@@ -16,13 +16,11 @@ uint64_t process_submit_spec(Context *ctx) {
     TRY(need_accounts(ctx, 7));
     Account *payer = ctx->accounts[0], *author = ctx->accounts[1], *member_acc = ctx->accounts[3];
     Account *thread_acc = ctx->accounts[4], *message_acc = ctx->accounts[5], *system = ctx->accounts[6];
-    TRY(check_signer(payer));
     TRY(check_signer(author));
     Config *config;
     TRY(load_config(ctx, ctx->accounts[2], &config));
     Member *member;
     TRY(load_member(ctx, member_acc, &author->key, true, &member));
-    TRY(check_writable(message_acc));
     SubmitArgs args;
     TRY(parse_submit_spec(ctx->data + 8, ctx->data_len - 8, &args));
 
