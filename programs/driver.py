@@ -295,6 +295,27 @@ class ProgramDriver:
                     "bump": self.pdas.config()[1]}  # fmt: skip
         return {k: (value[k], v) for k, v in expected.items() if value[k] != v}
 
+    def bump_differences(self) -> dict[str, tuple[Any, Any]]:
+        """Every program account (besides the config, which `config_differences` checks) whose stored bump is not
+        the canonical bump of its seeds (account: (stored, canonical)). No instruction reads a stored bump back,
+        but clients derive the account's address from it, so a wrong one is wrong state."""
+        out = {}
+        for key, (kind, value) in self.accounts().items():
+            if kind == "Member":
+                seeds: tuple[bytes, ...] = (b"member", bytes(value["owner"]))
+            elif kind == "Thread":
+                seeds = (b"thread", bytes(value["thread_id"])[: value["thread_id_len"]])
+            elif kind == "Message":
+                seeds = (b"message", bytes(value["thread"]), bytes(value["content_hash"]))
+            elif kind == "Treasury":
+                seeds = (b"treasury",)
+            else:
+                continue
+            address, bump = self.pdas._find(seeds)
+            if address == key and value["bump"] != bump:
+                out[f"{kind} {key}"] = (value["bump"], bump)
+        return out
+
     def _adopt_config(self) -> None:
         """A deployment initialized earlier: use it only if its config holds exactly our parameters."""
         differ = self.config_differences()

@@ -93,6 +93,7 @@ BAD_UTF8 = {
     "surrogate_last": b"\xed\xbf\xbf",
     "above_max": b"\xf4\x90\x80\x80",
 }
+OPEN_MEMBER = ("not_pda", "noncanonical_bump", "missing_system_program")  # and `again` for a wallet that exists
 PREFUND = {"dust": 1, "excess": 10**9}  # lamports sent to the address first: below and above any rent minimum
 FOREIGN = ("", ":empty", ":system")  # a copy owned by another program, an empty one, a copy the system program owns
 PLANTED = {"short": 7, "header": 8, "zeroed": None}  # data sizes of a planted account (None: the real account's)
@@ -198,14 +199,14 @@ def _multisig(model: Model, base: Step) -> bool:
 
 
 def _settling_approval(model: Model, base: Step) -> bool:
-    """The last, unanimous approval of a spec whose stake pays every approver: the vote that reads the voters'
-    wallets (only then is a wrong wallet list an attack rather than ignored)."""
+    """The last, unanimous approval of a spec: the vote that reads the voters' wallets (only then is a wrong
+    wallet list an attack rather than ignored), even when its shares S // A are 0 (SPEC section 4)."""
     if not isinstance(base, ProcessApproval) or not base.approve:
         return False
     message = model.state.threads[base.thread].messages[base.hash]
     voters = message.voters
     return (len(message.votes) + 1 == len(voters) and all(message.votes.values())
-            and message.stake // len(voters) > 0)  # fmt: skip
+            and message.stake > 0)  # fmt: skip
 
 
 def _payer(base: Step) -> tuple[str, ...]:
@@ -258,6 +259,7 @@ CHOICES: dict[str, Callable[[Model, Step], tuple[str, ...]]] = {
     "prefunded": lambda m, b: tuple(PREFUND) if _new_accounts(m, b) else (),
     "repeated_account": lambda m, b: _not_the_programs(b),
     "extra_account": lambda m, b: EXTRA_SIZES,
+    "open_member": lambda m, b: (*OPEN_MEMBER, *(("again",) if b.actor in m.state.wallets else ())),
     "initialize": lambda m, b: tuple(a for a in INITIALIZE if a not in ABOVE_SUPPLY or m.params.total_supply < U64_MAX),
 }
 
@@ -292,8 +294,8 @@ def _valid_but_for_its_id(model: Model, step: Step) -> bool:
 def base_is_valid(model: Model, attack: Attack) -> bool:
     """Whether the attack's base step is valid in the model's state now, as it was when the attack was generated
     (for `invalid_utf8`, valid but for its id, which the attack replaces). An `initialize` sends genesis, not its
-    base step, so its base never matters."""
-    if attack.kind == "initialize" or model.refusal(attack.base) is None:
+    base step, nor an `open_member`, so their base never matters."""
+    if attack.kind in ("initialize", "open_member") or model.refusal(attack.base) is None:
         return True
     return attack.kind == "invalid_utf8" and _valid_but_for_its_id(model, attack.base)
 
@@ -611,6 +613,26 @@ def _repeated_account(tx: Tx, arg: str) -> None:
     tx.env.driver.amend = amend
 
 
+def _open_member(tx: Tx, arg: str) -> None:
+    """An `open_member` (a user's wallet account, which anyone may open for anyone) that must be refused: for a
+    user with no wallet, at an address that is `not_pda`, at a `noncanonical_bump` of the right seeds, or with the
+    system program missing; or `again` for the acting user, whose wallet exists."""
+    from programs import instructions as ix
+
+    env, driver = tx.env, tx.env.driver
+    user = driver.pubkey(tx.base.actor) if arg == "again" else env.address(b"unopened wallet")
+    instruction = ix.open_member(driver.program, driver.transport.payer_key, user)
+    tx.instructions, tx.signers, tx.name = [instruction], [], "open_member"
+    tx.roles = [a.name for a in driver.coder.instructions["open_member"].accounts]
+    tx.metas, tx.data = list(instruction.accounts), bytes(instruction.data)
+    if arg == "not_pda":
+        tx.put("member", env.address(b"not a pda", tx.key("member")))
+    elif arg == "noncanonical_bump":
+        _lower_bump(tx, "member", [b"member", bytes(user)], "bump")
+    elif arg == "missing_system_program":
+        tx.metas = tx.metas[:-1]
+
+
 def _extra_account(tx: Tx, arg: str) -> None:
     """Neutral: an account the instruction does not read, passed after all the others: another program's, holding
     `arg` bytes (a length the input's 8-byte alignment has to pad). Solana lets a transaction name more accounts
@@ -734,6 +756,7 @@ KINDS: dict[str, AttackKind] = {
         AttackKind("prefunded", _prefunded),
         AttackKind("repeated_account", _repeated_account),
         AttackKind("extra_account", _extra_account),
+        AttackKind("open_member", _open_member),
         AttackKind("planted_account", _planted_account),
         AttackKind("initialize", _initialize),
     )
@@ -790,6 +813,10 @@ REFUSED_BY: dict[str, str | Callable[[Tx, str], str | None]] = {
     "read_only": "ConstraintMut",
     "missing_account": "AccountNotEnoughKeys",
     "invalid_utf8": "InstructionDidNotDeserialize",  # a Borsh string that is not UTF-8 does not deserialize
+    "open_member": lambda tx, arg: {
+        "again": "AccountDiscriminatorAlreadySet",
+        "missing_system_program": "AccountNotEnoughKeys",
+    }.get(arg, "ConstraintSeeds"),
     "initialize": lambda tx, arg: (
         "ConstraintSeeds"
         if arg.endswith(("_not_pda", "_noncanonical"))

@@ -135,9 +135,11 @@ class Lockstep:
         self.since_full = 0
         actual = self.driver.snapshot(full=True) if self.by_entry else self.driver.snapshot()  # type: ignore[call-arg]
         self._differ_if(diff_snapshots(self.model.snapshot(), actual))
-        config = getattr(self.driver, "config_differences", None)  # the parameters it stores (the program's config)
-        if config is not None:
-            self._differ_if([f"config.{k}: model {want!r} vs {held!r}" for k, (held, want) in config().items()])
+        # What the program stores beyond the snapshot: its config's parameters and every account's bump.
+        for check, prefix in (("config_differences", "config."), ("bump_differences", "bump of ")):
+            stored = getattr(self.driver, check, None)
+            if stored is not None:
+                self._differ_if([f"{prefix}{k}: model {want!r} vs {held!r}" for k, (held, want) in stored().items()])
 
     def _differ_if(self, differences: list[str]) -> None:
         if differences:

@@ -28,8 +28,8 @@ uint64_t close_message(Context *ctx, const Settlement *s) {
     uint64_t stake = message->stake;
     uint64_t n = message->voter_count;
     if (stake != 0) {
-        if (outcome == OUTCOME_APPROVED && n != 0 && stake / n != 0) {
-            /* Check every approver's wallet first, then pay. */
+        if (outcome == OUTCOME_APPROVED && n != 0) {
+            /* Check every approver's wallet first (even when S < A and each share is 0), then pay. */
             TRY(need_accounts(ctx, first_member + n));
             for (uint64_t i = 0; i < n; i++) {
                 Member *m;
@@ -53,7 +53,6 @@ uint64_t close_message(Context *ctx, const Settlement *s) {
             uint64_t k = thread->co_author_count;
             if (k >= MAX_COAUTHORS_LAYOUT) return ERR_THREAD_FULL; /* unreachable: seats are reserved */
             key_copy(&thread->co_authors[k], &message->author);
-            thread->divested &= ~(1u << k);
             thread->co_author_count = (uint8_t)(k + 1);
         }
     } else {

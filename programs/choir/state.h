@@ -79,7 +79,8 @@ STATIC_ASSERT(sizeof(Member) == 56, "Member size");
 /* Thread: PDA ["thread", thread_id]. `spec_authors` are the authors holding a pending spec (a reserved seat
  * each); `pending` counts Pending messages, specs and public requests alike. `last_divest[i]` belongs to
  * `co_authors[i]` and holds a time only once bit i of `divested` is set: every i64 is a valid time (SPEC
- * section 1), so no time value can mean "never divested". */
+ * section 1), so no time value can mean "never divested". Only divest sets a bit, its co-author's, and
+ * co-authors are never removed: the bit of a seat not yet taken is 0 (a new co-author starts undivested). */
 typedef struct {
     uint64_t discriminator;
     uint64_t balance;

@@ -95,9 +95,13 @@ ACCESS_BUGS: dict[str, tuple[str, str, str]] = {
         "TRY(need_accounts(ctx, 6));",
         "TRY(need_accounts(ctx, 5));",
     ),
-    # A spec's stake is paid to its approvers only when each gets two or more base units (SPEC section 4: S // A each,
-    # whenever that is not 0); only parameters with stakes below twice the voters tell it apart.
-    "settle_small_stakes": ("settle.c", "stake / n != 0) {", "stake / n != 1) {"),
+    # An approver's share is paid only when it is two or more base units (SPEC section 4: S // A each, whenever that
+    # is not 0); only parameters with stakes below twice the voters tell it apart.
+    "settle_small_stakes": (
+        "settle.c",
+        "TRY(credit(&m->balance, share));",
+        "TRY(credit(&m->balance, share > 1 ? share : 0));",
+    ),
     # Genesis refuses the largest number of seats a thread account holds (SPEC section 1 allows it).
     "full_layout_refused": (
         "processor/initialize.c",
@@ -134,6 +138,15 @@ ACCESS_BUGS: dict[str, tuple[str, str, str]] = {
     "payer_signature_unchecked": ("accounts.c", "    TRY(check_signer(c->payer));\n", ""),
     # Account creation does not check that the payer is writable (the runtime refuses the debit instead).
     "payer_read_only_accepted": ("accounts.c", "    TRY(check_writable(c->payer));\n", ""),
+    # A thread's bump is not stored: no instruction reads it back, but a client deriving the address from it does.
+    "thread_bump_not_stored": ("processor/create_thread.c", "    thread->bump = bump;\n", ""),
+    # Anyone may open a wallet for anyone, so its address must be the user's PDA: else any address becomes a wallet
+    # (a non-canonical bump's one, a second wallet of the same user).
+    "wallet_address_unchecked": (
+        "processor/open_member.c",
+        "    TRY(verify_pda(ctx, &member_acc->key, seeds, ARRAY_LEN(seeds), &bump));\n",
+        "",
+    ),
 }
 
 

@@ -1,6 +1,6 @@
 /*
  * open_member: create a user's wallet (member) account with a zero balance. Anyone may open it (it only ever
- * receives tokens addressed to that user); a second open fails.
+ * receives tokens addressed to that user); a second open fails (create_pda refuses an existing account).
  *
  * Accounts: payer (writable, signer), user, member (writable, PDA ["member", user]), system_program.
  * Args: bump.
@@ -16,7 +16,6 @@ uint64_t process_open_member(Context *ctx) {
     TRY(parse_bump(ctx->data + 8, ctx->data_len - 8, &bump));
     SolSignerSeed seeds[3] = {
         {(const uint8_t *)SEED_MEMBER, sizeof(SEED_MEMBER) - 1}, {user->key.x, 32}, {&bump, 1}};
-    if (!is_absent(member_acc)) return ERR_ACCOUNT_DISCRIMINATOR_ALREADY_SET;
     TRY(verify_pda(ctx, &member_acc->key, seeds, ARRAY_LEN(seeds), &bump));
     Creation member_acc_creation = {payer, member_acc, system, seeds, ARRAY_LEN(seeds)};
     TRY(create_pda(ctx, &member_acc_creation, sizeof(Member)));
