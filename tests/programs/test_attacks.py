@@ -175,7 +175,9 @@ def test_a_succeeding_attack_is_shrunk_into_a_replayable_trace(
     # On the mutant the attack succeeds again; on the real program it is refused; the model skips it.
     on_mutant = replay(steps, "program", Params(), "seeds", compare=True, image=image)
     assert on_mutant.failure is not None and on_mutant.failure.kind == "access_control"
-    assert on_mutant.results[-1] == {"step": len(steps) - 1, "ok": True, "attack": "wrong_cpi_program"}
+    last = on_mutant.results[-1]  # it succeeds (`noop`), or this program refuses the system call it gets (`self`)
+    assert last["step"] == len(steps) - 1 and last["attack"] == "wrong_cpi_program"
+    assert last["ok"] or last["error"] == "InstructionFallbackNotFound"
     on_program = replay(steps, "program", Params(), "seeds", compare=True, image=choir_so)
     assert on_program.failure is None and on_program.results[-1]["error"] == "ConstraintAddress"
     assert replay(steps, "model", Params(), "seeds", compare=True).results[-1]["skipped"] is True
