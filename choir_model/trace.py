@@ -220,30 +220,6 @@ def snapshot(state: ChoirState, params: Params, economics: Economics | None = No
     }
 
 
-def snapshot_entries(
-    state: ChoirState, params: Params, economics: Economics, keys: Iterable[SnapshotKey]
-) -> dict[SnapshotKey, Any]:
-    """Only the named entries of the snapshot, rendered as `snapshot` renders them; None for an entry the state
-    does not hold (a wallet, thread or message that does not exist)."""
-    out: dict[SnapshotKey, Any] = {}
-    threads = state.threads
-    for key in keys:
-        section, name = key
-        if section == "wallets":
-            out[key] = state.wallets.get(name)
-        elif section == "threads":
-            thread = threads.get(name)
-            out[key] = None if thread is None else render_thread(thread, params, economics)
-        elif section == "messages":
-            thread_id, _, content_hash = name.partition("/")
-            thread = threads.get(thread_id)
-            message = None if thread is None else thread.messages.get(content_hash)
-            out[key] = None if message is None else render_message(message)
-        else:
-            out[key] = state.treasury
-    return out
-
-
 def step_result(index: int, error: str | None) -> dict[str, Any]:
     """The per-step line of `choir model run --json`."""
     return {"step": index, "ok": True} if error is None else {"step": index, "ok": False, "error": error}

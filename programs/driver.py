@@ -42,7 +42,6 @@ from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from choir_model.economics import Economics
 from choir_model.ops import invalid_time
 from choir_model.params import Params
 from choir_model.state import ChoirState
@@ -57,7 +56,7 @@ from choir_model.steps import (
     SubmitMessage,
     SubmitSpec,
 )
-from choir_model.trace import SnapshotKey, render_message, render_thread
+from choir_model.trace import SnapshotKey
 from choir_model.trace import snapshot as render_snapshot
 from programs import instructions as ix
 from programs.client.coder import IdlCoder
@@ -135,7 +134,6 @@ class ProgramDriver:
         self.last_now: int | None = None
         self.last_compute_units = 0
         self._last: Instruction | None = None  # the last operation's instruction (see `last_instruction`)
-        self._economics = Economics()
         self._cache: dict[Pubkey, tuple[str, dict[str, Any]]] = {}
         self._objects: dict[Pubkey, Decoded] = {}
         self._dirty: set[Pubkey] = set()
@@ -481,34 +479,20 @@ class ProgramDriver:
                 entries.add(entry)
         return entries
 
-    def render(self, keys: Iterable[SnapshotKey]) -> dict[SnapshotKey, Any]:
-        """The named snapshot entries as the program's accounts hold them (as last read), None where it holds
-        none: `choir_model.trace.snapshot_entries` for the program."""
+    def held(self, keys: Iterable[SnapshotKey]) -> dict[SnapshotKey, Any]:
+        """What the program's accounts hold (as last read) behind the named snapshot entries, in the shape of
+        `properties.compare.entry_values`: the treasury's and a wallet's balance, the `Thread`, the `Message`
+        (every stored field, privacy and pending seats included); None where it holds none."""
         out: dict[SnapshotKey, Any] = {}
-        economics = self._economics
+        objects, entries = self._objects, self._entries
         for entry in keys:
-            found = self._objects.get(self._entries.get(entry))  # type: ignore[arg-type]
+            found = objects.get(entries.get(entry))  # type: ignore[arg-type]
             if found is None:
                 out[entry] = None
-            elif entry[0] == "wallets":
+            elif entry[0] == "wallets" or entry[0] == "messages":
                 out[entry] = found[1][1]
-            elif entry[0] == "threads":
-                out[entry] = render_thread(found[1], self.params, economics)
-            elif entry[0] == "messages":
-                out[entry] = render_message(found[1][1])
             else:
                 out[entry] = found[1]
-        return out
-
-    def stored(self, keys: Iterable[SnapshotKey]) -> dict[SnapshotKey, Any]:
-        """The model objects (Thread, Message) behind the thread and message entries among `keys`, as last read,
-        None where the program holds none: every stored field, privacy and pending seats included, for the
-        lockstep's comparison beyond the snapshot schema."""
-        out: dict[SnapshotKey, Any] = {}
-        for entry in keys:
-            if entry[0] in ("threads", "messages"):
-                found = self._objects.get(self._entries.get(entry))  # type: ignore[arg-type]
-                out[entry] = None if found is None else found[1] if entry[0] == "threads" else found[1][1]
         return out
 
     def snapshot(self, full: bool = False) -> dict[str, Any]:

@@ -48,8 +48,9 @@ class EntryDriver(Driver, Protocol):
         """The snapshot entries written since the last call."""
         ...
 
-    def render(self, keys: Iterable[SnapshotKey]) -> dict[SnapshotKey, Any]:
-        """The named snapshot entries as the implementation holds them (None where it holds none)."""
+    def held(self, keys: Iterable[SnapshotKey]) -> dict[SnapshotKey, Any]:
+        """What the implementation holds behind the named snapshot entries, in the shape of
+        `properties.compare.entry_values` (balances, `Thread` and `Message` objects; None where it holds none)."""
         ...
 
     def snapshot(self, full: bool = False) -> dict[str, Any]:

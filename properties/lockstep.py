@@ -5,7 +5,10 @@ can be written out and replayed anywhere. The Hypothesis machines, the soak runn
 Comparing state: with a driver that says what it wrote (`EntryDriver`, the program's), each step compares only
 the snapshot entries either side touched: the accounts the transaction wrote and the model objects the step
 addresses or pays (its actor's wallet, its thread and message, the treasury, the wallets a settlement paid).
-Rendering two whole snapshots per step was most of a lockstep step. A write to an entry neither side names is still
+Rendering two whole snapshots per step was most of a lockstep step. The entries are compared as both sides hold
+them (balances, every stored field of threads and messages: `same_values`), which is what their rendered snapshot
+entries are made of, so nothing is rendered unless they differ (then the difference is described in the
+snapshot's terms and field by field, `diff_values`). A write to an entry neither side names is still
 caught: the whole snapshots, re-read from the implementation, are compared every `full_every` steps and at the
 end of every run (`verify`). Other drivers are compared whole after every step.
 """
@@ -19,9 +22,9 @@ from choir_model import Checker, ChoirError, Model, Params, Step, Violation
 from choir_model.events import Event, StakeSettled
 from choir_model.ops import Rules
 from choir_model.resolve import resolve_formula
-from choir_model.trace import SnapshotKey, snapshot_entries
+from choir_model.trace import SnapshotKey
 from properties.attacks import Attack, step_attack
-from properties.compare import diff_snapshots, diff_stored, entries_snapshot, stored_objects
+from properties.compare import diff_snapshots, diff_stored, diff_values, entry_values, same_values, stored_objects
 from properties.coverage import Coverage
 from properties.driver import Driver, EntryDriver
 
@@ -117,9 +120,9 @@ class Lockstep:
             return  # refused on both sides: the model changed nothing (invariant 9) and neither did the target
         keys = written | model_entries(step, events)
         model = self.model
-        ours = snapshot_entries(model.state, model.params, model.economics, keys)
-        self._differ_if(diff_snapshots(entries_snapshot(ours), entries_snapshot(driver.render(keys))))  # type: ignore[union-attr]
-        self._compare_stored(keys)
+        expected, actual = entry_values(model.state, keys), driver.held(keys)  # type: ignore[union-attr]
+        if not same_values(expected, actual):
+            self._differ_if(diff_values(expected, actual, model.params, model.economics))
 
     def _compare_stored(self, keys: set[SnapshotKey]) -> None:
         """Every stored field of the touched threads and messages, for drivers that expose them (`stored`)."""

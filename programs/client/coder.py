@@ -13,6 +13,7 @@ the variant name (unit variants) or `{name: fields}`.
 
 from __future__ import annotations
 
+import copy
 import json
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -211,8 +212,13 @@ class IdlCoder:
         return cls(json.loads(Path(path).read_text()))
 
     def at(self, address: Pubkey) -> IdlCoder:
-        """The same interface deployed at another program id (your own deployment of a Choir-IDL program)."""
-        return IdlCoder({**self.idl, "address": str(address)})
+        """The same interface deployed at another program id (your own deployment of a Choir-IDL program). Nothing
+        compiled depends on the address, so the copy shares this coder's codecs instead of compiling the IDL
+        again (the attacks deploy a fresh copy of the program per attack on `initialize`)."""
+        moved = copy.copy(self)
+        moved.idl = {**self.idl, "address": str(address)}
+        moved.program_id = Pubkey.from_string(str(address))
+        return moved
 
     # -- types -----------------------------------------------------------------------------------------------
 

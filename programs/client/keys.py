@@ -3,12 +3,14 @@
 A trace names its actors; on chain each name is the keypair seeded by sha256(name), so every tool that replays
 a trace signs as the same keys. PDAs are derived from the IDL's program id: `config`, `treasury`,
 `member` + user, `thread` + thread id, `message` + thread + content hash. Derivations are cached: finding a bump
-costs tens of microseconds and a driver asks for the same addresses over and over.
+costs tens of microseconds and a driver asks for the same addresses over and over; every world of a campaign starts
+a new driver for the same program, so the cache is shared by every `Pdas` of one program id.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from functools import lru_cache
 
 from solders.keypair import Keypair
@@ -32,18 +34,26 @@ def program_keypair() -> Keypair:
     return Keypair.from_seed(PROGRAM_KEYPAIR_SEED)
 
 
+@lru_cache(maxsize=64)
+def _finder(program_id: Pubkey) -> Callable[[tuple[bytes, ...]], tuple[Pubkey, int]]:
+    """The cached PDA search of one program id (the last 64 ids: attacks deploy fresh copies of the program)."""
+
+    @lru_cache(maxsize=65536)
+    def find(seeds: tuple[bytes, ...]) -> tuple[Pubkey, int]:
+        return Pubkey.find_program_address(list(seeds), program_id)
+
+    return find
+
+
 class Pdas:
     """The program's addresses and their canonical bumps for one program id."""
 
     def __init__(self, program_id: Pubkey) -> None:
         self.program_id = program_id
-        self._find = lru_cache(maxsize=65536)(self._find_uncached)
+        self._find = _finder(program_id)
         # A fixed address with no account: what a client passes for a thread id too long to be a PDA seed, so
         # the program can answer InvalidThreadId / UnknownThread instead of the client failing.
         self.nowhere = Pubkey.from_bytes(hashlib.sha256(b"choir-toolkit: no such account").digest())
-
-    def _find_uncached(self, seeds: tuple[bytes, ...]) -> tuple[Pubkey, int]:
-        return Pubkey.find_program_address(list(seeds), self.program_id)
 
     def config(self) -> tuple[Pubkey, int]:
         return self._find((b"config",))
