@@ -50,10 +50,13 @@ T = TypeVar("T")
 GENESIS = 1_700_000_000
 # Enough users to fill a thread's MAX_COAUTHORS (10) seats and still have outsiders whose spec is ThreadFull.
 USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mike", "nia")
-# Thread ids at both bounds of SPEC section 1 (1 and 32 bytes of UTF-8, the latter in two-byte characters), and
-# just outside them (0 and 33 bytes).
-THREAD_IDS = ("t1", "t2", "t3", "x", "\u00e9" * 16)
-BAD_THREAD_IDS = ("", "x" * 33, "\u00e9" * 16 + "x")
+# Every boundary of RFC 3629 that a valid id can hold (SPEC section 3, InvalidThreadId: an id is UTF-8): the last
+# one-byte character, the first and last of each longer length, both sides of the surrogates, odd lead bytes of
+# three and four bytes (U+1000, U+40000) and the last code point: 32 bytes, the longest id SPEC section 1 allows.
+EVERY_UTF8_BOUND = "\x7f\u0080\u07ff\u0800\u1000\ud7ff\ue000\uffff\U00010000\U00040000\U0010ffff"
+# Thread ids at both bounds of SPEC section 1 (1 and 32 bytes of UTF-8), and just outside them (0 and 33 bytes).
+THREAD_IDS = ("t1", "t2", "t3", "x", EVERY_UTF8_BOUND)
+BAD_THREAD_IDS = ("", "x" * 33, EVERY_UTF8_BOUND + "x")
 # Every set of treasury authorities that meets the threshold (SPEC section 8: 2 of treasury1..3), in both orders.
 VALID_SIGNERS = (("treasury1", "treasury2"), ("treasury1", "treasury3"), ("treasury2", "treasury3"),
                  ("treasury3", "treasury1"), ("treasury1", "treasury2", "treasury3"))  # fmt: skip

@@ -38,7 +38,6 @@ typedef struct {
 void sol_log_(const char *message, uint64_t len);
 void sol_log_64_(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e);
 void sol_log_pubkey(const SolPubkey *key);
-void sol_memcpy_(void *dst, const void *src, uint64_t n);
 
 typedef struct {
     const uint8_t *addr;
@@ -94,10 +93,6 @@ uint64_t sol_get_clock_sysvar(SolClock *clock);
 
 #define sol_log(literal) sol_log_((literal), sizeof(literal) - 1)
 
-/* Freestanding builds have no libc; clang may still emit calls to these for struct copies. */
-void *memcpy(void *dst, const void *src, uint64_t n);
-void *memset(void *dst, int value, uint64_t n);
-
 /* 32-byte keys are compared and copied as four 64-bit words: every key the program touches lives at an
  * 8-byte-aligned offset (the runtime's input layout and our account layouts guarantee it). */
 static inline bool key_eq(const void *a, const void *b) {
@@ -113,11 +108,6 @@ static inline void key_copy(void *dst, const void *src) {
     d[1] = s[1];
     d[2] = s[2];
     d[3] = s[3];
-}
-
-static inline bool key_is_zero(const void *a) {
-    const uint64_t *x = (const uint64_t *)a;
-    return (x[0] | x[1] | x[2] | x[3]) == 0;
 }
 
 #endif

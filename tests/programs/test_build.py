@@ -28,7 +28,6 @@ def test_build_is_reproducible(clang: str, tmp_path: Path, choir_so: bytes) -> N
         "sol_log_",
         "sol_log_64_",
         "sol_log_pubkey",
-        "sol_memcpy_",
         "sol_create_program_address",
         "sol_invoke_signed_c",
         "sol_get_clock_sysvar",
