@@ -1,7 +1,8 @@
 """The step generator's stream is pinned: seeded soak runs, recorded traces and the shrinker's reproductions rely
 on a seed building the same steps. The digests below were recorded from the generator before it was sped up
-(the scanning version, `bd9be56`); a change that moves them changes what every seeded campaign runs, and must say
-so (docs/BENCHMARKS.md, property suite)."""
+(the scanning version, `bd9be56`), then again when the 32-byte thread id became `EVERY_UTF8_BOUND` (the same
+draws: the old digests come back with the old id put back in every step); a change that moves them changes what
+every seeded campaign runs, and must say so (docs/BENCHMARKS.md, property suite)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ from properties.generate import RandomSource, StepGenerator
 from properties.soak import swarm
 
 STREAMS = {  # (campaign seed, run) -> sha256 of the run's 2,000 steps, one repr a line (run 1 varies parameters)
-    (0, 0): "c1c7108a02db43ef2566dbcbbdf4dd7c7621e0d9afa422bcba5fc67409c1efc6",
-    (0, 1): "16ea8cd0eed5d3a663b3e893db3102394fe6eabc1246c63d6ea3d1988b73aefc",
-    (7, 0): "c38e49391d1821b2d8d9be8966fca84c9779052d6b3103798bf6068ae5f9747b",
-    (7, 1): "033e0fbb51122fc3462d4c6e2fa0185a35d5ab61c231889b185286628872c2ab",
+    (0, 0): "84bd622bdf835abeb8a6e056340d03912e95ec00832c8a42eb6c274af768dba9",
+    (0, 1): "e48c771e17d17870c81cf7ba3dc3e992da2267b9d12b9ff801f78f54eb7ad318",
+    (7, 0): "dba2ceb4e88900c6ba84ceb22c38be826e1a96e2158a4580acac6b30cf8f5b72",
+    (7, 1): "94b38e9913fc96874622cd1c646888204bc3a1da3b50760b1882ed3cefad5509",
 }
 
 
