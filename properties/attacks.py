@@ -43,6 +43,8 @@ from choir_model.ops import invalid_time
 from choir_model.params import U64_MAX
 from choir_model.steps import CreateThread, Fund, ProcessApproval
 from choir_model.trace import TraceError, read_trace, step_from_json, step_result
+from properties.field_attacks import bad_field, field_choices
+from properties.genesis_attacks import ACCEPTED, REFUSALS, accept, refuse
 
 if TYPE_CHECKING:
     from solders.account import Account
@@ -77,10 +79,11 @@ WRITABLE = {"fund": ("treasury", "member"), "create_thread": ("member", "thread"
             "submit_spec": ("member", "thread", "message"), "process_approval": ("treasury", "thread", "message"),
             "expire": ("treasury", "thread", "message"), "divest": ("member", "thread")}  # fmt: skip
 WALLET_BOUND = ("create_thread", "submit_spec", "divest")  # the signer's own wallet is one of the accounts
-NEUTRAL = ("prefunded", "repeated_account", "extra_account")
+NEUTRAL = ("prefunded", "repeated_account", "extra_account", "genesis")
 """Kinds that must not change the step's outcome: the step runs in lockstep and the model's answer is the oracle."""
 # Thread ids that are not UTF-8 (RFC 3629, what the program's validator enforces), one per rule, each after a
-# valid first byte: a thread id is a string (SPEC section 1), so no such bytes may ever name a thread.
+# valid two-byte character (`UTF8_PREFIX`: a validator that loses its place after a longer character is caught
+# too): a thread id is a string (SPEC section 1), so no such bytes may ever name a thread.
 BAD_UTF8 = {
     "lone_continuation": b"\x80",
     "bad_lead": b"\xf8\x88\x80\x80\x80",
@@ -94,6 +97,7 @@ BAD_UTF8 = {
     "surrogate_last": b"\xed\xbf\xbf",
     "above_max": b"\xf4\x90\x80\x80",
 }
+UTF8_PREFIX = "\u00e9".encode()
 OPEN_MEMBER = ("not_pda", "noncanonical_bump", "missing_system_program")  # and `again` for a wallet that exists
 PREFUND = {"dust": 1, "excess": 10**9}  # lamports sent to the address first: below and above any rent minimum
 FOREIGN = ("", ":empty", ":system")  # a copy owned by another program, an empty one, a copy the system program owns
@@ -123,7 +127,7 @@ INITIALIZE = ("again", "payer_not_authority", "attacker_program_data", "other_pr
               "config_not_pda", "treasury_not_pda", "config_noncanonical", "treasury_noncanonical",
               "wrong_system_program", "config_read_only", "treasury_read_only", "missing_program_data",
               "truncated", "extended", "no_authorities", "four_authorities", "repeated_authority",
-              "zero_threshold", "threshold_above_authorities", *BAD_PARAMS)  # fmt: skip
+              "zero_threshold", "threshold_above_authorities", *BAD_PARAMS, *REFUSALS)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +255,7 @@ CHOICES: dict[str, Callable[[Model, Step], tuple[str, ...]]] = {
     ),
     "fund_cosigners": lambda m, b: ("repeated", "outsider", "unsigned") if _multisig(m, b) else (),
     "bad_data": lambda m, b: ("truncated", "extended", "retyped"),
+    "bad_field": lambda m, b: field_choices(INSTRUCTION[b.op]),
     "read_only": lambda m, b: (
         *(r for r in WRITABLE[b.op] if r in (*_existing_roles(m, b), *_created(b))),
         *_payer(b),
@@ -262,6 +267,7 @@ CHOICES: dict[str, Callable[[Model, Step], tuple[str, ...]]] = {
     "extra_account": lambda m, b: EXTRA_SIZES,
     "open_member": lambda m, b: (*OPEN_MEMBER, *(("again",) if b.actor in m.state.wallets else ())),
     "initialize": lambda m, b: tuple(a for a in INITIALIZE if a not in ABOVE_SUPPLY or m.params.total_supply < U64_MAX),
+    "genesis": lambda m, b: ACCEPTED,
 }
 
 
@@ -568,12 +574,12 @@ def _missing_account(tx: Tx, arg: str) -> None:
 
 
 def _invalid_utf8(tx: Tx, arg: str) -> None:
-    """A thread id that is not UTF-8 (`BAD_UTF8[arg]` after a valid first byte), at its canonical PDA, with a
+    """A thread id that is not UTF-8 (`BAD_UTF8[arg]` after `UTF8_PREFIX`), at its canonical PDA, with a
     deposit whose low byte would continue a cut-short sequence (a reader that ran past the id would find one)."""
     from solders.pubkey import Pubkey
 
     args = _args(tx)
-    raw = b"t" + BAD_UTF8[arg]
+    raw = UTF8_PREFIX + BAD_UTF8[arg]
     address, bump = Pubkey.find_program_address([b"thread", raw], tx.env.driver.coder.program_id)
     deposit = args["deposit"]
     continued = deposit - (deposit & 0xFF) + 0x80
@@ -719,6 +725,8 @@ def _initialize(tx: Tx, arg: str) -> None:
         tx.metas = tx.metas[:-1]
     elif arg in ("truncated", "extended"):
         _bad_data(tx, arg)
+    elif arg in REFUSALS:
+        refuse(tx, arg, payer)
 
 
 @dataclass(frozen=True)
@@ -726,7 +734,8 @@ class AttackKind:
     """A named corruption; `corrupt(tx, arg)` changes the transaction of a valid step in exactly one way."""
 
     name: str
-    corrupt: Callable[[Tx, str], None]
+    corrupt: Callable[[Tx, str], Callable[[], list[str]] | None]
+    """Changes the transaction; a neutral kind with an oracle of its own returns its check (`prepare_neutral`)."""
 
     @property
     def doc(self) -> str:
@@ -751,6 +760,7 @@ KINDS: dict[str, AttackKind] = {
         AttackKind("settlement_wallets", _settlement_wallets),
         AttackKind("fund_cosigners", _fund_cosigners),
         AttackKind("bad_data", _bad_data),
+        AttackKind("bad_field", bad_field),
         AttackKind("read_only", _read_only),
         AttackKind("missing_account", _missing_account),
         AttackKind("invalid_utf8", _invalid_utf8),
@@ -760,6 +770,7 @@ KINDS: dict[str, AttackKind] = {
         AttackKind("open_member", _open_member),
         AttackKind("planted_account", _planted_account),
         AttackKind("initialize", _initialize),
+        AttackKind("genesis", accept),
     )
 }
 
@@ -776,7 +787,7 @@ _REFUSED_BY_INITIALIZE = {"again": "AccountDiscriminatorAlreadySet", "payer_not_
                           "config_read_only": "ConstraintMut", "treasury_read_only": "ConstraintMut",
                           "missing_program_data": "AccountNotEnoughKeys", "truncated": "InstructionDidNotDeserialize",
                           "extended": "InstructionDidNotDeserialize",
-                          "four_authorities": "InstructionDidNotDeserialize"}  # fmt: skip
+                          "four_authorities": "InstructionDidNotDeserialize", **REFUSALS}  # fmt: skip
 # Another thread in a creation is a forged address; under an existing message, a message it does not hold.
 _OTHER_THREAD_REFUSED_BY = {"create_thread": "ConstraintSeeds", "request_public": "ConstraintHasOne",
                             "process_approval": "ConstraintHasOne", "expire": "ConstraintHasOne"}  # fmt: skip
@@ -813,6 +824,7 @@ REFUSED_BY: dict[str, str | Callable[[Tx, str], str | None]] = {
     ),
     "read_only": "ConstraintMut",
     "missing_account": "AccountNotEnoughKeys",
+    "bad_field": "InstructionDidNotDeserialize",
     "invalid_utf8": "InstructionDidNotDeserialize",  # a Borsh string that is not UTF-8 does not deserialize
     "open_member": lambda tx, arg: {
         "again": "AccountDiscriminatorAlreadySet",
@@ -1077,13 +1089,15 @@ def _program_error(err: Any) -> bool:
 
 def prepare_neutral(driver: Any, attack: Attack) -> Callable[[], list[str]] | None:
     """Do what a neutral attack does before its step (on a driver that can; else nothing) and return the check to
-    run after the step succeeded: for `prefunded`, the created account holds exactly what was sent to it or the
-    rent minimum, whichever is more (the payer is charged the top-up, no more)."""
+    run after the step succeeded: the kind's own (`genesis`), or for `prefunded`, the created account holds exactly
+    what was sent to it or the rent minimum, whichever is more (the payer is charged the top-up, no more)."""
     if not accepts_attacks(driver) or invalid_time(driver.last_now, attack.now, driver.params) is not None:
         return None
     env = _env(driver)
     tx = Tx(env, attack.base)
-    KINDS[attack.kind].corrupt(tx, attack.arg)
+    own = KINDS[attack.kind].corrupt(tx, attack.arg)
+    if own is not None:
+        return own
     if attack.kind != "prefunded":
         return list
     key = tx.key("member" if attack.base.op == "fund" else CREATED[attack.base.op])
