@@ -147,6 +147,18 @@ ACCESS_BUGS: dict[str, tuple[str, str, str]] = {
         "    TRY(verify_pda(ctx, &member_acc->key, seeds, ARRAY_LEN(seeds), &bump));\n",
         "",
     ),
+    # A bool of 2 is read as false: a vote whose byte no client sends counts as a denial.
+    "bool_two_is_false": (
+        "instruction.c",
+        "if (v > 1) return ERR_INSTRUCTION_DID_NOT_DESERIALIZE;",
+        "if (v > 2) return ERR_INSTRUCTION_DID_NOT_DESERIALIZE;",
+    ),
+    # A four-byte character's lead byte loses its lowest bit: U+40000 (lead 0xf1) reads as an overlong form.
+    "utf8_odd_four_byte_lead": (
+        "instruction.c",
+        "extra = 3, min = 0x10000, cp = c & 0x07;",
+        "extra = 3, min = 0x10000, cp = c & 0x06;",
+    ),
 }
 
 
