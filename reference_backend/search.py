@@ -163,6 +163,9 @@ class MessageIndex(Protocol):
     """What the indexer and the service need of a search engine. Writes come from one thread (the indexer)."""
 
     vectors: TextVectors
+    in_process: bool
+    """True for an engine that runs in this process (a query is CPU work holding the GIL: a worker thread would add
+    a hop and buy no parallelism); False for one reached over the network."""
 
     def watermark(self) -> int:
         """The last journal seq this index holds (0 for a new or emptied index)."""

@@ -59,6 +59,8 @@ def edge_filter(audience: Audience) -> qe.Filter:
 class EdgeIndex:
     """A `MessageIndex` on a Qdrant Edge shard."""
 
+    in_process = True
+
     def __init__(self, vectors: TextVectors, root: Path) -> None:
         self.vectors = vectors
         self.path = Path(root) / "".join(c if c.isalnum() or c in "-+." else "_" for c in vectors.space)

@@ -60,6 +60,8 @@ def _vectors(named: dict[str, qe.SparseVector | list[float]]) -> dict[str, qm.Sp
 class ServerIndex:
     """A `MessageIndex` on one collection of a Qdrant server (`client` is any qdrant-client `QdrantClient`)."""
 
+    in_process = False
+
     def __init__(self, vectors: TextVectors, url: str | None = None, client: QdrantClient | None = None) -> None:
         self.vectors = vectors
         self.client = client if client is not None else QdrantClient(url=url, timeout=10)

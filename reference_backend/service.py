@@ -219,6 +219,15 @@ class Backend:
     def wait_indexed(self, seq: int, timeout: float) -> bool:
         return self.indexer.wait(seq, timeout)
 
+    @property
+    def searches_inline(self) -> bool:
+        """May a search run on the event loop? Yes on the embedded engine with BM25 or the hashing embedder (a query is
+        about a millisecond of CPU that holds the GIL) once the index has caught up with the journal this process
+        started from; no with a Qdrant server (network I/O), a model embedder (long CPU), or while a search would
+        still wait for the catch-up."""
+        light = not self.config.embedder.startswith("sentence-transformers")
+        return self.index.in_process and light and self.indexed_seq >= self.writer.opened_seq
+
     def key_of(self, name: str) -> Any:
         """The public key that signs for `name`: a treasury authority's configured key, else a registered one."""
         key = self._authority_keys.get(name)

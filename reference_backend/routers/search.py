@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from reference_backend.envelope import cached_envelope
@@ -14,7 +15,7 @@ router = APIRouter(tags=["search"])
 
 
 @router.get("/v1/search", responses=responses(SearchResults), response_model=None, dependencies=[rate_limit("search")])
-def search(  # a plain function: FastAPI runs it on its thread pool, so a long search never blocks the loop
+async def search(
     principal: Signed,
     backend: BackendDep,
     cache: CacheDep,
@@ -23,4 +24,8 @@ def search(  # a plain function: FastAPI runs it on its thread pool, so a long s
     thread_id: Annotated[str | None, Query(description="Search inside one thread only.")] = None,
 ) -> Response:
     """Messages the signer may search, most similar first; nothing else is returned or counted."""
-    return cached_envelope(backend, cache.search(principal.user, q, limit, thread_id))
+    if backend.searches_inline:
+        found = cache.search(principal.user, q, limit, thread_id)
+    else:  # network I/O, a model's embedding or a wait for the index: off the event loop
+        found = await run_in_threadpool(cache.search, principal.user, q, limit, thread_id)
+    return cached_envelope(backend, found)
