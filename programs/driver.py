@@ -86,6 +86,33 @@ def default_program_image() -> bytes:
         raise
 
 
+def _layout(kind: str, value: dict[str, Any]) -> tuple[tuple[bytes, ...], dict[str, list[Any]]] | None:
+    """An account's PDA seeds and its slots that must be empty (`ProgramDriver.layout_differences`)."""
+    if kind == "Member":
+        return (b"member", bytes(value["owner"])), {}
+    if kind == "Treasury":
+        return (b"treasury",), {}
+    if kind == "Thread":
+        n, pending, length, divested = (value["co_author_count"], value["spec_author_count"], value["thread_id_len"],
+                                        value["divested"])  # fmt: skip
+        raw = bytes(value["thread_id"])
+        never = [t for i, t in enumerate(value["last_divest"]) if not divested >> i & 1]
+        slack = {"co_authors": value["co_authors"][n:], "spec_authors": value["spec_authors"][pending:],
+                 "last_divest": never}  # fmt: skip
+        return (b"thread", raw[:length]), slack
+    if kind == "Message":
+        n = value["voter_count"]
+        slack = {"voters": value["voters"][n:], "votes": value["votes"][n:],
+                 "deadline": [] if value["has_deadline"] else [value["deadline"]]}  # fmt: skip
+        return (b"message", bytes(value["thread"]), bytes(value["content_hash"])), slack
+    return None
+
+
+def _blank(x: Any) -> bool:
+    """An empty slot: a zero number, the zero key, no vote."""
+    return x == 0 if isinstance(x, int) else x == "None" if isinstance(x, str) else x == Pubkey.default()
+
+
 class ProgramDriver:
     """The program as a Choir implementation. See the module docstring.
 
@@ -293,25 +320,24 @@ class ProgramDriver:
                     "bump": self.pdas.config()[1]}  # fmt: skip
         return {k: (value[k], v) for k, v in expected.items() if value[k] != v}
 
-    def bump_differences(self) -> dict[str, tuple[Any, Any]]:
-        """Every program account (besides the config, which `config_differences` checks) whose stored bump is not
-        the canonical bump of its seeds (account: (stored, canonical)). No instruction reads a stored bump back,
-        but clients derive the account's address from it, so a wrong one is wrong state."""
+    def layout_differences(self) -> dict[str, tuple[Any, Any]]:
+        """What every program account but the config (`config_differences`) stores beyond the snapshot, where it is
+        not what it must be ("Kind address.field": (stored, wanted)): the canonical bump of its seeds (clients
+        derive the address from it), and every slot past a count empty: a thread's co-authors, pending spec
+        authors and the divest times of seats that never divested, a message's voters and votes, and the
+        deadline of a message that has none. No instruction reads these, so only this check sees a wrong one."""
         out = {}
         for key, (kind, value) in self.accounts().items():
-            if kind == "Member":
-                seeds: tuple[bytes, ...] = (b"member", bytes(value["owner"]))
-            elif kind == "Thread":
-                seeds = (b"thread", bytes(value["thread_id"])[: value["thread_id_len"]])
-            elif kind == "Message":
-                seeds = (b"message", bytes(value["thread"]), bytes(value["content_hash"]))
-            elif kind == "Treasury":
-                seeds = (b"treasury",)
-            else:
+            shape = _layout(kind, value)
+            if shape is None:
                 continue
+            seeds, slack = shape
             address, bump = self.pdas._find(seeds)
             if address == key and value["bump"] != bump:
-                out[f"{kind} {key}"] = (value["bump"], bump)
+                out[f"{kind} {key}.bump"] = (value["bump"], bump)
+            for field, rest in slack.items():
+                if not all(_blank(x) for x in rest):
+                    out[f"{kind} {key}.{field}"] = (rest, "empty")
         return out
 
     def _adopt_config(self) -> None:

@@ -55,8 +55,8 @@ if TYPE_CHECKING:
 ATTACK_ONE_IN = 10
 """The steady share of attacks among the steps of a target that can run them: one valid step in ten."""
 
-RARE = ("settlement_wallets", "fund_cosigners", "noncanonical_bump", "wrong_cpi_program", "impostor_signer",
-        "invalid_utf8", "prefunded", "initialize")  # fmt: skip
+RARE = ("absent_wallet", "settlement_wallets", "fund_cosigners", "noncanonical_bump", "wrong_cpi_program",
+        "impostor_signer", "invalid_utf8", "prefunded", "initialize")  # fmt: skip
 TOKEN_FIELDS = {"Treasury": "balance", "Member": "balance", "Thread": "balance", "Message": "stake"}
 """Where the program's accounts hold tokens (SPEC section 6, invariant 1: their sum is the supply)."""
 IMPOSTOR = "mallory"  # a name the generator never funds: never a co-author, voter or authority
@@ -239,6 +239,7 @@ CHOICES: dict[str, Callable[[Model, Step], tuple[str, ...]]] = {
     "foreign_owner": lambda m, b: tuple(f"{role}{how}" for role in _existing_roles(m, b) for how in FOREIGN),
     "planted_account": lambda m, b: tuple(f"{role}:{how}" for role in _existing_roles(m, b) for how in PLANTED),
     "not_pda": lambda m, b: (*_created(b), *(r for r in ("config", "treasury") if r in EXISTING[b.op])),
+    "absent_wallet": lambda m, b: ("member",) if b.op == "divest" else (),
     "noncanonical_bump": lambda m, b: _created(b),
     "fake_config_treasury": lambda m, b: (
         tuple(r for r in ("config", "treasury") if r in EXISTING[b.op]) if _unnamed_account(m, b) else ()
@@ -438,6 +439,12 @@ def _planted_account(tx: Tx, arg: str) -> None:
 def _not_pda(tx: Tx, arg: str) -> None:
     """An address that is not the PDA the role's seeds give (an empty one: nothing can be created or read there)."""
     tx.put(arg, tx.env.address(b"not a pda", tx.key(arg)))
+
+
+def _absent_wallet(tx: Tx, arg: str) -> None:
+    """A co-author's divest with an address that holds no account as their wallet (an absent wallet reads as an
+    empty one, so only the check that a divest's wallet exists refuses it)."""
+    _not_pda(tx, arg)
 
 
 def _lower_bump(tx: Tx, role: str, seeds: list[bytes], field: str) -> None:
@@ -751,6 +758,7 @@ KINDS: dict[str, AttackKind] = {
         AttackKind("other_message", _other_message),
         AttackKind("foreign_owner", _foreign_owner),
         AttackKind("not_pda", _not_pda),
+        AttackKind("absent_wallet", _absent_wallet),
         AttackKind("noncanonical_bump", _noncanonical_bump),
         AttackKind("fake_config_treasury", _fake_config_treasury),
         AttackKind("wrong_cpi_program", _wrong_cpi_program),
@@ -802,6 +810,7 @@ REFUSED_BY: dict[str, str | Callable[[Tx, str], str | None]] = {
     ),
     "not_pda": lambda tx, arg: "ConstraintSeeds" if arg == CREATED.get(tx.base.op) else "AccountNotInitialized",
     "noncanonical_bump": "ConstraintSeeds",
+    "absent_wallet": "AccountNotInitialized",
     "fake_config_treasury": "AccountDiscriminatorMismatch",
     "wrong_cpi_program": "ConstraintAddress",
     "dropped_signer": "AccountNotSigner",

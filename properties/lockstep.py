@@ -138,8 +138,9 @@ class Lockstep:
         self.since_full = 0
         actual = self.driver.snapshot(full=True) if self.by_entry else self.driver.snapshot()  # type: ignore[call-arg]
         self._differ_if(diff_snapshots(self.model.snapshot(), actual))
-        # What the program stores beyond the snapshot: its config's parameters and every account's bump.
-        for check, prefix in (("config_differences", "config."), ("bump_differences", "bump of ")):
+        # What the program stores beyond the snapshot: its config's parameters, and every account's bump and empty
+        # slots.
+        for check, prefix in (("config_differences", "config."), ("layout_differences", "")):
             stored = getattr(self.driver, check, None)
             if stored is not None:
                 self._differ_if([f"{prefix}{k}: model {want!r} vs {held!r}" for k, (held, want) in stored().items()])

@@ -45,22 +45,18 @@ uint64_t load_thread_message(const Context *ctx, Account *thread_account, Accoun
 }
 
 /* submit_message and submit_spec create a message the same way, so the content-hash lookup and the message's
- * identity live here once: an account already at the address is DuplicateContent when it is this thread's
- * message of this hash (anything else there is a forged address), and a new one must be the canonical PDA
- * ["message", thread, content_hash]. */
+ * identity live here once: the account must be the canonical PDA ["message", thread, content_hash] (anything
+ * else is a forged address), so one already there is this thread's message of this hash: DuplicateContent. */
 uint64_t check_new_message(const Context *ctx, NewMessage *m) {
-    Message *existing;
-    TRY(load_optional(ctx, m->account, DISC_MESSAGE, sizeof(Message), (void **)&existing));
-    if (existing != NULL) {
-        bool same = key_eq(&existing->thread, &m->thread->key) && key_eq(existing->content_hash, m->args->content_hash);
-        return same ? ERR_DUPLICATE_CONTENT : ERR_CONSTRAINT_SEEDS;
-    }
     m->bump = m->args->bump;
     m->seeds[0] = (SolSignerSeed){(const uint8_t *)SEED_MESSAGE, sizeof(SEED_MESSAGE) - 1};
     m->seeds[1] = (SolSignerSeed){m->thread->key.x, 32};
     m->seeds[2] = (SolSignerSeed){m->args->content_hash, 32};
     m->seeds[3] = (SolSignerSeed){&m->bump, 1};
-    return verify_pda(ctx, &m->account->key, m->seeds, ARRAY_LEN(m->seeds), &m->bump);
+    TRY(verify_pda(ctx, &m->account->key, m->seeds, ARRAY_LEN(m->seeds), &m->bump));
+    Message *existing;
+    TRY(load_optional(ctx, m->account, DISC_MESSAGE, sizeof(Message), (void **)&existing));
+    return existing != NULL ? ERR_DUPLICATE_CONTENT : OK;
 }
 
 /* Creates the account checked by check_new_message and writes the fields both submissions set alike: the seed

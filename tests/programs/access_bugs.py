@@ -97,6 +97,19 @@ ACCESS_BUGS: dict[str, tuple[str, str, str]] = {
     ),
     # An approver's share is paid only when it is two or more base units (SPEC section 4: S // A each, whenever that
     # is not 0); only parameters with stakes below twice the voters tell it apart.
+    # A settled spec's author leaves the pending spec authors, but their key stays in the slot that was freed.
+    "spec_author_slot_not_cleared": (
+        "settle.c",
+        "for (int b = 0; b < 4; b++) ((uint64_t *)&thread->spec_authors[last])[b] = 0;",
+        "(void)last;",
+    ),
+    # A co-author's divest with an address that holds no account as their wallet: read as an empty wallet and then
+    # credited through a null pointer.
+    "absent_wallet_divest": (
+        "processor/divest_tokens.c",
+        "    if (member == NULL) return ERR_ACCOUNT_NOT_INITIALIZED;\n",
+        "",
+    ),
     "settle_small_stakes": (
         "settle.c",
         "TRY(credit(&m->balance, share));",
@@ -114,12 +127,17 @@ ACCESS_BUGS: dict[str, tuple[str, str, str]] = {
         "config->total_supply = args.total_supply;",
         "config->total_supply = args.total_supply - 1;",
     ),
-    # Any message of this thread already at a new message's address is taken for this hash's: a forged address is
-    # refused DuplicateContent (a SPEC guard) instead of by the seeds check that guards the address.
+    # Any message already at a new message's address is taken for this hash's: a forged address is refused
+    # DuplicateContent (a SPEC guard) instead of by the seeds check that guards the address.
     "forged_message_address_as_duplicate": (
         "ledger.c",
-        "key_eq(&existing->thread, &m->thread->key) && key_eq(existing->content_hash, m->args->content_hash)",
-        "key_eq(&existing->thread, &m->thread->key)",
+        "    TRY(verify_pda(ctx, &m->account->key, m->seeds, ARRAY_LEN(m->seeds), &m->bump));\n    Message *existing;\n"
+        "    TRY(load_optional(ctx, m->account, DISC_MESSAGE, sizeof(Message), (void **)&existing));\n"
+        "    return existing != NULL ? ERR_DUPLICATE_CONTENT : OK;",
+        "    Message *existing;\n"
+        "    TRY(load_optional(ctx, m->account, DISC_MESSAGE, sizeof(Message), (void **)&existing));\n"
+        "    if (existing != NULL) return ERR_DUPLICATE_CONTENT;\n"
+        "    return verify_pda(ctx, &m->account->key, m->seeds, ARRAY_LEN(m->seeds), &m->bump);",
     ),
     # Genesis compares each authority with the earlier ones read backwards: a repeated authority is accepted.
     "repeated_authority_at_genesis": (

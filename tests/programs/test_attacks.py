@@ -145,6 +145,8 @@ EXPECTED = {
     "wallet_address_unchecked": "access_control",
     "bool_two_is_false": "access_control",
     "utf8_odd_four_byte_lead": "difference",
+    "spec_author_slot_not_cleared": "difference",
+    "absent_wallet_divest": "access_control",
 }
 
 

@@ -24,17 +24,15 @@ uint64_t process_create_thread(Context *ctx) {
     if (args.thread_id_len == 0 || args.thread_id_len > config->thread_id_max ||
         args.thread_id_len > THREAD_ID_LAYOUT)
         return ERR_INVALID_THREAD_ID;
-    Thread *existing;
-    TRY(load_optional(ctx, thread_acc, DISC_THREAD, sizeof(Thread), (void **)&existing));
     uint8_t bump = args.bump;
     SolSignerSeed seeds[3] = {
         {(const uint8_t *)SEED_THREAD, sizeof(SEED_THREAD) - 1}, {args.thread_id, args.thread_id_len}, {&bump, 1}};
-    if (existing != NULL) {
-        bool same = existing->thread_id_len == args.thread_id_len;
-        for (uint32_t i = 0; same && i < args.thread_id_len; i++) same = existing->thread_id[i] == args.thread_id[i];
-        return same ? ERR_THREAD_EXISTS : ERR_CONSTRAINT_SEEDS;
-    }
+    /* The address first (an Anchor `seeds` constraint): an account at the canonical PDA of this id is this id's
+     * thread, so it needs no comparison of ids. */
     TRY(verify_pda(ctx, &thread_acc->key, seeds, ARRAY_LEN(seeds), &bump));
+    Thread *existing;
+    TRY(load_optional(ctx, thread_acc, DISC_THREAD, sizeof(Thread), (void **)&existing));
+    if (existing != NULL) return ERR_THREAD_EXISTS;
     if (args.deposit < config->min_thread_balance) return ERR_BELOW_MINIMUM_BALANCE;
     uint64_t held = member == NULL ? 0 : member->balance;
     if (held < args.deposit) return ERR_INSUFFICIENT_FUNDS;
