@@ -29,8 +29,8 @@ def campaign(image: bytes, seed: int, steps: int = 1000) -> list[Any]:
         step = generator.step(ops[source.index(len(ops))])
         if is_attack(step):
             result = run_attack(driver, step)
-            if model_step(step) is not None:  # a neutral attack's step ran on the program: the model takes it too
-                model.try_apply(model_step(step))
+            if (valid := model_step(step)) is not None:  # a neutral attack's step ran on the program: so does the model
+                model.try_apply(valid)
             seen.append((step.kind, None if result is None else (result.error, result.problems)))  # type: ignore[attr-defined]
         else:
             model.try_apply(step)
