@@ -10,8 +10,8 @@ custom error code: a SPEC section 7 error or an Anchor framework code, never the
 read past its accounts or wrote what it may not: every input is hostile, and a program that leans on a crash has no
 check there), by the check that guards what the corruption breaks wherever that is determined (`expected_error`:
 a refusal by some later check means the guard for it is missing or wrong), and change nothing (every byte, owner
-and lamport of every account it names and of every program account equal before and after; the supply summed over
-the program's accounts still TOTAL_SUPPLY); the model is not stepped (its state is untouched). Anything else is a
+and lamport of every account it names equal before and after: the runtime lets a transaction write no other, see
+`run_attack`); the model is not stepped (its state is untouched). Anything else is a
 violation of `access_control`, shrunk and written as a trace like any other failure.
 
 A few kinds are *neutral*: something an attacker can do around a valid step that must not change its outcome
@@ -57,8 +57,6 @@ ATTACK_ONE_IN = 10
 
 RARE = ("absent_wallet", "settlement_wallets", "fund_cosigners", "noncanonical_bump", "wrong_cpi_program",
         "impostor_signer", "invalid_utf8", "prefunded", "initialize")  # fmt: skip
-TOKEN_FIELDS = {"Treasury": "balance", "Member": "balance", "Thread": "balance", "Message": "stake"}
-"""Where the program's accounts hold tokens (SPEC section 6, invariant 1: their sum is the supply)."""
 IMPOSTOR = "mallory"  # a name the generator never funds: never a co-author, voter or authority
 SPONSOR = "sponsor"  # another payer than the transport's: the fee payer always signs and is writable
 
@@ -863,7 +861,6 @@ class AttackEnv:
     def __init__(self, driver: Any) -> None:
         self.driver = driver
         self._noop: Pubkey | None = None
-        self._tokens: dict[Pubkey, tuple[Account, int]] = {}  # each account when last summed, its tokens
         self._deployments = 0
 
     @property
@@ -981,39 +978,10 @@ class AttackEnv:
         return self._noop
 
     def accounts(self, keys: Iterable[Pubkey]) -> dict[Pubkey, Account | None]:
-        """Every program account and `keys` (None: no such account), as the runtime's `Account` values: they
-        compare lamports, data, owner, executable flag and rent epoch in one call, where copying every account's
-        bytes out was a tenth of a lockstep step."""
-        out: dict[Pubkey, Account | None] = dict(self.svm.get_program_accounts(self.driver.coder.program_id))
+        """The accounts at `keys` (None: no such account), as the runtime's `Account` values: they compare
+        lamports, data, owner, executable flag and rent epoch in one call."""
         get = self.svm.get_account
-        for key in keys:
-            out[key] = get(key)
-        return out
-
-    def supply(self, accounts: dict[Pubkey, Account | None]) -> int:
-        """Every token the program's accounts among `accounts` (as `accounts()` reads them) hold: treasury,
-        wallets, thread balances, escrowed stakes."""
-        coder = self.driver.coder
-        program_id = coder.program_id
-        known = self._tokens
-        total = 0
-        for key, account in accounts.items():
-            if account is None or account.owner != program_id:
-                continue
-            seen = known.get(key)
-            if seen is not None and seen[0] == account:  # unchanged since the last attack: its tokens are known
-                total += seen[1]
-                continue
-            tokens = 0
-            data = bytes(account.data)
-            name = coder.account_name(data)
-            field = TOKEN_FIELDS.get(name)  # type: ignore[arg-type]
-            if field is not None:  # one field read, not the whole account decoded: this runs after every attack
-                at, codec = coder.field_codec(name, field)  # type: ignore[arg-type]
-                tokens = codec.decode(data, at)[0]
-            known[key] = (account, tokens)
-            total += tokens
-        return total
+        return {key: get(key) for key in keys}
 
 
 def accepts_attacks(driver: Any) -> bool:
@@ -1061,8 +1029,15 @@ def run_attack(driver: Any, attack: Attack, base_valid: bool = True) -> AttackRe
     env = _env(driver)
     tx = _corrupted(driver, attack)
     instructions, signers = tx.finish(), tx.signers
+    # The oracle reads only the accounts the transaction names (its instructions' accounts and programs; the fee
+    # payer pays the fee whatever the outcome). The runtime loads a transaction's accounts from its message's keys
+    # and nothing else, a program (and every program it invokes, CPI passing on only accounts it was given) can
+    # write only accounts among them, and only if they are marked writable (Solana runtime: transactions declare
+    # every account they read or write). So no other account can change; and the lockstep's whole-snapshot
+    # comparison every `full_every` steps and at the end of a run would see one that did.
     payer = driver.transport.payer_key
-    named = {meta.pubkey for ix in instructions for meta in ix.accounts if meta.pubkey != payer}
+    named = {meta.pubkey for ix in instructions for meta in ix.accounts} | {ix.program_id for ix in instructions}
+    named.discard(payer)
     before = env.accounts(named)
     outcome = driver.send(instructions, signers, now=attack.now)
     after = env.accounts(named)
@@ -1083,9 +1058,6 @@ def run_attack(driver: Any, attack: Attack, base_valid: bool = True) -> AttackRe
         problems.append(
             f"{attack.kind} ({attack.arg}) changed {len(changed)} account(s): {', '.join(sorted(changed)[:4])}"
         )
-    supply = env.supply(after)  # every program account is in `after`
-    if supply != driver.params.total_supply:
-        problems.append(f"supply {supply} after {attack.kind} ({attack.arg}), not {driver.params.total_supply}")
     return AttackResult(error, problems)
 
 
