@@ -188,7 +188,6 @@ class IdlCoder:
         self._type_defs = {t["name"]: t for t in idl.get("types", [])}
         self._codecs: dict[str, Codec] = {}
         self._account_codecs: dict[str, Codec] = {}
-        self._field_codecs: dict[tuple[str, str], tuple[int, Codec]] = {}
         self.instructions: dict[str, IdlInstruction] = {}
         self._by_discriminator: dict[bytes, IdlInstruction] = {}
         for ix in idl["instructions"]:
@@ -581,24 +580,6 @@ class IdlCoder:
         found = self._account_codecs.get(name)
         if found is None:
             found = self._account_codecs[name] = self.codec({"defined": {"name": name}})
-        return found
-
-    def field_codec(self, account: str, field: str) -> tuple[int, Codec]:
-        """Where field `field` of account type `account` starts (from the account's first byte, discriminator
-        included) and its codec, for readers of one field of many accounts (the attack oracle's token supply); the
-        fields before it must have fixed sizes."""
-        found = self._field_codecs.get((account, field))
-        if found is None:
-            at = 8
-            for item in self._type_defs[account]["type"]["fields"]:
-                codec = self.codec(item["type"])
-                if item["name"] == field:
-                    found = self._field_codecs[(account, field)] = (at, codec)
-                    return found
-                if codec.size is None:
-                    raise CoderError(f"{account}.{field} follows a field of variable size")
-                at += codec.size
-            raise CoderError(f"account {account} has no field {field!r}")
         return found
 
     def account_size(self, name: str) -> int:
