@@ -8,7 +8,12 @@ invariant checked (the soak's reference: what is left is the cost of generating 
 a plain model with no checks; and the Hypothesis phase of the default campaign (`--examples` examples of up to
 `--steps` steps).
 
+With `--breakdown`, also where a soak step goes, in CPU microseconds per step on default parameters: the same
+runs built up one layer at a time from the checked replay (generating the steps, recording coverage, the
+lockstep's trace and the soak loop), each layer's cost the difference from the one before.
+
     .venv/bin/python bench/bench_properties.py [--soak 100000] [--examples 300] [--steps 200] [--seed 0]
+                                               [--breakdown]
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from choir_model import Checker, ChoirError, Model, Params, Step
 from properties import variation
 from properties.attacks import model_step
 from properties.campaign import Campaign, CampaignResult, run_campaign
+from properties.coverage import Coverage
 from properties.generate import RandomSource, StepGenerator
-from properties.soak import swarm
+from properties.soak import soak, swarm
 
 
 def soak_worlds(total: int, seed: int, run_length: int = 2000, attacks: bool = False, vary: bool = True
@@ -96,6 +102,65 @@ def checked_rate(worlds: list[tuple[Params, list[Step]]]) -> float:
     return total / elapsed
 
 
+def generated_rate(total: int, seed: int, checked: bool, recorded: bool, run_length: int = 2000) -> float:
+    """Steps per CPU second of the soak's runs on default parameters (`properties.soak.soak` without variation)
+    without the lockstep: each step generated and applied to a model, with or without every invariant checked,
+    with or without its coverage recorded."""
+    total_done, elapsed = 0, 0.0
+    run = 0
+    while total_done < total:
+        source = RandomSource(seed * 1_000_003 + run)
+        ops = swarm(source)
+        model = Model(Params())
+        apply, state = model.rules.apply, model.state
+        checker = Checker(model.params, model.policy, model.economics)
+        before, after = checker.before, checker.after
+        build, index, n_ops, record = StepGenerator(model, source).step, source.index, len(ops), Coverage().record
+        steps = min(run_length, total - total_done)
+        started = time.process_time()
+        for _ in range(steps):
+            step = build(ops[index(n_ops)])
+            captured = before(state, step) if checked else None
+            try:
+                events, error = apply(state, step), None
+            except ChoirError as refused:
+                events, error = [], refused.with_traceback(None)
+            if recorded:
+                record(step.op, error.name if error is not None else None, events)
+            if captured is not None and after(state, step, captured, error, events):
+                raise AssertionError(f"invariant violated at {step}")
+        elapsed += time.process_time() - started
+        total_done += steps
+        run += 1
+    return total / elapsed
+
+
+def soak_rate(total: int, seed: int) -> float:
+    """Steps per CPU second of `properties.soak.soak` on default parameters (no campaign around it)."""
+    started = time.process_time()
+    soak(total, seed)
+    return total / (time.process_time() - started)
+
+
+def breakdown(total: int, seed: int) -> None:
+    """Print where a soak step goes: each layer's microseconds per step (best of three) and its cost over the
+    layer it adds to."""
+    worlds = soak_worlds(total, seed, vary=False)
+    layers = (  # (name, rate, the layer it adds to)
+        ("plain model (the soak's steps)", lambda: plain_rate(worlds), None),
+        ("checked replay (the reference)", lambda: checked_rate(worlds), 0),
+        ("generating + plain model", lambda: generated_rate(total, seed, checked=False, recorded=False), 0),
+        ("generating + checked model", lambda: generated_rate(total, seed, checked=True, recorded=False), 1),
+        ("  + coverage recorded", lambda: generated_rate(total, seed, checked=True, recorded=True), 3),
+        ("soak (+ lockstep, trace, loop)", lambda: soak_rate(total, seed), 4),
+    )
+    micros = [1e6 / max(rate() for _ in range(3)) for _, rate, _ in layers]
+    print(f"\nwhere a soak step goes ({total:,} steps, default parameters, CPU us per step, best of 3)")
+    for (name, _, base), us in zip(layers, micros, strict=True):
+        print(f"{name:<38} {us:7.2f}" + (f" {us - micros[base]:+6.2f}" if base is not None else ""))
+    print(f"soak vs checked replay: {micros[1] / micros[-1]:.0%}")
+
+
 def campaign_rate(campaign: Campaign) -> tuple[CampaignResult, float]:
     """The campaign's result and its steps per CPU second."""
     started = time.process_time()
@@ -109,6 +174,7 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=300)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--breakdown", action="store_true", help="also print where a soak step goes")
     args = parser.parse_args()
 
     worlds = soak_worlds(args.soak, args.seed)
@@ -130,6 +196,8 @@ def main() -> None:
         ("Hypothesis stateful", hypothesis.coverage.steps, hypothesis_rate),
     ):
         print(f"{name:<38} {steps:>9,} {rate:>10,.0f} {rate / checked:>10.0%} {rate / plain:>8.1%}")
+    if args.breakdown:
+        breakdown(args.soak, args.seed)
 
 
 if __name__ == "__main__":

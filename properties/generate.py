@@ -308,6 +308,7 @@ class StepGenerator:
 
     def fund(self) -> Step:
         index, invalid_one_in, invalid_at = self._index, self._invalid_one_in, self._invalid_at
+        signers: tuple[str, ...]
         if index(invalid_one_in) != invalid_at:
             signers = VALID_SIGNERS[index(len(VALID_SIGNERS))]
         else:
