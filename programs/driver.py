@@ -160,6 +160,7 @@ class ProgramDriver:
         self.names: dict[Pubkey, str] = {}
         self.last_now: int | None = None
         self.last_compute_units = 0
+        self.last_outcome: TxOutcome | None = None  # what the last transaction did (`properties.creation` reads it)
         self._last: Instruction | None = None  # the last operation's instruction (see `last_instruction`)
         self._cache: dict[Pubkey, tuple[str, dict[str, Any]]] = {}
         self._objects: dict[Pubkey, Decoded] = {}
@@ -223,7 +224,7 @@ class ProgramDriver:
         next read."""
         if now is not None:
             self.transport.set_time(now)
-        outcome = self.transport.send(instructions, signers)
+        outcome = self.last_outcome = self.transport.send(instructions, signers)
         self.last_compute_units = outcome.compute_units
         if outcome.ok:
             program_id = self.program.program_id

@@ -10,7 +10,7 @@ validator over JSON-RPC) is the transport's business, so the same driver checks 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -25,7 +25,7 @@ from solders.message import Message
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import Transaction
-from solders.transaction_metadata import FailedTransactionMetadata
+from solders.transaction_metadata import FailedTransactionMetadata, TransactionMetadata
 
 from programs.loader import SYSTEM_PROGRAM, deploy_upgradeable
 
@@ -51,6 +51,10 @@ class TxOutcome:
     err: object | None
     compute_units: int
     logs: list[str]
+    inner: Callable[[], list[tuple[Pubkey, bytes, list[Pubkey]]]] | None = None
+    """The program's cross-program calls in order, each (program, data, accounts), read only when asked (the
+    account-creation property reads them on the steps that create an account); None where the transport cannot
+    see them (a validator over JSON-RPC)."""
 
     @property
     def ok(self) -> bool:
@@ -130,7 +134,7 @@ class LiteSVMTransport:
         if isinstance(result, FailedTransactionMetadata):
             meta = result.meta()
             return TxOutcome(result.err(), meta.compute_units_consumed(), list(meta.logs()))
-        return TxOutcome(None, result.compute_units_consumed(), list(result.logs()))
+        return TxOutcome(None, result.compute_units_consumed(), list(result.logs()), lambda: _inner(result, message))
 
     def account_data(self, key: Pubkey) -> bytes | None:
         """The data of an account owned by the program, or None."""
@@ -144,6 +148,17 @@ class LiteSVMTransport:
 
     def close(self) -> None:
         self.svm = None  # type: ignore[assignment]
+
+
+def _inner(meta: TransactionMetadata, message: Message) -> list[tuple[Pubkey, bytes, list[Pubkey]]]:
+    """Every inner instruction of a transaction, as (program, data, accounts) with the message's keys resolved."""
+    keys = message.account_keys
+    out = []
+    for group in meta.inner_instructions():
+        for inner in group:
+            compiled = inner.instruction()
+            out.append((keys[compiled.program_id_index], bytes(compiled.data), [keys[i] for i in compiled.accounts]))
+    return out
 
 
 SYSVAR_CLOCK = Pubkey.from_string("SysvarC1ock11111111111111111111111111111111")

@@ -97,7 +97,9 @@ BAD_UTF8 = {
 }
 UTF8_PREFIX = "\u00e9".encode()
 OPEN_MEMBER = ("not_pda", "noncanonical_bump", "missing_system_program")  # and `again` for a wallet that exists
-PREFUND = {"dust": 1, "excess": 10**9}  # lamports sent to the address first: below and above any rent minimum
+# Lamports sent to the address first: below any rent minimum, exactly the minimum for the account created there
+# (None), and above any.
+PREFUND: dict[str, int | None] = {"dust": 1, "exact": None, "excess": 10**9}
 FOREIGN = ("", ":empty", ":system")  # a copy owned by another program, an empty one, a copy the system program owns
 PLANTED = {"short": 7, "header": 8, "zeroed": None}  # data sizes of a planted account (None: the real account's)
 EXTRA_SIZES = ("1", "7")  # data sizes of an extra account that no 8-byte alignment of the input rounds away
@@ -597,14 +599,30 @@ def _invalid_utf8(tx: Tx, arg: str) -> None:
     tx.data = discriminator + len(raw).to_bytes(4, "little") + raw + deposit.to_bytes(8, "little") + bytes([bump])
 
 
+def _prefunded_role(base: Step) -> str:
+    return "member" if base.op == "fund" else CREATED[base.op]
+
+
+def _prefund(env: AttackEnv, base: Step, arg: str) -> int:
+    """The lamports `prefunded` (`arg`) sends to the address `base` creates an account at."""
+    lamports = PREFUND[arg]
+    if lamports is None:  # exactly the rent-exempt minimum of the account created there
+        size = env.driver.coder.account_size(_prefunded_role(base).title())
+        lamports = env.svm.minimum_balance_for_rent_exemption(size)
+    return lamports
+
+
 def _prefunded(tx: Tx, arg: str) -> None:
     """Neutral: lamports sent to the address the step creates an account at, before the step (`dust`, below the
-    rent minimum, or an `excess` above it). Creation must still succeed and cost the payer exactly the top-up."""
+    rent minimum, `exact`ly the minimum for the account created there, or an `excess` above it: anyone can, and
+    the system program's CreateAccount fails on an address holding lamports). Creation must still succeed, cost
+    the payer exactly the top-up, and take the fewest system calls (`properties.creation`: none of them a Transfer
+    when the address holds the minimum already)."""
     from solders.account import Account
     from solders.pubkey import Pubkey
 
-    role = "member" if tx.base.op == "fund" else CREATED[tx.base.op]
-    tx.env.svm.set_account(tx.key(role), Account(PREFUND[arg], b"", Pubkey.default()))
+    key = tx.key(_prefunded_role(tx.base))
+    tx.env.svm.set_account(key, Account(_prefund(tx.env, tx.base, arg), b"", Pubkey.default()))
 
 
 def _repeated_account(tx: Tx, arg: str) -> None:
@@ -1081,13 +1099,14 @@ def prepare_neutral(driver: Any, attack: Attack) -> Callable[[], list[str]] | No
         return own
     if attack.kind != "prefunded":
         return list
-    key = tx.key("member" if attack.base.op == "fund" else CREATED[attack.base.op])
+    key = tx.key(_prefunded_role(attack.base))
+    sent = _prefund(env, attack.base, attack.arg)
 
     def check() -> list[str]:
         account = env.svm.get_account(key)
         held = 0 if account is None else account.lamports
         size = 0 if account is None else len(account.data)
-        wanted = max(PREFUND[attack.arg], env.svm.minimum_balance_for_rent_exemption(size))
+        wanted = max(sent, env.svm.minimum_balance_for_rent_exemption(size))
         if held == wanted:
             return []
         where = f"{attack.kind} ({attack.arg}) on {attack.base.op}"

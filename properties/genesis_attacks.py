@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from properties.creation import outcome_problems
+
 if TYPE_CHECKING:
     from solders.pubkey import Pubkey
 
@@ -111,6 +113,7 @@ def accept(tx: Tx, arg: str) -> Any:
     problems = [] if outcome.ok else [f"genesis ({arg}) was refused with {driver.error_name(outcome)}"]
     if outcome.ok:
         problems = _stored_problems(env, program, driver.coder.decode_instruction(bytes(instruction.data))[1], arg)
+        problems += [f"genesis ({arg}): {p}" for p in outcome_problems(env.svm, outcome, program.program_id)]
 
     def check() -> list[str]:
         return problems

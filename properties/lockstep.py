@@ -26,6 +26,7 @@ from choir_model.trace import SnapshotKey
 from properties.attacks import Attack, step_attack
 from properties.compare import diff_snapshots, diff_stored, diff_values, entry_values, same_values, stored_objects
 from properties.coverage import Coverage
+from properties.creation import CREATES, check_creation
 from properties.driver import Driver, EntryDriver
 
 FULL_EVERY = 1000
@@ -107,6 +108,8 @@ class Lockstep:
         actual = driver.apply(step)
         if actual != expected:
             self._differ([f"outcome: model {expected or 'ok'} vs {driver.name} {actual or 'ok'}"])
+        if actual is None and step.op in CREATES:
+            check_creation(self)  # the system calls that created its accounts (docs/spec.md section 9)
         if not self.by_entry:
             self._differ_if(diff_snapshots(self.model.snapshot(), driver.snapshot()))
             self._compare_stored(model_entries(step, events))

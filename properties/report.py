@@ -13,6 +13,7 @@ from choir_model.invariants import INVARIANTS
 from properties.attacks import attack_table
 from properties.campaign import CampaignResult
 from properties.coverage import MODEL_ERRORS
+from properties.creation import PROPERTY as CREATION
 from properties.generate import OPS
 
 
@@ -64,6 +65,9 @@ def print_report(result: CampaignResult, console: Console) -> None:
     if campaign.target != "model":
         verdict = "VIOLATED" if c.violations["difference"] else "held"
         verdicts.add_row("", f"agreement with {campaign.target}", verdict)
+    if campaign.target == "program":
+        verdict = "VIOLATED" if c.violations[CREATION] else "held"
+        verdicts.add_row("", "account creation (fewest system calls)", verdict)
     console.print(verdicts)
     attacks = attack_table(c)
     if attacks is not None:
@@ -127,6 +131,8 @@ def write_junit(result: CampaignResult, path: Path, require_coverage: bool = Fal
         cases.append((f"invariant {invariant.number} {name}", checked, failure if c.violations[name] else None))
     if campaign.target != "model":
         cases.append(("agreement", checked, failure if c.violations["difference"] else None))
+    if campaign.target == "program":
+        cases.append((CREATION, checked, failure if c.violations[CREATION] else None))
     if c.attacks:
         cases.append(("access_control", checked, failure if c.violations["access_control"] else None))
     gaps = c.missing()

@@ -69,6 +69,11 @@ ACCESS_BUGS: dict[str, tuple[str, str, str]] = {
     "surrogates_accepted": ("instruction.c", " || (cp >= 0xd800 && cp <= 0xdfff)) return false;", ") return false;"),
     # A pre-funded address is allocated without the rent top-up (the new account is not rent-exempt).
     "prefunded_not_topped_up": ("accounts.c", "        TRY(system_call(c, true, data, 12));\n", ""),
+    # Every account is made by Transfer, Allocate and Assign, even at an address holding no lamports: the same
+    # accounts in the end, three system calls where CreateAccount alone does (docs/spec.md section 9).
+    "creation_always_by_transfer": ("accounts.c", "    if (target->lamports == 0) {", "    if (false) {"),
+    # A pre-funded address that holds the rent minimum already is sent a top-up of 0 lamports.
+    "zero_top_up": ("accounts.c", "if (target->lamports < rent) {", "if (target->lamports <= rent) {"),
     # The top-up is written one byte off: the payer is charged 256 times the rent.
     "prefunded_overcharged": (
         "accounts.c",

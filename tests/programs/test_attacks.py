@@ -129,6 +129,8 @@ EXPECTED = {
     "surrogates_accepted": "access_control",
     "prefunded_not_topped_up": "access_control",  # a fresh genesis on a pre-funded config fails (`genesis`)
     "prefunded_overcharged": "access_control",
+    "creation_always_by_transfer": "account_creation",
+    "zero_top_up": "account_creation",  # killed by `prefunded` (exact) and the creation's system calls
     "config_supply_wrong": "access_control",  # a fresh genesis stores it wrong too (the `genesis` attack)
     "forged_message_address_as_duplicate": "access_control",
     "repeated_authority_at_genesis": "access_control",
