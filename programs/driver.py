@@ -32,12 +32,11 @@ and corrupt one thing:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from solders.account import Account
 from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
@@ -241,22 +240,16 @@ class ProgramDriver:
         written, self._written = self._written, set()
         return written
 
-    def restore(self, accounts: Iterable[tuple[Pubkey, Account]], names: Iterable[str]) -> int:
-        """Put accounts saved from an earlier SVM running this program into this one (in process only), as if the
-        transactions that wrote them had run here: they are decoded on the next read, and `names` are the actors
-        they mention (so snapshots render them by name). The caller sets `last_now` to the time of the last of
-        those transactions. Returns the number of accounts."""
-        svm = getattr(self.transport, "svm", None)
-        if svm is None:
-            raise DriverError("only an in-process SVM can be restored from saved accounts")
+    def restore(self, keys: Collection[Pubkey], names: Iterable[str]) -> int:
+        """Adopt accounts saved from an earlier SVM running this program (in process only), as if the transactions
+        that wrote them had run here: the transport holds them, or puts each in before its first use
+        (`reference_backend.chain_restore`); they are decoded on the next read, and `names` are the actors they
+        mention (so snapshots render them by name). The caller sets `last_now` to the time of the last of those
+        transactions. Returns the number of accounts."""
         for name in names:
             self._keypair(name)
-        count = 0
-        for key, account in accounts:
-            svm.set_account(key, account)
-            self._dirty.add(key)
-            count += 1
-        return count
+        self._dirty.update(keys)
+        return len(keys)
 
     def error_name(self, outcome: TxOutcome) -> str:
         """The SPEC (or runtime) name of a failed transaction's error."""

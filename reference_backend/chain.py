@@ -20,8 +20,9 @@ Two chains (`choir serve --chain`):
   `choir program build` writes (`program_image`; serving never compiles). It holds nothing across restarts, so it
   is rebuilt from the journal when the server starts, and from genesis when a test server resets its world. To
   keep a restart short, the writer stores the program's accounts with each model snapshot (`checkpoint`: only the
-  accounts written since the previous one; `reference_backend.journal`, `chain_accounts`), and a start restores
-  them into a fresh LiteSVM and replays only the journal rows after them; without a checkpoint whose journal rows
+  accounts written since the previous one; `reference_backend.journal`, `chain_accounts`), and a start adopts
+  them in a fresh LiteSVM, which puts each in before its first use (`reference_backend.chain_restore`), and
+  replays only the journal rows after them; without a checkpoint whose journal rows
   are unchanged (their digest), every journaled operation is replayed. The backend sets its clock to each
   operation's `now`, so the program's times equal the model's exactly.
 * `rpc` (`--rpc URL --program-id ID --keypair FILE`): the program deployed at a validator, through
@@ -65,13 +66,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, Field
-from solders.account import Account
 from solders.pubkey import Pubkey
 
 from choir_model import Model, Step
 from choir_model.state import ChoirState
 from choir_model.trace import step_from_json
 from programs.cluster import cluster_times
+from reference_backend.chain_restore import CheckpointTransport
 from reference_backend.errors import ApiError
 from reference_backend.journal import ChainAccounts
 
@@ -198,6 +199,7 @@ class Chain:
     lock: threading.Lock = field(default_factory=threading.Lock)
     base: int | None = None  # the stored checkpoint the driver's accounts extend (None: the next one stores all)
     unsaved: set[Pubkey] = field(default_factory=set)  # accounts written since that checkpoint
+    adopted: CheckpointTransport | None = None  # after a restore: the checkpoint's accounts not used yet
 
     def _fresh(self, generation: int) -> ProgramDriver:
         if self.driver is not None:
@@ -207,7 +209,7 @@ class Chain:
         self.generation = generation
         self.accepted = self.rejected = self.agreed = 0
         self.divergences = []
-        self.base, self.unsaved = None, set()
+        self.base, self.unsaved, self.adopted = None, set(), None
         return self.driver
 
     def start(self, backend: Ledger) -> int:
@@ -233,22 +235,21 @@ class Chain:
         return 0
 
     def restore(self, backend: Ledger) -> int:
-        """Embedded: a fresh LiteSVM with the stored checkpoint's accounts, then the journal rows after it (all of
-        them without a usable checkpoint); returns the operations replayed."""
+        """Embedded: a fresh LiteSVM holding the stored checkpoint's accounts (each put in on first use:
+        `reference_backend.chain_restore`), then the journal rows after it (all of them without a usable
+        checkpoint); returns the operations replayed."""
         stored = backend.journal.chain_checkpoint()
         if stored is None:
             return self.replay(backend)
-        seq, rows = stored
+        seq, addresses = stored
         driver = self._fresh(backend.generation)
-        program_id = driver.program.program_id
-        accounts = (
-            (Pubkey.from_bytes(a), Account(lamports, data, program_id, False, epoch))
-            for a, lamports, data, epoch in rows
-        )
-        restored = driver.restore(accounts, actor_names(backend.model.state))
+        keys = [Pubkey.from_bytes(a) for a in addresses]
+        self.adopted = CheckpointTransport(driver.transport, keys, backend.journal)  # type: ignore[arg-type]
+        driver.transport = self.adopted
+        restored = driver.restore(keys, actor_names(backend.model.state))
         replayed = self.replay(backend, driver, after=seq)
         self.base, self.accepted = seq, seq + replayed
-        log.info("chain: %d accounts restored at journal row %d, %d rows replayed", restored, seq, replayed)
+        log.info("chain: %d accounts adopted at journal row %d, %d rows replayed", restored, seq, replayed)
         return replayed
 
     def replay(self, backend: Ledger, driver: ProgramDriver | None = None, after: int = 0) -> int:
@@ -275,6 +276,8 @@ class Chain:
             if self.persistent or self.driver is None:
                 return None
             self.unsaved |= self.driver.take_written()
+            if self.adopted is not None:  # genesis wrote the config and treasury; the checkpoint's replace them
+                self.adopted.load(self.unsaved)
             svm = self.driver.transport.svm  # type: ignore[attr-defined]
             program_id = self.driver.program.program_id
             every = None if self.base is not None else dict(svm.get_program_accounts(program_id))
@@ -348,6 +351,10 @@ class Chain:
         """Compare the model with the program's accounts, under the state lock (one consistent cut). A persistent
         chain is read afresh (every program account, not the driver's cache): it is the deployment's truth."""
         with backend.state_lock, self.lock:
+            if not self.persistent and self.generation != backend.generation:
+                self._fresh(backend.generation)  # the world was reset: the next operation would start here too
+            if self.adopted is not None:
+                self.adopted.load_all()  # one pass over the stored accounts, not one read each
             model = backend.model.snapshot()
             chain = self.driver.snapshot(full=self.persistent) if self.driver is not None else {}
             seq = backend.journal_seq

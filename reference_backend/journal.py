@@ -280,16 +280,31 @@ class Journal:
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [(CHAIN_SEQ, str(seq)), (CHAIN_DIGEST, digest)]
         )
 
-    def chain_checkpoint(self) -> tuple[int, Iterator[tuple[bytes, int, bytes, int]]] | None:
-        """The stored chain accounts and the journal row they stand for, if the rows 1..that one are unchanged
-        (their digest, computed by `verify`, equals the stored one); else None (replay the whole journal)."""
+    def chain_checkpoint(self) -> tuple[int, list[bytes]] | None:
+        """The journal row the stored chain accounts stand for and their addresses, if the rows 1..that one are
+        unchanged (their digest, computed by `verify`, equals the stored one); else None (replay the whole
+        journal). The accounts themselves are read on first use (`chain_account`, `reference_backend.chain_restore`)."""
         seq, digest = self.meta(CHAIN_SEQ), self.meta(CHAIN_DIGEST)
         if seq is None or digest is None or self._verified.get(int(seq)) != digest:
             return None
-        rows = self._reader().execute("SELECT address, lamports, data, size, rent_epoch FROM chain_accounts")
-        return int(seq), (
-            (a, lamports, data + bytes(size - len(data)), epoch) for a, lamports, data, size, epoch in rows
+        return int(seq), [row[0] for row in self._reader().execute("SELECT address FROM chain_accounts")]
+
+    def chain_account(self, address: bytes) -> tuple[int, bytes, int] | None:
+        """One stored chain account as (lamports, data, rent_epoch), its trailing zeros restored; None if absent."""
+        row = (
+            self._reader()
+            .execute("SELECT lamports, data, size, rent_epoch FROM chain_accounts WHERE address = ?", (address,))
+            .fetchone()
         )
+        if row is None:
+            return None
+        lamports, data, size, epoch = row
+        return lamports, data.ljust(size, b"\0"), epoch
+
+    def chain_accounts(self) -> Iterator[tuple[bytes, int, bytes, int]]:
+        """Every stored chain account as (address, lamports, data, rent_epoch), trailing zeros restored."""
+        rows = self._reader().execute("SELECT address, lamports, data, size, rent_epoch FROM chain_accounts")
+        return ((a, lamports, data.ljust(size, b"\0"), epoch) for a, lamports, data, size, epoch in rows)
 
     def clear_world(self) -> None:
         """Forget every operation, text and snapshot (test servers' reset); users and the configuration stay."""
