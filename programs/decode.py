@@ -72,11 +72,12 @@ def _thread(value: dict[str, Any], name: Names) -> Thread:
 
 def _thread_id(stored: bytes, length: int) -> str:
     """The thread id a thread account stores: its first `length` bytes. The account is created zeroed and only the
-    id is written there, so a byte past the id that is not zero is a program writing where it should not: the id
-    is then read as the whole field shows it (up to its last non-zero byte), which no model thread is called, so
-    the comparison reports the difference instead of hiding those bytes."""
+    id is written there, so a byte past the stored length that is not zero is a program writing where it should not,
+    or storing a length short of the id: the id is then read as the whole field, zero bytes included (not the id
+    the thread was created with unless that id fills all 32 bytes), so the comparison reports the difference
+    instead of hiding those bytes or the wrong length."""
     if any(stored[length:]):
-        return stored.rstrip(b"\0").decode("utf-8", "backslashreplace")
+        return stored.decode("utf-8", "backslashreplace")
     return stored[:length].decode("utf-8")
 
 

@@ -81,21 +81,29 @@ NEUTRAL = ("prefunded", "repeated_account", "extra_account", "genesis")
 """Kinds that must not change the step's outcome: the step runs in lockstep and the model's answer is the oracle."""
 # Thread ids that are not UTF-8 (RFC 3629, what the program's validator enforces), one per rule, each after a
 # valid two-byte character (`UTF8_PREFIX`: a validator that loses its place after a longer character is caught
-# too): a thread id is a string (SPEC section 1), so no such bytes may ever name a thread.
-BAD_UTF8 = {
-    "lone_continuation": b"\x80",
-    "bad_lead": b"\xf8\x88\x80\x80\x80",
-    "bad_continuation": b"\xe2\x28\xa1",
-    "truncated": b"\xe2\x82",
-    "truncated_4": b"\xf0\x9f\x98",
-    "overlong_2": b"\xc1\xbf",
-    "overlong_3": b"\xe0\x9f\xbf",
-    "overlong_4": b"\xf0\x8f\xbf\xbf",
-    "surrogate_first": b"\xed\xa0\x80",
-    "surrogate_last": b"\xed\xbf\xbf",
-    "above_max": b"\xf4\x90\x80\x80",
-}
+# too), and one whose first character is ASCII (`ascii_first`: a validator that loses its place after a one-byte
+# character accepts what follows unread): a thread id is a string (SPEC section 1), so no such bytes may ever name
+# a thread.
 UTF8_PREFIX = "\u00e9".encode()
+BAD_UTF8 = {
+    **{
+        rule: UTF8_PREFIX + tail
+        for rule, tail in {
+            "lone_continuation": b"\x80",
+            "bad_lead": b"\xf8\x88\x80\x80\x80",
+            "bad_continuation": b"\xe2\x28\xa1",
+            "truncated": b"\xe2\x82",
+            "truncated_4": b"\xf0\x9f\x98",
+            "overlong_2": b"\xc1\xbf",
+            "overlong_3": b"\xe0\x9f\xbf",
+            "overlong_4": b"\xf0\x8f\xbf\xbf",
+            "surrogate_first": b"\xed\xa0\x80",
+            "surrogate_last": b"\xed\xbf\xbf",
+            "above_max": b"\xf4\x90\x80\x80",
+        }.items()
+    },
+    "ascii_first": b"a\x80",
+}
 OPEN_MEMBER = ("not_pda", "noncanonical_bump", "missing_system_program")  # and `again` for a wallet that exists
 # Lamports sent to the address first: below any rent minimum, exactly the minimum for the account created there
 # (None), and above any.
@@ -581,12 +589,12 @@ def _missing_account(tx: Tx, arg: str) -> None:
 
 
 def _invalid_utf8(tx: Tx, arg: str) -> None:
-    """A thread id that is not UTF-8 (`BAD_UTF8[arg]` after `UTF8_PREFIX`), at its canonical PDA, with a
+    """A thread id that is not UTF-8 (`BAD_UTF8[arg]`), at its canonical PDA, with a
     deposit whose low byte would continue a cut-short sequence (a reader that ran past the id would find one)."""
     from solders.pubkey import Pubkey
 
     args = _args(tx)
-    raw = UTF8_PREFIX + BAD_UTF8[arg]
+    raw = BAD_UTF8[arg]
     address, bump = Pubkey.find_program_address([b"thread", raw], tx.env.driver.coder.program_id)
     deposit = args["deposit"]
     continued = deposit - (deposit & 0xFF) + 0x80

@@ -50,10 +50,11 @@ T = TypeVar("T")
 GENESIS = 1_700_000_000
 # Enough users to fill a thread's MAX_COAUTHORS (10) seats and still have outsiders whose spec is ThreadFull.
 USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mike", "nia")
-# Every boundary of RFC 3629 that a valid id can hold (SPEC section 3, InvalidThreadId: an id is UTF-8): the last
-# one-byte character, the first and last of each longer length, both sides of the surrogates, odd lead bytes of
-# three and four bytes (U+1000, U+40000) and the last code point: 32 bytes, the longest id SPEC section 1 allows.
-EVERY_UTF8_BOUND = "\x7f\u0080\u07ff\u0800\u1000\ud7ff\ue000\uffff\U00010000\U00040000\U0010ffff"
+# Every boundary of RFC 3629 that a valid id can hold (SPEC section 3, InvalidThreadId: an id is UTF-8): the first
+# and last of each length above one byte, both sides of the surrogates, odd lead bytes of three and four bytes
+# (U+1000, U+40000), the last code point and the last one-byte character: 32 bytes, the longest id SPEC section 1
+# allows. It starts with a two-byte character, so a validator that skips or misreads an id's first byte refuses it.
+EVERY_UTF8_BOUND = "\u0080\u07ff\u0800\u1000\ud7ff\ue000\uffff\U00010000\U00040000\U0010ffff\x7f"
 # Thread ids at both bounds of SPEC section 1 (1 and 32 bytes of UTF-8), and just outside them (0 and 33 bytes).
 THREAD_IDS = ("t1", "t2", "t3", "x", EVERY_UTF8_BOUND)
 BAD_THREAD_IDS = ("", "x" * 33, EVERY_UTF8_BOUND + "x")

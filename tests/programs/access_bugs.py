@@ -182,6 +182,27 @@ ACCESS_BUGS: dict[str, tuple[str, str, str]] = {
         "extra = 3, min = 0x10000, cp = c & 0x07;",
         "extra = 3, min = 0x10000, cp = c & 0x06;",
     ),
+    # The UTF-8 validator starts at an id's second byte: an id whose first character is longer than a byte is
+    # refused (its continuation byte read as a lead), one whose first byte is no UTF-8 passes.
+    "utf8_first_byte_skipped": (
+        "instruction.c",
+        "    uint64_t i = 0;\n    while (i < n) {",
+        "    uint64_t i = 1;\n    while (i < n) {",
+    ),
+    # The UTF-8 validator stops at the first ASCII byte: every valid id still passes and every id with a bad
+    # sequence before its first ASCII byte is still refused, but one that starts with ASCII is accepted whatever
+    # follows (only the `ascii_first` id of the `invalid_utf8` attack tells).
+    "utf8_stops_at_ascii": (
+        "instruction.c",
+        "        if (c < 0x80) {\n            i++;\n            continue;",
+        "        if (c < 0x80) {\n            return true;",
+    ),
+    # A thread's id length is not stored: the id's bytes are there, but a client reads an empty id.
+    "thread_id_len_not_stored": (
+        "processor/create_thread.c",
+        "    thread->thread_id_len = (uint8_t)args.thread_id_len;\n",
+        "",
+    ),
 }
 
 

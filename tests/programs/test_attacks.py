@@ -149,6 +149,9 @@ EXPECTED = {
     "utf8_odd_four_byte_lead": "difference",
     "spec_author_slot_not_cleared": "difference",
     "absent_wallet_divest": "access_control",
+    "utf8_first_byte_skipped": "difference",
+    "utf8_stops_at_ascii": "access_control",
+    "thread_id_len_not_stored": "difference",
 }
 
 
