@@ -45,6 +45,7 @@ from choir_model.steps import CreateThread, Fund, ProcessApproval
 from choir_model.trace import TraceError, read_trace, step_from_json, step_result
 from properties.field_attacks import bad_field, field_choices
 from properties.genesis_attacks import ACCEPTED, REFUSALS, accept, refuse
+from properties.wallet_attacks import later_wallet, later_wallet_choices, later_wallet_refused_by
 
 if TYPE_CHECKING:
     from solders.account import Account
@@ -55,8 +56,8 @@ if TYPE_CHECKING:
 ATTACK_ONE_IN = 10
 """The steady share of attacks among the steps of a target that can run them: one valid step in ten."""
 
-RARE = ("absent_wallet", "settlement_wallets", "fund_cosigners", "noncanonical_bump", "wrong_cpi_program",
-        "impostor_signer", "invalid_utf8", "prefunded", "initialize")  # fmt: skip
+RARE = ("absent_wallet", "settlement_wallets", "later_wallet", "fund_cosigners", "noncanonical_bump",
+        "wrong_cpi_program", "impostor_signer", "invalid_utf8", "prefunded", "initialize")  # fmt: skip
 IMPOSTOR = "mallory"  # a name the generator never funds: never a co-author, voter or authority
 SPONSOR = "sponsor"  # another payer than the transport's: the fee payer always signs and is writable
 
@@ -262,6 +263,7 @@ CHOICES: dict[str, Callable[[Model, Step], tuple[str, ...]]] = {
     "settlement_wallets": lambda m, b: (
         ("swapped", "missing", "foreign", "inserted") if _settling_approval(m, b) else ()
     ),
+    "later_wallet": lambda m, b: later_wallet_choices(m, b, IMPOSTOR) if _settling_approval(m, b) else (),
     "fund_cosigners": lambda m, b: ("repeated", "outsider", "unsigned") if _multisig(m, b) else (),
     "bad_data": lambda m, b: ("truncated", "extended", "retyped"),
     "bad_field": lambda m, b: field_choices(INSTRUCTION[b.op]),
@@ -790,6 +792,7 @@ KINDS: dict[str, AttackKind] = {
         AttackKind("impostor_signer", _impostor_signer),
         AttackKind("duplicate_account", _duplicate_account),
         AttackKind("settlement_wallets", _settlement_wallets),
+        AttackKind("later_wallet", later_wallet),
         AttackKind("fund_cosigners", _fund_cosigners),
         AttackKind("bad_data", _bad_data),
         AttackKind("bad_field", bad_field),
@@ -847,6 +850,7 @@ REFUSED_BY: dict[str, str | Callable[[Tx, str], str | None]] = {
         if arg == "swapped" and len(tx.metas) - len(tx.roles) > 1
         else "AccountNotInitialized"  # the outsider's wallet, which does not exist
     ),
+    "later_wallet": lambda tx, arg: later_wallet_refused_by(arg, IMPOSTOR),
     "fund_cosigners": "Unauthorized",
     "bad_data": lambda tx, arg: (
         None

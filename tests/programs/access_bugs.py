@@ -197,6 +197,13 @@ ACCESS_BUGS: dict[str, tuple[str, str, str]] = {
         "        if (c < 0x80) {\n            i++;\n            continue;",
         "        if (c < 0x80) {\n            return true;",
     ),
+    # A settling approval checks only the first approver's wallet: the rest are paid unchecked (to a stranger's
+    # wallet, or to an account that is none).
+    "settle_checks_first_wallet": (
+        "settle.c",
+        "for (uint64_t i = 0; i < n; i++) {\n                Member *m;",
+        "for (uint64_t i = 0; i < 1; i++) {\n                Member *m;",
+    ),
     # A thread's id length is not stored: the id's bytes are there, but a client reads an empty id.
     "thread_id_len_not_stored": (
         "processor/create_thread.c",
