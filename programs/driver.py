@@ -61,7 +61,7 @@ from programs import instructions as ix
 from programs.client.coder import IdlCoder
 from programs.client.errors import error_name
 from programs.client.keys import keypair_for, program_keypair
-from programs.decode import Decoded, DecodeError, assemble, decode_account
+from programs.decode import Decoded, DecodeError, Layouts, assemble, decode_account
 from programs.instructions import ChoirProgram, config_args
 from programs.transport import LiteSVMTransport, Transport, TxOutcome
 
@@ -156,12 +156,15 @@ class ProgramDriver:
         self.transport: Transport = transport
         self.program = ChoirProgram(self.coder)
         self.pdas = self.program.pdas
+        self.layouts = Layouts(self.coder)
         self.names: dict[Pubkey, str] = {}
+        self._names_by_bytes: dict[bytes, str] = {}  # the same names, by the keys' bytes (`programs.decode`)
         self.last_now: int | None = None
         self.last_compute_units = 0
         self.last_outcome: TxOutcome | None = None  # what the last transaction did (`properties.creation` reads it)
         self._last: Instruction | None = None  # the last operation's instruction (see `last_instruction`)
-        self._cache: dict[Pubkey, tuple[str, dict[str, Any]]] = {}
+        self._data: dict[Pubkey, bytes] = {}  # every Choir account as last read
+        self._cache: dict[Pubkey, tuple[str, dict[str, Any]]] = {}  # the coder's values of some, made when asked
         self._objects: dict[Pubkey, Decoded] = {}
         self._dirty: set[Pubkey] = set()
         self._written: set[Pubkey] = set()  # since the last `take_written`: what a checkpoint stores again
@@ -208,11 +211,14 @@ class ProgramDriver:
             kp = keypair_for(name)
             found = self._keypairs[name] = (kp, kp.pubkey())
             self.names.setdefault(found[1], name)
+            self._names_by_bytes.setdefault(bytes(found[1]), name)
             self._by_pubkey[found[1]] = kp
         return found
 
-    def _name(self, key: Pubkey) -> str:
-        return self.names.get(key, str(key))
+    def _name(self, key: bytes) -> str:
+        """The actor a key (its 32 bytes) belongs to, or the key in base58 when it is no actor's."""
+        found = self._names_by_bytes.get(key)
+        return str(Pubkey.from_bytes(key)) if found is None else found
 
     # -- transactions ----------------------------------------------------------------------------------------
 
@@ -260,11 +266,15 @@ class ProgramDriver:
         return dict(self.transport.program_accounts())
 
     def _decoded(self, key: Pubkey) -> tuple[str, dict[str, Any]] | None:
-        """One program account as last written, decoded now if a transaction wrote it since it was last read."""
+        """One program account as last written, in the coder's values (read again if a transaction wrote it since
+        it was last read)."""
         if key in self._dirty:
             self._dirty.discard(key)
             self._refresh(key)
-        return self._cache.get(key)
+        found = self._cache.get(key)
+        if found is None and key in self._data:
+            found = self._cache[key] = self.coder.decode_account(self._data[key])
+        return found
 
     def _flush(self) -> None:
         """Decode every account written since the last read. Decoding (the IDL coder, then the model objects) is
@@ -276,16 +286,17 @@ class ProgramDriver:
 
     def _refresh(self, key: Pubkey) -> None:
         data = self.transport.account_data(key)
-        self._store(key, None if data is None else decode_account(self.coder, data, self._name))
+        self._store(key, data, None if data is None else decode_account(self.layouts, data, self._name))
 
-    def _store(self, key: Pubkey, decoded: tuple[dict[str, Any], Decoded] | None) -> None:
-        if decoded is None:
-            self._cache.pop(key, None)
+    def _store(self, key: Pubkey, data: bytes | None, decoded: Decoded | None) -> None:
+        """Keep an account's bytes and model object (the coder's values are made when asked: `_decoded`)."""
+        self._cache.pop(key, None)
+        if data is None or decoded is None:
+            self._data.pop(key, None)
             self._objects.pop(key, None)
         else:
-            value, (kind, obj) = decoded
-            self._cache[key] = (kind, value)
-            self._remember(key, kind, obj)
+            self._data[key] = data
+            self._remember(key, *decoded)
 
     def _genesis(self) -> None:
         authorities = [self.pubkey(n) for n in self.params.treasury_authorities]
@@ -342,9 +353,7 @@ class ProgramDriver:
         if differ:
             raise DriverError(f"the deployed program's config differs from the parameters (deployed, wanted): {differ}")
         for key, data in self.transport.program_accounts():  # earlier state, if any, joins the cache
-            decoded = decode_account(self.coder, data, self._name)
-            if decoded is not None:
-                self._store(key, decoded)
+            self._store(key, data, decode_account(self.layouts, data, self._name))
 
     # -- the driver interface --------------------------------------------------------------------------------
 
@@ -440,6 +449,8 @@ class ProgramDriver:
         """Decoded program accounts: the cache, or a full rescan."""
         if not full:
             self._flush()
+            for key in self._data.keys() - self._cache.keys():
+                self._decoded(key)
             return self._cache
         out = {}
         for key, data in self.transport.program_accounts():
@@ -451,9 +462,9 @@ class ProgramDriver:
         """The program's accounts as a model state (the fields the snapshot schema reads)."""
         if full:
             decoded = (
-                (key, decode_account(self.coder, data, self._name)) for key, data in self.transport.program_accounts()
+                (key, decode_account(self.layouts, data, self._name)) for key, data in self.transport.program_accounts()
             )
-            objects = [(key, d[1]) for key, d in decoded if d is not None]
+            objects = [(key, d) for key, d in decoded if d is not None]
         else:
             self._flush()
             objects = list(self._objects.items())

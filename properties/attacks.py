@@ -282,10 +282,11 @@ CHOICES: dict[str, Callable[[Model, Step], tuple[str, ...]]] = {
 }
 
 
-def attack_choices(model: Model, base: Step) -> list[tuple[str, tuple[str, ...]]]:
-    """Every kind that applies to `base` in the model's current state, with its possible choices."""
+def attack_choices(model: Model, base: Step, kinds: Iterable[str] | None = None) -> list[tuple[str, tuple[str, ...]]]:
+    """Every kind (of `kinds`, default all) that applies to `base` in the model's current state, with its possible
+    choices."""
     out = []
-    for kind in KINDS:
+    for kind in KINDS if kinds is None else kinds:
         args = CHOICES[kind](model, base)
         if args:
             out.append((kind, args))
@@ -326,12 +327,15 @@ def mix_attack(model: Model, source: Source, step: Step, tried: Counter[str]) ->
     kind tried least among those that apply, so a kind that only some steps allow is not crowded out by the kinds
     that apply to every step; of the rest, attacks that only a rare step allows get half of that step's attacks."""
     roll = source.index(ATTACK_ONE_IN) == ATTACK_ONE_IN - 1
+    if not roll and len(tried) == len(KINDS):
+        return step  # no roll and no kind left untried: nothing to attack with, so no need to ask the model
     if model.refusal(step) is not None:
         if not roll or not _valid_but_for_its_id(model, step):
             return step
         kind, choices = "invalid_utf8", tuple(BAD_UTF8)
     else:
-        applicable = attack_choices(model, step) if roll or len(tried) < len(KINDS) else []
+        # Without a roll only the untried kinds can be drawn: the others' choices are not worked out.
+        applicable = attack_choices(model, step, None if roll else [kind for kind in KINDS if not tried[kind]])
         untried = [choice for choice in applicable if not tried[choice[0]]]
         if untried and source.index(2) == 0:
             kind, choices = untried[source.index(len(untried))]
