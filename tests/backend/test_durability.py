@@ -229,3 +229,38 @@ def test_sigkill_during_load_keeps_every_acknowledged_operation(tmp_path: Path) 
         assert model.try_apply(step) is None
     assert model.snapshot() == snapshot
     assert {key.split("/", 1)[1] for key in snapshot["messages"]} == journaled
+
+
+def test_a_batch_larger_than_one_statement_commits_whole_and_in_order(tmp_path: Path) -> None:
+    """A group commit writes each table with multi-row statements of `ROWS_PER_STATEMENT` rows: a batch spanning
+    several of them gets consecutive seqs in its own order, the seq of its last row back, and a digest the next
+    start verifies."""
+    from reference_backend.journal import ROWS_PER_STATEMENT, Batch
+
+    rows = 2 * ROWS_PER_STATEMENT + 7
+    journal = Journal(tmp_path)
+    try:
+        journal.verify()
+        lines = [f'{{"op":"fund","n":{n}}}' for n in range(rows)]
+        batch = Batch(
+            steps=[(line, "ann", f"nonce-{n}", 100 + n) for n, line in enumerate(lines)],
+            contents=[(f"{n:064x}", f"text {n}") for n in range(rows)],
+            users=[("ann", "key-1", False, 100), ("ann", "key-2", True, 101)],
+            requests=[("ann", f"nonce-{n}", 100 + n) for n in range(rows)],
+        )
+        assert journal.commit(batch) == rows
+        assert journal.commit(Batch(steps=[('{"op":"last"}', None, None, 999)])) == rows + 1
+        assert journal.commit(Batch(requests=[("bob", "n", 5)])) == rows + 1  # no operation: the seq stays
+        assert [line for _, line in journal.lines()] == [*lines, '{"op":"last"}']
+        assert [seq for seq, _ in journal.lines()] == list(range(1, rows + 2))
+        assert journal.users() == [("ann", "key-2", True)]  # the later row of one name wins
+        assert len(journal.recent_requests(0)) == rows + 1
+        assert journal.contents([f"{rows - 1:064x}"]) == {f"{rows - 1:064x}": f"text {rows - 1}"}
+    finally:
+        journal.close()
+    again = Journal(tmp_path)
+    try:
+        again.verify()  # numbered 1..N with no gap
+        assert again.last_seq() == rows + 1
+    finally:
+        again.close()
