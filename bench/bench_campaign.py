@@ -48,8 +48,9 @@ def main() -> None:
                                 failure_dir=Path(failures))  # fmt: skip
             results[workers] = result = run_campaign(campaign)
             assert result.ok, result.failure or result.error
-            print(f"{workers} worker(s): {result.coverage.steps:,} steps in {result.elapsed:.1f} s "
-                  f"(cluster start {result.startup:.1f} s): {result.steps_per_second:,.0f} steps/s")  # fmt: skip
+            print(f"{workers} worker(s): {result.coverage.steps:,} steps in {result.elapsed:.1f} s (cluster start "
+                  f"{result.startup:.1f} s, {result.warm_up:.1f} s of it warming up): "
+                  f"{result.steps_per_second:,.0f} steps/s")  # fmt: skip
     one, many = results[1], results[args.workers]
     assert one.coverage == many.coverage, "the coverage depends on the number of workers"
     print(f"speed-up {args.workers} workers / 1: {many.steps_per_second / one.steps_per_second:.2f}x")

@@ -145,7 +145,10 @@ class CampaignResult:
     stopped: bool = False
     """The time budget ran out before every unit ran."""
     startup: float = 0.0
-    """Seconds spent starting (or connecting to) the Dask cluster, not counted in `steps_per_second`."""
+    """Seconds spent starting (or connecting to) the Dask cluster and warming its workers up, not counted in
+    `steps_per_second`."""
+    warm_up: float = 0.0
+    """The part of `startup` spent warming the workers up (`properties.cluster.warm_up`)."""
 
     @property
     def steps_per_second(self) -> float:
@@ -188,12 +191,12 @@ def run_campaign(campaign: Campaign, on_progress: Progress | None = None) -> Cam
     campaign.failure_path.unlink(missing_ok=True)
     deadline = time.time() + campaign.seconds if campaign.seconds is not None else None
     units = plan(campaign.n_soak, campaign.n_examples)
-    startup: list[float] = []
+    startup: list[tuple[float, float]] = []
     if campaign.distributed:
         from properties.cluster import run_distributed
 
         try:
-            results = run_distributed(campaign, units, deadline, on_progress, startup.append)
+            results = run_distributed(campaign, units, deadline, on_progress, lambda *times: startup.append(times))
         except Exception as error:  # no cluster to run on (an unreachable scheduler, workers that cannot start)
             where = campaign.scheduler or f"a LocalCluster of {campaign.workers} workers"
             failed = CampaignResult(campaign, Coverage(), time.perf_counter() - started)
@@ -204,7 +207,8 @@ def run_campaign(campaign: Campaign, on_progress: Progress | None = None) -> Cam
         results = _run_here(campaign, units, deadline, on_progress)
     assembled = assemble(results)
     result = CampaignResult(campaign, assembled.coverage, 0.0, phase_times=assembled.phase_times)
-    result.startup = sum(startup)
+    result.startup = sum(start + warm for start, warm in startup)
+    result.warm_up = sum(warm for _, warm in startup)
     result.stopped = assembled.stopped or (deadline is not None and time.time() >= deadline)
     first = assembled.first
     if first is not None and first.error is not None:

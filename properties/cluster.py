@@ -16,28 +16,36 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from properties.coverage import Coverage
-from properties.units import Unit, UnitResult, run_unit
+from properties.units import SOAK_RUN, Unit, UnitResult, run_unit
 
 if TYPE_CHECKING:
     from properties.campaign import Campaign
 
 IN_FLIGHT_PER_WORKER = 2
-WORKER_PRELOAD = ("distributed", "hypothesis", "choir_model", "properties.campaign")
+WORKER_PRELOAD = ("distributed", "hypothesis", "choir_model", "properties.campaign", "properties.soak")
+TARGET_PRELOAD = {"program": ("programs.driver",)}
+WARM_UP = Unit(-1, "soak", 0, SOAK_RUN)
+"""Each worker's warm-up: one soak world, its result thrown away."""
+WARM_UP_SECONDS = 2.0
+"""A slow target (the backend, over HTTP) stops warming after this long."""
 
 
-def local_cluster(workers: int) -> Any:
+def local_cluster(workers: int, target: str = "model") -> Any:
     """A LocalCluster of single-threaded worker processes on the loopback interface, no dashboard. Workers start
-    from a fork server that has already imported dask, Hypothesis and the suite (`WORKER_PRELOAD`), several times
-    faster than dask's default `spawn`."""
+    from a fork server that has already imported dask, Hypothesis and the suite (`WORKER_PRELOAD`, and the
+    target's driver), several times faster than dask's default `spawn`, and their first unit does not pay the
+    imports. Dask sets its own preload list when it first makes its multiprocessing context, so ours is set
+    after that, or it would be replaced."""
     import multiprocessing
 
     import dask
     from dask.distributed import LocalCluster
+    from distributed.utils import get_mp_context
 
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    if method == "forkserver":
-        multiprocessing.set_forkserver_preload(list(WORKER_PRELOAD))
     with dask.config.set({"distributed.worker.multiprocessing-method": method}):
+        if method == "forkserver":
+            get_mp_context().set_forkserver_preload([*WORKER_PRELOAD, *TARGET_PRELOAD.get(target, ())])
         return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                             dashboard_address=None, silence_logs=40)  # fmt: skip
 
@@ -57,24 +65,48 @@ def portable(campaign: Campaign) -> Campaign:
     return dataclasses.replace(campaign, driver_options=options)
 
 
+def warm_up(client: Any, shipped: Campaign) -> None:
+    """Run `WARM_UP` on every worker and wait for it: part of starting the cluster, not of the campaign (the
+    report shows it). A fresh worker's first units run slower: the first full garbage collection and every first
+    write to an object it shares with the fork server copy a page, and the caches of the program's keys and the
+    interpreter's specialized code fill. Its result (a failure too) is not the campaign's: the units that count
+    run the same worlds again."""
+    deadline = time.time() + WARM_UP_SECONDS
+    run_id = uuid.uuid4().hex[:8]
+    futures = [client.submit(_warm_up, shipped, deadline, key=f"choir-warm-up-{run_id}-{i}", pure=False,
+                             workers=[address], allow_other_workers=False)
+               for i, address in enumerate(client.scheduler_info().get("workers", {}))]  # fmt: skip
+    client.gather(futures)
+
+
+def _warm_up(campaign: Campaign, deadline: float) -> None:
+    import gc
+
+    run_unit(campaign, WARM_UP, deadline)
+    gc.collect()  # the first full collection touches every object inherited from the fork server
+
+
 def run_distributed(
     campaign: Campaign,
     units: Iterator[Unit],
     deadline: float | None,
     on_progress: Callable[[str, int], None] | None,
-    on_started: Callable[[float], None] | None = None,
+    on_started: Callable[[float, float], None] | None = None,
 ) -> dict[int, UnitResult]:
     """Run units on Dask until the plan ends, a unit fails or the deadline passes; results by unit index.
-    `on_started(seconds)` hears how long the cluster took to start (or to connect to)."""
-    from dask.distributed import Client, as_completed
-
+    `on_started(start, warm_up)` hears how long the cluster took to start (or to connect to) and then to warm its
+    workers up (`warm_up`), both seconds."""
     shipped = portable(campaign)
     started = time.perf_counter()
-    cluster = local_cluster(campaign.workers) if campaign.scheduler is None else None
+    from dask.distributed import Client, as_completed  # about a second the first time: part of the start
+
+    cluster = local_cluster(campaign.workers, campaign.target) if campaign.scheduler is None else None
     client = Client(cluster if cluster is not None else campaign.scheduler)
-    if on_started is not None:
-        on_started(time.perf_counter() - started)
     try:
+        connected = time.perf_counter()
+        warm_up(client, shipped)
+        if on_started is not None:
+            on_started(connected - started, time.perf_counter() - connected)
         workers = max(1, len(client.scheduler_info().get("workers", {})))
         run_id = uuid.uuid4().hex[:8]
         futures: dict[str, Unit] = {}

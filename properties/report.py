@@ -27,7 +27,8 @@ def print_report(result: CampaignResult, console: Console) -> None:
     head.add_row("steps per second", f"{result.steps_per_second:,.0f}")
     head.add_row("elapsed", f"{result.elapsed:.1f} s")
     where = f"the Dask cluster at {campaign.scheduler}" if campaign.scheduler else f"{campaign.workers} process(es)"
-    head.add_row("ran on", where + (f" (started in {result.startup:.1f} s)" if result.startup else ""))
+    started = f" (started in {result.startup:.1f} s, {result.warm_up:.1f} s of it warming the workers up)"
+    head.add_row("ran on", where + (started if result.startup else ""))
     if campaign.seconds is not None:
         head.add_row("time budget", f"{campaign.seconds:g} s" + (" (spent: stopped early)" if result.stopped else ""))
     console.print(head)
