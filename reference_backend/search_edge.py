@@ -7,7 +7,10 @@ included; after a power cut the log's tail may be lost, but the watermark travel
 messages it covers, so the index then simply re-indexes from an earlier watermark). `flush` writes the segments
 so that the next open need not replay the log: at close, and every `FLUSH_EVERY` points written, so that a server
 that is killed rather than stopped replays at most that much log when it starts again. Keyword payload indexes on
-`thread_id` and `search_roles` make the privacy filter an index lookup, not a scan.
+`thread_id` and `search_roles` make the privacy filter an index lookup, not a scan. The payload is kept in memory
+(`Memory.Pinned`; the engine's default leaves it on disk, read page by page): every hit's `thread_id` and
+`content_hash` are read from it, and on disk the searches of a freshly started server paid for those first reads
+(p95 of the first 300 searches on 100,000 messages 2.4 to 4.0 ms, 1.4 to 1.9 ms pinned; the same once warm).
 """
 
 from __future__ import annotations
@@ -72,12 +75,14 @@ class EdgeIndex:
         embedder = self.vectors.embedder
         dense = None if embedder is None else {DENSE: qe.EdgeVectorParams(size=embedder.dim, distance=qe.Distance.Dot)}
         return qe.EdgeConfig(
-            vectors=dense, sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)}
+            vectors=dense,
+            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            payload_memory=qe.Memory.Pinned,  # see the module docstring
         )
 
     def _open(self) -> qe.EdgeShard:
         if self.path.exists() and any(self.path.iterdir()):
-            return qe.EdgeShard.load(str(self.path))
+            return qe.EdgeShard.load(str(self.path), self._config())  # a shard made before takes today's placement
         self.path.mkdir(parents=True, exist_ok=True)
         shard = qe.EdgeShard.create(str(self.path), self._config())
         for name in KEYWORD_FIELDS:
