@@ -125,10 +125,12 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        refused = too_large(f"request body over {self.limit} bytes")
         if declared is not None:
-            if not declared.isdigit() or int(declared) > self.limit:
-                await self._refuse(scope, receive, send, refused if declared.isdigit() else None)
+            if not declared.isdigit():
+                await self._refuse(scope, receive, send, validation_error("Content-Length is not a number"))
+                return
+            if int(declared) > self.limit:
+                await self._refuse(scope, receive, send, self._too_large())
                 return
             await self.app(scope, receive, send)
             return
@@ -142,7 +144,7 @@ class BodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:
-                await self._refuse(scope, receive, send, refused)
+                await self._refuse(scope, receive, send, self._too_large())
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -158,6 +160,8 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, error: ApiError | None) -> None:
-        error = error or validation_error("Content-Length is not a number")
+    def _too_large(self) -> ApiError:  # built only when refusing: most requests pass, and errors are not free
+        return too_large(f"request body over {self.limit} bytes")
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, error: ApiError) -> None:
         await error_envelope(self.backend, error)(scope, receive, send)
