@@ -69,9 +69,11 @@ async def _verified(request: Request, backend: Backend, body: bytes, own_key: An
     return principal
 
 
-async def authenticate(request: Request, backend: BackendDep) -> Principal:
-    """The signer of the request, with a key the server knows (a registered user or a treasury authority)."""
-    return await _verified(request, backend, await request.body())
+async def authenticate(request: Request) -> Principal:
+    """The signer of the request, with a key the server knows (a registered user or a treasury authority). The
+    backend is read off the request, not through `BackendDep`: every signed route resolves this, and each
+    sub-dependency is one more node FastAPI solves per request."""
+    return await _verified(request, request.app.state.backend, await request.body())
 
 
 async def authenticate_registration(request: Request, backend: BackendDep) -> Principal:
@@ -107,7 +109,8 @@ def rate_limit(route: str, signer: Any = Signed) -> Any:
     """A route dependency: the signer (`Signed`, or `Registrant` for registrations) is counted against the limit of
     `route` (`reference_backend.config.ROUTE_NAMES`; 429 `RateLimited` with Retry-After when it is reached)."""
 
-    async def admit(principal: signer, backend: BackendDep) -> None:  # type: ignore[valid-type]
+    async def admit(principal: signer, request: Request) -> None:  # type: ignore[valid-type]
+        backend: Backend = request.app.state.backend  # as in `authenticate`: one node fewer to solve
         wait = backend.limiter.admit(principal.user, route, backend.now())  # type: ignore[attr-defined]
         if wait is not None:
             raise rate_limited(route, wait)
