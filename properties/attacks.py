@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from choir_model import Model, Step
-from choir_model.ops import invalid_time
+from choir_model.ops import divest_bound, invalid_time
 from choir_model.params import U64_MAX
-from choir_model.steps import CreateThread, Fund, ProcessApproval
+from choir_model.steps import CreateThread, Divest, Fund, ProcessApproval
 from choir_model.trace import TraceError, read_trace, step_from_json, step_result
 from properties.field_attacks import bad_field, field_choices
 from properties.genesis_attacks import ACCEPTED, REFUSALS, accept, refuse
@@ -56,6 +56,9 @@ if TYPE_CHECKING:
 ATTACK_ONE_IN = 10
 """The steady share of attacks among the steps of a target that can run them: one valid step in ten."""
 
+EACH_CHOICE = ("bad_data", "missing_account", "repeated_instruction")
+"""Kinds whose every choice meets another check of each instruction (the dispatcher, the instruction's own parser
+or account count, a SPEC guard that depends on the state), so each is tried on each operation, not just one."""
 RARE = ("absent_wallet", "settlement_wallets", "later_wallet", "fund_cosigners", "noncanonical_bump",
         "wrong_cpi_program", "impostor_signer", "invalid_utf8", "prefunded", "initialize")  # fmt: skip
 IMPOSTOR = "mallory"  # a name the generator never funds: never a co-author, voter or authority
@@ -77,6 +80,11 @@ WRITABLE = {"fund": ("treasury", "member"), "create_thread": ("member", "thread"
             "submit_message": ("thread", "message"), "request_public": ("thread", "message"),
             "submit_spec": ("member", "thread", "message"), "process_approval": ("treasury", "thread", "message"),
             "expire": ("treasury", "thread", "message"), "divest": ("member", "thread")}  # fmt: skip
+# The error a second copy of a valid step meets right after it, where it does not depend on the state (SPEC
+# section 3: the id is taken, the hash is a message already, the message is no longer Private or Pending).
+REPEATED_REFUSAL = {"create_thread": "ThreadExists", "submit_message": "DuplicateContent",
+                    "submit_spec": "DuplicateContent", "request_public": "StateConflict",
+                    "expire": "StateConflict"}  # fmt: skip
 WALLET_BOUND = ("create_thread", "submit_spec", "divest")  # the signer's own wallet is one of the accounts
 NEUTRAL = ("prefunded", "repeated_account", "extra_account", "genesis")
 """Kinds that must not change the step's outcome: the step runs in lockstep and the model's answer is the oracle."""
@@ -223,6 +231,23 @@ def _settling_approval(model: Model, base: Step) -> bool:
             and message.stake > 0)  # fmt: skip
 
 
+def _repeated_refusal(model: Model, base: Step) -> tuple[str, ...]:
+    """The SPEC section 3 error a second copy of the valid step `base` meets right after it, as the one choice of
+    `repeated_instruction`; none for a fund (two are two funds) or a divest the cooldown and the bound both let
+    through again."""
+    if base.op == "fund":
+        return ()
+    if isinstance(base, ProcessApproval):
+        message = model.state.threads[base.thread].messages[base.hash]
+        return ("StateConflict",) if len(message.votes) + 1 == len(message.voters) else ("AlreadyVoted",)
+    if isinstance(base, Divest):
+        thread = model.state.threads[base.thread]
+        if divest_bound(thread.balance - base.amount, len(thread.co_authors), model.params) < base.amount:
+            return ("BelowMinimumBalance",)
+        return ("CooldownActive",) if model.params.divest_cooldown > 0 else ()
+    return (REPEATED_REFUSAL[base.op],)
+
+
 def _payer(base: Step) -> tuple[str, ...]:
     """The payer role, in the steps that create an account (it pays the rent)."""
     return ("payer",) if base.op in CREATED else ()
@@ -277,6 +302,7 @@ CHOICES: dict[str, Callable[[Model, Step], tuple[str, ...]]] = {
     "repeated_account": lambda m, b: _not_the_programs(b),
     "extra_account": lambda m, b: EXTRA_SIZES,
     "open_member": lambda m, b: (*OPEN_MEMBER, *(("again",) if b.actor in m.state.wallets else ())),
+    "repeated_instruction": _repeated_refusal,
     "initialize": lambda m, b: tuple(a for a in INITIALIZE if a not in ABOVE_SUPPLY or m.params.total_supply < U64_MAX),
     "genesis": lambda m, b: ACCEPTED,
 }
@@ -319,40 +345,55 @@ def base_is_valid(model: Model, attack: Attack) -> bool:
     return attack.kind == "invalid_utf8" and _valid_but_for_its_id(model, attack.base)
 
 
-def mix_attack(model: Model, source: Source, step: Step, tried: Counter[str]) -> Step:
+def mix_attack(model: Model, source: Source, step: Step, tried: Counter[tuple[str, ...]]) -> Step:
     """`step`, or an attack on it when it is valid now (the model says so): one time in `ATTACK_ONE_IN`, and one
-    time in two when a kind this world has not tried yet applies (that kind, then: a kind only a rare step allows,
-    such as `settlement_wallets` on the vote that settles a spec, is reached in every world that has such a step).
-    `tried` counts the kinds this world has attacked with so far (and is updated): half of the attacks go to a
-    kind tried least among those that apply, so a kind that only some steps allow is not crowded out by the kinds
-    that apply to every step; of the rest, attacks that only a rare step allows get half of that step's attacks."""
+    time in two when a kind this world has not tried yet on this operation applies (that kind, then: each
+    instruction has checks of its own, its account count and its data's parser among them, so a kind tried on one
+    instruction says nothing of another; and a kind only a rare step allows, such as `settlement_wallets` on the
+    vote that settles a spec, is reached in every world that has such a step). `tried` counts what this world has
+    attacked with so far (and is updated), by kind, by (kind, operation) and by (kind, operation, choice): half of
+    the attacks go to a kind tried least on this operation among those that apply, so a kind that only some steps
+    allow is not crowded out by the kinds that apply to every step; of the rest, attacks that only a rare step
+    allows get half of that step's attacks. The choice is one tried least with this kind on this operation."""
     roll = source.index(ATTACK_ONE_IN) == ATTACK_ONE_IN - 1
-    if not roll and len(tried) == len(KINDS):
-        return step  # no roll and no kind left untried: nothing to attack with, so no need to ask the model
+    op = step.op
     if model.refusal(step) is not None:
         if not roll or not _valid_but_for_its_id(model, step):
             return step
         kind, choices = "invalid_utf8", tuple(BAD_UTF8)
     else:
-        # Without a roll only the untried kinds can be drawn: the others' choices are not worked out.
-        applicable = attack_choices(model, step, None if roll else [kind for kind in KINDS if not tried[kind]])
-        untried = [choice for choice in applicable if not tried[choice[0]]]
+        # Without a roll only the kinds untried on this operation can be drawn: the others' choices are not worked out.
+        open_kinds = None if roll else [kind for kind in KINDS if not tried[(kind, op)] or kind in EACH_CHOICE]
+        applicable = attack_choices(model, step, open_kinds)
+        untried = [choice for choice in applicable if _untried(tried, op, *choice)]
         if untried and source.index(2) == 0:
             kind, choices = untried[source.index(len(untried))]
         elif roll:
-            kind, choices = _pick_kind(applicable, source, tried)
+            kind, choices = _pick_kind(applicable, source, tried, op)
         else:
             return step
-    tried[kind] += 1
-    return Attack.of(kind, source_pick(source, choices), step)
+    fewest = min(tried[(kind, op, arg)] for arg in choices)
+    arg = source_pick(source, [arg for arg in choices if tried[(kind, op, arg)] == fewest])
+    tried[(kind,)] += 1
+    tried[(kind, op)] += 1
+    tried[(kind, op, arg)] += 1
+    return Attack.of(kind, arg, step)
+
+
+def _untried(tried: Counter[tuple[str, ...]], op: str, kind: str, choices: tuple[str, ...]) -> bool:
+    """Whether this world has not tried `kind` on operation `op` yet, or (a kind of `EACH_CHOICE`) one of its
+    `choices` there."""
+    if not tried[(kind, op)]:
+        return True
+    return kind in EACH_CHOICE and any(not tried[(kind, op, arg)] for arg in choices)
 
 
 def _pick_kind(
-    choices: list[tuple[str, tuple[str, ...]]], source: Source, tried: Counter[str]
+    choices: list[tuple[str, tuple[str, ...]]], source: Source, tried: Counter[tuple[str, ...]], op: str
 ) -> tuple[str, tuple[str, ...]]:
     if source.index(2) == 0:
-        fewest = min(tried[kind] for kind, _ in choices)
-        choices = [choice for choice in choices if tried[choice[0]] == fewest]
+        fewest = min(tried[(kind, op)] for kind, _ in choices)
+        choices = [choice for choice in choices if tried[(choice[0], op)] == fewest]
     else:
         rare = [choice for choice in choices if choice[0] in RARE]
         if rare and source.index(2) == 0:
@@ -379,6 +420,7 @@ class Tx:
         self.roles = [a.name for a in env.driver.coder.instructions[self.name].accounts]
         self.metas: list[AccountMeta] = list(ix.accounts)
         self.data = bytes(ix.data)
+        self.copies = 1  # how many times the (corrupted) instruction is sent in the transaction
 
     def index(self, role: str) -> int:
         return self.roles.index(role)
@@ -398,7 +440,7 @@ class Tx:
         from solders.instruction import Instruction
 
         program_id = self.instructions[-1].program_id
-        return [*self.instructions[:-1], Instruction(program_id, self.data, self.metas)]
+        return [*self.instructions[:-1], *[Instruction(program_id, self.data, self.metas)] * self.copies]
 
 
 def _args(tx: Tx) -> dict[str, Any]:
@@ -613,6 +655,13 @@ def _invalid_utf8(tx: Tx, arg: str) -> None:
     tx.data = discriminator + len(raw).to_bytes(4, "little") + raw + deposit.to_bytes(8, "little") + bytes([bump])
 
 
+def _repeated_instruction(tx: Tx, arg: str) -> None:
+    """The step's instruction twice in one transaction: what a valid step does may be done once (a vote counted
+    twice, a stake escrowed twice, a window closed twice), so the second copy must be refused, and with it the
+    whole transaction. `arg` is the error the second copy meets after the first (`_repeated_refusal`)."""
+    tx.copies = 2
+
+
 def _prefunded_role(base: Step) -> str:
     return "member" if base.op == "fund" else CREATED[base.op]
 
@@ -807,6 +856,7 @@ KINDS: dict[str, AttackKind] = {
         AttackKind("repeated_account", _repeated_account),
         AttackKind("extra_account", _extra_account),
         AttackKind("open_member", _open_member),
+        AttackKind("repeated_instruction", _repeated_instruction),
         AttackKind("planted_account", _planted_account),
         AttackKind("initialize", _initialize),
         AttackKind("genesis", accept),
@@ -864,6 +914,7 @@ REFUSED_BY: dict[str, str | Callable[[Tx, str], str | None]] = {
         else "InstructionDidNotDeserialize"
     ),
     "read_only": "ConstraintMut",
+    "repeated_instruction": lambda tx, arg: arg,  # the choice names the second copy's error
     "missing_account": "AccountNotEnoughKeys",
     "bad_field": "InstructionDidNotDeserialize",
     "invalid_utf8": "InstructionDidNotDeserialize",  # a Borsh string that is not UTF-8 does not deserialize

@@ -148,7 +148,7 @@ class StepGenerator:
     def __init__(self, model: Model, source: Source, invalid_one_in: int = 8, attacks: bool = False) -> None:
         self.model = model
         self.attacks = attacks
-        self.attacked: Counter[str] = Counter()  # attacks per kind in this world (`mix_attack` balances them)
+        self.attacked: Counter[tuple[str, ...]] = Counter()  # this world's attacks (`mix_attack` balances them)
         self.source = source
         self.invalid_one_in = invalid_one_in
         self.hashes_used = 0

@@ -20,7 +20,8 @@ passes those. So, on a fresh deployment of the same program (`AttackEnv.fresh_de
   bumps, then the program id: a duplicate check reading one authority past the list finds it there); and with a
   lamport already at the config's address (`prefunded_config`: the config is then made by Transfer, Allocate and
   Assign, and the treasury by CreateAccount after them, in the same invocation, so the instruction data that
-  CreateAccount sends must not keep anything of the ones before).
+  CreateAccount sends must not keep anything of the ones before). Each valid genesis's system calls are the fewest
+  too (`properties.creation`).
 """
 
 from __future__ import annotations

@@ -69,6 +69,12 @@ ACCESS_BUGS: dict[str, tuple[str, str, str]] = {
     "surrogates_accepted": ("instruction.c", " || (cp >= 0xd800 && cp <= 0xdfff)) return false;", ") return false;"),
     # A pre-funded address is allocated without the rent top-up (the new account is not rent-exempt).
     "prefunded_not_topped_up": ("accounts.c", "        TRY(system_call(c, true, data, 12));\n", ""),
+    # A voter who has voted may vote again: the same vote instruction twice in one transaction counts twice.
+    "vote_counted_twice": (
+        "processor/process_approval.c",
+        "    if (message->votes[i] != VOTE_NONE) return ERR_ALREADY_VOTED;\n",
+        "",
+    ),
     # Every account is made by Transfer, Allocate and Assign, even at an address holding no lamports: the same
     # accounts in the end, three system calls where CreateAccount alone does (docs/spec.md section 9).
     "creation_always_by_transfer": ("accounts.c", "    if (target->lamports == 0) {", "    if (false) {"),

@@ -124,12 +124,13 @@ EXPECTED = {
     "treasury3_ignored": "difference",
     "privacy_not_stored": "difference",
     "need_accounts_removed": "access_control",
-    "duplicates_always_refused": "difference",
+    "duplicates_always_refused": "access_control",  # a repeated co-signer refused ConstraintRaw, not Unauthorized
     "duplicates_allowed": "access_control",
     "surrogates_accepted": "access_control",
     "prefunded_not_topped_up": "access_control",  # a fresh genesis on a pre-funded config fails (`genesis`)
     "prefunded_overcharged": "access_control",
     "creation_always_by_transfer": "account_creation",
+    "vote_counted_twice": "access_control",  # `repeated_instruction` on a vote
     "zero_top_up": "account_creation",  # killed by `prefunded` (exact) and the creation's system calls
     "config_supply_wrong": "access_control",  # a fresh genesis stores it wrong too (the `genesis` attack)
     "forged_message_address_as_duplicate": "access_control",
