@@ -7,9 +7,10 @@ says), is `{data, error, metadata}`. The OpenAPI document lists, for every opera
 with the envelope schema of that answer, so schemathesis can hold the server to it.
 
 Short handlers (thread views, wallet, writes that only wait for the writer thread) run on the event loop: a hop
-to the thread pool costs more than they do; a read that finds the writer holding the state lock (during a journal
-commit) moves to the thread pool rather than block the loop. Search runs on the thread pool, because scoring can
-take milliseconds.
+to the thread pool costs more than they do, and reads answer from the state the writer published
+(`reference_backend.readstate`), so none waits for a commit. Search runs on the event loop too with the embedded
+engine and BM25 (about a millisecond that holds the GIL wherever it runs), on the thread pool with a Qdrant server,
+a model embedder, or while the index catches up after a start.
 
 Routes (all signed except `/v1/health`): register, token/fund, thread/create, message/submit (a message, or a spec
 when `stake` is given), message/request-public, spec/approve, message/expire, token/divest, thread/{id}, search,
