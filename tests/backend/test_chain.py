@@ -111,13 +111,15 @@ def test_what_the_chain_refuses_is_answered_and_not_journaled(tmp_path: Path) ->
         chain.close()
 
 
-def test_an_internal_error_rewinds_the_chain_with_the_model(tmp_path: Path) -> None:
+@pytest.mark.parametrize("snapshot_every", [10_000, 1])
+def test_an_internal_error_rewinds_the_chain_with_the_model(tmp_path: Path, snapshot_every: int) -> None:
     """The writer's recovery path rebuilds the model from the journal; the embedded chain is rebuilt with it, so
-    the program does not keep an operation the journal never got (it did before `Chain.rewind`)."""
+    the program does not keep an operation the journal never got (it did before `Chain.rewind`): from the whole
+    journal, or (a snapshot after every commit) by adopting the stored checkpoint lazily."""
     from choir_model import CHOIR, CreateThread, Fund, Privacy
 
     clock = ManualClock(T0)
-    config = BackendConfig(data_dir=tmp_path / "data", manual_clock=T0, rate_limits={})
+    config = BackendConfig(data_dir=tmp_path / "data", manual_clock=T0, rate_limits={}, snapshot_every=snapshot_every)
     backend = Backend(config, clock=clock).start()
     chain = attach(backend, litesvm_chain(backend))
     try:
@@ -134,6 +136,7 @@ def test_an_internal_error_rewinds_the_chain_with_the_model(tmp_path: Path) -> N
         message = SubmitMessage("ann", T0 + 2, "t1", "ab" * 32, Privacy.PUBLIC)
         assert outcome(backend, clock, message) == "InternalError"
         assert backend.journal_seq == seq and backend.snapshot() == before
+        assert (chain.adopted is not None) == (snapshot_every == 1)
         report = chain.check(backend)
         assert report.consistent and report.chain_steps == seq, report.differences
         assert outcome(backend, clock, message) is None  # the rebuilt model and program both take it now
