@@ -24,6 +24,16 @@ if TYPE_CHECKING:
 IN_FLIGHT_PER_WORKER = 2
 WORKER_PRELOAD = ("distributed", "hypothesis", "choir_model", "properties.campaign", "properties.soak")
 TARGET_PRELOAD = {"program": ("programs.driver",)}
+QUIET = {
+    "distributed.worker.profile.enabled": False,  # samples the running unit's stack every 10 ms, for a dashboard
+    "distributed.admin.tick.interval": "1s",  # measures the event loop's lag every 20 ms
+    "distributed.worker.memory.monitor-interval": "1s",  # reads each worker's memory every 100 ms
+    "distributed.admin.system-monitor.interval": "2s",  # CPU and network figures for the dashboard
+    "distributed.scheduler.work-stealing": False,  # each worker holds only IN_FLIGHT_PER_WORKER units anyway
+}
+"""Dask's housekeeping on our own LocalCluster, made rarer: every wake-up of a worker's event loop takes the GIL
+from the unit it runs, and the scheduler's shares the two cores with the workers (5% of the steps/s of 2 workers
+in alternating runs, `bench/bench_campaign.py`). A `--scheduler` cluster keeps its own configuration."""
 WARM_UP = Unit(-1, "soak", 0, SOAK_RUN)
 """Each worker's warm-up: one soak world, its result thrown away."""
 WARM_UP_SECONDS = 2.0
@@ -35,7 +45,7 @@ def local_cluster(workers: int, target: str = "model") -> Any:
     from a fork server that has already imported dask, Hypothesis and the suite (`WORKER_PRELOAD`, and the
     target's driver), several times faster than dask's default `spawn`, and their first unit does not pay the
     imports. Dask sets its own preload list when it first makes its multiprocessing context, so ours is set
-    after that, or it would be replaced."""
+    after that, or it would be replaced. Dask's housekeeping runs less often (`QUIET`)."""
     import multiprocessing
 
     import dask
@@ -43,7 +53,7 @@ def local_cluster(workers: int, target: str = "model") -> Any:
     from distributed.utils import get_mp_context
 
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    with dask.config.set({"distributed.worker.multiprocessing-method": method}):
+    with dask.config.set({**QUIET, "distributed.worker.multiprocessing-method": method}):
         if method == "forkserver":
             get_mp_context().set_forkserver_preload([*WORKER_PRELOAD, *TARGET_PRELOAD.get(target, ())])
         return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
