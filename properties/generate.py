@@ -145,8 +145,11 @@ class StepGenerator:
     deleted), a thread's outsiders (co-authors are only ever added, SPEC section 3), the recommended stake (a pure
     function of balance and co-author count)."""
 
-    def __init__(self, model: Model, source: Source, invalid_one_in: int = 8, attacks: bool = False) -> None:
+    def __init__(
+        self, model: Model, source: Source, invalid_one_in: int = 8, attacks: bool = False, genesis: int = GENESIS
+    ) -> None:
         self.model = model
+        self.genesis = genesis  # the time the world's first step is drawn from (`properties.variation.run_start`)
         self.attacks = attacks
         self.attacked: Counter[tuple[str, ...]] = Counter()  # this world's attacks (`mix_attack` balances them)
         self.source = source
@@ -218,7 +221,7 @@ class StepGenerator:
         index, invalid_one_in, invalid_at = self._index, self._invalid_one_in, self._invalid_at
         last_now = self.model.state.last_now
         if last_now is None:
-            last = GENESIS
+            last = self.genesis
         else:
             last = last_now
             if index(invalid_one_in) == invalid_at and index(invalid_one_in) == invalid_at:
@@ -396,7 +399,7 @@ class StepGenerator:
         if thread is None:
             actor = USERS[index(len(USERS))]
             return ProcessApproval(actor, self._now(), self._thread_id(None), self._fresh_hash(), approve)
-        last = self.model.state.last_now or GENESIS
+        last = self.model.state.last_now or self.genesis
         messages, by_hash = self.messages(thread), thread.messages
         pending = [h for h in messages.pending if (by_hash[h].deadline or 0) > last]
         specs = [h for h in pending if by_hash[h].is_spec]
@@ -428,7 +431,7 @@ class StepGenerator:
         if thread is None:
             actor = USERS[index(len(USERS))]
             return Expire(actor, self._now(), self._thread_id(None), self._fresh_hash())
-        last = self.model.state.last_now or GENESIS
+        last = self.model.state.last_now or self.genesis
         messages, by_hash = self.messages(thread), thread.messages
         pending = messages.pending
         due = [h for h in pending if (by_hash[h].deadline or 0) <= last]

@@ -16,7 +16,7 @@ from properties import variation
 from properties.attacks import accepts_attacks
 from properties.coverage import Coverage
 from properties.driver import Driver
-from properties.generate import OPS, RandomSource, StepGenerator
+from properties.generate import GENESIS, OPS, RandomSource, StepGenerator
 from properties.lockstep import Lockstep, PropertyFailure
 
 DriverFactory = Callable[[], Driver]
@@ -67,10 +67,11 @@ def soak(
         source = RandomSource(seed * 1_000_003 + run)
         ops = swarm(source)
         run_params = params if factory_for is None else variation.run_params(params, seed, run)
+        start = GENESIS if factory_for is None else variation.run_start(params, seed, run)
         factory = driver_factory if run_params is params else factory_for(run_params)  # type: ignore[misc]
         driver = factory() if factory else None
         lockstep = Lockstep(run_params, policy, driver, coverage=coverage, rules=rules, formula=formula)
-        generator = StepGenerator(lockstep.model, source, attacks=accepts_attacks(driver))
+        generator = StepGenerator(lockstep.model, source, attacks=accepts_attacks(driver), genesis=start)
         coverage.examples += 1
         step, build, index, n_ops = lockstep.step, generator.step, source.index, len(ops)
         left = min(run_length, total_steps - done)

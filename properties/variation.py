@@ -3,25 +3,28 @@
 A campaign on the default parameters only ever sees one genesis and one set of bounds, so an implementation that
 mishandles any other (a boundary of its parameter validation, a stake smaller than its voters, a single treasury
 authority, a window of zero seconds) passes. Even runs (run 0 first) keep the campaign's parameters, so the
-coverage the default parameters reach is kept; when those are the defaults, every odd run takes one of
-`VARIANTS`, drawn from its own seed, so a campaign split over workers varies the same way. A campaign given
-`--params` keeps them throughout: they were asked for.
+coverage the default parameters reach is kept; when those are the defaults, the odd runs take `VARIANTS` in turn,
+starting at the campaign's seed (so a campaign of twice as many runs as there are variants runs every one, and a
+campaign split over workers varies the same way). A campaign given `--params` keeps them
+throughout: they were asked for.
 
 Each variant is valid (`Params.validate` accepts it) and sits on bounds: the least of everything (a supply of one
 base unit, one seat, one pending message, one-byte thread ids, one authority, zero-second windows), stakes smaller
 than their voters, and the most of everything (every seat of the layout, the minimums equal to the whole supply,
-every authority required).
+every authority required), a cooldown that never ends, and a world that reaches the end of time (a variant's
+`start`: the time its world's clock starts at, `run_start`).
 """
 
 from __future__ import annotations
 
 import json
-import random
+from typing import Any
 
 from choir_model import Params
-from choir_model.params import U64_MAX
+from choir_model.params import I64_MAX, U64_MAX
+from properties.generate import GENESIS
 
-VARIANTS: tuple[dict[str, object], ...] = (
+VARIANTS: tuple[dict[str, Any], ...] = (
     {"total_supply": 1, "min_stake": 1, "min_thread_balance": 1, "decimals": 0, "approval_window": 0,
      "divest_cooldown": 0, "max_coauthors": 1, "max_pending": 1, "thread_id_max": 1,
      "treasury_authorities": ("treasury1",), "treasury_threshold": 1},
@@ -29,14 +32,38 @@ VARIANTS: tuple[dict[str, object], ...] = (
      "max_pending": 3, "thread_id_max": 2, "treasury_threshold": 3},
     {"total_supply": U64_MAX, "min_stake": U64_MAX, "min_thread_balance": U64_MAX, "max_coauthors": 32,
      "max_pending": U64_MAX, "decimals": 18, "treasury_authorities": ("treasury3", "treasury1")},
+    # The longest cooldown SPEC section 1 allows: a co-author's second divest is CooldownActive for good, its
+    # cooldown's end past any i64 time (so an implementation must compare without overflowing).
+    {"divest_cooldown": I64_MAX},
+    # The end of time: zero-second windows and cooldowns, the clock starting an hour before the last time SPEC
+    # section 3's time guard allows (2^63 - 1 - approval_window), so most of the world's steps are at that second
+    # (deadlines and cooldowns ending there too) or refused InvalidTime.
+    {"approval_window": 0, "divest_cooldown": 0, "start": I64_MAX - 3_600},
 )  # fmt: skip
+
+
+def variant_params(variant: dict[str, Any]) -> Params:
+    """A variant's parameters (all but its `start`)."""
+    return Params().replace(**{name: value for name, value in variant.items() if name != "start"})
+
+
+def _variant(params: Params, seed: int, run: int) -> dict[str, Any] | None:
+    if run % 2 == 0 or params != Params():
+        return None
+    offset = seed % len(VARIANTS)
+    return VARIANTS[(offset + run // 2) % len(VARIANTS)]
 
 
 def run_params(params: Params, seed: int, run: int) -> Params:
     """The parameters of soak run `run` of a campaign with `params` and `seed` (see the module docstring)."""
-    if run % 2 == 0 or params != Params():
-        return params
-    return Params().replace(**VARIANTS[random.Random(f"choir params {seed} {run}").randrange(len(VARIANTS))])
+    variant = _variant(params, seed, run)
+    return params if variant is None else variant_params(variant)
+
+
+def run_start(params: Params, seed: int, run: int) -> int:
+    """The time soak run `run`'s world starts at: the generator's `GENESIS` unless its variant says otherwise."""
+    variant = _variant(params, seed, run)
+    return GENESIS if variant is None else variant.get("start", GENESIS)
 
 
 def params_flag(params: Params) -> str:

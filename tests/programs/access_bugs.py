@@ -210,6 +210,13 @@ ACCESS_BUGS: dict[str, tuple[str, str, str]] = {
         "for (uint64_t i = 0; i < n; i++) {\n                Member *m;",
         "for (uint64_t i = 0; i < 1; i++) {\n                Member *m;",
     ),
+    # The cooldown is compared without its overflow guard: a cooldown whose end is past i64 wraps, and a co-author
+    # divests again at once (SPEC section 3, CooldownActive).
+    "cooldown_end_overflows": (
+        "processor/divest_tokens.c",
+        "(last > INT64_MAX - config->divest_cooldown || now < last + config->divest_cooldown)",
+        "(now < last + config->divest_cooldown)",
+    ),
     # A thread's id length is not stored: the id's bytes are there, but a client reads an empty id.
     "thread_id_len_not_stored": (
         "processor/create_thread.c",

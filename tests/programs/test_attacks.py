@@ -154,6 +154,7 @@ EXPECTED = {
     "utf8_stops_at_ascii": "access_control",
     "thread_id_len_not_stored": "difference",
     "settle_checks_first_wallet": "access_control",
+    "cooldown_end_overflows": "difference",
 }
 
 
