@@ -157,14 +157,14 @@ def to_model(kind: str, value: dict[str, Any], name: Names) -> Any:
     return value
 
 
-def _keys(raw: bytes, n: int) -> list[bytes]:
+def keys_of(raw: bytes, n: int = 32) -> list[bytes]:
     """The first `n` keys of an array of keys (`Layouts.read`; all of them when a count says more)."""
     return [raw[i : i + 32] for i in range(0, min(32 * n, len(raw)), 32)]
 
 
 def _thread(value: dict[str, Any], name: Names) -> Thread:
     n = value["co_author_count"]
-    co_authors = _keys(value["co_authors"], n)
+    co_authors = keys_of(value["co_authors"], n)
     thread = Thread(
         _thread_id(value["thread_id"], value["thread_id_len"]),
         [name(k) for k in co_authors],
@@ -176,7 +176,7 @@ def _thread(value: dict[str, Any], name: Names) -> Thread:
     divested = value["divested"]  # bit i set: co_authors[i] has divested, last at last_divest[i] (state.h)
     thread.last_divest = {name(k): value["last_divest"][i] for i, k in enumerate(co_authors) if divested >> i & 1}
     thread.pending = value["pending"]
-    thread.pending_spec_authors = {name(k) for k in _keys(value["spec_authors"], value["spec_author_count"])}
+    thread.pending_spec_authors = {name(k) for k in keys_of(value["spec_authors"], value["spec_author_count"])}
     return thread
 
 
@@ -193,7 +193,7 @@ def _thread_id(stored: bytes, length: int) -> str:
 
 def _message(value: dict[str, Any], name: Names) -> Message:
     n = value["voter_count"]
-    voters = tuple(name(k) for k in _keys(value["voters"], n))
+    voters = tuple(name(k) for k in keys_of(value["voters"], n))
     votes = {
         voter: vote == VOTE_APPROVE for voter, vote in zip(voters, value["votes"][:n], strict=True) if vote != "None"
     }

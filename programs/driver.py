@@ -61,7 +61,7 @@ from programs import instructions as ix
 from programs.client.coder import IdlCoder
 from programs.client.errors import error_name
 from programs.client.keys import keypair_for, program_keypair
-from programs.decode import Decoded, DecodeError, Layouts, assemble, decode_account
+from programs.decode import Decoded, DecodeError, Layouts, assemble, decode_account, keys_of
 from programs.instructions import ChoirProgram, config_args
 from programs.transport import LiteSVMTransport, Transport, TxOutcome
 
@@ -86,30 +86,35 @@ def default_program_image() -> bytes:
 
 
 def _layout(kind: str, value: dict[str, Any]) -> tuple[tuple[bytes, ...], dict[str, list[Any]]] | None:
-    """An account's PDA seeds and its slots that must be empty (`ProgramDriver.layout_differences`)."""
+    """An account's PDA seeds and its slots that must be empty (`ProgramDriver.layout_differences`), from its
+    fields as `Layouts.read` gives them (keys as bytes)."""
     if kind == "Member":
-        return (b"member", bytes(value["owner"])), {}
+        return (b"member", value["owner"]), {}
     if kind == "Treasury":
         return (b"treasury",), {}
     if kind == "Thread":
         n, pending, length, divested = (value["co_author_count"], value["spec_author_count"], value["thread_id_len"],
                                         value["divested"])  # fmt: skip
-        raw = bytes(value["thread_id"])
         never = [t for i, t in enumerate(value["last_divest"]) if not divested >> i & 1]
-        slack = {"co_authors": value["co_authors"][n:], "spec_authors": value["spec_authors"][pending:],
-                 "last_divest": never}  # fmt: skip
-        return (b"thread", raw[:length]), slack
+        slack = {"co_authors": keys_of(value["co_authors"][32 * n :]),
+                 "spec_authors": keys_of(value["spec_authors"][32 * pending :]), "last_divest": never}  # fmt: skip
+        return (b"thread", value["thread_id"][:length]), slack
     if kind == "Message":
         n = value["voter_count"]
-        slack = {"voters": value["voters"][n:], "votes": value["votes"][n:],
+        slack = {"voters": keys_of(value["voters"][32 * n :]), "votes": value["votes"][n:],
                  "deadline": [] if value["has_deadline"] else [value["deadline"]]}  # fmt: skip
-        return (b"message", bytes(value["thread"]), bytes(value["content_hash"])), slack
+        return (b"message", value["thread"], value["content_hash"]), slack
     return None
 
 
 def _blank(x: Any) -> bool:
-    """An empty slot: a zero number, the zero key, no vote."""
-    return x == 0 if isinstance(x, int) else x == "None" if isinstance(x, str) else x == Pubkey.default()
+    """An empty slot: a zero number, the zero key (its bytes), no vote."""
+    return x == 0 if isinstance(x, int) else x == "None" if isinstance(x, str) else not any(x)
+
+
+def _shown(slots: list[Any]) -> list[Any]:
+    """Slots as a difference shows them: keys in base58."""
+    return [Pubkey.from_bytes(x) if isinstance(x, bytes) else x for x in slots]
 
 
 class ProgramDriver:
@@ -164,7 +169,7 @@ class ProgramDriver:
         self.last_outcome: TxOutcome | None = None  # what the last transaction did (`properties.creation` reads it)
         self._last: Instruction | None = None  # the last operation's instruction (see `last_instruction`)
         self._data: dict[Pubkey, bytes] = {}  # every Choir account as last read
-        self._cache: dict[Pubkey, tuple[str, dict[str, Any]]] = {}  # the coder's values of some, made when asked
+        self._cache: dict[Pubkey, tuple[str, dict[str, Any]]] = {}  # the fields of some (`Layouts.read`), when asked
         self._objects: dict[Pubkey, Decoded] = {}
         self._dirty: set[Pubkey] = set()
         self._written: set[Pubkey] = set()  # since the last `take_written`: what a checkpoint stores again
@@ -266,14 +271,14 @@ class ProgramDriver:
         return dict(self.transport.program_accounts())
 
     def _decoded(self, key: Pubkey) -> tuple[str, dict[str, Any]] | None:
-        """One program account as last written, in the coder's values (read again if a transaction wrote it since
-        it was last read)."""
+        """One program account as last written, its type and fields (`Layouts.read`: keys as bytes), read again if
+        a transaction wrote it since."""
         if key in self._dirty:
             self._dirty.discard(key)
             self._refresh(key)
         found = self._cache.get(key)
         if found is None and key in self._data:
-            found = self._cache[key] = self.coder.decode_account(self._data[key])
+            found = self._cache[key] = self.layouts.read(self._data[key])
         return found
 
     def _flush(self) -> None:
@@ -289,7 +294,7 @@ class ProgramDriver:
         self._store(key, data, None if data is None else decode_account(self.layouts, data, self._name))
 
     def _store(self, key: Pubkey, data: bytes | None, decoded: Decoded | None) -> None:
-        """Keep an account's bytes and model object (the coder's values are made when asked: `_decoded`)."""
+        """Keep an account's bytes and model object (its fields are read again when asked: `_decoded`)."""
         self._cache.pop(key, None)
         if data is None or decoded is None:
             self._data.pop(key, None)
@@ -342,7 +347,7 @@ class ProgramDriver:
                 out[f"{kind} {key}.bump"] = (value["bump"], bump)
             for field, rest in slack.items():
                 if not all(_blank(x) for x in rest):
-                    out[f"{kind} {key}.{field}"] = (rest, "empty")
+                    out[f"{kind} {key}.{field}"] = (_shown(rest), "empty")
         return out
 
     def _adopt_config(self) -> None:
@@ -441,22 +446,17 @@ class ProgramDriver:
         m = cached[1]
         if m["state"] != "Pending" or m["vote_count"] + 1 != m["voter_count"]:
             return []
-        return m["voters"][: m["voter_count"]]
+        return [Pubkey.from_bytes(k) for k in keys_of(m["voters"], m["voter_count"])]
 
     # -- snapshots -------------------------------------------------------------------------------------------
 
-    def accounts(self, full: bool = False) -> dict[Pubkey, tuple[str, dict[str, Any]]]:
-        """Decoded program accounts: the cache, or a full rescan."""
-        if not full:
-            self._flush()
-            for key in self._data.keys() - self._cache.keys():
-                self._decoded(key)
-            return self._cache
-        out = {}
-        for key, data in self.transport.program_accounts():
-            if self.coder.account_name(data) is not None:
-                out[key] = self.coder.decode_account(data)
-        return out
+    def accounts(self) -> dict[Pubkey, tuple[str, dict[str, Any]]]:
+        """Every Choir account of the program as last written: its type and fields (`Layouts.read`: keys as
+        bytes)."""
+        self._flush()
+        for key in self._data.keys() - self._cache.keys():
+            self._decoded(key)
+        return self._cache
 
     def state(self, full: bool = False) -> ChoirState:
         """The program's accounts as a model state (the fields the snapshot schema reads)."""
