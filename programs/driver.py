@@ -85,9 +85,9 @@ def default_program_image() -> bytes:
         raise
 
 
-def _layout(kind: str, value: dict[str, Any]) -> tuple[tuple[bytes, ...], dict[str, list[Any]]] | None:
+def _layout(kind: str, value: dict[str, Any]) -> tuple[tuple[bytes, ...], dict[str, Any]] | None:
     """An account's PDA seeds and its slots that must be empty (`ProgramDriver.layout_differences`), from its
-    fields as `Layouts.read` gives them (keys as bytes)."""
+    fields as `Layouts.read` gives them: slots of keys as their bytes, others as a list."""
     if kind == "Member":
         return (b"member", value["owner"]), {}
     if kind == "Treasury":
@@ -96,25 +96,25 @@ def _layout(kind: str, value: dict[str, Any]) -> tuple[tuple[bytes, ...], dict[s
         n, pending, length, divested = (value["co_author_count"], value["spec_author_count"], value["thread_id_len"],
                                         value["divested"])  # fmt: skip
         never = [t for i, t in enumerate(value["last_divest"]) if not divested >> i & 1]
-        slack = {"co_authors": keys_of(value["co_authors"][32 * n :]),
-                 "spec_authors": keys_of(value["spec_authors"][32 * pending :]), "last_divest": never}  # fmt: skip
+        slack = {"co_authors": value["co_authors"][32 * n :], "spec_authors": value["spec_authors"][32 * pending :],
+                 "last_divest": never}  # fmt: skip
         return (b"thread", value["thread_id"][:length]), slack
     if kind == "Message":
         n = value["voter_count"]
-        slack = {"voters": keys_of(value["voters"][32 * n :]), "votes": value["votes"][n:],
+        slack = {"voters": value["voters"][32 * n :], "votes": value["votes"][n:],
                  "deadline": [] if value["has_deadline"] else [value["deadline"]]}  # fmt: skip
         return (b"message", value["thread"], value["content_hash"]), slack
     return None
 
 
-def _blank(x: Any) -> bool:
-    """An empty slot: a zero number, the zero key (its bytes), no vote."""
-    return x == 0 if isinstance(x, int) else x == "None" if isinstance(x, str) else not any(x)
+def _blank(slots: Any) -> bool:
+    """Empty slots: zero bytes (keys), zero numbers, no vote."""
+    return not any(slots) if isinstance(slots, bytes) else all(x == 0 or x == "None" for x in slots)
 
 
-def _shown(slots: list[Any]) -> list[Any]:
+def _shown(slots: Any) -> list[Any]:
     """Slots as a difference shows them: keys in base58."""
-    return [Pubkey.from_bytes(x) if isinstance(x, bytes) else x for x in slots]
+    return [Pubkey.from_bytes(k) for k in keys_of(slots)] if isinstance(slots, bytes) else slots
 
 
 class ProgramDriver:
@@ -346,7 +346,7 @@ class ProgramDriver:
             if address == key and value["bump"] != bump:
                 out[f"{kind} {key}.bump"] = (value["bump"], bump)
             for field, rest in slack.items():
-                if not all(_blank(x) for x in rest):
+                if not _blank(rest):
                     out[f"{kind} {key}.{field}"] = (_shown(rest), "empty")
         return out
 

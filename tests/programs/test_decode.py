@@ -80,3 +80,38 @@ def test_bytes_the_coder_refuses_are_refused(choir_so: bytes, field: str) -> Non
         driver.coder.decode_account(bytes(data))
     with pytest.raises(CoderError):
         Layouts(driver.coder).read(bytes(data))
+
+
+def test_the_layout_check_sees_a_key_or_a_vote_past_a_count(choir_so: bytes) -> None:
+    """`layout_differences` reads the slots past a count from the account's bytes: a key left in a thread's
+    co-author slots and a vote in a message's slots past its voters are reported (keys in base58)."""
+    from solders.account import Account
+
+    from choir_model import CHOIR, CreateThread, Fund, SubmitSpec
+
+    driver = ProgramDriver(image=choir_so)
+    t0 = 1_700_000_000
+    for step in (
+        Fund("alice", t0, 10 * CHOIR, ("treasury1", "treasury2")),
+        Fund("bob", t0, 10 * CHOIR, ("treasury1", "treasury2")),
+        CreateThread("alice", t0, "t1", 2 * CHOIR),
+        SubmitSpec("bob", t0, "t1", "ab" * 32, CHOIR),
+    ):
+        assert driver.apply(step) is None
+    assert driver.layout_differences() == {}
+    svm = driver.transport.svm  # type: ignore[attr-defined]
+    thread = driver.pdas.thread("t1")[0]
+    message = driver.pdas.message(thread, bytes.fromhex("ab" * 32))[0]
+    # Thread: 4 numbers (32 bytes), 4 counts (8), thread_id (32), last_divest (32 x 8), then the co-author slots.
+    stray = driver.pubkey("mallory")
+    for key, at, put in ((thread, 8 + 40 + 32 + 256 + 32, bytes(stray)), (message, None, b"\x01")):
+        account = svm.get_account(key)
+        data = bytearray(account.data)
+        if at is None:
+            at = len(data) - 1  # the last vote slot
+        data[at : at + len(put)] = put
+        svm.set_account(key, Account(account.lamports, bytes(data), account.owner, False))
+        driver._dirty.add(key)
+    found = driver.layout_differences()
+    assert found == {f"Thread {thread}.co_authors": ([stray] + [Pubkey.default()] * 30, "empty"),
+                     f"Message {message}.votes": (["None"] * 30 + ["Approve"], "empty")}  # fmt: skip
