@@ -72,6 +72,7 @@ class Lockstep:
         self.last_violations: list[Violation] = []
         self.by_entry = isinstance(self.driver, EntryDriver)
         self.since_full = 0
+        self.compared_at = -1  # the number of steps (attacks included) at the last whole comparison
         self.failed = False
 
     def step(self, step: Step) -> str | None:
@@ -135,10 +136,12 @@ class Lockstep:
 
     def verify(self) -> None:
         """Compare the whole snapshots, the implementation's re-read from its own storage; raise PropertyFailure
-        on a difference. Runs every `full_every` steps and at the end of a run; nothing to do after a failure."""
-        if self.driver is None or self.failed:
+        on a difference. Runs every `full_every` steps and at the end of a run; nothing to do after a failure, or
+        when no step (nor attack) was sent since the last one (a run whose last step made the every-K comparison)."""
+        if self.driver is None or self.failed or self.compared_at == len(self.steps):
             return
         self.since_full = 0
+        self.compared_at = len(self.steps)
         actual = self.driver.snapshot(full=True) if self.by_entry else self.driver.snapshot()  # type: ignore[call-arg]
         self._differ_if(diff_snapshots(self.model.snapshot(), actual))
         # What the program stores beyond the snapshot: its config's parameters, and every account's bump and empty
