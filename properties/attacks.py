@@ -56,9 +56,10 @@ if TYPE_CHECKING:
 ATTACK_ONE_IN = 10
 """The steady share of attacks among the steps of a target that can run them: one valid step in ten."""
 
-EACH_CHOICE = ("bad_data", "missing_account", "repeated_instruction")
+EACH_CHOICE = ("bad_data", "bad_field", "missing_account", "repeated_instruction", "settlement_wallets")
 """Kinds whose every choice meets another check of each instruction (the dispatcher, the instruction's own parser
-or account count, a SPEC guard that depends on the state), so each is tried on each operation, not just one."""
+or account count, each argument's domain, a SPEC guard that depends on the state, the settling vote's count, order
+and existence of its wallets), so each is tried on each operation, not just one."""
 RARE = ("absent_wallet", "settlement_wallets", "later_wallet", "fund_cosigners", "noncanonical_bump",
         "wrong_cpi_program", "impostor_signer", "invalid_utf8", "prefunded", "initialize")  # fmt: skip
 IMPOSTOR = "mallory"  # a name the generator never funds: never a co-author, voter or authority

@@ -124,11 +124,11 @@ EXPECTED = {
     "treasury3_ignored": "difference",
     "privacy_not_stored": "difference",
     "need_accounts_removed": "access_control",
-    "duplicates_always_refused": "access_control",  # a repeated co-signer refused ConstraintRaw, not Unauthorized
+    "duplicates_always_refused": "difference",  # a neutral repeated account refused
     "duplicates_allowed": "access_control",
     "surrogates_accepted": "access_control",
-    "prefunded_not_topped_up": "access_control",  # a fresh genesis on a pre-funded config fails (`genesis`)
-    "prefunded_overcharged": "access_control",
+    "prefunded_not_topped_up": "difference",  # a pre-funded wallet is not created rent-exempt
+    "prefunded_overcharged": "account_creation",  # the top-up is not the shortfall
     "creation_always_by_transfer": "account_creation",
     "vote_counted_twice": "access_control",  # `repeated_instruction` on a vote
     "zero_top_up": "account_creation",  # killed by `prefunded` (exact) and the creation's system calls
