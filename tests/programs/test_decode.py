@@ -25,6 +25,24 @@ def _as_coder(value: Any, like: Any) -> Any:
     return value
 
 
+def _a_pending_spec(choir_so: bytes) -> tuple[ProgramDriver, Pubkey, Pubkey]:
+    """A program holding thread `t1` of alice with bob's spec pending: the driver, the thread's and the message's
+    addresses."""
+    from choir_model import CHOIR, CreateThread, Fund, SubmitSpec
+
+    driver = ProgramDriver(image=choir_so)
+    t0 = 1_700_000_000
+    for step in (
+        Fund("alice", t0, 10 * CHOIR, ("treasury1", "treasury2")),
+        Fund("bob", t0, 10 * CHOIR, ("treasury1", "treasury2")),
+        CreateThread("alice", t0, "t1", 2 * CHOIR),
+        SubmitSpec("bob", t0, "t1", "ab" * 32, CHOIR),
+    ):
+        assert driver.apply(step) is None
+    thread = driver.pdas.thread("t1")[0]
+    return driver, thread, driver.pdas.message(thread, bytes.fromhex("ab" * 32))[0]
+
+
 def test_every_account_of_a_soak_reads_as_the_coder_decodes_it(choir_so: bytes) -> None:
     drivers: list[ProgramDriver] = []
 
@@ -52,18 +70,7 @@ def test_every_account_of_a_soak_reads_as_the_coder_decodes_it(choir_so: bytes) 
 
 @pytest.mark.parametrize("field", ["bool", "enum", "enum array", "short"])
 def test_bytes_the_coder_refuses_are_refused(choir_so: bytes, field: str) -> None:
-    from choir_model import CHOIR, CreateThread, Fund, SubmitSpec
-
-    driver = ProgramDriver(image=choir_so)
-    t0 = 1_700_000_000
-    for step in (
-        Fund("alice", t0, 10 * CHOIR, ("treasury1", "treasury2")),
-        Fund("bob", t0, 10 * CHOIR, ("treasury1", "treasury2")),
-        CreateThread("alice", t0, "t1", 2 * CHOIR),
-        SubmitSpec("bob", t0, "t1", "ab" * 32, CHOIR),
-    ):
-        assert driver.apply(step) is None
-    message = driver.pdas.message(driver.pdas.thread("t1")[0], bytes.fromhex("ab" * 32))[0]
+    driver, _, message = _a_pending_spec(choir_so)
     data = bytearray(driver.transport.account_data(message) or b"")
     # Message: stake, created_at, deadline (8 bytes each), thread, content_hash, author (32 each), then state,
     # privacy, is_spec, ...; voters (32 x 32 bytes) and the 32 vote slots last.
@@ -87,21 +94,9 @@ def test_the_layout_check_sees_a_key_or_a_vote_past_a_count(choir_so: bytes) -> 
     co-author slots and a vote in a message's slots past its voters are reported (keys in base58)."""
     from solders.account import Account
 
-    from choir_model import CHOIR, CreateThread, Fund, SubmitSpec
-
-    driver = ProgramDriver(image=choir_so)
-    t0 = 1_700_000_000
-    for step in (
-        Fund("alice", t0, 10 * CHOIR, ("treasury1", "treasury2")),
-        Fund("bob", t0, 10 * CHOIR, ("treasury1", "treasury2")),
-        CreateThread("alice", t0, "t1", 2 * CHOIR),
-        SubmitSpec("bob", t0, "t1", "ab" * 32, CHOIR),
-    ):
-        assert driver.apply(step) is None
+    driver, thread, message = _a_pending_spec(choir_so)
     assert driver.layout_differences() == {}
     svm = driver.transport.svm  # type: ignore[attr-defined]
-    thread = driver.pdas.thread("t1")[0]
-    message = driver.pdas.message(thread, bytes.fromhex("ab" * 32))[0]
     # Thread: 4 numbers (32 bytes), 4 counts (8), thread_id (32), last_divest (32 x 8), then the co-author slots.
     stray = driver.pubkey("mallory")
     for key, at, put in ((thread, 8 + 40 + 32 + 256 + 32, bytes(stray)), (message, None, b"\x01")):
