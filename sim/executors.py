@@ -149,19 +149,22 @@ def local_cluster(workers: int, start_method: str | None = None) -> Any:
     Worker processes start from a fork server that has already imported dask, pandas and the simulator
     (`WORKER_PRELOAD`): several times faster than dask's default `spawn`, which re-imports everything in each
     worker, and without the hazards of forking a process that runs threads. `start_method` (or the dask config
-    `distributed.worker.multiprocessing-method`, when set to something else than its default) overrides it."""
+    `distributed.worker.multiprocessing-method`, when set to something else than its default) overrides it. Dask
+    sets its own preload list when it first makes its multiprocessing context, so ours is set on that context,
+    after it is made, or it would be replaced."""
     import multiprocessing
 
     import dask
     from dask.distributed import LocalCluster
+    from distributed.utils import get_mp_context
 
     configured = dask.config.get("distributed.worker.multiprocessing-method", "spawn")
     method = start_method or (configured if configured != "spawn" else None)
     if method is None:
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    if method == "forkserver":
-        multiprocessing.set_forkserver_preload(list(WORKER_PRELOAD))
     with dask.config.set({"distributed.worker.multiprocessing-method": method}):
+        if method == "forkserver":
+            get_mp_context().set_forkserver_preload(list(WORKER_PRELOAD))
         return LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
