@@ -26,7 +26,7 @@ from properties import variation
 from properties.attacks import model_step
 from properties.campaign import Campaign, CampaignResult, run_campaign
 from properties.coverage import Coverage
-from properties.generate import RandomSource, StepGenerator
+from properties.generate import GENESIS, RandomSource, StepGenerator
 from properties.soak import soak, swarm
 
 
@@ -42,8 +42,9 @@ def soak_worlds(total: int, seed: int, run_length: int = 2000, attacks: bool = F
         source = RandomSource(seed * 1_000_003 + run)
         ops = swarm(source)
         params = variation.run_params(Params(), seed, run) if vary else Params()
+        start = variation.run_start(Params(), seed, run) if vary else GENESIS
         model = Model(params)
-        generator = StepGenerator(model, source, attacks=attacks)
+        generator = StepGenerator(model, source, attacks=attacks, genesis=start)
         steps: list[Step] = []
         for _ in range(min(run_length, total - done)):
             step = generator.step(ops[source.index(len(ops))])
