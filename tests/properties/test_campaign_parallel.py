@@ -3,9 +3,6 @@ and a time budget that stops cleanly."""
 
 from __future__ import annotations
 
-import multiprocessing
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -95,27 +92,6 @@ def test_check_on_a_scheduler_writes_the_same_junit(scheduler: str, tmp_path: Pa
     props = [{p.get("name"): p.get("value") for p in ET.parse(tmp_path / f"{w}.xml").iter("property")}
              for w in ("here", "there")]  # fmt: skip
     assert props[0] == props[1]
-
-
-@pytest.mark.skipif("forkserver" not in multiprocessing.get_all_start_methods(), reason="no fork server here")
-def test_workers_start_with_the_suite_and_the_target_imported(tmp_path: Path) -> None:
-    """Dask sets the fork server's preload list when it first makes its context; ours must survive that, or each
-    worker's first unit pays the imports. In a process of its own: a fork server, once started, keeps its list."""
-    script = tmp_path / "preloaded.py"
-    script.write_text(
-        "import sys\n"
-        "from dask.distributed import Client\n"
-        "from properties.cluster import local_cluster\n"
-        "def loaded():\n"
-        "    return sorted(m for m in ('properties.soak', 'programs.driver') if m in sys.modules)\n"
-        "if __name__ == '__main__':\n"
-        "    with local_cluster(1, 'program') as cluster, Client(cluster) as client:\n"
-        "        print(list(client.run(loaded).values()))\n"
-    )
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
-                          cwd=Path(__file__).parents[2])  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[['programs.driver', 'properties.soak']]"
 
 
 def test_a_time_budget_stops_cleanly_and_says_so(tmp_path: Path) -> None:

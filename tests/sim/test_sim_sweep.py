@@ -4,10 +4,7 @@ apart with their parameters, seed and trace."""
 from __future__ import annotations
 
 import json
-import multiprocessing
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -172,28 +169,6 @@ def test_same_results_whatever_the_number_of_workers(tmp_path: Path) -> None:
     reference = (tmp_path / "w0" / "results.parquet").read_bytes()
     assert (tmp_path / "w1" / "results.parquet").read_bytes() == reference
     assert (tmp_path / "w2" / "results.parquet").read_bytes() == reference
-
-
-@pytest.mark.skipif("forkserver" not in multiprocessing.get_all_start_methods(), reason="no fork server here")
-def test_sweep_workers_start_with_the_simulator_imported(tmp_path: Path) -> None:
-    """Dask sets the fork server's preload list when it first makes its context; ours must survive that, or each
-    worker's first run pays the simulator's imports. In a process of its own: a fork server, once started, keeps
-    its list."""
-    script = tmp_path / "preloaded.py"
-    script.write_text(
-        "import sys\n"
-        "from dask.distributed import Client\n"
-        "from sim.executors import local_cluster\n"
-        "def loaded():\n"
-        "    return sorted(m for m in ('sim.engine', 'sim.metrics', 'sim.sweep') if m in sys.modules)\n"
-        "if __name__ == '__main__':\n"
-        "    with local_cluster(1) as cluster, Client(cluster) as client:\n"
-        "        print(list(client.run(loaded).values()))\n"
-    )
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
-                          cwd=Path(__file__).parents[2])  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[['sim.engine', 'sim.metrics', 'sim.sweep']]"
 
 
 def test_editing_a_named_policy_module_invalidates_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
