@@ -1204,8 +1204,7 @@ def _step_neutral(lockstep: Any, attack: Attack) -> str | None:
     lockstep.coverage.attacks[(attack.kind, name or "ok" if check is not None else "skipped")] += 1
     problems = check() if check is not None and name is None else []
     if problems:
-        lockstep.coverage.violations["access_control"] += 1
-        raise PropertyFailure("access_control", problems, lockstep.steps)
+        lockstep.fail("access_control", problems)
     return name
 
 
@@ -1267,8 +1266,6 @@ def attack_rows(counter: Counter[tuple[str, str]]) -> Sequence[tuple[str, int, i
 def step_attack(lockstep: Any, attack: Attack) -> str | None:
     """`Lockstep.step` for an attack: run it on the driver (the model is not stepped), count it, and raise the
     `access_control` PropertyFailure when it succeeded or changed anything. Returns the refusal's name."""
-    from properties.lockstep import PropertyFailure
-
     if attack.kind in NEUTRAL:
         return _step_neutral(lockstep, attack)
     valid = base_is_valid(lockstep.model, attack)
@@ -1277,8 +1274,7 @@ def step_attack(lockstep: Any, attack: Attack) -> str | None:
     result = runner(attack, valid) if runner is not None else run_attack(lockstep.driver, attack, valid)
     record(lockstep.coverage.attacks, attack, result)
     if result is not None and result.problems:
-        lockstep.coverage.violations["access_control"] += 1
-        raise PropertyFailure("access_control", result.problems, lockstep.steps)
+        lockstep.fail("access_control", result.problems)
     return None if result is None else result.error
 
 

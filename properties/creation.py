@@ -118,8 +118,4 @@ def check_creation(lockstep: Any) -> None:
         return
     problems = outcome_problems(target.transport.svm, outcome, target.coder.program_id)
     if problems:
-        from properties.lockstep import PropertyFailure
-
-        lockstep.failed = True
-        lockstep.coverage.violations[PROPERTY] += 1
-        raise PropertyFailure(PROPERTY, problems, lockstep.steps)
+        lockstep.fail(PROPERTY, problems)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from choir_model import Checker, ChoirError, Model, Params, Step, Violation
 from choir_model.events import Event, StakeSettled
@@ -95,10 +96,9 @@ class Lockstep:
         violations = self.checker.after(model.state, step, before, error, events)
         self.last_violations = violations
         if violations:
-            self.failed = True
-            for violation in violations:
+            for violation in violations[1:]:
                 self.coverage.violations[violation.invariant] += 1
-            raise PropertyFailure(violations[0].invariant, [str(v) for v in violations], self.steps)
+            self.fail(violations[0].invariant, [str(v) for v in violations])
         if self.driver is not None:
             self._compare(step, name, events)
         return name
@@ -155,10 +155,16 @@ class Lockstep:
         if differences:
             self._differ([f"snapshot ({self.driver.name}): {d}" for d in differences])  # type: ignore[union-attr]
 
-    def _differ(self, details: list[str]) -> None:
+    def _differ(self, details: list[str]) -> NoReturn:
+        self.fail("difference", details)
+
+    def fail(self, prop: str, details: list[str]) -> NoReturn:
+        """Count property `prop` violated and raise its PropertyFailure over the steps so far; the lockstep is
+        then done (`verify` compares nothing more), whichever check found it (an invariant, a difference, an
+        attack's oracle, `account_creation`)."""
         self.failed = True
-        self.coverage.violations["difference"] += 1
-        raise PropertyFailure("difference", details, self.steps)
+        self.coverage.violations[prop] += 1
+        raise PropertyFailure(prop, details, self.steps)
 
     def close(self) -> None:
         if self.driver is not None:
