@@ -9,8 +9,8 @@ a plain model with no checks; and the Hypothesis phase of the default campaign (
 `--steps` steps).
 
 With `--breakdown`, also where a soak step goes, in CPU microseconds per step on default parameters: the same
-runs built up one layer at a time from the checked replay (generating the steps, recording coverage, the
-lockstep's trace and the soak loop), each layer's cost the difference from the one before.
+runs built up one layer at a time from the checked replay (generating the steps, recording coverage, the soak
+loop, which keeps no trace on the model), each layer's cost the difference from the one before.
 
     .venv/bin/python bench/bench_properties.py [--soak 100000] [--examples 300] [--steps 200] [--seed 0]
                                                [--breakdown]
@@ -153,7 +153,7 @@ def breakdown(total: int, seed: int) -> None:
         ("generating + plain model", lambda: generated_rate(total, seed, checked=False, recorded=False), 0),
         ("generating + checked model", lambda: generated_rate(total, seed, checked=True, recorded=False), 1),
         ("  + coverage recorded", lambda: generated_rate(total, seed, checked=True, recorded=True), 3),
-        ("soak (+ lockstep, trace, loop)", lambda: soak_rate(total, seed), 4),
+        ("soak (the soak loop, no trace)", lambda: soak_rate(total, seed), 4),
     )
     micros = [1e6 / max(rate() for _ in range(3)) for _, rate, _ in layers]
     print(f"\nwhere a soak step goes ({total:,} steps, default parameters, CPU us per step, best of 3)")

@@ -2,7 +2,11 @@
 
 Each soak run draws a swarm (a random subset of operations, always with `fund` and `create_thread` so worlds can
 grow) from its seed, then steps through the generator. The failing prefix is returned for the campaign's
-delta-debugging shrinker."""
+delta-debugging shrinker.
+
+Speed (the goal: a soak at least 80% of the rate of replaying its own steps through the checked model): with no
+implementation under test a run steps the model and its checker as that replay does and keeps no trace; a run is
+a pure function of its seed, so the trace of a failure is had by running the failing run again, recorded."""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from choir_model import Params
+from choir_model import ChoirError, Params
+from choir_model.events import Event
 from choir_model.ops import Rules
 from properties import variation
 from properties.attacks import accepts_attacks
@@ -58,30 +63,36 @@ def soak(
     failure, or at `deadline` (a `time.time()`, looked at every `PROGRESS_EVERY` steps). Run `r` draws everything from
     `seed * 1_000_003 + r`, so a soak split into pieces of whole runs (`first_run`) is the same soak. With
     `factory_for` (the driver factory for given parameters), runs vary the parameters (`properties.variation`);
-    a failure then carries its run's parameters."""
+    a failure then carries its run's parameters.
+
+    A run with no implementation under test steps the model and its checker directly (`_ModelRun`), keeping no
+    trace; when a step breaks an invariant the run is run again from its seed through the `Lockstep`, which keeps
+    the trace and raises the failure (`_recorded_failure`)."""
     params = params or Params()
     coverage = coverage if coverage is not None else Coverage()
+    world = _World(seed, params, policy, rules, formula, driver_factory, factory_for)
     done = 0
     run = first_run
     while done < total_steps:
-        source = RandomSource(seed * 1_000_003 + run)
-        ops = swarm(source)
-        run_params = params if factory_for is None else variation.run_params(params, seed, run)
-        start = GENESIS if factory_for is None else variation.run_start(params, seed, run)
-        factory = driver_factory if run_params is params else factory_for(run_params)  # type: ignore[misc]
-        driver = factory() if factory else None
-        lockstep = Lockstep(run_params, policy, driver, coverage=coverage, rules=rules, formula=formula)
-        generator = StepGenerator(lockstep.model, source, attacks=accepts_attacks(driver), genesis=start)
+        lockstep, generator, draw_op = world.start(run, coverage)
+        run_params = lockstep.params
         coverage.examples += 1
-        step, build, index, n_ops = lockstep.step, generator.step, source.index, len(ops)
+        unrecorded = _ModelRun(lockstep, generator, draw_op) if lockstep.driver is None else None
+        step, build = lockstep.step, generator.step
         left = min(run_length, total_steps - done)
         ran = 0  # steps of the current stretch that ran or are running
+        in_run = 0  # steps of this run before the current stretch
         try:
             while left:
                 stretch = min(left, PROGRESS_EVERY - done % PROGRESS_EVERY)  # up to the next progress report
-                for ran in range(1, stretch + 1):  # noqa: B007 - read after a failure
-                    step(build(ops[index(n_ops)]))
-                done, left, ran = done + stretch, left - stretch, 0
+                if unrecorded is not None:
+                    ran = unrecorded.steps(stretch)
+                    if ran:
+                        raise _recorded_failure(world, run, in_run + ran, coverage)
+                else:
+                    for ran in range(1, stretch + 1):  # noqa: B007 - read after a failure
+                        step(build(draw_op()))
+                done, left, ran, in_run = done + stretch, left - stretch, 0, in_run + stretch
                 if done % PROGRESS_EVERY == 0:
                     if on_progress is not None:
                         on_progress(PROGRESS_EVERY)
@@ -97,3 +108,89 @@ def soak(
             lockstep.close()
         run += 1
     return SoakResult(done, coverage)
+
+
+@dataclass
+class _World:
+    """How a soak's run `r` starts: its source, swarm, parameters, start time and driver are functions of the
+    soak's seed and `r` alone, so a run can be started again and steps through the same world."""
+
+    seed: int
+    params: Params
+    policy: str
+    rules: type[Rules]
+    formula: str
+    driver_factory: DriverFactory | None
+    factory_for: Callable[[Params], DriverFactory | None] | None
+
+    def start(self, run: int, coverage: Coverage) -> tuple[Lockstep, StepGenerator, Callable[[], str]]:
+        """Run `run`'s lockstep (recording into `coverage`), its generator, and what draws each step's operation."""
+        seed, params, factory_for = self.seed, self.params, self.factory_for
+        source = RandomSource(seed * 1_000_003 + run)
+        ops = swarm(source)
+        run_params = params if factory_for is None else variation.run_params(params, seed, run)
+        start = GENESIS if factory_for is None else variation.run_start(params, seed, run)
+        factory = self.driver_factory if run_params is params else factory_for(run_params)  # type: ignore[misc]
+        driver = factory() if factory else None
+        lockstep = Lockstep(run_params, self.policy, driver, coverage=coverage, rules=self.rules, formula=self.formula)
+        generator = StepGenerator(lockstep.model, source, attacks=accepts_attacks(driver), genesis=start)
+        index, n_ops = source.index, len(ops)
+        return lockstep, generator, lambda: ops[index(n_ops)]
+
+
+class _ModelRun:
+    """A run with no implementation under test, stepped as the checked replay steps a trace: capture, apply,
+    record coverage, check every invariant, the `Lockstep`'s own order and calls, without its trace or its
+    per-step bookkeeping (with only the model to step, those were a fifth of what the soak spent on top of the
+    checked model)."""
+
+    __slots__ = ("_after", "_apply", "_before", "_build", "_draw_op", "_record", "_state")
+
+    def __init__(self, lockstep: Lockstep, generator: StepGenerator, draw_op: Callable[[], str]) -> None:
+        model, checker = lockstep.model, lockstep.checker
+        self._state, self._apply = model.state, model.rules.apply
+        self._before, self._after = checker.before, checker.after
+        self._record, self._build, self._draw_op = lockstep.coverage.record, generator.step, draw_op
+
+    def steps(self, count: int) -> int:
+        """Run `count` steps: 0 when every invariant held, else the number (from 1) of the step that broke one."""
+        state, apply, before, after = self._state, self._apply, self._before, self._after
+        record, build, draw_op = self._record, self._build, self._draw_op
+        for number in range(1, count + 1):
+            step = build(draw_op())
+            captured = before(state, step)
+            try:
+                events = apply(state, step)
+            except ChoirError as refused:
+                record(step.op, refused.name, NO_EVENTS)
+                if after(state, step, captured, refused, NO_EVENTS):
+                    return number
+                continue
+            record(step.op, None, events)
+            if after(state, step, captured, None, events):
+                return number
+        return 0
+
+
+NO_EVENTS: list[Event] = []
+"""A refused step's events (it has none; never appended to)."""
+
+
+def _recorded_failure(world: _World, run: int, steps: int, coverage: Coverage) -> PropertyFailure:
+    """The failure of run `run`, whose step `steps` (from 1) broke an invariant while no trace was kept: the run is a
+    pure function of the soak's seed, so it is run again from the start through the `Lockstep`, which keeps every
+    step and raises the same failure with them (as a fuzzer replays a corpus entry to report it). The steps were
+    already counted in `coverage`; only the violations are added."""
+    scratch = Coverage()
+    lockstep, generator, draw_op = world.start(run, scratch)
+    step, build = lockstep.step, generator.step
+    try:
+        for _ in range(steps):
+            step(build(draw_op()))
+    except PropertyFailure as failure:
+        coverage.violations.update(scratch.violations)
+        return failure
+    finally:
+        lockstep.close()
+    raise RuntimeError(f"soak run {run} of seed {world.seed} broke an invariant at step {steps} but held when run "
+                       "again from its seed: its rules (policy, formula) are not deterministic")  # fmt: skip
