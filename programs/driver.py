@@ -88,6 +88,8 @@ def default_program_image() -> bytes:
 def _layout(kind: str, value: dict[str, Any]) -> tuple[tuple[bytes, ...], dict[str, Any]] | None:
     """An account's PDA seeds and its slots that must be empty (`ProgramDriver.layout_differences`), from its
     fields as `Layouts.read` gives them: slots of keys as their bytes, others as a list."""
+    if kind == "Config":  # its fields and bump: `config_differences`
+        return (b"config",), {}
     if kind == "Member":
         return (b"member", value["owner"]), {}
     if kind == "Treasury":
@@ -105,6 +107,20 @@ def _layout(kind: str, value: dict[str, Any]) -> tuple[tuple[bytes, ...], dict[s
                  "deadline": [] if value["has_deadline"] else [value["deadline"]]}  # fmt: skip
         return (b"message", value["thread"], value["content_hash"]), slack
     return None
+
+
+def _seeds_shown(kind: str, seeds: tuple[bytes, ...]) -> str:
+    """PDA seeds as a difference shows them: the label, keys in base58, a thread id as its text, a content hash
+    in hex."""
+    label, *rest = seeds
+    shown = [label.decode()]
+    if kind == "Member":
+        shown.append(str(Pubkey.from_bytes(rest[0])))
+    elif kind == "Thread":
+        shown.append(repr(rest[0].decode("utf-8", "backslashreplace")))
+    elif kind == "Message":
+        shown += [str(Pubkey.from_bytes(rest[0])), rest[1].hex()]
+    return ", ".join(shown)
 
 
 def _blank(slots: Any) -> bool:
@@ -331,11 +347,14 @@ class ProgramDriver:
         return {k: (value[k], v) for k, v in expected.items() if value[k] != v}
 
     def layout_differences(self) -> dict[str, tuple[Any, Any]]:
-        """What every program account but the config (`config_differences`) stores beyond the snapshot, where it is
-        not what it must be ("Kind address.field": (stored, wanted)): the canonical bump of its seeds (clients
-        derive the address from it), and every slot past a count empty: a thread's co-authors, pending spec
-        authors and the divest times of seats that never divested, a message's voters and votes, and the
-        deadline of a message that has none. No instruction reads these, so only this check sees a wrong one."""
+        """What every program account stores beyond the snapshot, where it is not what it must be ("Kind
+        address.field": (stored, wanted)): its address, which must be the one its stored seeds give (SPEC section
+        9's PDAs: an account elsewhere, the config's too, is a stray or substituted one; it is reported under
+        "Kind address.address (seeds ...)" with the address its seeds give); but for the config
+        (`config_differences`), the canonical bump of its seeds (clients derive the address from
+        it), and every slot past a count empty: a thread's co-authors, pending spec authors and the divest times
+        of seats that never divested, a message's voters and votes, and the deadline of a message that has none.
+        No instruction reads these, so only this check sees a wrong one."""
         out = {}
         for key, (kind, value) in self.accounts().items():
             shape = _layout(kind, value)
@@ -343,7 +362,9 @@ class ProgramDriver:
                 continue
             seeds, slack = shape
             address, bump = self.pdas._find(seeds)
-            if address == key and value["bump"] != bump:
+            if address != key:
+                out[f"{kind} {key}.address (seeds {_seeds_shown(kind, seeds)})"] = (key, address)
+            elif kind != "Config" and value["bump"] != bump:
                 out[f"{kind} {key}.bump"] = (value["bump"], bump)
             for field, rest in slack.items():
                 if not _blank(rest):

@@ -110,3 +110,40 @@ def test_the_layout_check_sees_a_key_or_a_vote_past_a_count(choir_so: bytes) -> 
     found = driver.layout_differences()
     assert found == {f"Thread {thread}.co_authors": ([stray] + [Pubkey.default()] * 30, "empty"),
                      f"Message {message}.votes": (["None"] * 30 + ["Approve"], "empty")}  # fmt: skip
+
+
+def test_the_layout_check_reports_an_account_away_from_its_seeds(choir_so: bytes) -> None:
+    """An account the program owns at an address other than the one its stored seeds give (a stray copy, or one
+    account's bytes put where another's belong) is reported, naming the address, the seeds and the address they
+    give, whichever kind it is; stray copies of the config, the treasury or a wallet leave the snapshot as it was,
+    so only this check sees them."""
+    from solders.account import Account
+
+    driver, thread, message = _a_pending_spec(choir_so)
+    svm = driver.transport.svm  # type: ignore[attr-defined]
+    pdas, program = driver.pdas, driver.coder.program_id
+    alice, bob = driver.pubkey("alice"), driver.pubkey("bob")
+
+    def put(key: Pubkey, data: bytes) -> None:
+        svm.set_account(key, Account(10**9, data, program, False))
+        driver._dirty.add(key)
+
+    before = driver.snapshot(full=True)
+    originals = {
+        "Config": (pdas.config()[0], "config"),
+        "Treasury": (pdas.treasury()[0], "treasury"),
+        "Member": (pdas.member(alice)[0], f"member, {alice}"),
+        "Thread": (thread, "thread, 't1'"),
+        "Message": (message, f"message, {thread}, {'ab' * 32}"),
+    }
+    wanted = {}
+    for n, (kind, (key, seeds)) in enumerate(originals.items(), 1):
+        stray = Pubkey.from_bytes(bytes([n]) * 32)
+        put(stray, bytes(svm.get_account(key).data))
+        wanted[f"{kind} {stray}.address (seeds {seeds})"] = (stray, key)
+        if kind == "Member":  # copies of the config, treasury and a wallet: the snapshot cannot tell
+            assert driver.snapshot(full=True) == before
+    put(pdas.member(alice)[0], bytes(svm.get_account(pdas.member(bob)[0]).data))  # bob's member where alice's is
+    wanted[f"Member {pdas.member(alice)[0]}.address (seeds member, {bob})"] = (pdas.member(alice)[0],
+                                                                              pdas.member(bob)[0])  # fmt: skip
+    assert driver.layout_differences() == wanted
