@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import choir_dask
 from properties.coverage import Coverage
 from properties.units import SOAK_RUN, Unit, UnitResult, run_unit
 
@@ -41,23 +42,10 @@ WARM_UP_SECONDS = 2.0
 
 
 def local_cluster(workers: int, target: str = "model") -> Any:
-    """A LocalCluster of single-threaded worker processes on the loopback interface, no dashboard. Workers start
-    from a fork server that has already imported dask, Hypothesis and the suite (`WORKER_PRELOAD`, and the
-    target's driver), several times faster than dask's default `spawn`, and their first unit does not pay the
-    imports. Dask sets its own preload list when it first makes its multiprocessing context, so ours is set
-    after that, or it would be replaced. Dask's housekeeping runs less often (`QUIET`)."""
-    import multiprocessing
-
-    import dask
-    from dask.distributed import LocalCluster
-    from distributed.utils import get_mp_context
-
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    with dask.config.set({**QUIET, "distributed.worker.multiprocessing-method": method}):
-        if method == "forkserver":
-            get_mp_context().set_forkserver_preload([*WORKER_PRELOAD, *TARGET_PRELOAD.get(target, ())])
-        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                            dashboard_address=None, silence_logs=40)  # fmt: skip
+    """Our LocalCluster (`choir_dask.local_cluster`) for a campaign: its workers' fork server has already imported
+    dask, Hypothesis and the suite (`WORKER_PRELOAD`, and the target's driver), and Dask's housekeeping runs less
+    often (`QUIET`)."""
+    return choir_dask.local_cluster(workers, [*WORKER_PRELOAD, *TARGET_PRELOAD.get(target, ())], config=QUIET)
 
 
 def portable(campaign: Campaign) -> Campaign:

@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import choir_dask
+
 Done = Callable[[int, Any], None]
 """Called once per job as it finishes: (job index, its result or a `JobError`)."""
 
@@ -144,32 +146,7 @@ WORKER_PRELOAD = ("distributed", "sim.sweep", "sim.engine", "sim.metrics")
 
 
 def local_cluster(workers: int, start_method: str | None = None) -> Any:
-    """A dask LocalCluster of `workers` single-threaded processes on the loopback interface, no dashboard.
-
-    Worker processes start from a fork server that has already imported dask, pandas and the simulator
-    (`WORKER_PRELOAD`): several times faster than dask's default `spawn`, which re-imports everything in each
-    worker, and without the hazards of forking a process that runs threads. `start_method` (or the dask config
-    `distributed.worker.multiprocessing-method`, when set to something else than its default) overrides it. Dask
-    sets its own preload list when it first makes its multiprocessing context, so ours is set on that context,
-    after it is made, or it would be replaced."""
-    import multiprocessing
-
-    import dask
-    from dask.distributed import LocalCluster
-    from distributed.utils import get_mp_context
-
-    configured = dask.config.get("distributed.worker.multiprocessing-method", "spawn")
-    method = start_method or (configured if configured != "spawn" else None)
-    if method is None:
-        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    with dask.config.set({"distributed.worker.multiprocessing-method": method}):
-        if method == "forkserver":
-            get_mp_context().set_forkserver_preload(list(WORKER_PRELOAD))
-        return LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            silence_logs=40,
-        )
+    """Our LocalCluster (`choir_dask.local_cluster`) for the simulator's jobs: its workers' fork server has
+    already imported dask, pandas and the simulator (`WORKER_PRELOAD`); `start_method` chooses another way to
+    start them."""
+    return choir_dask.local_cluster(workers, WORKER_PRELOAD, method=start_method)

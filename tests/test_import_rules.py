@@ -5,10 +5,11 @@ stay the oracle nobody can bend from above, and keeps each part testable alone. 
 convenient import at a time, so this test parses every module (a static AST scan: nothing is imported) and fails
 naming the module, the line and the import that breaks it.
 
-The layers, bottom up (README, "Layout"): `choir_model` imports nothing of ours; `programs` and `sim` import
-`choir_model`; `properties` imports `choir_model` and the program driver only lazily (inside a function, or for
-type checking); `reference_backend` imports `choir_model` and `programs`; `loadtest` joins the simulator, the
-property suite's comparisons and the backend's client; `choir` (the command line) may import everything.
+The layers, bottom up (README, "Layout"): `choir_model` and `choir_dask` (the LocalCluster builder) import nothing
+of ours; `programs` imports `choir_model`; `sim` imports `choir_model` and `choir_dask`; `properties` imports
+`choir_model`, `choir_dask` and the program driver only lazily (inside a function, or for type checking);
+`reference_backend` imports `choir_model` and `programs`; `loadtest` joins the simulator, the property suite's
+comparisons and the backend's client; `choir` (the command line) may import everything.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 ALLOWED: dict[str, frozenset[str]] = {
     "choir_model": frozenset(),
+    "choir_dask": frozenset(),
     "programs": frozenset({"choir_model"}),
-    "sim": frozenset({"choir_model"}),
-    "properties": frozenset({"choir_model", "programs"}),
+    "sim": frozenset({"choir_model", "choir_dask"}),
+    "properties": frozenset({"choir_model", "choir_dask", "programs"}),
     "reference_backend": frozenset({"choir_model", "programs"}),
-    "loadtest": frozenset({"choir_model", "sim", "properties", "reference_backend"}),
-    "choir": frozenset({"choir_model", "programs", "sim", "properties", "reference_backend", "loadtest"}),
+    "loadtest": frozenset({"choir_model", "choir_dask", "sim", "properties", "reference_backend"}),
+    "choir": frozenset({"choir_model", "choir_dask", "programs", "sim", "properties", "reference_backend", "loadtest"}),
 }
 """Package -> the packages of ours it may import."""
 
