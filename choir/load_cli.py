@@ -41,6 +41,10 @@ def load(
             "retrying keeps retrying during the load.",
         ),
     ] = 60.0,
+    workers: Annotated[
+        int,
+        typer.Option("--workers", min=1, help="HTTP worker processes of the server (`choir serve --workers`)."),
+    ] = 1,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Write load.json here; the figures go into report.md and .html (a section)."),
@@ -60,6 +64,7 @@ def load(
             faults=faults,
             time_scale=time_scale,
             connect_timeout=connect_timeout,
+            server_args=("--chain", "litesvm", "--workers", str(workers)),
         )
     except (ValueError, FileNotFoundError) as error:
         err.print(f"[red]{error}[/red]")

@@ -88,6 +88,14 @@ def serve(
     keypair: Annotated[Path | None, keypair_option("rpc chain")] = None,
     ws_heartbeat: Annotated[float, typer.Option("--ws-heartbeat", help="WebSocket ping interval, s.")] = 30.0,
     ws_pong_deadline: Annotated[float, typer.Option("--ws-pong-deadline", help="WebSocket pong deadline, s.")] = 5.0,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="HTTP worker processes around the one writer (1: everything in this process).",
+        ),
+    ] = 1,
     export_trace: Annotated[
         Path | None,
         typer.Option("--export-trace", help="Write the journal as a JSONL trace to this file and exit."),
@@ -163,10 +171,13 @@ def serve(
         else:
             make_chain = None
         ws = WsSettings(heartbeat=ws_heartbeat, pong_deadline=ws_pong_deadline)
-        run_server(config, host=host, port=port, log_level=log_level, chain=make_chain, ws=ws)
+        run_server(config, host=host, port=port, log_level=log_level, chain=make_chain, ws=ws, workers=workers)
     except (ChainStartError, DataDirDamaged, ValueError) as error:
         err.print(str(error), style="red", markup=False, highlight=False)
         raise typer.Exit(2) from None
+    except RuntimeError as error:  # `reference_backend.workers.WorkerStartError`: a worker could not serve
+        err.print(str(error), style="red", markup=False, highlight=False)
+        raise typer.Exit(3) from None
 
 
 def resolve_chain(

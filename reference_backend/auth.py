@@ -70,10 +70,11 @@ _TIMESTAMP = re.compile(r"-?[0-9]{1,19}")
 class AuthFailure(Exception):
     """Why a request was refused (answered 401 `AuthError`, nothing changed)."""
 
-    def __init__(self, reason: str, retry_after: int | None = None) -> None:
+    def __init__(self, reason: str, retry_after: int | None = None, unknown: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.unknown = unknown  # the signer or a co-signer has no key here
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +227,7 @@ def verify_request(
         )
     key = own_key if own_key is not None else key_of(user)
     if key is None:
-        raise AuthFailure(f"unknown user {user!r}: register a public key first")
+        raise AuthFailure(f"unknown user {user!r}: register a public key first", unknown=True)
     message = canonical_request(user, method, target, timestamp, nonce, body)
     if not _verifies(signature, key, message):
         raise AuthFailure("forged: the signature does not verify for this user, method, target, time and body")
@@ -239,7 +240,7 @@ def verify_request(
             name = unquote(name_text)
             co_key = key_of(name) if sep and name else None
             if co_key is None:
-                raise AuthFailure(f"unknown co-signer {name!r}")
+                raise AuthFailure(f"unknown co-signer {name!r}", unknown=bool(sep and name))
             if not _verifies(cosignature, co_key, cosigned):
                 raise AuthFailure(f"forged: the co-signature of {name!r} does not verify")
             cosigners.append(name)

@@ -361,6 +361,16 @@ class Journal:
         if failure is not None:
             raise failure
 
+    @property
+    def verified(self) -> dict[int, str]:
+        """The digests of journal rows 1..seq this process checked (`verify`) or wrote a snapshot after."""
+        return dict(self._verified)
+
+    def trust(self, verified: dict[int, str]) -> None:
+        """Use the snapshots another process of this server verified (`verified`): a worker's replica
+        (`reference_backend.replica`) starts from them without reading the whole journal again."""
+        self._verified = dict(verified)
+
     def _quick_check(self, problems: list[str]) -> None:
         try:
             db = self._connect()

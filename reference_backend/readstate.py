@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from choir_model import Model, Step
+from choir_model import events as ev
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,3 +93,45 @@ def co_authored(
     out = dict(threads_of)
     out.update((name, frozenset(threads)) for name, threads in changed.items())
     return out
+
+
+class Publisher:
+    """What the one mutator of a model (the writer, or a worker's replica: `reference_backend.replica`) keeps to
+    publish read states: who co-authors which threads, whose set changed since the last publication, and the
+    copy-on-write bookkeeping. Call `before` ahead of every step and `after` with its events."""
+
+    def __init__(self) -> None:
+        self.threads_of: dict[str, set[str]] = {}
+        self._changed: set[str] = set()
+        self._copy_on_write = CopyOnWrite()
+
+    def before(self, model: Model, step: Step) -> None:
+        self._copy_on_write.own(model, step)
+
+    def after(self, events: Iterable[ev.Event]) -> None:
+        """A new thread's creator and an added co-author gain a thread (SPEC section 3: co-authors only join)."""
+        for event in events:
+            if isinstance(event, ev.ThreadCreated):
+                name = event.creator
+            elif isinstance(event, ev.CoAuthorAdded):
+                name = event.co_author
+            else:
+                continue
+            self.threads_of.setdefault(name, set()).add(event.thread_id)
+            self._changed.add(name)
+
+    def publish_all(self, model: Model, seq: int, generation: int, threads_of: dict[str, set[str]]) -> ReadState:
+        """A read state of the whole model with these co-author sets (after a rebuild or a reset: all are new)."""
+        self.threads_of = threads_of
+        self._copy_on_write.reset()
+        self._changed.clear()
+        return publish(model, seq, generation, {name: frozenset(threads) for name, threads in threads_of.items()})
+
+    def publish(self, model: Model, seq: int, generation: int, previous: ReadState) -> ReadState:
+        """The next read state after `previous`: only the co-author sets that changed are copied."""
+        threads_of = previous.threads_of
+        if self._changed:
+            threads_of = co_authored(threads_of, {name: self.threads_of[name] for name in self._changed})
+            self._changed.clear()
+        self._copy_on_write.reset()
+        return publish(model, seq, generation, threads_of)

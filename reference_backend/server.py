@@ -1,8 +1,9 @@
 """Running the backend: in the foreground (`choir serve`), in a thread (tests) or as a child process (the
 differential driver, the crash test, benchmarks).
 
-One process, one uvicorn worker: the model lives in memory and the writer thread is its only mutator, so more
-workers would mean more, diverging, models. Throughput comes from group commit, not from processes.
+By default one process, one uvicorn worker: the model lives in memory and the writer thread is its only mutator.
+`workers > 1` keeps that one writer in this process and serves HTTP from that many worker processes, each with a
+replica that follows the writer (`reference_backend.workers`).
 """
 
 from __future__ import annotations
@@ -67,12 +68,13 @@ def serve(
     log_level: str = "info",
     chain: str | Callable[[Backend], Chain] | None = None,
     ws: WsSettings | None = None,
+    workers: int = 1,
 ) -> None:
     """Start the backend and serve until interrupted (SIGINT/SIGTERM), then close it cleanly. `chain` puts the Choir
     program in front of the model (`reference_backend.chain`): `"litesvm"` (the program built from source), or a
     function making the chain for the started backend (`choir serve` passes `litesvm_chain` with the built `.so`,
     or `rpc_chain`). A chain that cannot start (`ChainStartError`) stops the server before it listens; `ws` sets
-    the WebSocket timings."""
+    the WebSocket timings; `workers` > 1 serves HTTP from that many processes around this one's writer."""
     from reference_backend.chain import attach, litesvm_chain
 
     if isinstance(chain, str) and chain != "litesvm":
@@ -85,6 +87,11 @@ def serve(
         if factory is not None:
             made = factory(backend)
             attach(backend, made)  # on ChainStartError `made` is still closed below
+        if workers > 1:
+            from reference_backend.workers import serve_workers
+
+            serve_workers(backend, workers, host, port, log_level, ws)
+            return
         if ws is not None:
             hub_of(backend).settings = ws
         server = uvicorn.Server(uvicorn_config(create_app(backend), host, port, log_level))

@@ -22,16 +22,18 @@ when set, sees every operation before the model does (`reference_backend.chain`)
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import gc
 import logging
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from choir_model import Model
 from choir_model.privacy import Role
 from reference_backend import views
-from reference_backend.auth import Principal, ReplayGuard, dev_keypair, parse_public_key
+from reference_backend.auth import AuthFailure, Principal, ReplayGuard, dev_keypair, parse_public_key, verify_request
 from reference_backend.clock import Clock, ManualClock, SystemClock
 from reference_backend.commands import (
     Command,
@@ -248,6 +250,43 @@ class Backend:
     def reset(self, request: Request | None = None) -> concurrent.futures.Future[Any]:
         """Queue a reset of the world (the HTTP layer allows it on manual-clock test servers only)."""
         return self.submit(ResetCommand(request))
+
+    async def verify(
+        self, headers: Mapping[str, str], method: str, target: str, body: bytes, own_key: Any = None
+    ) -> Principal:
+        """The signer of a request (`reference_backend.auth.verify_request`, `AuthFailure` otherwise), admitted
+        (`admit`). A user unknown here is looked up once more after `caught_up`: a worker's replica may not have
+        applied a registration the writer has already answered."""
+        now = self.now()
+        try:
+            principal = self._verify(headers, method, target, body, now, own_key)
+        except AuthFailure as failure:
+            if not (failure.unknown and await self.caught_up()):
+                raise
+            principal = self._verify(headers, method, target, body, now, own_key)
+        await self.admit(principal, now)
+        return principal
+
+    def _verify(
+        self, headers: Mapping[str, str], method: str, target: str, body: bytes, now: int, own_key: Any
+    ) -> Principal:
+        max_skew = self.config.max_skew
+        return verify_request(headers, method, target, body, now, max_skew, self.key_of, self.replay, own_key=own_key)
+
+    async def admit(self, principal: Principal, now: int) -> None:
+        """After the signature verified at `now` (the nonce is in `replay`): a request signed ahead of the server
+        clock has its nonce persisted before anything else happens, so no restart can accept it again."""
+        if principal.timestamp > now:
+            await asyncio.wrap_future(self.persist_nonce(principal))
+
+    async def admit_rate(self, user: str, route: str) -> int | None:
+        """None if `route` admits one more request of `user`, else the seconds to wait (`RateLimiter`)."""
+        return self.limiter.admit(user, route, self.now())
+
+    async def caught_up(self) -> bool:
+        """Whether a user unknown a moment ago may be known now: never in the writer's process, whose user table is
+        the truth; a worker's replica may lag a registration (`reference_backend.workers`)."""
+        return False
 
     def persist_nonce(self, principal: Principal) -> concurrent.futures.Future[Any]:
         """Make a verified request's nonce durable (the future resolves after the commit)."""

@@ -36,7 +36,7 @@ from typing import Any, Protocol
 import choir_model
 from choir_model import ChoirError, Model
 from choir_model import events as ev
-from choir_model.model import InvariantViolation
+from choir_model.model import CheckMode, InvariantViolation
 from choir_model.state import ChoirState
 from choir_model.trace import step_from_json
 from reference_backend.auth import parse_public_key
@@ -56,13 +56,18 @@ from reference_backend.disclosure import disclosed
 from reference_backend.errors import ApiError, StorageFailed
 from reference_backend.indexer import Update, index_update
 from reference_backend.journal import RESTORE, Batch, DataDirDamaged, Journal, storage_cause, trace_line
-from reference_backend.readstate import CopyOnWrite, ReadState, co_authored, publish
+from reference_backend.readstate import Publisher, ReadState
 from reference_backend.texts import TextCache
 
 log = logging.getLogger("reference_backend")
 
 Listener = Callable[[list[Accepted]], None]
 """Called by the writer after each commit with every accepted operation of the commit, in journal order."""
+PublishHook = Callable[[ReadState, list[UserRecord]], None]
+"""Called by the writer (state lock held) after each commit that changed the world or the users, and after a reset,
+with the state just published and the user records the commit wrote, before any caller of the commit is answered
+(`reference_backend.workers` tells the worker processes from here, so none can answer a read of an older state to
+a client that already saw the commit's answer)."""
 Witness = Callable[[ChoirState, list[ev.Event]], Any]
 """Reads, right after one operation applied (writer thread, state lock held), what a listener needs to know of the
 state as that operation left it: a later operation of the same group commit may change it again."""
@@ -111,6 +116,46 @@ class _Outcome:
     index_update: Update | None = None
 
 
+@dataclass(slots=True)
+class World:
+    """The state a journal rebuilds: the model after row `seq` (started from the snapshot after row `start`), who
+    co-authors which threads, and the registered users with their parsed keys."""
+
+    model: Model
+    start: int
+    seq: int
+    threads_of: dict[str, set[str]]
+    users: dict[str, UserRecord]
+    keys: dict[str, Any]
+
+
+def load_world(journal: Journal, config: BackendConfig, fingerprint: str, check: CheckMode) -> World:
+    """Rebuild the world from the newest usable snapshot plus the journal rows after it (the writer at start and
+    after a failed commit; a worker's replica, `reference_backend.replica`). A row that does not replay is
+    `JournalCorrupt`."""
+    model = Model(config.params, policy=config.policy, check=check)
+    start = 0
+    snapshot = journal.latest_snapshot(fingerprint)
+    if snapshot is not None:
+        start, (state, analytics) = snapshot
+        model.state, model.analytics = state, analytics
+    seq = start
+    for seq, line in journal.lines(after=start):
+        try:
+            model.apply(step_from_json(json.loads(line), seq))
+        except (ChoirError, ValueError, InvariantViolation) as error:
+            raise JournalCorrupt(
+                f"journal row {seq} of {journal.path} does not replay on the model ({error}): it was altered; {RESTORE}"
+            ) from error
+    threads_of: dict[str, set[str]] = {}
+    for thread in model.state.threads.values():
+        for name in thread.co_authors:
+            threads_of.setdefault(name, set()).add(thread.thread_id)
+    users = {name: UserRecord(name, key, premium) for name, key, premium in journal.users()}
+    keys = {name: parse_public_key(record.public_key) for name, record in users.items()}
+    return World(model, start, max(seq, journal.last_seq()), threads_of, users, keys)
+
+
 class Writer:
     """Owns the model, the user table and the journal; see the module docstring. `open()` rebuilds the state from
     the journal, `start()` starts the thread."""
@@ -134,9 +179,7 @@ class Writer:
         self.model = Model(config.params, policy=config.policy, check=config.check)
         self.users: dict[str, UserRecord] = {}
         self.user_keys: dict[str, Any] = {}
-        self._threads_of: dict[str, set[str]] = {}
-        self._threads_of_changed: set[str] = set()  # co-authors whose threads changed since the last publication
-        self._copy_on_write = CopyOnWrite()
+        self._publisher = Publisher()
         # Held by the writer while it applies, commits and publishes; the readers of the live model hold it for one
         # consistent cut (the chain's and the WebSocket hub's snapshots, the Chorus loop's reads).
         self.state_lock = threading.RLock()
@@ -147,12 +190,13 @@ class Writer:
         self.failed: str | None = None
         self.degraded: str | None = None  # why the last journal commit failed, until one succeeds
         self.listeners: list[Listener] = []
+        self.publish_hooks: list[PublishHook] = []
         self.witness: Witness | None = None
         self.chain: Any = None  # a `reference_backend.chain.Chain` in front of the model (`choir serve --chain`)
         self.batches = 0
         self._snapshot_seq = 0  # the snapshot the last rebuild started from
         self._thread: threading.Thread | None = None
-        self.published = self._publish_all()
+        self.published = self._publisher.publish_all(self.model, 0, 0, {})
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
 
@@ -189,37 +233,16 @@ class Writer:
 
     def rebuild(self) -> None:
         """State from the newest usable snapshot plus the journal after it; users from their table."""
-        config = self.config
-        model = Model(config.params, policy=config.policy, check=config.check)
-        start = 0
-        snapshot = self.journal.latest_snapshot(self.fingerprint)
-        if snapshot is not None:
-            start, (state, analytics) = snapshot
-            model.state, model.analytics = state, analytics
-        seq = start
-        for seq, line in self.journal.lines(after=start):
-            try:
-                model.apply(step_from_json(json.loads(line), seq))
-            except (ChoirError, ValueError, InvariantViolation) as error:
-                raise JournalCorrupt(
-                    f"journal row {seq} of {self.journal.path} does not replay on the model ({error}): it was "
-                    f"altered; {RESTORE}"
-                ) from error
-        threads_of: dict[str, set[str]] = {}
-        for thread in model.state.threads.values():
-            for name in thread.co_authors:
-                threads_of.setdefault(name, set()).add(thread.thread_id)
-        users = {name: UserRecord(name, key, premium) for name, key, premium in self.journal.users()}
-        user_keys = {name: parse_public_key(record.public_key) for name, record in users.items()}
+        world = load_world(self.journal, self.config, self.fingerprint, self.config.check)
         # Each table is replaced whole, never emptied and refilled: `key_of` and `is_premium` read them without the
         # state lock (every signed request does), and must never find a registered user missing.
-        self.model, self._threads_of, self.users, self.user_keys = model, threads_of, users, user_keys
-        self.journal_seq = max(seq, self.journal.last_seq())
-        self.published = self._publish_all()
+        self.model, self.users, self.user_keys = world.model, world.users, world.keys
+        self.journal_seq = world.seq
+        self.published = self._publisher.publish_all(self.model, self.journal_seq, self.generation, world.threads_of)
         if self.chain is not None:
             self.chain.rewind(self)
-        self._snapshot_seq = start
-        log.info("state rebuilt: snapshot at %d, journal at %d", start, self.journal_seq)
+        self._snapshot_seq = world.start
+        log.info("state rebuilt: snapshot at %d, journal at %d", world.start, self.journal_seq)
 
     # -- what the facade asks --------------------------------------------------------------------------------------
 
@@ -235,23 +258,6 @@ class Writer:
     def head(self) -> int:
         """The last committed journal row readers see."""
         return self.published.seq
-
-    def _publish_all(self) -> ReadState:
-        """A read state of the whole model (after a rebuild or a reset: every co-author set is new)."""
-        self._copy_on_write.reset()
-        self._threads_of_changed.clear()
-        threads_of = {name: frozenset(threads) for name, threads in self._threads_of.items()}
-        return publish(self.model, self.journal_seq, self.generation, threads_of)
-
-    def _publish(self) -> None:
-        """Readers see the state just committed (writer thread, state lock held)."""
-        threads_of = self.published.threads_of
-        if self._threads_of_changed:
-            changed = {name: self._threads_of[name] for name in self._threads_of_changed}
-            threads_of = co_authored(threads_of, changed)
-            self._threads_of_changed.clear()
-        self._copy_on_write.reset()
-        self.published = publish(self.model, self.journal_seq, self.generation, threads_of)
 
     # -- the thread ------------------------------------------------------------------------------------------------
 
@@ -329,9 +335,11 @@ class Writer:
                 return
             first_seq = last_seq - len(batch.steps) + 1
             accepted: list[Accepted] = []
+            records: list[UserRecord] = []
             for outcome in outcomes:
                 if outcome.error is None and isinstance(outcome.command, (RegisterCommand, PremiumCommand)):
                     record = outcome.result
+                    records.append(record)
                     self.users[record.name] = record
                     self.user_keys[record.name] = parse_public_key(record.public_key)
                 if outcome.step_index is not None:
@@ -340,7 +348,9 @@ class Writer:
                     accepted.append(outcome.result)
             self.journal_seq = last_seq
             if batch.steps:
-                self._publish()
+                self.published = self._publisher.publish(self.model, last_seq, self.generation, self.published)
+            if batch.steps or records:
+                self._published(records)
             if batch:
                 self.degraded = None
             self.batches += 1
@@ -385,7 +395,7 @@ class Writer:
 
     def _apply_step(self, command: StepCommand, outcome: _Outcome, batch: Batch) -> Any:
         step = dataclasses.replace(command.step, now=self._op_now())  # type: ignore[type-var]
-        self._copy_on_write.own(self.model, step)
+        self._publisher.before(self.model, step)
         if self.chain is None:
             events = self.model.apply(step)
         else:  # the program first: what it refuses never reaches the model or the journal
@@ -407,13 +417,7 @@ class Writer:
         )
         if command.content is not None:
             batch.contents.append((step.hash, command.content))  # type: ignore[attr-defined]
-        for event in events:
-            if isinstance(event, ev.ThreadCreated):
-                self._threads_of.setdefault(event.creator, set()).add(event.thread_id)
-                self._threads_of_changed.add(event.creator)
-            elif isinstance(event, ev.CoAuthorAdded):
-                self._threads_of.setdefault(event.co_author, set()).add(event.thread_id)
-                self._threads_of_changed.add(event.co_author)
+        self._publisher.after(events)
         outcome.index_update = index_update(self.model.state, step, command.content)
         return step, events, None if self.witness is None else self.witness(self.model.state, events)
 
@@ -423,10 +427,10 @@ class Writer:
                 self.journal.clear_world()
                 self.model = Model(self.config.params, policy=self.config.policy, check=self.config.check)
                 self.journal_seq = 0
-                self._threads_of = {}
                 self.opened_seq = 0
                 self.generation += 1
-                self.published = self._publish_all()
+                self.published = self._publisher.publish_all(self.model, 0, self.generation, {})
+                self._published([])
             # Outside the state lock: the indexer's catch-up takes its own lock, then the state lock.
             self.index.reset(self.generation)
             outcome.result = 0
@@ -434,6 +438,13 @@ class Writer:
             log.exception("reset failed")
             outcome.error = StorageFailed(f"reset failed: {error}")
         self._resolve([outcome])
+
+    def _published(self, records: list[UserRecord]) -> None:
+        for hook in self.publish_hooks:
+            try:
+                hook(self.published, records)
+            except Exception:
+                log.exception("publish hook failed")
 
     def _commit_failed(self, outcomes: list[_Outcome], error: Exception) -> None:
         self.degraded = f"the journal could not be written: {storage_cause(error)}"

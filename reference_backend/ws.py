@@ -50,7 +50,7 @@ from starlette.concurrency import run_in_threadpool
 from choir_model import events as ev
 from choir_model.privacy import Role, View, role_of, view_of
 from choir_model.state import ChoirState, MessageState, Privacy
-from reference_backend.auth import NONCE, SIGNATURE, TIMESTAMP, USER, AuthFailure, sign_headers, verify_request
+from reference_backend.auth import NONCE, SIGNATURE, TIMESTAMP, USER, AuthFailure, sign_headers
 from reference_backend.errors import ApiError
 from reference_backend.schemas import unicode_text
 
@@ -301,13 +301,7 @@ class Hub:
             NONCE: str(frame.get("nonce", "")),
             SIGNATURE: str(frame.get("signature", "")),
         }
-        backend = self.backend
-        now = backend.now()
-        principal = verify_request(
-            headers, WS_METHOD, WS_PATH, b"", now, backend.config.max_skew, backend.key_of, backend.replay
-        )
-        if principal.timestamp > now:
-            await asyncio.wrap_future(backend.persist_nonce(principal))
+        principal = await self.backend.verify(headers, WS_METHOD, WS_PATH, b"")
         return principal.user
 
     def handle(self, session: Session, frame: dict[str, Any]) -> dict[str, Any] | None:

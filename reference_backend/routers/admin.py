@@ -52,7 +52,8 @@ async def premium(body: PremiumRequest, principal: Admin, backend: BackendDep) -
 @test_router.post("/v1/admin/clock", responses=responses(ClockData), response_model=None)
 async def set_clock(body: ClockRequest, principal: Admin, backend: BackendDep) -> Response:
     """Set the server clock (servers started with a manual clock only: tests and differential runs)."""
-    return envelope(backend, ClockData(now=backend.set_clock(body.now)))
+    # On the thread pool: a worker process asks the writer's process (`reference_backend.workers`).
+    return envelope(backend, ClockData(now=await run_in_threadpool(backend.set_clock, body.now)))
 
 
 @test_router.post("/v1/admin/reset", responses=responses(Health), response_model=None)

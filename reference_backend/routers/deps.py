@@ -18,7 +18,7 @@ from fastapi import Depends, Request
 from starlette.responses import Response
 
 from choir_model.steps import Step
-from reference_backend.auth import AuthFailure, Principal, parse_public_key, verify_request
+from reference_backend.auth import AuthFailure, Principal, parse_public_key
 from reference_backend.cache import ResponseCache
 from reference_backend.chorus import ChorusLoop
 from reference_backend.commands import Request as SignedRequest
@@ -54,19 +54,11 @@ def _target(request: Request) -> str:
 
 
 async def _verified(request: Request, backend: Backend, body: bytes, own_key: Any = None) -> Principal:
-    """Check the signature (`reference_backend.auth`); a request signed ahead of the server clock has its nonce
-    persisted before anything else happens, so no restart can accept it again."""
-    now = backend.now()
+    """Check the signature and admit the request (`Backend.verify`, `reference_backend.auth`)."""
     try:
-        principal = verify_request(
-            request.headers, request.method, _target(request), body, now, backend.config.max_skew,
-            backend.key_of, backend.replay, own_key=own_key,
-        )  # fmt: skip
+        return await backend.verify(request.headers, request.method, _target(request), body, own_key)
     except AuthFailure as failure:
         raise auth_error(failure.reason, failure.retry_after) from None
-    if principal.timestamp > now:
-        await asyncio.wrap_future(backend.persist_nonce(principal))
-    return principal
 
 
 async def authenticate(request: Request) -> Principal:
@@ -111,7 +103,7 @@ def rate_limit(route: str, signer: Any = Signed) -> Any:
 
     async def admit(principal: signer, request: Request) -> None:  # type: ignore[valid-type]
         backend: Backend = request.app.state.backend  # as in `authenticate`: one node fewer to solve
-        wait = backend.limiter.admit(principal.user, route, backend.now())  # type: ignore[attr-defined]
+        wait = await backend.admit_rate(principal.user, route)
         if wait is not None:
             raise rate_limited(route, wait)
 

@@ -1,0 +1,182 @@
+"""`choir serve --workers 2`: HTTP from two worker processes around the one writer (`reference_backend.workers`).
+
+Every client here opens a new connection per request (no keep-alive), so the kernel's SO_REUSEPORT spreads its
+requests over both workers; each property is checked over enough requests that both serve some of them (a
+request lands on either with probability 1/2). What must hold whichever worker answers: a client reads its own
+writes and never an older state than it saw before, a signed request is accepted once, a worker's crash loses no
+committed write, and a restart rebuilds exactly the state it had. The load test (`loadtest`) at the end drives
+both workers' HTTP and WebSockets and checks the events, the journal, the model and the chain."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from choir_model import CHOIR
+from loadtest.run import run_load
+from reference_backend.auth import dev_keypair, sign_headers
+from reference_backend.client import ChoirClient
+from reference_backend.server import ServerProcess
+from tests.backend.conftest import AUTHORITIES
+
+WORKERS = ["--workers", "2", "--no-rate-limits", "--chain", "none"]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    server = ServerProcess(tmp_path_factory.mktemp("workers") / "data", WORKERS).start()
+    yield server
+    server.stop()
+
+
+def fresh(server: ServerProcess, name: str) -> ChoirClient:
+    """A client of `name` that opens a new connection for every request."""
+    http = httpx.Client(base_url=server.url, timeout=10, limits=httpx.Limits(max_keepalive_connections=0))
+    return ChoirClient(server.url, name, dev_keypair(name), http=http, backoff=())
+
+
+def worker_pids(server: ServerProcess) -> set[int]:
+    """The worker processes of a `choir serve` (its children)."""
+    assert server.process is not None
+    parent = str(server.process.pid)
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if stat.rsplit(")", 1)[1].split()[1] == parent:
+                pids.add(int(entry.name))
+    return pids
+
+
+def user(server: ServerProcess, name: str, thread_id: str | None = None) -> ChoirClient:
+    client = fresh(server, name)
+    client.register()
+    client.fund(name, 100 * CHOIR, AUTHORITIES)
+    if thread_id is not None:
+        client.create_thread(thread_id, 2 * CHOIR)
+    return client
+
+
+def test_two_workers_serve_and_a_client_reads_its_own_writes(served: ServerProcess) -> None:
+    """Right after each acknowledged write, a read on a new connection (either worker) shows it."""
+    assert len(worker_pids(served)) == 2
+    alice = user(served, "ryw-alice", "ryw")
+    assert alice.wallet().balance == 98 * CHOIR  # the fund and the deposit, read back on new connections
+    for n in range(24):
+        written = alice.submit_message("ryw", f"note {n}", "thread_only")
+        seen = {m.content_hash for m in alice.thread("ryw").messages}
+        assert written.content_hash in seen, f"write {n} (seq {written.seq}) not read back"
+    alice.close()
+
+
+def test_reads_never_go_back_while_another_client_writes(served: ServerProcess) -> None:
+    """Monotonic reads: the journal position a client's reads answer from (`X-Choir-As-Of`) never decreases,
+    whichever worker answers, while another client keeps writing to the thread."""
+    writer = user(served, "mono-writer", "mono")
+    reader = user(served, "mono-reader")
+    done = threading.Event()
+
+    def write() -> None:
+        n = 0
+        while not done.is_set():
+            writer.submit_message("mono", f"public note {n}", "public")
+            n += 1
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        positions = []
+        for _ in range(60):
+            response = reader.send("GET", "/v1/thread/mono")
+            assert response.status_code == 200
+            positions.append(int(response.headers["X-Choir-As-Of"]))
+    finally:
+        done.set()
+        thread.join(10)
+    assert positions == sorted(positions) and positions[-1] > positions[0], positions
+    writer.close()
+    reader.close()
+
+
+def test_a_signed_request_is_accepted_once_whichever_worker_sees_it(served: ServerProcess) -> None:
+    """The same signed bytes sent on 16 new connections (both workers see some with probability 1 - 2^-15):
+    one is answered, every other is refused as a replay, a read as well as a write."""
+    alice = user(served, "replay-alice", "replay")
+    body = b'{"thread_id":"replay","content":"once only","privacy":"thread_only"}'
+    for method, path, content in (("GET", "/v1/wallet", b""), ("POST", "/v1/message/submit", body)):
+        headers = sign_headers(method, path, content, "replay-alice", dev_keypair("replay-alice"), int(time.time()))
+        headers["content-type"] = "application/json"
+        statuses = []
+        for _ in range(16):
+            with httpx.Client(base_url=served.url, timeout=10) as http:
+                response = http.request(method, path, content=content or None, headers=headers)
+            statuses.append(response.status_code)
+            if response.status_code == 401:
+                assert "replayed" in response.json()["error"]["message"]
+        assert sorted(statuses) == [200] + [401] * 15, (path, statuses)
+    assert sum(m.content == "once only" for m in alice.thread("replay").messages) == 1
+    alice.close()
+
+
+def test_a_worker_crash_loses_no_committed_write_and_the_worker_comes_back(served: ServerProcess) -> None:
+    alice = user(served, "crash-alice", "crash")
+    written = alice.submit_message("crash", "committed before the crash", "thread_only")
+    before = worker_pids(served)
+    victim = min(before)
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while len(worker_pids(served) - {victim}) < 2:  # started again by the writer's process
+        assert time.monotonic() < deadline, "the crashed worker was not started again"
+        time.sleep(0.1)
+    for _ in range(10):
+        assert written.content_hash in {m.content_hash for m in alice.thread("crash").messages}
+    after = alice.submit_message("crash", "written after the crash", "thread_only")
+    assert after.seq > written.seq
+    alice.close()
+
+
+def test_a_restart_rebuilds_exactly_the_state_the_workers_served(served: ServerProcess) -> None:
+    """SIGKILL of the writer's process takes its workers down with it; the restarted server answers the same
+    snapshot (the writer's replay of the journal) from its new workers."""
+    admin = fresh(served, "treasury1")
+    alice = user(served, "restart-alice", "restart")
+    alice.submit_message("restart", "before the restart", "public")
+    before = admin.snapshot()
+    workers = worker_pids(served)
+    served.crash_and_restart()
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in workers):
+        assert time.monotonic() < deadline, "a worker outlived its writer"
+        time.sleep(0.05)
+    assert len(worker_pids(served)) == 2
+    for _ in range(4):
+        assert admin.snapshot() == before
+    admin.close()
+    alice.close()
+
+
+def test_the_load_test_against_two_workers_loses_nothing_through_a_crash() -> None:
+    """Simulator agents over HTTP and WebSockets, the embedded chain, one SIGKILL of the whole server: no event
+    lost, repeated or out of order (those committed while a socket was down come in its fresh snapshot), every acknowledged operation journaled, the state the model's replay, the chain
+    equal to the model."""
+    report = run_load(
+        users=20, seconds=5, seed=3, timeout=90, faults=1, server_args=("--chain", "litesvm", *WORKERS[:2])
+    )
+    summary = report.summary()
+    assert report.connected == report.users == 20 and report.errors == 0, summary
+    assert report.acknowledged > 20 and report.state_differences == [], report.state_differences[:10]
+    assert report.faults == 1 and report.reconnections >= report.users, summary
+    assert report.events.expected > 0 and report.events.unexplained_resyncs == 0, summary
+    assert report.events.missing == report.events.unexpected == report.events.reordered == 0, summary
+    assert report.snapshot_differences == [], report.snapshot_differences[:5]
+    assert report.chain_consistent and report.consistent, summary
