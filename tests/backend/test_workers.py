@@ -167,8 +167,8 @@ def test_a_restart_rebuilds_exactly_the_state_the_workers_served(served: ServerP
 
 def test_the_load_test_against_two_workers_loses_nothing_through_a_crash() -> None:
     """Simulator agents over HTTP and WebSockets, the embedded chain, one SIGKILL of the whole server: no event
-    lost, repeated or out of order (those committed while a socket was down come in its fresh snapshot), every acknowledged operation journaled, the state the model's replay, the chain
-    equal to the model."""
+    lost, repeated or out of order (those committed while a socket was down come in its fresh snapshot), every
+    acknowledged operation journaled, the state the model's replay, the chain equal to the model."""
     report = run_load(
         users=20, seconds=5, seed=3, timeout=90, faults=1, server_args=("--chain", "litesvm", *WORKERS[:2])
     )
