@@ -3,7 +3,7 @@
 A frame is a 4-byte big-endian length and a pickle. Why pickle: both ends are this program, on a socketpair the
 writer process made for the one worker it started (no other process can connect to it), and the frames carry the
 backend's own objects (commands, accepted operations with their events, search answers). Errors travel as their
-fields (`encode_error`), since an exception with its own constructor does not survive pickling as itself.
+class and fields (`encode_error`): an exception with its own constructor does not survive pickling as itself.
 """
 
 from __future__ import annotations
@@ -31,20 +31,17 @@ def write_frame(writer: asyncio.StreamWriter, frame: Any) -> None:
 
 
 def encode_error(error: BaseException) -> tuple[Any, ...]:
-    """An error as plain fields: an `AuthFailure` (401 with its reason), an `ApiError` (its code, message and
-    extras), anything else as an `InternalError`."""
-    if isinstance(error, AuthFailure):
-        return ("auth", error.reason, error.retry_after)
-    if isinstance(error, ApiError):
-        fields = (error.field, error.retry_after, error.headers, error.status, error.program_code)
-        return ("api", error.code, error.message, *fields)
-    return ("api", "InternalError", f"the writer process failed: {error!r}", None, None, None, None, None)
+    """An error as its class, arguments and fields: an `AuthFailure` (answered 401 with its reason) or an
+    `ApiError` as itself, anything else as an `InternalError`."""
+    if not isinstance(error, (ApiError, AuthFailure)):
+        error = ApiError("InternalError", f"the writer's process failed: {error!r}")
+    return (type(error), error.args, vars(error))
 
 
 def decode_error(fields: tuple[Any, ...]) -> BaseException:
-    if fields[0] == "auth":
-        return AuthFailure(fields[1], fields[2])
-    _, code, message, field, retry_after, headers, status, program_code = fields
-    error = ApiError(code, message, field=field, retry_after=retry_after, headers=headers, status=status)
-    error.program_code = program_code
+    """The error `encode_error` took apart (its constructor is not called: the fields are already made)."""
+    kind, args, state = fields
+    error = kind.__new__(kind)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
     return error
