@@ -1,7 +1,9 @@
 """Times on a cluster (SPEC sections 3 and 9): on a validator the program reads the cluster's Clock, which the
 transport lets reach each operation's `now` before sending it, so the times the program stamps are at or after
-the model's rather than equal to them. Whoever compares a deployment's snapshot with the model's (the backend's
-chain, `choir check replay --rpc`) relaxes exactly those fields, and only in that direction."""
+the model's rather than equal to them where the model applied the operation at its own `now`: the backend's `rpc`
+chain, whose comparison relaxes exactly those fields, and only in that direction. (`choir check replay --rpc`
+applies the model at the time each transaction ran instead, `RpcTransport`'s `TxOutcome.time`, and compares
+exactly.)"""
 
 from __future__ import annotations
 

@@ -211,8 +211,16 @@ class ProgramDriver:
     @property
     def exact_times(self) -> bool:
         """Whether the times the program stamps are the steps' own (in process) or the cluster's, at or after
-        them (`programs.cluster`)."""
+        them (then `ran_at` says which)."""
         return self.transport.exact_time
+
+    def ran_at(self) -> int | None:
+        """When the last step's transaction ran, where the transport cannot set the time (`TxOutcome.time`: on a
+        cluster, the block time of its slot; for one refused in preflight, the cluster's clock when it was sent):
+        the `now` at which a model applies the step to stamp the program's times. None in process (the step's own
+        `now`) and for a step that was not sent (`InvalidTime`)."""
+        outcome = self.last_outcome
+        return None if outcome is None else outcome.time
 
     # -- keys ------------------------------------------------------------------------------------------------
 
@@ -386,6 +394,7 @@ class ProgramDriver:
     def apply(self, step: Step) -> str | None:
         """Apply one step; None when it succeeded, else the error name (SPEC section 7)."""
         if invalid_time(self.last_now, step.now, self.params) is not None:
+            self.last_outcome = None  # no transaction
             return "InvalidTime"
         instructions = self._instructions(step)
         # Without real signatures (LiteSVM's sigverify off) the runtime needs only the message's signer flags,

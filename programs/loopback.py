@@ -4,11 +4,12 @@ clients generally) to deploy-free test a program over real HTTP on 127.0.0.1.
 Why: the RPC transport must be exercised end to end (JSON-RPC encoding, preflight failures, confirmation, account
 reads) without a Solana validator, which cannot be installed here. The program is deployed into the endpoint's
 LiteSVM through the upgradeable loader, like on a cluster; the Clock sysvar follows the wall clock (plus an
-optional offset), so clients see time pass as on a real cluster.
+optional offset), so clients see time pass as on a real cluster. Each transaction sent lands in a slot of its
+own, whose block time is the Clock's `unix_timestamp` it ran at, as a validator records it.
 
 Methods: getLatestBlockhash, sendTransaction (with preflight simulation unless skipPreflight), simulateTransaction
-(error and units only), getSignatureStatuses, getAccountInfo, getProgramAccounts, getBlockHeight, getSlot,
-getHealth. Responses are rendered by solders' own RPC response types, so their JSON is what solana-py parses.
+(error and units only), getSignatureStatuses, getBlockTime, getAccountInfo, getProgramAccounts, getBlockHeight,
+getSlot, getHealth. Responses are rendered by solders' own RPC response types, so their JSON is what solana-py parses.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from solders.rpc.errors import SendTransactionPreflightFailureMessage
 from solders.rpc.responses import (
     GetAccountInfoResp,
     GetBlockHeightResp,
+    GetBlockTimeResp,
     GetLatestBlockhashResp,
     GetProgramAccountsResp,
     GetSignatureStatusesResp,
@@ -47,6 +49,7 @@ from programs.loader import SYSTEM_PROGRAM, deploy_upgradeable
 from programs.transport import runtime
 
 PREFLIGHT_FAILURE = -32002
+BLOCK_NOT_AVAILABLE = -32004
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 
@@ -75,6 +78,7 @@ class LoopbackValidator:
         for key, lamports in (funded or {}).items():
             self.svm.set_account(key, Account(lamports, b"", SYSTEM_PROGRAM))
         self._statuses: dict[Signature, TransactionStatus] = {}
+        self._block_times: dict[int, int] = {}  # slot -> the Clock's unix_timestamp its transaction ran at
         self._lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"validator": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -159,11 +163,21 @@ class LoopbackValidator:
         result = self.svm.send_transaction(tx)
         err = result.err() if isinstance(result, FailedTransactionMetadata) else None
         signature = tx.signatures[0]
+        clock = self.svm.get_clock()
         self._statuses[signature] = TransactionStatus(
-            self.svm.get_clock().slot, None, None, err, TransactionConfirmationStatus.Finalized
+            clock.slot, None, None, err, TransactionConfirmationStatus.Finalized
         )
+        self._block_times[clock.slot] = clock.unix_timestamp
+        self.svm.warp_to_slot(clock.slot + 1)  # the next transaction lands in a block of its own
         self.svm.expire_blockhash()
         return self._result(SendTransactionResp(signature))
+
+    def _rpc_getBlockTime(self, params: list) -> dict[str, Any]:
+        slot = int(params[0])
+        found = self._block_times.get(slot)
+        if found is None:
+            return {"error": {"code": BLOCK_NOT_AVAILABLE, "message": f"Block not available for slot {slot}"}}
+        return self._result(GetBlockTimeResp(found))
 
     def _rpc_getSignatureStatuses(self, params: list) -> dict[str, Any]:
         statuses = [self._statuses.get(Signature.from_string(s)) for s in params[0]]

@@ -55,6 +55,10 @@ class TxOutcome:
     """The program's cross-program calls in order, each (program, data, accounts), read only when asked (the
     account-creation property reads them on the steps that create an account); None where the transport cannot
     see them (a validator over JSON-RPC)."""
+    time: int | None = None
+    """Where the transport cannot set the time (`RpcTransport`): the Clock's `unix_timestamp` the transaction ran at,
+    the block time of the slot it landed in; for one refused in preflight (it stamps nothing), the cluster's clock
+    when it was sent. None in process, where it is the time `set_time` set."""
 
     @property
     def ok(self) -> bool:
@@ -67,7 +71,7 @@ class Transport(Protocol):
     program_id: Pubkey
     payer: Keypair
     payer_key: Pubkey
-    exact_time: bool  # the program's `now` is exactly `set_time`'s (else at or after it: a cluster's clock)
+    exact_time: bool  # the program's `now` is exactly `set_time`'s (else at or after it, `TxOutcome.time`)
     signs: bool  # `send` signs with the signers' keypairs (else it needs only the message's signer flags)
 
     def set_time(self, now: int) -> None: ...
@@ -170,7 +174,9 @@ class RpcTransport:
 
     Time cannot be set on a cluster: the program reads the cluster's Clock. `set_time(now)` therefore waits until
     the cluster's clock has reached `now` (at most `max_wait` seconds), so traces for a deployed program are
-    written in cluster time with small gaps, and the config account carries a short approval window. Failed
+    written in cluster time with small gaps, and the config account carries a short approval window. Each
+    outcome says when its transaction ran (`TxOutcome.time`: the block time of its slot, which is the Clock's
+    `unix_timestamp` in that slot), so a model can apply the step at that time and stamp the same times. Failed
     transactions are caught by preflight simulation: they change nothing on chain (not even the fee), matching a
     failed step's semantics. Successful transactions report 0 compute units (the RPC does not return them)."""
 
@@ -196,6 +202,7 @@ class RpcTransport:
         self.payer_key = payer.pubkey()
         self.max_wait = max_wait
         self.poll = poll
+        self._sent_at: int | None = None  # the cluster's clock as `set_time` last read it
         self._open()
 
     def _open(self) -> None:
@@ -226,10 +233,11 @@ class RpcTransport:
 
     def set_time(self, now: int) -> None:
         deadline = time.monotonic() + self.max_wait
-        while self.cluster_now() < now:
+        while (clock := self.cluster_now()) < now:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"cluster clock at {self.url} did not reach {now} within {self.max_wait} s")
             time.sleep(self.poll)
+        self._sent_at = clock
 
     def send(self, instructions: Sequence[Instruction], signers: Sequence[Keypair]) -> TxOutcome:
         from solana.rpc.core import RPCException
@@ -244,17 +252,32 @@ class RpcTransport:
         needed = message.account_keys[: message.header.num_required_signatures]
         tx = Transaction([unique[k] for k in needed], message, blockhash)
         opts = TxOpts(skip_confirmation=True, preflight_commitment=self._commitment)
+        sent_at, self._sent_at = self._sent_at, None
         try:
             signature = self._run(self.client.send_raw_transaction(bytes(tx), opts)).value
         except RPCException as error:
             failure = error.args[0] if error.args else None
             if isinstance(failure, SendTransactionPreflightFailureMessage):
                 data = failure.data
-                return TxOutcome(data.err, data.units_consumed or 0, list(data.logs or []))
+                return TxOutcome(data.err, data.units_consumed or 0, list(data.logs or []), time=sent_at)
             raise
         status = self._run(self.client.confirm_transaction(signature, self._commitment, sleep_seconds=self.poll))
         landed = status.value[0]
-        return TxOutcome(landed.err if landed is not None else None, 0, [])
+        if landed is None:
+            return TxOutcome(None, 0, [])
+        return TxOutcome(landed.err, 0, [], time=self.block_time(landed.slot))
+
+    def block_time(self, slot: int) -> int:
+        """The block time of `slot`: the Clock's `unix_timestamp` every transaction of that slot saw."""
+        from solana.rpc.core import RPCException
+
+        try:
+            found = self._run(self.client.get_block_time(slot)).value
+        except RPCException as error:
+            raise RuntimeError(f"{self.url} has no block time for slot {slot}: {error}") from None
+        if found is None:
+            raise RuntimeError(f"{self.url} has no block time for slot {slot}")
+        return found
 
     def account_data(self, key: Pubkey) -> bytes | None:
         account = self._run(self.client.get_account_info(key)).value

@@ -4,11 +4,14 @@ says `"skipped": true` on a target that cannot run attacks.
 
 Why one pass: a deployed program keeps what it is sent, so the results and the comparison come from the same
 single application of each step to one driver (a second pass would act on the first one's state). On a cluster
-the program stamps the cluster's time, at or after each step's (`programs.cluster`), and is compared so.
+the program stamps the cluster's time, at or after each step's: there each step goes to the target first, and the
+model applies it at the time its transaction ran (`ProgramDriver.ran_at`), so both stamp the same times and are
+compared exactly; the failure's trace holds those times, so it replays anywhere.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,14 +33,23 @@ class Replay:
 
 
 class _Witness:
-    """The target's driver within one replay: every outcome recorded; on a cluster, its snapshot's cluster-stamped
-    times at or after the model's read as the model's. The replay, not the lockstep, closes the driver."""
+    """The target's driver within one replay: every outcome recorded. The replay, not the lockstep, closes the
+    driver."""
 
     def __init__(self, driver: Driver) -> None:
         self.driver = driver
         self.name = driver.name
         self.outcomes: list[str | dict[str, Any] | None] = []  # an attack's whole result line
-        self.model: Any = None  # the lockstep's model, when comparing on a cluster
+        self._sent: tuple[Step, str | None] | None = None  # the step `ahead` sent, as it returned it, and its outcome
+
+    def ahead(self, step: Step) -> Step:
+        """On a cluster: send `step` before the model sees it and return it at the time its transaction ran (the
+        lockstep's `apply` of that step then answers this outcome, sending nothing again)."""
+        outcome = self.apply(step)
+        ran_at = self.driver.ran_at()  # type: ignore[attr-defined]
+        timed = step if ran_at is None else dataclasses.replace(step, now=ran_at)
+        self._sent = (timed, outcome)
+        return timed
 
     def attack(self, attack: Attack, base_valid: bool = True) -> AttackResult | None:
         """Run an attack on the target (`properties.attacks`) and record its line."""
@@ -46,6 +58,9 @@ class _Witness:
         return result
 
     def apply(self, step: Step) -> str | None:
+        sent, self._sent = self._sent, None
+        if sent is not None and sent[0] is step:
+            return sent[1]
         if isinstance(step, Attack) and step.kind in NEUTRAL:  # the valid step, after what the attacker did
             prepare_neutral(self.driver, step)
             step = step.base
@@ -57,12 +72,7 @@ class _Witness:
         return outcome
 
     def snapshot(self) -> dict[str, Any]:
-        held = self.driver.snapshot()
-        if self.model is None:
-            return held
-        from programs.cluster import cluster_times
-
-        return cluster_times(self.model.snapshot(), held)
+        return self.driver.snapshot()
 
     def close(self) -> None:
         return None
@@ -86,10 +96,11 @@ def replay(
         if compare:
             differential = driver_factory(target, params, policy, **options) is not None
             lockstep = Lockstep(params, policy, witness if differential else None, formula=formula)
-            if not getattr(driver, "exact_times", True):
-                witness.model = lockstep.model
+            cluster = not getattr(driver, "exact_times", True)
             try:
                 for step in steps:
+                    if cluster and not isinstance(step, Attack):
+                        step = witness.ahead(step)
                     lockstep.step(step)
                     if not differential:
                         witness.apply(step)

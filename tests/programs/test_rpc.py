@@ -153,3 +153,59 @@ def test_a_campaign_over_json_rpc_is_refused_with_the_way_to_replay(tmp_path: Pa
     said = " ".join(done.stderr.split())
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert "cannot run over --rpc" in said and "choir check replay TRACE --target program --rpc" in said
+
+
+def test_each_outcome_says_when_its_transaction_ran(validator: tuple[LoopbackValidator, Keypair]) -> None:
+    """Over JSON-RPC the program stamps the cluster's clock: a landed transaction's outcome carries its slot's
+    block time, which is the time the program stamped (each loopback transaction lands in a slot of its own);
+    a refused one carries the cluster's clock when it was sent; a step refused before sending carries none."""
+    node, payer = validator
+    transport = RpcTransport(node.url, node.program_id, payer, poll=0.05)
+    driver = ProgramDriver(PARAMS, transport=transport)
+    t = transport.cluster_now()
+    assert driver.apply(Fund("alice", t - 100, 10 * CHOIR, SIGNERS)) is None
+    funded = driver.ran_at()
+    assert funded is not None and funded >= t
+    assert driver.apply(CreateThread("alice", t, "rpc", 2 * CHOIR)) is None
+    created = driver.ran_at()
+    assert created is not None and created >= funded
+    assert driver.snapshot(full=True)["threads"]["rpc"]["created_at"] == created
+    assert driver.last_outcome is not None and driver.last_outcome.time == created
+    assert driver.apply(CreateThread("alice", t, "rpc", 2 * CHOIR)) == "ThreadExists"
+    refused = driver.ran_at()
+    assert refused is not None and refused >= created
+    assert driver.apply(CreateThread("alice", t - 200, "other", 2 * CHOIR)) == "InvalidTime"
+    assert driver.ran_at() is None
+    with pytest.raises(RuntimeError, match="no block time"):
+        transport.block_time(10**12)
+    driver.close()
+
+
+def test_a_replay_over_json_rpc_applies_the_model_when_each_transaction_ran(choir_so: bytes) -> None:
+    """A trace whose times lag the cluster's by 1,000 s: the program stamps the cluster's times, and the window
+    of a spec it holds runs from the cluster's time, so an expiry the trace's own times would allow is refused.
+    The model, applying each step when its transaction ran, stamps the same times and refuses it too: the replay
+    compares them exactly and agrees; its failure trace would carry the cluster's times."""
+    from properties.replay import replay
+
+    payer = Keypair()
+    params = Params(approval_window=60)
+    node = LoopbackValidator(choir_so, program_keypair(), funded={payer.pubkey(): 10**15}, authority=payer,
+                             clock_offset=1000)  # fmt: skip
+    try:
+        transport = RpcTransport(node.url, node.program_id, payer, poll=0.05)
+        t = transport.cluster_now() - 1000
+        steps = [
+            Fund("alice", t, 10 * CHOIR, SIGNERS),
+            Fund("bob", t, 10 * CHOIR, SIGNERS),
+            CreateThread("alice", t, "rpc", 2 * CHOIR),
+            SubmitSpec("bob", t, "rpc", "aa" * 32, CHOIR),
+            Expire("keeper", t + 60, "rpc", "aa" * 32),  # at the deadline in trace time; not in cluster time
+        ]
+        done = replay(steps, "program", params, "seeds", compare=True, transport=transport)
+        assert done.failure is None, done.failure
+        assert [r.get("error") for r in done.results] == [None, None, None, None, "StateConflict"]
+        thread = done.final["threads"]["rpc"]
+        assert thread["created_at"] >= t + 1000 and done.final["messages"][f"rpc/{'aa' * 32}"]["state"] == "Pending"
+    finally:
+        node.close()
