@@ -23,7 +23,7 @@ one uvicorn worker. The machine's load average is printed: the figures are only 
 
     .venv/bin/python bench/bench_backend.py [--clients 50] [--requests 80] [--messages 100000] [--searches 300]
                                             [--restarts 3] [--keep DIR] [--record docs/BENCHMARKS.md]
-                                            [--only mixed|search|restart]
+                                            [--only mixed|search|restart] [--workers 1 2]
 """
 
 from __future__ import annotations
@@ -121,9 +121,26 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system, all threads) a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds (user + system, all threads) a process and its children (`choir serve --workers`: the HTTP
+    workers) have used so far (Linux /proc)."""
+    total = 0.0
+    for stat in _stats():
+        pid_text, rest = stat.split(" (", 1)
+        fields = rest.rsplit(")", 1)[1].split()
+        if int(pid_text) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _stats() -> list[str]:
+    stats = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stats.append((entry / "stat").read_text())
+            except OSError:  # exited meanwhile
+                continue
+    return stats
 
 
 def run_load(host: str, port: int, per_client: list[list[bytes]], pid: int | None = None) -> LoadResult:
@@ -234,8 +251,26 @@ def bare_server() -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError("the bare server did not start")
 
 
-def phase_mixed(root: Path, clients: int, per_client: int) -> dict[str, object]:
-    server = ServerProcess(root / "mixed", HIGH_LIMITS).start()
+def phase_mixed(root: Path, clients: int, per_client: int, workers: list[int]) -> dict[str, LoadResult]:
+    """The backend with each number of HTTP workers, then the bare endpoint."""
+    runs: dict[str, LoadResult] = {}
+    for count in workers:
+        backend, no_search = mixed_backend(root / f"mixed-{count}", clients, per_client, count)
+        runs[f"backend {count}"], runs[f"backend without search {count}"] = backend, no_search
+    process, port = bare_server()
+    try:
+        bare_host = f"127.0.0.1:{port}"
+        bare_reqs = [[raw_request("GET", "/bare", bare_host, {}) for _ in range(per_client)] for _ in range(clients)]
+        run_load("127.0.0.1", port, [r[:10] for r in bare_reqs])  # warm-up
+        runs["bare"] = run_load("127.0.0.1", port, bare_reqs, process.pid)
+    finally:
+        process.kill()
+        process.wait()
+    return runs
+
+
+def mixed_backend(data: Path, clients: int, per_client: int, workers: int) -> tuple[LoadResult, LoadResult]:
+    server = ServerProcess(data, [*HIGH_LIMITS, "--workers", str(workers)]).start()
     try:
         host = f"127.0.0.1:{server.port}"
         kept = prepare_world(server.url, clients)
@@ -249,16 +284,7 @@ def phase_mixed(root: Path, clients: int, per_client: int) -> dict[str, object]:
         )
     finally:
         server.stop()
-    process, port = bare_server()
-    try:
-        bare_host = f"127.0.0.1:{port}"
-        bare_reqs = [[raw_request("GET", "/bare", bare_host, {}) for _ in range(per_client)] for _ in range(clients)]
-        run_load("127.0.0.1", port, [r[:10] for r in bare_reqs])  # warm-up
-        bare = run_load("127.0.0.1", port, bare_reqs, process.pid)
-    finally:
-        process.kill()
-        process.wait()
-    return {"backend": backend, "backend without search": no_search, "bare": bare}
+    return backend, no_search
 
 
 # -- phase 2: search at N messages ----------------------------------------------------------------------------------
@@ -320,12 +346,19 @@ def corpus(root: Path, messages: int, keep: Path | None) -> tuple[Path, float]:
     return data, time.perf_counter() - started
 
 
-def phase_search(root: Path, messages: int, searches: int, keep: Path | None) -> dict[str, object]:
+def phase_search(root: Path, messages: int, searches: int, keep: Path | None, workers: list[int]) -> dict[str, object]:
     data, built = corpus(root, messages, keep)
-    server = ServerProcess(data, ["--no-rate-limits", "--chain", "none"]).start()
+    results: dict[str, object] = {"messages": messages, "build_seconds": round(built, 1)}
+    for count in workers:
+        results.update(searches_of(data, messages, searches, count))
+    return results
+
+
+def searches_of(data: Path, messages: int, searches: int, workers: int) -> dict[str, object]:
+    server = ServerProcess(data, ["--no-rate-limits", "--chain", "none", "--workers", str(workers)]).start()
     rng = random.Random(9)
     vocabulary, weights = corpus_words(5)
-    results: dict[str, object] = {"messages": messages, "build_seconds": round(built, 1)}
+    results: dict[str, object] = {}
     try:
         viewers = {"public user": "u39", "premium user": "u1", "co-author (10 threads)": "u0"}
         for label, user in [*viewers.items(), ("inside one thread", "u0")]:
@@ -338,7 +371,7 @@ def phase_search(root: Path, messages: int, searches: int, keep: Path | None) ->
                     client.search(query, limit=10, thread_id=thread_id)
                     if i >= 10:  # the first few warm caches
                         times.append(time.perf_counter() - started)
-                results[label] = {
+                results[f"{label}, {plural(workers)}"] = {
                     "p50_ms": round(percentile(times, 0.50) * 1e3, 1),
                     "p95_ms": round(percentile(times, 0.95) * 1e3, 1),
                     "p99_ms": round(percentile(times, 0.99) * 1e3, 1),
@@ -372,7 +405,7 @@ def timed_start(data: Path, extra: list[str], timeout: float) -> dict[str, float
     return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2)}
 
 
-def phase_restart(root: Path, messages: int, restarts: int, keep: Path | None) -> dict[str, object]:
+def phase_restart(root: Path, messages: int, restarts: int, keep: Path | None, workers: list[int]) -> dict[str, object]:
     """Restarts of the search corpus's data directory (built by `phase_search`). Each kind of server is started
     once untimed first: that start writes the bytecode cache (an installed server has one; this environment may
     set PYTHONDONTWRITEBYTECODE, which would make every start compile every module again) and stores whatever
@@ -381,9 +414,11 @@ def phase_restart(root: Path, messages: int, restarts: int, keep: Path | None) -
     results: dict[str, object] = {"journal_rows": journal_rows(data)}
     saved = os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     try:
-        for label, extra in (("no chain", ["--chain", "none"]), ("chain (LiteSVM)", [])):
-            timed_start(data, extra, timeout=600)
-            results[label] = [timed_start(data, extra, timeout=600) for _ in range(restarts)]
+        for count in workers:
+            for label, chain in (("no chain", ["--chain", "none"]), ("chain (LiteSVM)", [])):
+                extra = [*chain, "--workers", str(count)]
+                timed_start(data, extra, timeout=600)
+                results[f"{label}, {plural(count)}"] = [timed_start(data, extra, timeout=600) for _ in range(restarts)]
     finally:
         if saved is not None:
             os.environ["PYTHONDONTWRITEBYTECODE"] = saved
@@ -396,7 +431,8 @@ def phase_restart(root: Path, messages: int, restarts: int, keep: Path | None) -
 def report(
     mixed: dict[str, LoadResult], search: dict[str, object], restart: dict[str, object], args: argparse.Namespace
 ) -> str:
-    backend, no_search, bare = mixed["backend"], mixed["backend without search"], mixed["bare"]
+    bare = mixed["bare"]
+    counts: list[int] = args.workers
     load = os.getloadavg()
 
     def row(label: str, r: LoadResult) -> str:
@@ -405,25 +441,31 @@ def report(
 
     lines = [
         f"Command: `.venv/bin/python bench/bench_backend.py --clients {args.clients} --requests {args.requests} "
-        f"--messages {args.messages} --searches {args.searches} --restarts {args.restarts}`",
+        f"--messages {args.messages} --searches {args.searches} --restarts {args.restarts} "
+        f"--workers {' '.join(map(str, args.workers))}`",
         "",
         f"Machine: {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, load average "
         f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1, 5, 15 min) at the end of the run (the machine is shared: "
-        f"figures move with the load). Python {sys.version.split()[0]}, one uvicorn worker per server, loopback, "
-        "SQLite synchronous=FULL.",
+        f"figures move with the load). Python {sys.version.split()[0]}, loopback, SQLite synchronous=FULL. "
+        "`choir serve --workers N`: N = 1 is one process (one uvicorn worker); N > 1 is the writer's process and N "
+        "HTTP worker processes (server CPU counts all of them).",
         "",
-        f"Mixed load, {args.clients} concurrent clients, {backend.requests} requests per run, the Choir program in "
+        f"Mixed load, {args.clients} concurrent clients, {bare.requests} requests per run, the Choir program in "
         "LiteSVM in front of the model (45% thread reads, 20% searches, 20% submissions, 5% public requests, 10% "
         "wallet reads, all signed):",
         "",
         "| server | requests/s | p50 ms | p99 ms | server CPU ms/request | statuses |",
         "|---|---|---|---|---|---|",
-        row("reference backend", backend),
-        row("reference backend, searches replaced by thread reads", no_search),
+        *(row(f"reference backend, {plural(count)}", mixed[f"backend {count}"]) for count in counts),
+        *(
+            row(
+                f"reference backend, {plural(count)}, searches replaced by thread reads",
+                mixed[f"backend without search {count}"],
+            )
+            for count in counts
+        ),
         row("bare FastAPI endpoint", bare),
-        f"| **backend / bare** | **{backend.rps / bare.rps:.0%}** (goal >= 40%) | {backend.p50_ms / bare.p50_ms:.1f}x "
-        f"| {backend.p99_ms / bare.p99_ms:.1f}x (goal: p99 < 100 ms) | "
-        f"{backend.server_cpu_ms / max(bare.server_cpu_ms, 1e-9):.0f}x | |",
+        *(ratio(f"**backend, {plural(count)} / bare**", mixed[f"backend {count}"], bare) for count in counts),
         "",
         f"Search at {search['messages']:,} indexed messages (Qdrant Edge shard, BM25, privacy filtered in the engine "
         f"and checked on the model; over HTTP, signed, one request at a time, {args.searches} per viewer):",
@@ -450,6 +492,18 @@ def report(
             each = ", ".join(f"{start['seconds']} ({start['cpu_seconds']})" for start in starts)
             lines.append(f"| {label} | {each} |")
     return "\n".join(lines)
+
+
+def plural(workers: int) -> str:
+    return f"{workers} worker{'s' if workers > 1 else ''}"
+
+
+def ratio(label: str, backend: LoadResult, bare: LoadResult) -> str:
+    return (
+        f"| {label} | **{backend.rps / bare.rps:.0%}** (goal >= 40%) | {backend.p50_ms / bare.p50_ms:.1f}x "
+        f"| {backend.p99_ms / bare.p99_ms:.1f}x (goal: p99 < 100 ms) | "
+        f"{backend.server_cpu_ms / max(bare.server_cpu_ms, 1e-9):.0f}x | |"
+    )
 
 
 def record(path: Path, body: str) -> None:
@@ -480,6 +534,9 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="keep (and reuse) the search corpus in this directory")
     parser.add_argument("--record", type=Path, help="write the figures into this markdown file's backend section")
     parser.add_argument("--only", choices=PHASES, help="run one phase only (no report is recorded)")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1], help="HTTP worker processes of each server (`choir serve`)"
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="choir-bench-backend-"))
     try:
@@ -487,14 +544,14 @@ def main() -> None:
         for phase in PHASES:
             if args.only in (None, phase):
                 if phase == "mixed":
-                    mixed = phase_mixed(root, args.clients, args.requests)
+                    mixed = phase_mixed(root, args.clients, args.requests, args.workers)
                     figures[phase] = mixed
                     print(json.dumps({k: vars(v) | {"rps": v.rps} for k, v in mixed.items()}, indent=1), flush=True)
                 else:
                     if phase == "search":
-                        figures[phase] = phase_search(root, args.messages, args.searches, args.keep)
+                        figures[phase] = phase_search(root, args.messages, args.searches, args.keep, args.workers)
                     else:
-                        figures[phase] = phase_restart(root, args.messages, args.restarts, args.keep)
+                        figures[phase] = phase_restart(root, args.messages, args.restarts, args.keep, args.workers)
                     print(json.dumps(figures[phase], indent=1), flush=True)
         if args.only:
             return

@@ -40,6 +40,7 @@ import concurrent.futures
 import contextlib
 import ctypes
 import gc
+import inspect
 import itertools
 import logging
 import os
@@ -60,7 +61,7 @@ from reference_backend.commands import Command, UserRecord
 from reference_backend.config import BackendConfig
 from reference_backend.content import StatisticsSummarizer
 from reference_backend.errors import ApiError
-from reference_backend.ipc import decode_error, encode_error, read_frame, write_frame
+from reference_backend.ipc import FrameProtocol, connect, decode_error, encode_error
 from reference_backend.journal import Journal
 from reference_backend.readstate import ReadState
 from reference_backend.replica import Replica
@@ -88,9 +89,9 @@ class WorkerStartError(RuntimeError):
 class _Worker:
     index: int
     process: subprocess.Popen[bytes]
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
+    link: FrameProtocol | None = None
 
 
 class WriterHost:
@@ -109,7 +110,7 @@ class WriterHost:
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()  # running answers and workers' loops (kept from collection)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._handlers: dict[str, Callable[..., Awaitable[Any]]] = {
+        self._handlers: dict[str, Callable[..., Any]] = {
             "admit": self._admit,
             "limit": self._limit,
             "sync": self._sync,
@@ -141,22 +142,23 @@ class WriterHost:
         command = [sys.executable, "-m", "reference_backend.workers", str(child.fileno())]
         process = subprocess.Popen(command, pass_fds=[child.fileno()])
         child.close()
-        reader, writer = await asyncio.open_unix_connection(sock=parent)
-        worker = _Worker(index, process, reader, writer)
-        # The start frame and the first feed are both written from the event loop, this one first, so the worker
-        # misses no commit: what it does not load from the journal, a later feed brings.
-        write_frame(writer, ("init", self._init()))
+        worker = _Worker(index, process)
+        worker.link = await connect(parent, lambda frame: self._on_frame(worker, frame), worker.gone.set)
+        # The start frame and every feed are sent from the event loop, this one first, so the worker misses no
+        # commit: what it does not load from the journal, a later feed brings.
+        worker.link.send(("init", self._init()))
         self.workers[index] = worker
-        serving = self._task(self._serve(worker))
+        self._task(self._watch(worker))
         ready = asyncio.create_task(worker.ready.wait())
-        await asyncio.wait({serving, ready}, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+        gone = asyncio.create_task(worker.gone.wait())
+        await asyncio.wait({gone, ready}, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
+        gone.cancel()
         if not worker.ready.is_set():
-            ready.cancel()
             process.kill()
             self.failure = f"worker {index} did not start (exit code {process.wait()}); see the log above"
             self._stop.set()
             raise WorkerStartError(self.failure)
-        ready.cancel()
 
     def _init(self) -> dict[str, Any]:
         backend = self.backend
@@ -182,25 +184,39 @@ class WriterHost:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _serve(self, worker: _Worker) -> None:
-        """Answer one worker's calls until its socket closes; then start it again (unless stopping)."""
+    def _on_frame(self, worker: _Worker, frame: tuple[Any, ...]) -> None:
+        """A call of `worker`: answered at once when its handler returns a value, else when its awaitable ends."""
+        if frame[0] == "ready":
+            worker.ready.set()
+            return
+        kind, call_id, args = frame
         try:
-            while True:
-                frame = await read_frame(worker.reader)
-                if frame[0] == "ready":
-                    worker.ready.set()
-                    continue
-                kind, call_id, args = frame
-                if kind in ("admit", "limit", "sync"):  # quick: answered in turn, no task
-                    await self._answer(worker, call_id, self._handlers[kind](*args))
-                else:
-                    self._task(self._answer(worker, call_id, self._handlers[kind](*args)))
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            if self.workers.get(worker.index) is worker:
-                del self.workers[worker.index]
-            worker.writer.close()
+            result = self._handlers[kind](*args)
+        except Exception as error:
+            self._reply(worker, ("reply", call_id, False, encode_error(error)))
+            return
+        if inspect.isawaitable(result):
+            self._task(self._answer(worker, call_id, result))
+        else:
+            self._reply(worker, ("reply", call_id, True, result))
+
+    async def _answer(self, worker: _Worker, call_id: int, call: Awaitable[Any]) -> None:
+        try:
+            frame: tuple[Any, ...] = ("reply", call_id, True, await call)
+        except Exception as error:
+            frame = ("reply", call_id, False, encode_error(error))
+        self._reply(worker, frame)
+
+    @staticmethod
+    def _reply(worker: _Worker, frame: tuple[Any, ...]) -> None:
+        if worker.link is not None:
+            worker.link.send(frame)  # nobody to answer if the worker is gone: the frame is dropped
+
+    async def _watch(self, worker: _Worker) -> None:
+        """When a worker's socket closes: forget it, and start it again (unless stopping or it never served)."""
+        await worker.gone.wait()
+        if self.workers.get(worker.index) is worker:
+            del self.workers[worker.index]
         code = await asyncio.to_thread(worker.process.wait)
         if not self.stopping and worker.ready.is_set():
             log.warning("worker %d exited with code %d; starting it again", worker.index, code)
@@ -220,47 +236,39 @@ class WriterHost:
 
     # -- calls -----------------------------------------------------------------------------------------------------
 
-    @staticmethod
-    async def _answer(worker: _Worker, call_id: int, call: Awaitable[Any]) -> None:
-        try:
-            frame: tuple[Any, ...] = ("reply", call_id, True, await call)
-        except Exception as error:
-            frame = ("reply", call_id, False, encode_error(error))
-        with contextlib.suppress(ConnectionError, RuntimeError):  # the worker is gone: nobody to answer
-            write_frame(worker.writer, frame)
-
-    async def _admit(self, user: str, nonce: str, timestamp: int) -> None:
+    def _admit(self, user: str, nonce: str, timestamp: int) -> Awaitable[None] | None:
         backend = self.backend
         now = backend.now()
         if not backend.replay.remember(user, nonce, timestamp, now):
             raise AuthFailure("replayed: this user already sent this nonce")
-        await backend.admit(Principal(user, timestamp, nonce), now)
+        return backend.admit(Principal(user, timestamp, nonce), now) if timestamp > now else None
 
-    async def _limit(self, user: str, route: str) -> int | None:
-        return await self.backend.admit_rate(user, route)
+    def _limit(self, user: str, route: str) -> int | None:
+        backend = self.backend
+        return backend.limiter.admit(user, route, backend.now())
 
-    async def _sync(self) -> None:
+    def _sync(self) -> None:
         """Nothing: the answer itself tells the worker it has read every feed sent before it."""
 
-    async def _submit(self, command: Command) -> Any:
-        return await asyncio.wrap_future(self.backend.submit(command))
+    def _submit(self, command: Command) -> Awaitable[Any]:
+        return asyncio.wrap_future(self.backend.submit(command))
 
-    async def _search(self, viewer: str, query: str, limit: int, within: str | None) -> SearchResults:
+    def _search(self, viewer: str, query: str, limit: int, within: str | None) -> Any:
         backend = self.backend
         if backend.searches_inline:
             return backend.search(viewer, query, limit, within)
-        return await asyncio.to_thread(backend.search, viewer, query, limit, within)
+        return asyncio.to_thread(backend.search, viewer, query, limit, within)
 
-    async def _clock(self, now: int) -> int:
+    def _clock(self, now: int) -> int:
         self.backend.set_clock(now)
         self._broadcast(self._feed(self.backend.published, []))  # the clock reaches every worker before the answer
         return now
 
-    async def _consistency(self) -> Any:
+    def _consistency(self) -> Awaitable[Any]:
         chain = self.backend.chain
         if chain is None:
             raise ApiError("NoChain", "this server runs without a chain (it was started with --chain none)")
-        return await asyncio.to_thread(chain.check, self.backend)
+        return asyncio.to_thread(chain.check, self.backend)
 
     # -- the feed --------------------------------------------------------------------------------------------------
 
@@ -278,9 +286,8 @@ class WriterHost:
                 loop.call_soon_threadsafe(self._broadcast, self._feed(state, records))
 
     def _broadcast(self, frame: tuple[Any, ...]) -> None:
-        for worker in list(self.workers.values()):
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                write_frame(worker.writer, frame)
+        for worker in self.workers.values():
+            self._reply(worker, frame)
 
 
 def serve_workers(
@@ -295,15 +302,31 @@ def serve_workers(
 
 class Channel:
     """A worker's end of its socket to the writer: calls and their answers, and the feed, applied as it arrives
-    (`on_feed`, set before `run`)."""
+    (`follow`)."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
+    def __init__(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self.on_feed: Callable[..., None] = lambda *feed: None
+        self.link: FrameProtocol | None = None
+        self._early: list[tuple[Any, ...]] = []  # feeds read before `follow` was called
+        self._on_feed: Callable[..., None] = lambda *feed: self._early.append(feed)
+        self.closed = asyncio.Event()
+        self.init: asyncio.Future[dict[str, Any]] = self.loop.create_future()
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any] | concurrent.futures.Future[Any]] = {}
         self._loop_thread = threading.get_ident()
+
+    async def open(self, sock: socket.socket) -> dict[str, Any]:
+        """Connect, and return the writer's start frame."""
+        self.link = await connect(sock, self._on_frame, self.closed.set)
+        return await self.init
+
+    def follow(self, on_feed: Callable[..., None]) -> None:
+        """Apply every feed with `on_feed` from now on, starting with those read since the start frame (a feed
+        applied again changes nothing: the rows are read after the replica's position, user records replaced)."""
+        self._on_feed = on_feed
+        for feed in self._early:
+            on_feed(*feed)
+        self._early.clear()
 
     async def call(self, kind: str, *args: Any) -> Any:
         """Ask the writer (on the event loop) and wait for its answer."""
@@ -325,29 +348,29 @@ class Channel:
         return self.submit(kind, *args).result(CALL_TIMEOUT)
 
     def send(self, frame: tuple[Any, ...]) -> None:
-        write_frame(self.writer, frame)
+        assert self.link is not None
+        self.link.send(frame)
 
     def _send(self, kind: str, args: tuple[Any, ...], future: Any) -> None:
         call_id = next(self._ids)
         self._pending[call_id] = future
-        write_frame(self.writer, (kind, call_id, args))
+        self.send((kind, call_id, args))
 
-    async def run(self) -> None:
-        """Read frames until the writer's end closes."""
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-            while True:
-                frame = await read_frame(self.reader)
-                if frame[0] == "feed":
-                    self.on_feed(*frame[1:])
-                    continue
-                _, call_id, ok, value = frame
-                future = self._pending.pop(call_id)
-                if future.cancelled():
-                    continue
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(decode_error(value))
+    def _on_frame(self, frame: tuple[Any, ...]) -> None:
+        kind = frame[0]
+        if kind == "feed":
+            self._on_feed(*frame[1:])
+        elif kind == "reply":
+            _, call_id, ok, value = frame
+            future = self._pending.pop(call_id)
+            if future.cancelled():
+                return
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(decode_error(value))
+        elif kind == "init":
+            self.init.set_result(frame[1])
 
 
 class _RemoteChain:
@@ -382,7 +405,7 @@ class WorkerBackend(Backend):
         self.replica = replica
         self._chain = _RemoteChain(channel) if init["chain"] else None
         self._indexed = int(init["indexed"])
-        channel.on_feed = self._follow
+        channel.follow(self._follow)
 
     def _follow(self, generation: int, seq: int, users: list[UserRecord], now: int | None, indexed: int) -> None:
         if now is not None and isinstance(self.clock, ManualClock):
@@ -460,20 +483,19 @@ async def run_worker(sock: socket.socket) -> None:
     from reference_backend.server import uvicorn_config
     from reference_backend.ws import hub_of
 
-    reader, writer = await asyncio.open_unix_connection(sock=sock)
-    _, init = await read_frame(reader)
+    channel = Channel()
+    init = await channel.open(sock)
     config: BackendConfig = init["config"]
     journal = Journal(config.data_dir, config.sync)
     journal.trust(init["verified"])
     replica = Replica(config, journal)
     replica.load(init["generation"])
-    channel = Channel(reader, writer)
     backend = WorkerBackend(init, replica, channel)
     gc.freeze()  # the replica lives as long as the worker (as in `Backend.start`)
     app = create_app(backend)
     if init["ws"] is not None:
         hub_of(backend).settings = init["ws"]
-    following = asyncio.create_task(channel.run())
+    following = asyncio.create_task(channel.closed.wait())
     server = uvicorn.Server(uvicorn_config(app, init["host"], init["port"], init["log_level"]))
     serving = asyncio.create_task(server.serve(sockets=[_listener(init["host"], init["port"])]))
     while not server.started and not serving.done():
