@@ -74,11 +74,11 @@ def soak(
     done = 0
     run = first_run
     while done < total_steps:
-        lockstep, generator, draw_op = world.start(run, coverage)
+        lockstep, generator, ops = world.start(run, coverage)
         run_params = lockstep.params
         coverage.examples += 1
-        unrecorded = _ModelRun(lockstep, generator, draw_op) if lockstep.driver is None else None
-        step, build = lockstep.step, generator.step
+        unrecorded = _ModelRun(lockstep, generator, ops) if lockstep.driver is None else None
+        step, build, index, n_ops = lockstep.step, generator.step, generator.source.index, len(ops)
         left = min(run_length, total_steps - done)
         ran = 0  # steps of the current stretch that ran or are running
         in_run = 0  # steps of this run before the current stretch
@@ -91,7 +91,7 @@ def soak(
                         raise _recorded_failure(world, run, in_run + ran, coverage)
                 else:
                     for ran in range(1, stretch + 1):  # noqa: B007 - read after a failure
-                        step(build(draw_op()))
+                        step(build(ops[index(n_ops)]))
                 done, left, ran, in_run = done + stretch, left - stretch, 0, in_run + stretch
                 if done % PROGRESS_EVERY == 0:
                     if on_progress is not None:
@@ -123,8 +123,9 @@ class _World:
     driver_factory: DriverFactory | None
     factory_for: Callable[[Params], DriverFactory | None] | None
 
-    def start(self, run: int, coverage: Coverage) -> tuple[Lockstep, StepGenerator, Callable[[], str]]:
-        """Run `run`'s lockstep (recording into `coverage`), its generator, and what draws each step's operation."""
+    def start(self, run: int, coverage: Coverage) -> tuple[Lockstep, StepGenerator, tuple[str, ...]]:
+        """Run `run`'s lockstep (recording into `coverage`), its generator and its swarm (the operations each step
+        is drawn from, with the generator's source)."""
         seed, params, factory_for = self.seed, self.params, self.factory_for
         source = RandomSource(seed * 1_000_003 + run)
         ops = swarm(source)
@@ -134,8 +135,7 @@ class _World:
         driver = factory() if factory else None
         lockstep = Lockstep(run_params, self.policy, driver, coverage=coverage, rules=self.rules, formula=self.formula)
         generator = StepGenerator(lockstep.model, source, attacks=accepts_attacks(driver), genesis=start)
-        index, n_ops = source.index, len(ops)
-        return lockstep, generator, lambda: ops[index(n_ops)]
+        return lockstep, generator, ops
 
 
 class _ModelRun:
@@ -144,20 +144,26 @@ class _ModelRun:
     per-step bookkeeping (with only the model to step, those were a fifth of what the soak spent on top of the
     checked model)."""
 
-    __slots__ = ("_after", "_apply", "_before", "_build", "_draw_op", "_record", "_state")
+    __slots__ = ("_after", "_apply", "_before", "_build", "_index", "_ops", "_record", "_state")
 
-    def __init__(self, lockstep: Lockstep, generator: StepGenerator, draw_op: Callable[[], str]) -> None:
+    def __init__(self, lockstep: Lockstep, generator: StepGenerator, ops: tuple[str, ...]) -> None:
         model, checker = lockstep.model, lockstep.checker
         self._state, self._apply = model.state, model.rules.apply
         self._before, self._after = checker.before, checker.after
-        self._record, self._build, self._draw_op = lockstep.coverage.record, generator.step, draw_op
+        self._record, self._build, self._index, self._ops = (
+            lockstep.coverage.record,
+            generator.step,
+            generator.source.index,
+            ops,
+        )
 
     def steps(self, count: int) -> int:
         """Run `count` steps: 0 when every invariant held, else the number (from 1) of the step that broke one."""
         state, apply, before, after = self._state, self._apply, self._before, self._after
-        record, build, draw_op = self._record, self._build, self._draw_op
+        record, build, index, ops = self._record, self._build, self._index, self._ops
+        n_ops = len(ops)
         for number in range(1, count + 1):
-            step = build(draw_op())
+            step = build(ops[index(n_ops)])
             captured = before(state, step)
             try:
                 events = apply(state, step)
@@ -182,11 +188,11 @@ def _recorded_failure(world: _World, run: int, steps: int, coverage: Coverage) -
     step and raises the same failure with them (as a fuzzer replays a corpus entry to report it). The steps were
     already counted in `coverage`; only the violations are added."""
     scratch = Coverage()
-    lockstep, generator, draw_op = world.start(run, scratch)
-    step, build = lockstep.step, generator.step
+    lockstep, generator, ops = world.start(run, scratch)
+    step, build, index, n_ops = lockstep.step, generator.step, generator.source.index, len(ops)
     try:
         for _ in range(steps):
-            step(build(draw_op()))
+            step(build(ops[index(n_ops)]))
     except PropertyFailure as failure:
         coverage.violations.update(scratch.violations)
         return failure
