@@ -8,6 +8,7 @@ replica that follows the writer (`reference_backend.workers`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -31,6 +32,7 @@ from reference_backend.ws import WsSettings, hub_of
 
 if TYPE_CHECKING:
     from reference_backend.chain import Chain
+    from reference_backend.workers import WriterHost
 
 log = logging.getLogger("reference_backend")
 
@@ -104,20 +106,28 @@ def serve(
 
 class ServerThread:
     """A backend served by uvicorn on a thread of this process (tests): `with ServerThread(config) as s: s.url`.
+    With `workers` > 1 the thread runs the writer's side of `choir serve --workers` (`reference_backend.workers`)
+    and the HTTP workers are child processes; their clocks follow a manual clock with each commit.
 
     The test keeps a handle on `backend` (and its clock) for white-box checks."""
 
-    def __init__(self, config: BackendConfig, clock: Clock | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, config: BackendConfig, clock: Clock | None = None, host: str = "127.0.0.1", workers: int = 1
+    ) -> None:
         self.config = config
         self.backend = Backend(config, clock=clock)
         self.host = host
         self.port = free_port(host)
         self.url = f"http://{host}:{self.port}"
+        self.workers = workers
         self._server: uvicorn.Server | None = None
+        self._host: WriterHost | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> ServerThread:
         self.backend.start()
+        if self.workers > 1:
+            return self._start_workers()
         self._server = uvicorn.Server(uvicorn_config(create_app(self.backend), self.host, self.port))
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._thread = threading.Thread(target=self._server.run, name="uvicorn", daemon=True)
@@ -129,10 +139,24 @@ class ServerThread:
             time.sleep(0.01)
         return self
 
+    def _start_workers(self) -> ServerThread:
+        from reference_backend.workers import WriterHost
+
+        host = self._host = WriterHost(self.backend, self.workers, self.host, self.port, "warning", None)
+        self._thread = threading.Thread(target=asyncio.run, args=(host.run(),), name="choir-writer-host", daemon=True)
+        self._thread.start()
+        while not host.started.wait(0.05):
+            if not self._thread.is_alive():
+                raise RuntimeError("the test server's workers did not start")
+        return self
+
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(10)
+        if self._host is not None and self._thread is not None:
+            self._host.stop()
+            self._thread.join(30)
         self.backend.close()
 
     def __enter__(self) -> ServerThread:

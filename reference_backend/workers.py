@@ -108,6 +108,7 @@ class WriterHost:
         self.stopping = False
         self.failure: str | None = None
         self._stop = asyncio.Event()
+        self.started = threading.Event()  # every worker listens
         self._tasks: set[asyncio.Task[Any]] = set()  # running answers and workers' loops (kept from collection)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handlers: dict[str, Callable[..., Any]] = {
@@ -122,17 +123,25 @@ class WriterHost:
 
     async def run(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, self._stop.set)
+        if threading.current_thread() is threading.main_thread():  # `choir serve`; tests run it on a thread
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, self._stop.set)
         self.backend.writer.publish_hooks.append(self._on_publish)
         try:
             await asyncio.gather(*(self._start(index) for index in range(self.count)))
+            self.started.set()
             await self._stop.wait()
         finally:
             self.stopping = True
             await self._stop_workers()
         if self.failure is not None:
             raise WorkerStartError(self.failure)
+
+    def stop(self) -> None:
+        """Stop the workers and return from `run` (any thread)."""
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # already stopped
+                self._loop.call_soon_threadsafe(self._stop.set)
 
     # -- workers' lifecycle ----------------------------------------------------------------------------------------
 

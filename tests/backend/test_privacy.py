@@ -31,10 +31,10 @@ PRIVACY = ("public", "premium", "thread_only")
 
 
 class Server:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, workers: int) -> None:
         self.clock = ManualClock(T0)
         config = BackendConfig(data_dir=root / "data", manual_clock=T0, rate_limits={})
-        self.thread = ServerThread(config, clock=self.clock).start()
+        self.thread = ServerThread(config, clock=self.clock, workers=workers).start()
         self.clients = {
             name: ChoirClient(self.thread.url, name, dev_keypair(name), clock=self.clock.now, sleep=lambda s: None)
             for name in USERS
@@ -52,9 +52,10 @@ class Server:
         self.thread.stop()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = Server(tmp_path_factory.mktemp("privacy"))
+@pytest.fixture(scope="module", params=[1, 2], ids=["one process", "two workers"])
+def server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Server]:
+    """The backend in one process, and with two HTTP worker processes (`choir serve --workers 2`)."""
+    running = Server(tmp_path_factory.mktemp("privacy"), request.param)
     yield running
     running.close()
 
