@@ -35,6 +35,7 @@ import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -364,7 +365,9 @@ def mix_attack(model: Model, source: Source, step: Step, tried: Counter[tuple[st
         kind, choices = "invalid_utf8", tuple(BAD_UTF8)
     else:
         # Without a roll only the kinds untried on this operation can be drawn: the others' choices are not worked out.
-        open_kinds = None if roll else [kind for kind in KINDS if not tried[(kind, op)] or kind in EACH_CHOICE]
+        # `tried.get`, not `tried[...]`: a Counter answers a missing key through `__missing__`, a Python call.
+        seen = tried.get
+        open_kinds = None if roll else [kind for kind, key in _kind_keys(op) if key is None or not seen(key)]
         applicable = attack_choices(model, step, open_kinds)
         untried = [choice for choice in applicable if _untried(tried, op, *choice)]
         if untried and source.index(2) == 0:
@@ -381,12 +384,20 @@ def mix_attack(model: Model, source: Source, step: Step, tried: Counter[tuple[st
     return Attack.of(kind, arg, step)
 
 
+@cache
+def _kind_keys(op: str) -> tuple[tuple[str, tuple[str, str] | None], ...]:
+    """Every kind in `KINDS` order with its `tried` key on operation `op`, None for the kinds of `EACH_CHOICE`
+    (always open): built once per operation instead of on every valid step."""
+    return tuple((kind, None if kind in EACH_CHOICE else (kind, op)) for kind in KINDS)
+
+
 def _untried(tried: Counter[tuple[str, ...]], op: str, kind: str, choices: tuple[str, ...]) -> bool:
     """Whether this world has not tried `kind` on operation `op` yet, or (a kind of `EACH_CHOICE`) one of its
     `choices` there."""
-    if not tried[(kind, op)]:
+    seen = tried.get
+    if not seen((kind, op)):
         return True
-    return kind in EACH_CHOICE and any(not tried[(kind, op, arg)] for arg in choices)
+    return kind in EACH_CHOICE and any(not seen((kind, op, arg)) for arg in choices)
 
 
 def _pick_kind(
