@@ -187,6 +187,7 @@ class ProgramDriver:
         self._data: dict[Pubkey, bytes] = {}  # every Choir account as last read
         self._cache: dict[Pubkey, tuple[str, dict[str, Any]]] = {}  # the fields of some (`Layouts.read`), when asked
         self._objects: dict[Pubkey, Decoded] = {}
+        self._named_at: dict[Pubkey, int] = {}  # how many actors had names when each object was decoded
         self._dirty: set[Pubkey] = set()
         self._written: set[Pubkey] = set()  # since the last `take_written`: what a checkpoint stores again
         self._entries: dict[SnapshotKey, Pubkey] = {}
@@ -315,7 +316,16 @@ class ProgramDriver:
 
     def _refresh(self, key: Pubkey) -> None:
         data = self.transport.account_data(key)
-        self._store(key, data, None if data is None else decode_account(self.layouts, data, self._name))
+        self._store(key, data, None if data is None else self._decode(key, data))
+
+    def _decode(self, key: Pubkey, data: bytes) -> Decoded | None:
+        """`decode_account` of `data`, the account at `key` now: the object decoded there last when these are the
+        bytes it was decoded from and no actor was named since (decoding is a function of the bytes and the
+        names), else decoded again. A transaction may mark an account it leaves as it was, and the whole
+        comparison re-reads every account, most of them unchanged since their last read."""
+        if self._data.get(key) == data and self._named_at.get(key) == len(self._names_by_bytes):
+            return self._objects.get(key)
+        return decode_account(self.layouts, data, self._name)
 
     def _store(self, key: Pubkey, data: bytes | None, decoded: Decoded | None) -> None:
         """Keep an account's bytes and model object (its fields are read again when asked: `_decoded`)."""
@@ -325,6 +335,7 @@ class ProgramDriver:
             self._objects.pop(key, None)
         else:
             self._data[key] = data
+            self._named_at[key] = len(self._names_by_bytes)
             self._remember(key, *decoded)
 
     def _genesis(self) -> None:
@@ -491,9 +502,7 @@ class ProgramDriver:
     def state(self, full: bool = False) -> ChoirState:
         """The program's accounts as a model state (the fields the snapshot schema reads)."""
         if full:
-            decoded = (
-                (key, decode_account(self.layouts, data, self._name)) for key, data in self.transport.program_accounts()
-            )
+            decoded = ((key, self._decode(key, data)) for key, data in self.transport.program_accounts())
             objects = [(key, d) for key, d in decoded if d is not None]
         else:
             self._flush()
