@@ -24,6 +24,7 @@ validator over JSON-RPC it is skipped.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -39,19 +40,27 @@ Call = tuple[Any, ...]
 """One system call as the property compares it: (name, fields...)."""
 
 
+@cache
+def _pubkey() -> type[Pubkey]:
+    """solders' `Pubkey`, imported on first use (the property suite imports this module without solders) and kept:
+    an import statement costs about 3 us each time it runs, and this property runs on every creating step."""
+    from solders.pubkey import Pubkey
+
+    return Pubkey
+
+
 def _u64(data: bytes, at: int) -> int:
     return int.from_bytes(data[at : at + 8], "little")
 
 
 def system_call(data: bytes) -> Call:
     """A system instruction's data as (name, fields...); one the program never sends is named by its bytes."""
-    from solders.pubkey import Pubkey
-
+    key = _pubkey().from_bytes
     tag = int.from_bytes(data[:4], "little")
     if tag == CREATE_ACCOUNT and len(data) == 52:
-        return ("CreateAccount", _u64(data, 4), _u64(data, 12), Pubkey.from_bytes(data[20:52]))
+        return ("CreateAccount", _u64(data, 4), _u64(data, 12), key(data[20:52]))
     if tag == ASSIGN and len(data) == 36:
-        return ("Assign", Pubkey.from_bytes(data[4:36]))
+        return ("Assign", key(data[4:36]))
     if tag == TRANSFER and len(data) == 12:
         return ("Transfer", _u64(data, 4))
     if tag == ALLOCATE and len(data) == 12:
@@ -77,9 +86,7 @@ def creation_problems(
     """Where a transaction's inner instructions `calls` (program, data, accounts) create an account otherwise than
     with the fewest calls. `account(key)` is an account after the transaction (None: none there), `minimum(size)`
     the rent-exempt minimum."""
-    from solders.pubkey import Pubkey
-
-    system = Pubkey.default()
+    system = _pubkey().default()
     made: dict[Pubkey, list[Call]] = {}
     for program, data, accounts in calls:
         if program == system and accounts:
