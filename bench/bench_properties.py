@@ -21,12 +21,13 @@ from __future__ import annotations
 import argparse
 import time
 
-from choir_model import Checker, ChoirError, Model, Params, Step
+from choir_model import CHOIR, Checker, ChoirError, Fund, Model, Params, Step
 from properties import variation
 from properties.attacks import model_step
 from properties.campaign import Campaign, CampaignResult, run_campaign
 from properties.coverage import Coverage
 from properties.generate import GENESIS, RandomSource, StepGenerator
+from properties.records import maker
 from properties.soak import soak, swarm
 
 
@@ -160,6 +161,59 @@ def breakdown(total: int, seed: int) -> None:
     for (name, _, base), us in zip(layers, micros, strict=True):
         print(f"{name:<38} {us:7.2f}" + (f" {us - micros[base]:+6.2f}" if base is not None else ""))
     print(f"soak vs checked replay: {micros[1] / micros[-1]:.0%}")
+    calls, floor = stream_floor(total, seed)
+    budget = micros[1] / 0.8 - micros[1] - (micros[4] - micros[3])
+    print(
+        f"the stream's floor: {calls:.1f} index calls and a record a step, {floor:.2f} us; 80% leaves "
+        f"{budget:.2f} us a step for generating it (a quarter of the checked replay, less coverage)"
+    )
+
+
+class RecordingSource(RandomSource):
+    """A `RandomSource` that keeps the bound of every `index` call made of it."""
+
+    __slots__ = ("bounds",)
+
+    def __init__(self, seed: int) -> None:
+        super().__init__(seed)
+        self.bounds: list[int] = []
+
+    def index(self, n: int) -> int:
+        self.bounds.append(n)
+        return super().index(n)
+
+
+def stream_floor(total: int, seed: int, run_length: int = 2000) -> tuple[float, float]:
+    """What any generator of this stream pays a step whatever its code: the `index` calls a soak step makes (its
+    operation's included), and the CPU microseconds a step of making just those calls, with the same bounds from
+    the same sources, and building one record the generator's way (`properties.records.maker`; a `Fund`) costs
+    (best of three)."""
+    runs: list[tuple[int, list[int], int]] = []  # (source seed, bounds, steps)
+    done, run = 0, 0
+    while done < total:
+        source = RecordingSource(seed * 1_000_003 + run)
+        ops = swarm(source)
+        model = Model(Params())
+        generator = StepGenerator(model, source)
+        steps = min(run_length, total - done)
+        for _ in range(steps):
+            model.try_apply(generator.step(ops[source.index(len(ops))]))
+        runs.append((seed * 1_000_003 + run, source.bounds, steps))
+        done, run = done + steps, run + 1
+    make, signers = maker(Fund), ("treasury1", "treasury2")
+    best = float("inf")
+    for _ in range(3):
+        elapsed = 0.0
+        for source_seed, bounds, steps in runs:
+            index = RandomSource(source_seed).index
+            started = time.process_time()
+            for n in bounds:
+                index(n)
+            for _ in range(steps):
+                make("alice", GENESIS, CHOIR, signers)
+            elapsed += time.process_time() - started
+        best = min(best, elapsed)
+    return sum(len(bounds) for _, bounds, _ in runs) / done, best / done * 1e6
 
 
 def campaign_rate(campaign: Campaign) -> tuple[CampaignResult, float]:
