@@ -108,7 +108,8 @@ class LoadResult:
     p50_ms: float
     p99_ms: float
     statuses: dict[int, int]
-    server_cpu_ms: float = 0.0  # server process CPU (all threads) per request
+    server_cpu_ms: float = 0.0  # server CPU (all threads, and its worker processes) per request
+    writer_cpu_ms: float = 0.0  # of which the writer's process (`choir serve --workers`: the serial part)
 
     @property
     def rps(self) -> float:
@@ -120,14 +121,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system, all threads) a process and its children (`choir serve --workers`: the HTTP
-    workers) have used so far (Linux /proc)."""
+def process_cpu(pid: int, children: bool = True) -> float:
+    """CPU seconds (user + system, all threads) a process and (`children`) its child processes (`choir serve
+    --workers`: the HTTP workers) have used so far (Linux /proc)."""
     total = 0.0
     for stat in _stats():
         pid_text, rest = stat.split(" (", 1)
         fields = rest.rsplit(")", 1)[1].split()
-        if int(pid_text) == pid or int(fields[1]) == pid:
+        if int(pid_text) == pid or (children and int(fields[1]) == pid):
             total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
 
@@ -145,6 +146,7 @@ def _stats() -> list[str]:
 
 def run_load(host: str, port: int, per_client: list[list[bytes]], pid: int | None = None) -> LoadResult:
     cpu_before = process_cpu(pid) if pid else 0.0
+    writer_before = process_cpu(pid, children=False) if pid else 0.0
     latencies: list[float] = []
     statuses: list[int] = []
 
@@ -163,8 +165,9 @@ def run_load(host: str, port: int, per_client: list[list[bytes]], pid: int | Non
     for status in statuses:
         counts[status] = counts.get(status, 0) + 1
     cpu = (process_cpu(pid) - cpu_before) * 1e3 / len(latencies) if pid else 0.0
+    writer = (process_cpu(pid, children=False) - writer_before) * 1e3 / len(latencies) if pid else 0.0
     return LoadResult(len(latencies), seconds, percentile(latencies, 0.50) * 1e3, percentile(latencies, 0.99) * 1e3,
-                      counts, cpu)  # fmt: skip
+                      counts, cpu, writer)  # fmt: skip
 
 
 # -- phase 1: the mixed load ----------------------------------------------------------------------------------------
@@ -437,7 +440,10 @@ def report(
 
     def row(label: str, r: LoadResult) -> str:
         statuses = ", ".join(f"{k}: {v}" for k, v in sorted(r.statuses.items()))
-        return f"| {label} | {r.rps:,.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.server_cpu_ms:.2f} | {statuses} |"
+        cpu = f"{r.server_cpu_ms:.2f}"
+        if r.writer_cpu_ms < r.server_cpu_ms - 0.005:  # worker processes: the writer's share apart
+            cpu += f" (writer {r.writer_cpu_ms:.2f}, workers {r.server_cpu_ms - r.writer_cpu_ms:.2f})"
+        return f"| {label} | {r.rps:,.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {cpu} | {statuses} |"
 
     lines = [
         f"Command: `.venv/bin/python bench/bench_backend.py --clients {args.clients} --requests {args.requests} "

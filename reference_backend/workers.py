@@ -49,11 +49,12 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
+from uvicorn.loops.auto import auto_loop_factory
 
 from reference_backend.auth import AuthFailure, Principal, ReplayGuard, parse_public_key
 from reference_backend.clock import ManualClock, SystemClock
@@ -303,7 +304,18 @@ def serve_workers(
     backend: Backend, count: int, host: str, port: int, log_level: str, ws: WsSettings | None = None
 ) -> None:
     """Serve a started backend through `count` worker processes until SIGTERM or SIGINT."""
-    asyncio.run(WriterHost(backend, count, host, port, log_level, ws).run())
+    run_loop(WriterHost(backend, count, host, port, log_level, ws).run())
+
+
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run `main` on the event loop uvicorn would choose (uvloop when installed), as `choir serve` runs in one
+    process: the writer's process answers every worker's calls, and each worker serves HTTP."""
+    loop = auto_loop_factory()()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(main)
+    finally:
+        loop.close()
 
 
 # -- a worker's process --------------------------------------------------------------------------------------------
@@ -519,7 +531,7 @@ async def run_worker(sock: socket.socket) -> None:
 def main(argv: list[str]) -> None:
     _die_with_parent()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s worker %(process)d %(levelname)s %(message)s")
-    asyncio.run(run_worker(socket.socket(fileno=int(argv[1]))))
+    run_loop(run_worker(socket.socket(fileno=int(argv[1]))))
 
 
 if __name__ == "__main__":
