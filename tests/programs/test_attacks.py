@@ -116,62 +116,87 @@ def test_invalid_utf8_attacks_a_creation_refused_only_for_its_taken_id() -> None
     assert mix_attack(lockstep.model, Last(), broke, Counter()) == broke
 
 
-EXPECTED = {
-    "noncanonical_bump": "access_control",
-    "message_of_other_thread": "access_control",
-    "unchecked_system_program": "access_control",
-    "repeated_authority": "access_control",
-    "treasury3_ignored": "difference",
-    "privacy_not_stored": "difference",
-    "need_accounts_removed": "access_control",
-    "duplicates_always_refused": "difference",  # a neutral repeated account refused
-    "duplicates_allowed": "access_control",
-    "surrogates_accepted": "access_control",
-    "prefunded_not_topped_up": "difference",  # a pre-funded wallet is not created rent-exempt
-    "prefunded_overcharged": "account_creation",  # the top-up is not the shortfall
-    "creation_always_by_transfer": "account_creation",
-    "vote_counted_twice": "access_control",  # `repeated_instruction` on a vote
-    "zero_top_up": "account_creation",  # killed by `prefunded` (exact) and the creation's system calls
-    "config_supply_wrong": "access_control",  # a fresh genesis stores it wrong too (the `genesis` attack)
-    "forged_message_address_as_duplicate": "access_control",
-    "repeated_authority_at_genesis": "access_control",
-    "thread_id_overrun": "difference",
-    "settle_small_stakes": "difference",
-    "full_layout_refused": "error",
-    "seats_above_layout": "access_control",
-    "upgrade_authority_unchecked": "access_control",
-    "treasury_pda_unchecked": "access_control",
-    "initialize_one_account_short": "access_control",
-    "payer_signature_unchecked": "access_control",
-    "payer_read_only_accepted": "access_control",
-    "thread_bump_not_stored": "difference",
-    "wallet_address_unchecked": "access_control",
-    "bool_two_is_false": "access_control",
-    "utf8_odd_four_byte_lead": "difference",
-    "spec_author_slot_not_cleared": "difference",
-    "absent_wallet_divest": "access_control",
-    "utf8_first_byte_skipped": "difference",
-    "utf8_stops_at_ascii": "access_control",
-    "thread_id_len_not_stored": "difference",
-    "settle_checks_first_wallet": "access_control",
-    "cooldown_end_overflows": "difference",
+ATTACKER_ONLY = frozenset({"access_control"})
+"""The bug is in a check that only a corrupted transaction meets (an account, a signer, a byte our own client always
+gets right): no step shows it, only an attack, which the check let through or which a later check refused."""
+STORED = frozenset({"difference"})
+"""Valid steps (or the generator's invalid ones, or a neutral attack's valid step) get another outcome or leave
+other state than the model's; every attack is still refused by its guard and changes nothing, so only the lockstep
+comparison can see it."""
+LETS_THROUGH = frozenset({"access_control", "difference"})
+"""The bug lets through (or stores wrongly) what both sides meet: the generator's invalid steps or whole snapshot
+comparisons show it as a difference, an attack (or a fresh genesis) as an access_control violation; which comes
+first depends on the draw order of the attack mix."""
+CREATION = frozenset({"account_creation", "access_control"})
+"""The system calls or lamports of an account's creation: the `account_creation` property checks them on every
+creating step, and the `prefunded` and `genesis` attacks check the account they create (as `access_control`)."""
+
+CAUGHT_BY = {
+    "noncanonical_bump": ATTACKER_ONLY,
+    "message_of_other_thread": ATTACKER_ONLY,
+    "unchecked_system_program": ATTACKER_ONLY,
+    "repeated_authority": LETS_THROUGH,  # a generated Fund signed by treasury3 twice, or the attack's repeat
+    "treasury3_ignored": STORED,  # a valid Fund signed by treasury3 is refused
+    "privacy_not_stored": STORED,
+    "need_accounts_removed": ATTACKER_ONLY,
+    "duplicates_always_refused": STORED,  # a neutral repeated account refused: the step's outcome differs
+    "duplicates_allowed": ATTACKER_ONLY,
+    "surrogates_accepted": ATTACKER_ONLY,  # no step can carry a surrogate: only `invalid_utf8`'s bytes
+    "prefunded_not_topped_up": LETS_THROUGH,  # the new account not rent-exempt: `prefunded`'s check, or its state
+    "prefunded_overcharged": CREATION,  # the top-up is not the shortfall
+    "creation_always_by_transfer": CREATION,
+    "vote_counted_twice": ATTACKER_ONLY,  # `repeated_instruction` on a vote
+    "zero_top_up": CREATION,  # the creation's system calls, and `prefunded` (exact)
+    "config_supply_wrong": LETS_THROUGH,  # the config comparison, or a fresh genesis (the `genesis` attack)
+    "forged_message_address_as_duplicate": ATTACKER_ONLY,
+    "repeated_authority_at_genesis": ATTACKER_ONLY,
+    "thread_id_overrun": STORED,
+    "settle_small_stakes": STORED,
+    "full_layout_refused": frozenset({"error"}),  # the run's own genesis is refused, before any step or attack
+    "seats_above_layout": ATTACKER_ONLY,
+    "upgrade_authority_unchecked": ATTACKER_ONLY,
+    "treasury_pda_unchecked": ATTACKER_ONLY,
+    "initialize_one_account_short": ATTACKER_ONLY,
+    "payer_signature_unchecked": ATTACKER_ONLY,
+    "payer_read_only_accepted": ATTACKER_ONLY,
+    "thread_bump_not_stored": STORED,  # the layout check
+    "wallet_address_unchecked": ATTACKER_ONLY,
+    "bool_two_is_false": ATTACKER_ONLY,
+    "utf8_odd_four_byte_lead": STORED,  # a valid id refused
+    "spec_author_slot_not_cleared": STORED,  # the layout check
+    "absent_wallet_divest": ATTACKER_ONLY,  # every co-author has a wallet: only a substituted one is absent
+    "utf8_first_byte_skipped": LETS_THROUGH,  # a valid id refused, or `invalid_utf8` with a bad first byte taken
+    "utf8_stops_at_ascii": ATTACKER_ONLY,  # only `invalid_utf8`'s `ascii_first` id tells
+    "thread_id_len_not_stored": STORED,
+    "settle_checks_first_wallet": ATTACKER_ONLY,  # `settlement_wallets`: our client passes the right wallets
+    "cooldown_end_overflows": STORED,  # a generated divest inside the cooldown accepted
 }
+"""Bug -> the properties that may catch it first. Which one does depends on the draw order of the attack mix, so an
+exact label moved with every change to the mix; a set names every property that can see the bug and no other (a
+bug caught by a property outside its set is a test or a suite that sees something else than it should)."""
 
 
-@pytest.mark.parametrize("bug", sorted(EXPECTED))
+def test_every_access_bug_says_what_may_catch_it() -> None:
+    from tests.programs.access_bugs import ACCESS_BUGS
+
+    assert set(CAUGHT_BY) == set(ACCESS_BUGS)
+
+
+@pytest.mark.parametrize("bug", sorted(CAUGHT_BY))
 def test_default_campaign_catches_access_bug(bug: str, access_bug_images: dict[str, bytes]) -> None:
     """The default campaign's first phase (its seeded soak, which runs before Hypothesis, varying the parameters
-    run by run) catches the bug: a violated property, or (`error`) a genesis the program refuses."""
+    run by run) catches the bug: a violated property among those that can see it (`CAUGHT_BY`), or (`error`) a
+    genesis the program refuses."""
     image = access_bug_images[bug]
     steps = profile_settings("program", "ci")["soak"]
     try:
         result = soak(steps, 0, Params(), "seeds", lambda: ProgramDriver(image=image),
                       factory_for=lambda params: lambda: ProgramDriver(params, image=image))  # fmt: skip
     except DriverError:
-        assert EXPECTED[bug] == "error"
+        assert "error" in CAUGHT_BY[bug]
         return
     assert result.failure is not None, f"{bug} survived {steps} steps"
-    assert result.failure.kind == EXPECTED[bug], result.failure
+    assert result.failure.kind in CAUGHT_BY[bug], result.failure
 
 
 def test_a_succeeding_attack_is_shrunk_into_a_replayable_trace(
