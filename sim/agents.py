@@ -22,7 +22,7 @@ import math
 import random
 from collections.abc import Generator
 from dataclasses import dataclass, fields
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sim.rng import content_hash
 from sim.world import AgentWorld, Ballot, Process
@@ -91,6 +91,9 @@ class Agent:
     kind: ClassVar[str] = "agent"
     role: ClassVar[str] = "honest"
     Config: ClassVar[type[AgentConfig]] = AgentConfig
+    rate: ClassVar[str | None] = None
+    """The config field (actions per day) that must be above 0 for the agent's process to run at all; None: it
+    always runs."""
 
     def __init__(self, name: str, group: str, config: AgentConfig, rng: random.Random) -> None:
         self.name = name
@@ -111,7 +114,13 @@ class Agent:
         return content_hash(identity, self._counter)
 
     def process(self, world: AgentWorld) -> Process | None:
-        """The agent's own behaviour as a SimPy process, or None."""
+        """The agent's own behaviour as a SimPy process (`_run`), or None: it has none, or its `rate` is 0."""
+        if self.rate is not None and getattr(self.config, self.rate) <= 0:
+            return None
+        return self._run(world, self.config)
+
+    def _run(self, world: AgentWorld, c: Any) -> Process | None:
+        """The process of a kind with one, given its config (`Config`); none for the base agent."""
         return None
 
     def vote(self, world: AgentWorld, voter: str, ballot: Ballot) -> Vote | None:
@@ -172,12 +181,7 @@ class ThreadCreator(Agent):
 
     kind = "creator"
     Config = CreatorConfig
-
-    def process(self, world: AgentWorld) -> Process | None:
-        c: CreatorConfig = self.config  # type: ignore[assignment]
-        if c.threads_per_day <= 0:
-            return None
-        return self._run(world, c)
+    rate = "threads_per_day"
 
     def _run(self, world: AgentWorld, c: CreatorConfig) -> Process:
         yield world.env.timeout(self.start_delay())
@@ -217,12 +221,7 @@ class HonestAuthor(Agent):
 
     kind = "honest_author"
     Config = AuthorConfig
-
-    def process(self, world: AgentWorld) -> Process | None:
-        c: AuthorConfig = self.config  # type: ignore[assignment]
-        if c.specs_per_day <= 0:
-            return None
-        return self._run(world, c)
+    rate = "specs_per_day"
 
     def choose_stake(self, world: AgentWorld, thread_id: str, c: AuthorConfig) -> int:
         recommended = world.recommended_stake(thread_id)
@@ -268,12 +267,7 @@ class CoAuthor(Agent):
 
     kind = "co_author"
     Config = CoAuthorConfig
-
-    def process(self, world: AgentWorld) -> Process | None:
-        c: CoAuthorConfig = self.config  # type: ignore[assignment]
-        if c.requests_per_day <= 0:
-            return None
-        return self._run(world, c)
+    rate = "requests_per_day"
 
     def _run(self, world: AgentWorld, c: CoAuthorConfig) -> Process:
         yield world.env.timeout(self.start_delay())
@@ -323,12 +317,7 @@ class Spammer(Agent):
     kind = "spammer"
     role = "attacker"
     Config = SpammerConfig
-
-    def process(self, world: AgentWorld) -> Process | None:
-        c: SpammerConfig = self.config  # type: ignore[assignment]
-        if c.specs_per_day <= 0:
-            return None
-        return self._run(world, c)
+    rate = "specs_per_day"
 
     def _run(self, world: AgentWorld, c: SpammerConfig) -> Process:
         yield world.env.timeout(self.start_delay())
@@ -393,9 +382,6 @@ class SybilRing(Agent):
     @property
     def identities(self) -> tuple[str, ...]:
         return self._identities
-
-    def process(self, world: AgentWorld) -> Process | None:
-        return self._run(world, self.config)  # type: ignore[arg-type]
 
     def _run(self, world: AgentWorld, c: SybilConfig) -> Process:
         yield world.env.timeout(self.start_delay())
@@ -469,10 +455,6 @@ class Drainer(Agent):
     kind = "drainer"
     role = "attacker"
     Config = DrainerConfig
-
-    def process(self, world: AgentWorld) -> Process | None:
-        c: DrainerConfig = self.config  # type: ignore[assignment]
-        return self._run(world, c)
 
     def _run(self, world: AgentWorld, c: DrainerConfig) -> Process:
         yield world.env.timeout(self.start_delay())

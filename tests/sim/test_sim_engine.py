@@ -269,3 +269,28 @@ def test_the_garbage_collector_is_restored_after_a_run(tmp_path: Path) -> None:
         assert not gc.isenabled()  # a caller's choice is kept
     finally:
         gc.enable()
+
+
+def test_an_agent_has_a_process_unless_its_rate_is_zero() -> None:
+    """Each kind with a rate of actions (`Agent.rate`) starts no process at rate 0 and one at its default; kinds
+    without one start theirs whatever (the Sybil ring, the drainer), and those with no behaviour of their own (the
+    base agent, the griefer, who only withholds votes) none."""
+    import random
+    from dataclasses import replace
+
+    from sim.agents import AGENT_KINDS, Agent
+
+    class NoWorld:  # a process is a generator: nothing runs until SimPy steps it
+        pass
+
+    started = {}
+    for kind, cls in AGENT_KINDS.items():
+        config = cls.Config()
+        agent = cls("a", "g", config, random.Random(0))
+        started[kind] = agent.process(NoWorld()) is not None  # type: ignore[arg-type]
+        if cls.rate is not None:
+            idle = cls("a", "g", replace(config, **{cls.rate: 0}), random.Random(0))
+            assert idle.process(NoWorld()) is None, kind  # type: ignore[arg-type]
+    assert started == {kind: kind != "griefer" for kind in AGENT_KINDS}
+    assert Agent("a", "g", Agent.Config(), random.Random(0)).process(NoWorld()) is None  # type: ignore[arg-type]
+    assert {kind for kind, cls in AGENT_KINDS.items() if cls.rate is None} == {"sybil", "griefer", "drainer"}
