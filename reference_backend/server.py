@@ -191,7 +191,10 @@ class ServerProcess:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         log_file = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed when it exits
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env)
+        # A session of its own, so a crash (`kill`) takes its HTTP workers (`--workers`) down at the same moment.
+        self.process = subprocess.Popen(
+            command, stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
         log_file.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -205,9 +208,10 @@ class ServerProcess:
         raise RuntimeError(f"the server did not answer within {timeout} s; see {self.log_path}")
 
     def kill(self) -> None:
-        """SIGKILL: no cleanup at all, as in a crash."""
+        """SIGKILL to the server and its worker processes: no cleanup at all, as in a crash."""
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
 
     def crash_and_restart(self, timeout: float = 30.0) -> float:

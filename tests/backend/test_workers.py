@@ -58,6 +58,13 @@ def worker_pids(server: ServerProcess) -> set[int]:
     return pids
 
 
+def answers(server: ServerProcess) -> bool:
+    try:
+        return httpx.get(f"{server.url}/v1/health", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def user(server: ServerProcess, name: str, thread_id: str | None = None) -> ChoirClient:
     client = fresh(server, name)
     client.register()
@@ -158,7 +165,9 @@ def test_a_restart_rebuilds_exactly_the_state_the_workers_served(served: ServerP
     while any(Path(f"/proc/{pid}").exists() for pid in workers):
         assert time.monotonic() < deadline, "a worker outlived its writer"
         time.sleep(0.05)
-    assert len(worker_pids(served)) == 2
+    while len(worker_pids(served)) < 2 or not answers(served):
+        assert time.monotonic() < deadline + 30, "the restarted server's workers did not serve"
+        time.sleep(0.05)
     for _ in range(4):
         assert admin.snapshot() == before
     admin.close()
