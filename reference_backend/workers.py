@@ -1,4 +1,4 @@
-"""`choir serve --workers N`: N HTTP worker processes around the one writer (issue 13's fallback for throughput).
+"""`choir serve --workers N`: N HTTP worker processes around the one writer, for throughput beyond one process.
 
 Why: one process spends about 0.8 ms of CPU per request, half of it in the HTTP framework, and one interpreter
 uses one core. The writer stays single (SPEC section 10: the journal is the truth, operations apply in one order),
