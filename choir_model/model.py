@@ -37,6 +37,20 @@ class InvariantViolation(AssertionError):
         super().__init__(f"after {step!r}: {listed}")
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Attempt:
+    """What `Model.refusal` found by running `step` on a fork of `state`: the fork after it (`after`), its events
+    and its error. Whoever applies that very step to that very state next may take `after` as the state after it
+    (`Model.take_attempt`) instead of running the rules a second time: the fork is that state with the step's
+    thread, message, wallets and totals its own, and everything else shared with it."""
+
+    step: Step
+    state: ChoirState
+    after: ChoirState
+    events: list[ev.Event]
+    error: ChoirError | None
+
+
 class Model:
     """A Choir world. `apply` returns the step's events or raises `ChoirError` (state unchanged).
 
@@ -56,12 +70,14 @@ class Model:
         self.economics = Economics(formula=formula) if formula is not None else Economics()
         self.rules = rules(self.params, self.policy, self.economics)
         self.state = ChoirState.genesis(self.params.total_supply)
+        self.attempt: Attempt | None = None  # the last `refusal`'s work (`take_attempt`)
         self.analytics: dict[tuple[str, str], StakeAnalytics] = {}
         self.check: CheckMode = check
         self._checker = Checker(self.params, self.policy, self.economics) if check != "off" else None
 
     def apply(self, step: Step) -> list[ev.Event]:
         """Apply one step; with checks on, raise `InvariantViolation` if the step broke an invariant."""
+        self.attempt = None  # the state changes in place: a refusal's fork is of the state before
         if self._checker is None:
             events = self.rules.apply(self.state, step)
             self._record(step, events)
@@ -99,18 +115,35 @@ class Model:
         every operation its chain refuses. A step changes only the wallets, the treasury, the running totals,
         `last_now` and its own thread (or adds one) and the one message it names (SPEC section 3: every operation
         addresses at most one message), so it runs on a fork that shares every other thread and message: copying a
-        whole thread with its hundreds of messages was most of the cost of an attack step in a campaign."""
+        whole thread with its hundreds of messages was most of the cost of an attack step in a campaign. The fork
+        is kept as `attempt` until the next refusal (see `take_attempt`)."""
         state = self.state
         fork = _copy(state)
         fork.wallets, fork.threads = dict(state.wallets), dict(state.threads)
         thread = state.threads.get(getattr(step, "thread", None))  # type: ignore[arg-type]
         if thread is not None:
             fork.threads[thread.thread_id] = _fork_thread(thread, getattr(step, "hash", None))
+        events: list[ev.Event] = []
+        error = None
         try:
-            self.rules.apply(fork, step)
-        except ChoirError as error:
-            return error
-        return None
+            events = self.rules.apply(fork, step)
+        except ChoirError as caught:
+            error = caught.with_traceback(None)  # kept: without the traceback, no cycle through these frames
+        self.attempt = Attempt(step, state, fork, events, error)
+        return error
+
+    def take_attempt(self, step: Step) -> Attempt | None:
+        """The last `refusal`'s work when it was `step` (the same object) on the current state (the same object),
+        and forget it: the caller then makes `attempt.after` the state (its step applied, or refused: exactly what
+        running the rules on the state would leave, since the fork shares everything the step does not own;
+        a broken rule that writes before it refuses leaves its writes there too, for the checker to see). A
+        campaign asks `refusal` for every step it generates, then applies most of them: this runs the rules once
+        instead of twice. None (and the caller runs the rules) when the state was replaced since, or the step is
+        another; a caller that changes the state in place between the two must not ask."""
+        attempt, self.attempt = self.attempt, None
+        if attempt is None or attempt.step is not step or attempt.state is not self.state:
+            return None
+        return attempt
 
     def snapshot(self) -> dict[str, Any]:
         """The SPEC section 8 snapshot."""

@@ -85,12 +85,16 @@ class Lockstep:
         before = self.checker.before(model.state, step)
         error: ChoirError | None = None
         events = []
-        try:
-            events = model.rules.apply(model.state, step)
-        except ChoirError as caught:
-            # Kept without its traceback (only its type is read): with it, this frame, the traceback and the error
-            # make a cycle per refused step that only the garbage collector frees, about 1 us a step.
-            error = caught.with_traceback(None)
+        attempt = model.take_attempt(step)  # the generator asked `Model.refusal` whether to attack this step
+        if attempt is not None:
+            model.state, events, error = attempt.after, attempt.events, attempt.error
+        else:
+            try:
+                events = model.rules.apply(model.state, step)
+            except ChoirError as caught:
+                # Kept without its traceback (only its type is read): with it, this frame, the traceback and the
+                # error make a cycle per refused step that only the garbage collector frees, about 1 us a step.
+                error = caught.with_traceback(None)
         name = error.name if error is not None else None
         self.coverage.record(step.op, name, events)
         violations = self.checker.after(model.state, step, before, error, events)
