@@ -55,14 +55,21 @@ class Layouts:
             for name, discriminator in coder.account_discriminators.items()
         }
 
-    def _compile(self, fields: list[dict[str, Any]]) -> tuple[struct.Struct, list[tuple[str, int, int, Convert]]]:
-        fmt, plan, at = "<", [], 0
+    def _compile(
+        self, fields: list[dict[str, Any]]
+    ) -> tuple[struct.Struct, list[tuple[str, int]], list[tuple[str, int, int, Convert]]]:
+        """The type's `struct`, its fields taken as one item of the tuple as they are (name, index), and the others
+        (name, start, stop, how their value is made): `read` takes the first kind in one comprehension."""
+        fmt, plain, converted, at = "<", [], [], 0
         for item in fields:
             part, count, convert = self._field(item["type"])
             fmt += part
-            plan.append((item["name"], at, at + count, convert))
+            if convert is None:
+                plain.append((item["name"], at))
+            else:
+                converted.append((item["name"], at, at + count, convert))
             at += count
-        return struct.Struct(fmt), plan
+        return struct.Struct(fmt), plain, converted
 
     def _field(self, idl_type: Any) -> tuple[str, int, Convert]:
         """A field's `struct` format, how many items of the tuple it takes and how its value is made of them."""
@@ -108,14 +115,14 @@ class Layouts:
         layout = self._layouts.get(bytes(data[:8]))
         if layout is None:
             return None
-        kind, packer, plan = layout
+        kind, packer, plain, converted = layout
         try:
             items = packer.unpack_from(data, 8)
         except struct.error:
             raise CoderError("buffer too short") from None
-        value = {}
-        for field, start, stop, convert in plan:
-            value[field] = items[start] if convert is None else convert(items[start:stop])
+        value = {field: items[at] for field, at in plain}
+        for field, start, stop, convert in converted:
+            value[field] = convert(items[start:stop])
         return kind, value
 
 
