@@ -32,7 +32,7 @@ from reference_backend.ws import WsSettings, hub_of
 
 if TYPE_CHECKING:
     from reference_backend.chain import Chain
-    from reference_backend.workers import WriterHost
+    from reference_backend.workers import Spawned, WriterHost
 
 log = logging.getLogger("reference_backend")
 
@@ -83,7 +83,12 @@ def serve(
         raise ValueError(f"unknown chain {chain!r}: litesvm, or a function making a Chain")
     factory: Callable[[Backend], Chain] | None = litesvm_chain if isinstance(chain, str) else chain
     sys.setswitchinterval(SWITCH_INTERVAL)
-    backend = Backend(config).start()
+    spawned = _spawn(workers)  # their imports overlap the writer's start
+    try:
+        backend = Backend(config).start()
+    except BaseException:
+        _end(spawned)
+        raise
     made: Chain | None = None
     try:
         if factory is not None:
@@ -92,16 +97,31 @@ def serve(
         if workers > 1:
             from reference_backend.workers import serve_workers
 
-            serve_workers(backend, workers, host, port, log_level, ws)
+            serve_workers(backend, workers, host, port, log_level, ws, spawned)
             return
         if ws is not None:
             hub_of(backend).settings = ws
         server = uvicorn.Server(uvicorn_config(create_app(backend), host, port, log_level))
         server.run()
     finally:
+        _end(spawned)  # those that never got their start frame (a chain that could not start)
         backend.close()
         if made is not None:
             made.close()
+
+
+def _spawn(workers: int) -> list[Spawned]:
+    if workers < 2:
+        return []
+    from reference_backend.workers import spawn
+
+    return [spawn() for _ in range(workers)]
+
+
+def _end(spawned: list[Spawned]) -> None:
+    for worker in spawned:
+        worker.sock.close()  # a worker still waiting for its start frame exits
+        worker.process.wait(10)
 
 
 class ServerThread:

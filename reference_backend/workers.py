@@ -100,10 +100,18 @@ class WriterHost:
     docstring. `run` returns on SIGTERM or SIGINT, after the workers stopped."""
 
     def __init__(
-        self, backend: Backend, count: int, host: str, port: int, log_level: str, ws: WsSettings | None
+        self,
+        backend: Backend,
+        count: int,
+        host: str,
+        port: int,
+        log_level: str,
+        ws: WsSettings | None,
+        spawned: list[Spawned] | None = None,
     ) -> None:
         self.backend = backend
         self.count = count
+        self.spawned = list(spawned or [])
         self.host, self.port, self.log_level, self.ws = host, port, log_level, ws
         self.workers: dict[int, _Worker] = {}
         self.stopping = False
@@ -129,7 +137,8 @@ class WriterHost:
                 loop.add_signal_handler(signum, self._stop.set)
         self.backend.writer.publish_hooks.append(self._on_publish)
         try:
-            await asyncio.gather(*(self._start(index) for index in range(self.count)))
+            ready = self.spawned + [spawn() for _ in range(self.count - len(self.spawned))]
+            await asyncio.gather(*(self._start(index, ready[index]) for index in range(self.count)))
             self.started.set()
             await self._stop.wait()
         finally:
@@ -146,14 +155,11 @@ class WriterHost:
 
     # -- workers' lifecycle ----------------------------------------------------------------------------------------
 
-    async def _start(self, index: int) -> None:
-        """Start worker `index` and wait until it listens (`WorkerStartError` if it exits first)."""
-        parent, child = socket.socketpair()
-        command = [sys.executable, "-m", "reference_backend.workers", str(child.fileno())]
-        process = subprocess.Popen(command, pass_fds=[child.fileno()])
-        child.close()
+    async def _start(self, index: int, spawned: Spawned) -> None:
+        """Give worker `index` its start frame and wait until it listens (`WorkerStartError` if it exits first)."""
+        process = spawned.process
         worker = _Worker(index, process)
-        worker.link = await connect(parent, lambda frame: self._on_frame(worker, frame), worker.gone.set)
+        worker.link = await connect(spawned.sock, lambda frame: self._on_frame(worker, frame), worker.gone.set)
         # The start frame and every feed are sent from the event loop, this one first, so the worker misses no
         # commit: what it does not load from the journal, a later feed brings.
         worker.link.send(("init", self._init()))
@@ -231,7 +237,7 @@ class WriterHost:
         if not self.stopping and worker.ready.is_set():
             log.warning("worker %d exited with code %d; starting it again", worker.index, code)
             with contextlib.suppress(WorkerStartError):
-                await self._start(worker.index)
+                await self._start(worker.index, spawn())
 
     async def _stop_workers(self) -> None:
         workers = list(self.workers.values())
@@ -300,11 +306,35 @@ class WriterHost:
             self._reply(worker, frame)
 
 
+@dataclass(frozen=True, slots=True)
+class Spawned:
+    """A worker process and the writer's end of its socket, before it has its start frame."""
+
+    process: subprocess.Popen[bytes]
+    sock: socket.socket
+
+
+def spawn() -> Spawned:
+    """Start a worker process. It imports and then waits for its start frame: `choir serve` spawns its workers
+    before the writer rebuilds its state, so their start-up and the writer's overlap."""
+    parent, child = socket.socketpair()
+    process = subprocess.Popen([sys.executable, "-m", "reference_backend.workers", str(child.fileno())],
+                               pass_fds=[child.fileno()])  # fmt: skip
+    child.close()
+    return Spawned(process, parent)
+
+
 def serve_workers(
-    backend: Backend, count: int, host: str, port: int, log_level: str, ws: WsSettings | None = None
+    backend: Backend,
+    count: int,
+    host: str,
+    port: int,
+    log_level: str,
+    ws: WsSettings | None = None,
+    spawned: list[Spawned] | None = None,
 ) -> None:
-    """Serve a started backend through `count` worker processes until SIGTERM or SIGINT."""
-    run_loop(WriterHost(backend, count, host, port, log_level, ws).run())
+    """Serve a started backend through `count` worker processes (`spawned` ones first) until SIGTERM or SIGINT."""
+    run_loop(WriterHost(backend, count, host, port, log_level, ws, spawned).run())
 
 
 def run_loop(main: Coroutine[Any, Any, None]) -> None:
@@ -337,9 +367,14 @@ class Channel:
         self._loop_thread = threading.get_ident()
 
     async def open(self, sock: socket.socket) -> dict[str, Any]:
-        """Connect, and return the writer's start frame."""
+        """Connect, and return the writer's start frame (`WorkerStartError` if the writer is gone first)."""
         self.link = await connect(sock, self._on_frame, self.closed.set)
-        return await self.init
+        closed = asyncio.ensure_future(self.closed.wait())
+        await asyncio.wait({self.init, closed}, return_when=asyncio.FIRST_COMPLETED)
+        closed.cancel()
+        if not self.init.done():
+            raise WorkerStartError("the writer's process closed the socket before it started this worker")
+        return self.init.result()
 
     def follow(self, on_feed: Callable[..., None]) -> None:
         """Apply every feed with `on_feed` from now on, starting with those read since the start frame (a feed
@@ -531,7 +566,10 @@ async def run_worker(sock: socket.socket) -> None:
 def main(argv: list[str]) -> None:
     _die_with_parent()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s worker %(process)d %(levelname)s %(message)s")
-    run_loop(run_worker(socket.socket(fileno=int(argv[1]))))
+    try:
+        run_loop(run_worker(socket.socket(fileno=int(argv[1]))))
+    except WorkerStartError:  # the writer did not start: it says why, and exits
+        sys.exit(3)
 
 
 if __name__ == "__main__":
