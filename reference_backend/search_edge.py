@@ -11,6 +11,13 @@ that is killed rather than stopped replays at most that much log when it starts 
 (`Memory.Pinned`; the engine's default leaves it on disk, read page by page): every hit's `thread_id` and
 `content_hash` are read from it, and on disk the searches of a freshly started server paid for those first reads
 (p95 of the first 300 searches on 100,000 messages 2.4 to 4.0 ms, 1.4 to 1.9 ms pinned; the same once warm).
+
+The shard's search pool has one thread (`SEARCH_THREADS`): the engine's default sizes it from the CPUs it sees (8
+threads on the 2-core bench machine), hands every query to the pool and has the caller wait. Our shard is one
+segment here (100,000 messages included), so the pool bought no parallelism, only hand-offs: a search cost 180 us of
+process CPU in process against 125 to 147 us with one thread (Backend.search, 3,000 queries on 600 messages), 1.1
+against 0.9 ms at 100,000 messages, with the same latency; under the mixed load the pool's threads also competed
+with the event loop.
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ from reference_backend.search import (
 
 FLUSH_EVERY = 20_000
 """Points (messages and state changes) written between two flushes of the segments."""
+SEARCH_THREADS = 1
+"""Threads of the shard's search pool (see the module docstring)."""
 
 
 @functools.lru_cache(maxsize=4096)
@@ -81,6 +90,7 @@ class EdgeIndex:
             vectors=dense,
             sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
             payload_memory=qe.Memory.Pinned,  # see the module docstring
+            max_search_threads=SEARCH_THREADS,
         )
 
     def _open(self) -> qe.EdgeShard:
