@@ -46,6 +46,14 @@ def _send(svm: LiteSVM, payer: Keypair, ixs: list[Instruction], signers: list[Ke
     svm.expire_blockhash()
 
 
+def _create_loader_account(svm: LiteSVM, payer: Keypair, key: Pubkey, space: int) -> Instruction:
+    """CreateAccount of `space` bytes at `key`, rent-exempt, paid by `payer`, owned by the loader (a buffer, or the
+    program account)."""
+    lamports = svm.minimum_balance_for_rent_exemption(space)
+    return create_account(CreateAccountParams(from_pubkey=payer.pubkey(), to_pubkey=key, lamports=lamports,
+                                              space=space, owner=LOADER_V3))  # fmt: skip
+
+
 def programdata_address(program_id: Pubkey) -> Pubkey:
     """The loader's programdata account for `program_id`."""
     return Pubkey.find_program_address([bytes(program_id)], LOADER_V3)[0]
@@ -64,15 +72,7 @@ def deploy_upgradeable(
     authority = authority or payer
     buffer = Keypair()
     buffer_len = BUFFER_METADATA + len(image)
-    create_buffer = create_account(
-        CreateAccountParams(
-            from_pubkey=payer.pubkey(),
-            to_pubkey=buffer.pubkey(),
-            lamports=svm.minimum_balance_for_rent_exemption(buffer_len),
-            space=buffer_len,
-            owner=LOADER_V3,
-        )
-    )
+    create_buffer = _create_loader_account(svm, payer, buffer.pubkey(), buffer_len)
     init_buffer = Instruction(
         LOADER_V3,
         struct.pack("<I", 0),
@@ -87,15 +87,7 @@ def deploy_upgradeable(
             [AccountMeta(buffer.pubkey(), False, True), AccountMeta(authority.pubkey(), True, False)],
         )
         _send(svm, payer, [write], [authority])
-    create_program = create_account(
-        CreateAccountParams(
-            from_pubkey=payer.pubkey(),
-            to_pubkey=program.pubkey(),
-            lamports=svm.minimum_balance_for_rent_exemption(PROGRAM_SIZE),
-            space=PROGRAM_SIZE,
-            owner=LOADER_V3,
-        )
-    )
+    create_program = _create_loader_account(svm, payer, program.pubkey(), PROGRAM_SIZE)
     deploy = Instruction(
         LOADER_V3,
         struct.pack("<IQ", 2, len(image)),
