@@ -27,7 +27,7 @@ from solders.signature import Signature
 from solders.transaction import Transaction
 from solders.transaction_metadata import FailedTransactionMetadata, TransactionMetadata
 
-from programs.loader import SYSTEM_PROGRAM, deploy_upgradeable
+from programs.loader import SYSTEM_PROGRAM, SYSVAR_CLOCK, deploy_upgradeable
 
 PAYER_LAMPORTS = 10**17  # more than the airdrop account holds; set directly
 
@@ -163,9 +163,6 @@ def _inner(meta: TransactionMetadata, message: Message) -> list[tuple[Pubkey, by
             compiled = inner.instruction()
             out.append((keys[compiled.program_id_index], bytes(compiled.data), [keys[i] for i in compiled.accounts]))
     return out
-
-
-SYSVAR_CLOCK = Pubkey.from_string("SysvarC1ock11111111111111111111111111111111")
 
 
 class RpcTransport:
