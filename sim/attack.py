@@ -31,7 +31,7 @@ from typing import Any
 
 from sim.agents import AGENT_KINDS
 from sim.executors import Executor, InProcess, JobError
-from sim.scenario import Scenario, check_type, load_scenario, load_toml
+from sim.scenario import Scenario, check_type, load_toml, spec_head, spec_scenario
 from sim.sweep import RunSpec, check_distribution, execute_run
 
 _ATTACK_KEYS = {
@@ -71,13 +71,7 @@ class AttackSpec:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], base_dir: Path | None = None) -> AttackSpec:
-        extra = sorted(set(raw) - {"attack", "space", "fixed", "frontier", "falsify"})
-        if extra:
-            raise ValueError(f"unknown table(s) {', '.join(extra)}; known: attack, space, fixed, frontier, falsify")
-        head = dict(raw.get("attack", {}))
-        unknown = sorted(set(head) - set(_ATTACK_KEYS))
-        if unknown:
-            raise ValueError(f"unknown [attack] key(s) {', '.join(unknown)}; known: {', '.join(sorted(_ATTACK_KEYS))}")
+        head = spec_head(raw, "attack", _ATTACK_KEYS, ("attack", "space", "fixed", "frontier", "falsify"))
         values = {
             key: check_type(f"attack.{key}", head.get(key, default), default) for key, default in _ATTACK_KEYS.items()
         }
@@ -88,10 +82,7 @@ class AttackSpec:
             raise ValueError("attack.budget and attack.days must be > 0")
         if values["direction"] not in ("maximize", "minimize"):
             raise ValueError(f"attack.direction must be maximize or minimize, got {values['direction']!r}")
-        scenario_ref = values["scenario"]
-        if base_dir is not None and scenario_ref.endswith(".toml") and (base_dir / scenario_ref).exists():
-            scenario_ref = str(base_dir / scenario_ref)
-        scenario = load_scenario(scenario_ref)
+        scenario = spec_scenario(values["scenario"], base_dir)
         if values["group"] in {g.name for g in scenario.groups}:
             raise ValueError(f"attack.group {values['group']!r} is already a group of {scenario.name!r}")
         space = dict(raw.get("space", {}))

@@ -18,7 +18,7 @@ import dataclasses
 import json
 import math
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -58,6 +58,27 @@ def check_type(key: str, value: Any, like: Any) -> Any:
     if not ok:
         raise ValueError(f"{key} must be {wanted}, got {value!r}")
     return float(value) if isinstance(like, float) else value
+
+
+def spec_head(raw: Mapping[str, Any], head: str, keys: Iterable[str], tables: Sequence[str]) -> dict[str, Any]:
+    """The `[head]` table of a sweep, sensitivity or attack file, once the file holds no table but `tables` and the
+    head no key but `keys` (ValueError naming the unknown ones and the known)."""
+    extra = sorted(set(raw) - set(tables))
+    if extra:
+        raise ValueError(f"unknown table(s) {', '.join(extra)}; known: {', '.join(tables)}")
+    found = dict(raw.get(head, {}))
+    unknown = sorted(set(found) - set(keys))
+    if unknown:
+        raise ValueError(f"unknown [{head}] key(s) {', '.join(unknown)}; known: {', '.join(sorted(keys))}")
+    return found
+
+
+def spec_scenario(ref: str, base_dir: Path | None) -> Scenario:
+    """The scenario a sweep, sensitivity or attack file names: a built-in name or a path, a relative `.toml`
+    path read from the file's own folder when it is there (else as given)."""
+    if base_dir is not None and ref.endswith(".toml") and (base_dir / ref).exists():
+        ref = str(base_dir / ref)
+    return load_scenario(ref)
 
 
 def check_fields(prefix: str, values: Mapping[str, Any], cls: type) -> dict[str, Any]:

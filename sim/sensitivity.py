@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from sim.executors import Executor, InProcess, JobError
-from sim.scenario import Scenario, check_type, load_scenario, load_toml
+from sim.scenario import Scenario, check_type, load_toml, spec_head, spec_scenario
 from sim.sweep import check_distribution, simulate_summary
 
 _HEAD = {
@@ -77,17 +77,8 @@ class SensitivitySpec:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], base_dir: Path | None = None) -> SensitivitySpec:
-        extra = sorted(set(raw) - {"sensitivity", "parameters", "fixed"})
-        if extra:
-            raise ValueError(f"unknown table(s) {', '.join(extra)}; known: sensitivity, parameters, fixed")
-        head = dict(raw.get("sensitivity", {}))
-        unknown = sorted(set(head) - set(_HEAD))
-        if unknown:
-            raise ValueError(f"unknown [sensitivity] key(s) {', '.join(unknown)}; known: {', '.join(sorted(_HEAD))}")
+        head = spec_head(raw, "sensitivity", _HEAD, ("sensitivity", "parameters", "fixed"))
         v = {key: check_type(f"sensitivity.{key}", head.get(key, default), default) for key, default in _HEAD.items()}
-        scenario_ref = v["scenario"]
-        if base_dir is not None and scenario_ref.endswith(".toml") and (base_dir / scenario_ref).exists():
-            scenario_ref = str(base_dir / scenario_ref)
         parameters: dict[str, tuple[str, float, float]] = {}
         for path, spec in dict(raw.get("parameters", {})).items():
             kind, bounds = check_distribution(f"parameters {path!r}", spec, _RANGES)
@@ -97,7 +88,7 @@ class SensitivitySpec:
         if len(parameters) < 2:
             raise ValueError("[parameters] needs at least two parameters")
         spec = cls(
-            v["name"], load_scenario(scenario_ref), v["method"], v["samples"], v["seeds"], v["days"],
+            v["name"], spec_scenario(v["scenario"], base_dir), v["method"], v["samples"], v["seeds"], v["days"],
             v["sample_seed"], v["levels"], v["resamples"], tuple(v["outputs"]), parameters, dict(raw.get("fixed", {})),
         )  # fmt: skip
         spec.check()

@@ -51,7 +51,7 @@ import pandas as pd
 from sim import DEFAULT_SEEDS
 from sim.executors import Executor, JobError, make_executor
 from sim.io import write_frame, write_json
-from sim.scenario import Scenario, check_type, load_scenario, load_toml
+from sim.scenario import Scenario, check_type, load_toml, spec_head, spec_scenario
 
 _SWEEP_KEYS = {"name", "scenario", "seeds", "base_seed", "days", "mode", "samples", "sample_seed", "check"}
 _DISTRIBUTIONS = ("uniform", "loguniform", "int", "choice")
@@ -88,22 +88,13 @@ class Sweep:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], base_dir: Path | None = None) -> Sweep:
-        head = dict(raw.get("sweep", {}))
-        unknown = sorted(set(head) - _SWEEP_KEYS)
-        if unknown:
-            raise ValueError(f"unknown [sweep] key(s) {', '.join(unknown)}; known: {', '.join(sorted(_SWEEP_KEYS))}")
-        extra = sorted(set(raw) - {"sweep", "fixed", "grid", "random"})
-        if extra:
-            raise ValueError(f"unknown table(s) {', '.join(extra)}; known: sweep, fixed, grid, random")
+        head = spec_head(raw, "sweep", _SWEEP_KEYS, ("sweep", "fixed", "grid", "random"))
         scenario_ref = head.get("scenario")
         if not isinstance(scenario_ref, str):
             raise ValueError("[sweep] needs `scenario` (a built-in name or a path)")
-        if base_dir is not None and scenario_ref.endswith(".toml") and not Path(scenario_ref).is_absolute():
-            candidate = base_dir / scenario_ref
-            scenario_ref = str(candidate) if candidate.exists() else scenario_ref
         sweep = cls(
             name=check_type("sweep.name", head.get("name", "sweep"), ""),
-            scenario=load_scenario(scenario_ref),
+            scenario=spec_scenario(scenario_ref, base_dir),
             seeds=check_type("sweep.seeds", head.get("seeds", DEFAULT_SEEDS), 0),
             base_seed=check_type("sweep.base_seed", head["base_seed"], 0) if "base_seed" in head else None,
             days=check_type("sweep.days", head["days"], 0.0) if "days" in head else None,
