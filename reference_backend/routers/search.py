@@ -6,17 +6,18 @@ from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from reference_backend.auth import Principal
 from reference_backend.envelope import cached_envelope
 from reference_backend.openapi import responses
-from reference_backend.routers.deps import BackendDep, CacheDep, Signed, rate_limit
+from reference_backend.routers.deps import BackendDep, CacheDep, signer
 from reference_backend.schemas import SearchResults
 
 router = APIRouter(tags=["search"])
 
 
-@router.get("/v1/search", responses=responses(SearchResults), response_model=None, dependencies=[rate_limit("search")])
+@router.get("/v1/search", responses=responses(SearchResults), response_model=None)
 async def search(
-    principal: Signed,
+    principal: Annotated[Principal, signer("search")],
     backend: BackendDep,
     cache: CacheDep,
     q: Annotated[str, Query(min_length=1, max_length=1000, description="Free text.")],
