@@ -49,10 +49,8 @@ class Replica:
         self.witness: Witness | None = None
         self.state_lock = threading.RLock()  # held while rows apply; the hub's snapshots take it for one cut
         self.generation = 0
-        self.opened_seq = 0
-        self.failed: str | None = None
+        self.failed: str | None = None  # the facade's health reads these; the writer's process answers writes
         self.degraded: str | None = None
-        self.chain: Any = None  # the chain lives in the writer process
         self._publisher = Publisher()
         self.published: ReadState = self._publisher.publish_all(self.model, 0, 0, {})
 
@@ -63,7 +61,6 @@ class Replica:
             self.model, self.users, self.user_keys = world.model, world.users, world.keys
             self.generation = generation
             self.published = self._publisher.publish_all(self.model, world.seq, generation, world.threads_of)
-            self.opened_seq = world.seq
         log.info("replica loaded: snapshot at %d, journal at %d", world.start, world.seq)
 
     def follow(self, generation: int, seq: int, users: Iterable[UserRecord] = ()) -> None:

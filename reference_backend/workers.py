@@ -138,7 +138,7 @@ class WriterHost:
         self.backend.writer.publish_hooks.append(self._on_publish)
         try:
             ready = self.spawned + [spawn() for _ in range(self.count - len(self.spawned))]
-            await asyncio.gather(*(self._start(index, ready[index]) for index in range(self.count)))
+            await asyncio.gather(*(self._start(index, ready[index], first=True) for index in range(self.count)))
             self.started.set()
             await self._stop.wait()
         finally:
@@ -155,8 +155,10 @@ class WriterHost:
 
     # -- workers' lifecycle ----------------------------------------------------------------------------------------
 
-    async def _start(self, index: int, spawned: Spawned) -> None:
-        """Give worker `index` its start frame and wait until it listens (`WorkerStartError` if it exits first)."""
+    async def _start(self, index: int, spawned: Spawned, first: bool = False) -> None:
+        """Give worker `index` its start frame and wait until it listens. One of the `first` workers that exits
+        first stops the server (`WorkerStartError`: the port is taken, the data directory unreadable); a worker
+        started again is tried again a second later."""
         process = spawned.process
         worker = _Worker(index, process)
         worker.link = await connect(spawned.sock, lambda frame: self._on_frame(worker, frame), worker.gone.set)
@@ -170,11 +172,15 @@ class WriterHost:
         await asyncio.wait({gone, ready}, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
         ready.cancel()
         gone.cancel()
-        if not worker.ready.is_set():
-            process.kill()
-            self.failure = f"worker {index} did not start (exit code {process.wait()}); see the log above"
+        if worker.ready.is_set():
+            return
+        process.kill()
+        failure = f"worker {index} did not start (exit code {process.wait()}); see the log above"
+        if first:
+            self.failure = failure
             self._stop.set()
-            raise WorkerStartError(self.failure)
+            raise WorkerStartError(failure)
+        log.error("%s; trying again", failure)
 
     def _init(self) -> dict[str, Any]:
         backend = self.backend
@@ -236,8 +242,10 @@ class WriterHost:
         code = await asyncio.to_thread(worker.process.wait)
         if not self.stopping and worker.ready.is_set():
             log.warning("worker %d exited with code %d; starting it again", worker.index, code)
-            with contextlib.suppress(WorkerStartError):
-                await self._start(worker.index, spawn())
+            await self._start(worker.index, spawn())
+        elif not self.stopping and self.started.is_set():  # a worker started again that never served
+            await asyncio.sleep(1)
+            await self._start(worker.index, spawn())
 
     async def _stop_workers(self) -> None:
         workers = list(self.workers.values())
