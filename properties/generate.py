@@ -380,7 +380,12 @@ class StepGenerator:
         wallet = state.wallets.get(actor, 0)
         recommended = self._recommended_stake(thread)
         minimum = params.min_stake
-        stake = self._amount_near(minimum, max(minimum, min(recommended, wallet)), wallet)
+        usual = max(minimum, min(recommended, wallet))
+        voters = len(thread.co_authors)
+        if voters >= minimum:  # also a stake at the voters' count, where a share S // A turns 0 or 1 (SPEC section 4)
+            stake = self._amount_near(minimum, usual, wallet, voters)
+        else:
+            stake = self._amount_near(minimum, usual, wallet)
         privacy = PRIVACIES[index(len(PRIVACIES))]
         return SubmitSpec(actor, self._now(), thread.thread_id, content, stake, privacy)
 

@@ -38,9 +38,10 @@ class SoakResult:
     """The deadline came before `total_steps` were run."""
 
 
-def swarm(source: RandomSource) -> tuple[str, ...]:
-    """A random subset of operations for one run (swarm testing), bootstrap operations always included."""
-    optional = [op for op in OPS if op not in ("fund", "create_thread") and source.index(4) != 0]
+def swarm(source: RandomSource, needed: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """A random subset of operations for one run (swarm testing), bootstrap operations and `needed` always included
+    (each optional operation's draw is made either way, so `needed` changes no other draw)."""
+    optional = [op for op in OPS if op not in ("fund", "create_thread") and (source.index(4) != 0 or op in needed)]
     return ("fund", "create_thread", *optional) if optional else OPS
 
 
@@ -128,7 +129,7 @@ class _World:
         is drawn from, with the generator's source)."""
         seed, params, factory_for = self.seed, self.params, self.factory_for
         source = RandomSource(seed * 1_000_003 + run)
-        ops = swarm(source)
+        ops = swarm(source, () if factory_for is None else variation.run_ops(params, seed, run))
         run_params = params if factory_for is None else variation.run_params(params, seed, run)
         start = GENESIS if factory_for is None else variation.run_start(params, seed, run)
         factory = self.driver_factory if run_params is params else factory_for(run_params)  # type: ignore[misc]

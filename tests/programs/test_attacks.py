@@ -169,7 +169,8 @@ CAUGHT_BY = {
     "utf8_stops_at_ascii": ATTACKER_ONLY,  # only `invalid_utf8`'s `ascii_first` id tells
     "thread_id_len_not_stored": STORED,
     "settle_checks_first_wallet": ATTACKER_ONLY,  # `settlement_wallets`: our client passes the right wallets
-    "cooldown_end_overflows": STORED,  # a generated divest inside the cooldown accepted
+    # A generated divest inside the cooldown accepted, or `repeated_instruction`'s second divest (CooldownActive's).
+    "cooldown_end_overflows": LETS_THROUGH,
 }
 """Bug -> the properties that may catch it first. Which one does depends on the draw order of the attack mix, so an
 exact label moved with every change to the mix; a set names every property that can see the bug and no other (a
@@ -182,15 +183,24 @@ def test_every_access_bug_says_what_may_catch_it() -> None:
     assert set(CAUGHT_BY) == set(ACCESS_BUGS)
 
 
-@pytest.mark.parametrize("bug", sorted(CAUGHT_BY))
-def test_default_campaign_catches_access_bug(bug: str, access_bug_images: dict[str, bytes]) -> None:
+RARE_CONDITION = ("cooldown_end_overflows", "settle_checks_first_wallet", "settle_small_stakes")
+"""Bugs that only a rare condition shows: a varied run's bound (a cooldown past i64, shares of one base unit), a
+vote settling a spec of several voters with a later wallet substituted. Each once survived the default soak at some
+of the seeds below (`choir check --seed`), so they are proved at those too."""
+OTHER_SEEDS = (2, 3, 7, 9, 11)
+
+
+@pytest.mark.parametrize(
+    ("bug", "seed"), [*((bug, 0) for bug in sorted(CAUGHT_BY)), *((b, s) for b in RARE_CONDITION for s in OTHER_SEEDS)]
+)
+def test_default_campaign_catches_access_bug(bug: str, seed: int, access_bug_images: dict[str, bytes]) -> None:
     """The default campaign's first phase (its seeded soak, which runs before Hypothesis, varying the parameters
     run by run) catches the bug: a violated property among those that can see it (`CAUGHT_BY`), or (`error`) a
     genesis the program refuses."""
     image = access_bug_images[bug]
     steps = profile_settings("program", "ci")["soak"]
     try:
-        result = soak(steps, 0, Params(), "seeds", lambda: ProgramDriver(image=image),
+        result = soak(steps, seed, Params(), "seeds", lambda: ProgramDriver(image=image),
                       factory_for=lambda params: lambda: ProgramDriver(params, image=image))  # fmt: skip
     except DriverError:
         assert "error" in CAUGHT_BY[bug]
