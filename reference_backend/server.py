@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -27,6 +28,7 @@ import uvicorn
 from reference_backend.app import create_app
 from reference_backend.clock import Clock
 from reference_backend.config import BackendConfig
+from reference_backend.ports import bound_line, listen
 from reference_backend.service import Backend
 from reference_backend.ws import WsSettings, hub_of
 
@@ -35,6 +37,9 @@ if TYPE_CHECKING:
     from reference_backend.workers import Spawned, WriterHost
 
 log = logging.getLogger("reference_backend")
+
+BOUND = re.compile(re.escape(bound_line("HOST", 0)).replace("HOST", r"\S+").replace(":0", r":(\d+)"))
+"""The line `choir serve` prints once it holds its port, with the port as group 1."""
 
 SWITCH_INTERVAL = 0.0005
 """Seconds a thread waiting for the GIL waits before it asks the running one to let go (CPython's default is 0.005).
@@ -83,11 +88,13 @@ def serve(
         raise ValueError(f"unknown chain {chain!r}: litesvm, or a function making a Chain")
     factory: Callable[[Backend], Chain] | None = litesvm_chain if isinstance(chain, str) else chain
     sys.setswitchinterval(SWITCH_INTERVAL)
-    spawned = _spawn(workers)  # their imports overlap the writer's start
+    sockets = listen(host, port, workers)  # `PortInUse` before anything starts (`reference_backend.ports`)
+    print(bound_line(host, sockets[0].getsockname()[1]), file=sys.stderr, flush=True)
+    spawned = _spawn(sockets) if workers > 1 else []  # their imports overlap the writer's start
     try:
         backend = Backend(config).start()
     except BaseException:
-        _end(spawned)
+        _end(spawned, sockets)
         raise
     made: Chain | None = None
     try:
@@ -97,31 +104,31 @@ def serve(
         if workers > 1:
             from reference_backend.workers import serve_workers
 
-            serve_workers(backend, workers, host, port, log_level, ws, spawned)
+            serve_workers(backend, sockets, log_level, ws, spawned)
             return
         if ws is not None:
             hub_of(backend).settings = ws
         server = uvicorn.Server(uvicorn_config(create_app(backend), host, port, log_level))
-        server.run()
+        server.run(sockets=sockets)
     finally:
-        _end(spawned)  # those that never got their start frame (a chain that could not start)
+        _end(spawned, sockets)  # workers that never got their start frame (a chain that could not start)
         backend.close()
         if made is not None:
             made.close()
 
 
-def _spawn(workers: int) -> list[Spawned]:
-    if workers < 2:
-        return []
+def _spawn(sockets: list[socket.socket]) -> list[Spawned]:
     from reference_backend.workers import spawn
 
-    return [spawn() for _ in range(workers)]
+    return [spawn(listener) for listener in sockets]
 
 
-def _end(spawned: list[Spawned]) -> None:
+def _end(spawned: list[Spawned], sockets: list[socket.socket]) -> None:
     for worker in spawned:
         worker.sock.close()  # a worker still waiting for its start frame exits
         worker.process.wait(10)
+    for listener in sockets:
+        listener.close()
 
 
 class ServerThread:
@@ -132,12 +139,18 @@ class ServerThread:
     The test keeps a handle on `backend` (and its clock) for white-box checks."""
 
     def __init__(
-        self, config: BackendConfig, clock: Clock | None = None, host: str = "127.0.0.1", workers: int = 1
+        self,
+        config: BackendConfig,
+        clock: Clock | None = None,
+        host: str = "127.0.0.1",
+        workers: int = 1,
+        port: int = 0,
     ) -> None:
         self.config = config
         self.backend = Backend(config, clock=clock)
         self.host = host
-        self.port = free_port(host)
+        self.sockets = listen(host, port, workers)  # held from here: no other server can take the port meanwhile
+        self.port = int(self.sockets[0].getsockname()[1])
         self.url = f"http://{host}:{self.port}"
         self.workers = workers
         self._server: uvicorn.Server | None = None
@@ -150,7 +163,8 @@ class ServerThread:
             return self._start_workers()
         self._server = uvicorn.Server(uvicorn_config(create_app(self.backend), self.host, self.port))
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        self._thread = threading.Thread(target=self._server.run, name="uvicorn", daemon=True)
+        server = self._server
+        self._thread = threading.Thread(target=lambda: server.run(sockets=self.sockets), name="uvicorn", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 20
         while not self._server.started:
@@ -162,7 +176,7 @@ class ServerThread:
     def _start_workers(self) -> ServerThread:
         from reference_backend.workers import WriterHost
 
-        host = self._host = WriterHost(self.backend, self.workers, self.host, self.port, "warning", None)
+        host = self._host = WriterHost(self.backend, self.sockets, "warning", None)
         self._thread = threading.Thread(target=asyncio.run, args=(host.run(),), name="choir-writer-host", daemon=True)
         self._thread.start()
         while not host.started.wait(0.05):
@@ -177,6 +191,8 @@ class ServerThread:
         if self._host is not None and self._thread is not None:
             self._host.stop()
             self._thread.join(30)
+        for listener in self.sockets:
+            listener.close()
         self.backend.close()
 
     def __enter__(self) -> ServerThread:
@@ -199,17 +215,19 @@ class ServerProcess:
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.server.log"
 
     def start(self, timeout: float = 30.0, port: int | None = None) -> ServerProcess:
-        """Start on `port` (a free one by default) and wait until `/v1/health` answers."""
+        """Start on `port` (by default one the server asks the kernel for, read from its log: no race with another
+        program for a port probed free) and wait until `/v1/health` answers."""
         import httpx  # here, not at the top: `choir serve` imports this module and never polls
 
-        self.port = port or free_port(self.host)
-        self.url = f"http://{self.host}:{self.port}"
+        self.port = port or 0
+        self.url = ""
         command = [
             sys.executable, "-m", "choir.cli", "serve", "--host", self.host, "--port", str(self.port),
             "--data", str(self.data_dir), "--log-level", "warning", *self.extra_args,
         ]  # fmt: skip
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         log_file = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed when it exits
+        logged = log_file.tell()  # this start's lines come after
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         # A session of its own, so a crash (`kill`) takes its HTTP workers (`--workers`) down at the same moment.
         self.process = subprocess.Popen(
@@ -220,12 +238,25 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the server exited with {self.process.returncode}; see {self.log_path}")
+            if not self.url:
+                self.port = self.port or self._bound_port(logged)
+                if not self.port:
+                    time.sleep(0.05)
+                    continue
+                self.url = f"http://{self.host}:{self.port}"
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{self.url}/v1/health", timeout=1.0).status_code == 200:
                     return self
             time.sleep(0.05)
         self.kill()
         raise RuntimeError(f"the server did not answer within {timeout} s; see {self.log_path}")
+
+    def _bound_port(self, offset: int) -> int:
+        """The port this start's server printed it holds (`reference_backend.ports.bound_line`), 0 until then."""
+        with open(self.log_path, "rb") as log_file:
+            log_file.seek(offset)
+            found = BOUND.search(log_file.read().decode("utf-8", "replace"))
+        return int(found.group(1)) if found else 0
 
     def kill(self) -> None:
         """SIGKILL to the server and its worker processes: no cleanup at all, as in a crash."""

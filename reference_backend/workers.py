@@ -7,9 +7,11 @@ so the process `choir serve` starts keeps everything that changes the world: the
 it starts N workers (`python -m reference_backend.workers FD`), each on a socketpair of its own, and answers their
 calls (`reference_backend.ipc` frames).
 
-Each worker (`run_worker`) binds the server's port with SO_REUSEPORT, so the kernel spreads connections over the
-workers with no front process to pay for; it verifies signatures, answers reads from its `Replica` of the
-writer's state (`reference_backend.replica`), and sends the writer what only the writer can decide:
+Each worker (`run_worker`) serves on a listening socket of its own that the writer's process bound for it on the
+server's port with SO_REUSEPORT (`reference_backend.ports`: after proving nobody else held the port), so the
+kernel spreads connections over the workers with no front process to pay for; it verifies signatures, answers
+reads from its `Replica` of the writer's state (`reference_backend.replica`), and sends the writer what only the
+writer can decide:
 
 * **writes** (`submit`): the writer applies and commits them; the answer carries the commit's seq;
 * **replay and rate limits** (`admit`, `limit`): a nonce is remembered and a request counted in the writer's
@@ -102,17 +104,17 @@ class WriterHost:
     def __init__(
         self,
         backend: Backend,
-        count: int,
-        host: str,
-        port: int,
+        sockets: list[socket.socket],
         log_level: str,
         ws: WsSettings | None,
         spawned: list[Spawned] | None = None,
     ) -> None:
         self.backend = backend
-        self.count = count
+        self.sockets = sockets  # worker i serves on sockets[i] (one started again after a crash too)
+        self.count = len(sockets)
         self.spawned = list(spawned or [])
-        self.host, self.port, self.log_level, self.ws = host, port, log_level, ws
+        self.host, self.port = sockets[0].getsockname()[:2]
+        self.log_level, self.ws = log_level, ws
         self.workers: dict[int, _Worker] = {}
         self.stopping = False
         self.failure: str | None = None
@@ -137,7 +139,7 @@ class WriterHost:
                 loop.add_signal_handler(signum, self._stop.set)
         self.backend.writer.publish_hooks.append(self._on_publish)
         try:
-            ready = self.spawned + [spawn() for _ in range(self.count - len(self.spawned))]
+            ready = self.spawned + [spawn(listener) for listener in self.sockets[len(self.spawned) :]]
             await asyncio.gather(*(self._start(index, ready[index], first=True) for index in range(self.count)))
             self.started.set()
             await self._stop.wait()
@@ -242,10 +244,10 @@ class WriterHost:
         code = await asyncio.to_thread(worker.process.wait)
         if not self.stopping and worker.ready.is_set():
             log.warning("worker %d exited with code %d; starting it again", worker.index, code)
-            await self._start(worker.index, spawn())
+            await self._start(worker.index, spawn(self.sockets[worker.index]))
         elif not self.stopping and self.started.is_set():  # a worker started again that never served
             await asyncio.sleep(1)
-            await self._start(worker.index, spawn())
+            await self._start(worker.index, spawn(self.sockets[worker.index]))
 
     async def _stop_workers(self) -> None:
         workers = list(self.workers.values())
@@ -322,27 +324,27 @@ class Spawned:
     sock: socket.socket
 
 
-def spawn() -> Spawned:
-    """Start a worker process. It imports and then waits for its start frame: `choir serve` spawns its workers
-    before the writer rebuilds its state, so their start-up and the writer's overlap."""
+def spawn(listener: socket.socket) -> Spawned:
+    """Start a worker process that will serve on `listener`. It imports and then waits for its start frame:
+    `choir serve` spawns its workers before the writer rebuilds its state, so their start-up and the writer's
+    overlap."""
     parent, child = socket.socketpair()
-    process = subprocess.Popen([sys.executable, "-m", "reference_backend.workers", str(child.fileno())],
-                               pass_fds=[child.fileno()])  # fmt: skip
+    fds = [child.fileno(), listener.fileno()]
+    process = subprocess.Popen([sys.executable, "-m", "reference_backend.workers", *map(str, fds)], pass_fds=fds)
     child.close()
     return Spawned(process, parent)
 
 
 def serve_workers(
     backend: Backend,
-    count: int,
-    host: str,
-    port: int,
+    sockets: list[socket.socket],
     log_level: str,
     ws: WsSettings | None = None,
     spawned: list[Spawned] | None = None,
 ) -> None:
-    """Serve a started backend through `count` worker processes (`spawned` ones first) until SIGTERM or SIGINT."""
-    run_loop(WriterHost(backend, count, host, port, log_level, ws, spawned).run())
+    """Serve a started backend through one worker process per listening socket (`spawned` ones first) until
+    SIGTERM or SIGINT."""
+    run_loop(WriterHost(backend, sockets, log_level, ws, spawned).run())
 
 
 def run_loop(main: Coroutine[Any, Any, None]) -> None:
@@ -529,20 +531,9 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def _listener(host: str, port: int) -> socket.socket:
-    """The shared port. The protocol is named (IPPROTO_TCP), not left 0: asyncio turns Nagle's algorithm off only
-    on connections of sockets that say they are TCP, and with it on, every answer on a kept-alive connection
-    waited 40 ms for the client's delayed ACK."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    return sock
-
-
-async def run_worker(sock: socket.socket) -> None:
-    """One worker: load the replica, serve HTTP on the shared port until SIGTERM or the writer's end."""
+async def run_worker(sock: socket.socket, listener: socket.socket) -> None:
+    """One worker: load the replica, serve HTTP on `listener` (the shared port) until SIGTERM or the writer's
+    end."""
     from reference_backend.app import create_app
     from reference_backend.server import uvicorn_config
     from reference_backend.ws import hub_of
@@ -561,7 +552,7 @@ async def run_worker(sock: socket.socket) -> None:
         hub_of(backend).settings = init["ws"]
     following = asyncio.create_task(channel.closed.wait())
     server = uvicorn.Server(uvicorn_config(app, init["host"], init["port"], init["log_level"]))
-    serving = asyncio.create_task(server.serve(sockets=[_listener(init["host"], init["port"])]))
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
     while not server.started and not serving.done():
         await asyncio.sleep(0.01)
     channel.send(("ready",))
@@ -575,7 +566,7 @@ def main(argv: list[str]) -> None:
     _die_with_parent()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s worker %(process)d %(levelname)s %(message)s")
     try:
-        run_loop(run_worker(socket.socket(fileno=int(argv[1]))))
+        run_loop(run_worker(socket.socket(fileno=int(argv[1])), socket.socket(fileno=int(argv[2]))))
     except WorkerStartError:  # the writer did not start: it says why, and exits
         sys.exit(3)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ from choir_model import CHOIR
 from loadtest.run import run_load
 from reference_backend.auth import dev_keypair, sign_headers
 from reference_backend.client import ChoirClient
+from reference_backend.journal import JOURNAL_FILE
 from reference_backend.schemas import Snapshot
 from reference_backend.server import ServerProcess
 from tests.backend.conftest import AUTHORITIES
@@ -162,6 +165,18 @@ def test_a_worker_crash_loses_no_committed_write_and_the_worker_comes_back(serve
     after = alice.submit_message("crash", "written after the crash", "thread_only")
     assert after.seq > written.seq
     alice.close()
+
+
+@pytest.mark.parametrize("second", [WORKERS, WORKERS[2:]], ids=["workers", "one process"])
+def test_a_second_server_on_the_port_is_refused(served: ServerProcess, tmp_path: Path, second: list[str]) -> None:
+    """SO_REUSEPORT would let any process of this user join the workers' port; a second `choir serve` on it (with
+    workers or without) exits 2 before it starts, and the first keeps serving its own state."""
+    command = [sys.executable, "-m", "choir.cli", "serve", "--port", str(served.port), "--data", str(tmp_path), *second]
+    refused = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2, refused.stderr
+    assert f"cannot listen on 127.0.0.1:{served.port}" in " ".join(refused.stderr.split())
+    assert not (tmp_path / JOURNAL_FILE).exists()  # refused before the journal was opened
+    assert answers(served)
 
 
 def test_a_restart_rebuilds_exactly_the_state_the_workers_served(served: ServerProcess) -> None:

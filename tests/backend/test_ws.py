@@ -206,8 +206,7 @@ def test_client_backs_off_and_resyncs_across_a_server_restart(tmp_path: Path) ->
         await asyncio.to_thread(server.stop)
         await client.wait_for(lambda c: len(waits) == 2)
         clock.set(clock.now() + 1)  # a restarted server accepts only requests signed after its replay floor
-        again = ServerThread(config, clock=clock)
-        again.port, again.url = port, f"http://127.0.0.1:{port}"
+        again = ServerThread(config, clock=clock, port=port)
         await asyncio.to_thread(again.start)
         server = again
         await asyncio.to_thread(
