@@ -25,16 +25,15 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
-from reference_backend.app import create_app
 from reference_backend.clock import Clock
 from reference_backend.config import BackendConfig
 from reference_backend.ports import bound_line, listen
 from reference_backend.service import Backend
-from reference_backend.ws import WsSettings, hub_of
 
 if TYPE_CHECKING:
     from reference_backend.chain import Chain
     from reference_backend.workers import Spawned, WriterHost
+    from reference_backend.ws import WsSettings
 
 log = logging.getLogger("reference_backend")
 
@@ -106,6 +105,9 @@ def serve(
 
             serve_workers(backend, sockets, log_level, ws, spawned)
             return
+        from reference_backend.app import create_app  # here: the writer's process of `--workers` serves no HTTP
+        from reference_backend.ws import hub_of
+
         if ws is not None:
             hub_of(backend).settings = ws
         server = uvicorn.Server(uvicorn_config(create_app(backend), host, port, log_level))
@@ -161,6 +163,8 @@ class ServerThread:
         self.backend.start()
         if self.workers > 1:
             return self._start_workers()
+        from reference_backend.app import create_app
+
         self._server = uvicorn.Server(uvicorn_config(create_app(self.backend), self.host, self.port))
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         server = self._server
