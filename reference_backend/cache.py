@@ -253,14 +253,14 @@ class ResponseCache:
     def wallet_key(user: str) -> tuple[Hashable, tuple[str, ...]]:
         return user, (user_tag(user),)
 
-    def search(self, viewer: str, query: str, limit: int, within: str | None = None) -> Cached:
+    async def search(self, viewer: str, query: str, limit: int, within: str | None = None) -> Cached:
         """Search results are valid as of the index position they report (`indexed_seq`), not the journal's."""
         key, tags = self.search_key(viewer, query, limit, within)
         found = self.lookup(SEARCH, key)
         if found is not None:
             return found
         generation = self.backend.generation
-        result = self.backend.search(viewer, query, limit, within)
+        result = await self.backend.search_async(viewer, query, limit, within)
         return self.store(SEARCH, key, tags, Ticket(result.indexed_seq, generation), result)
 
     def report(self) -> CacheReport:

@@ -319,6 +319,12 @@ class Backend:
         draft = views.thread_draft(self.published.model, viewer, premium, thread_id)
         return views.thread_view(draft, self.texts(draft.hashes), self.summarizer)
 
+    async def search_async(self, viewer: str, query: str, limit: int, within: str | None = None) -> SearchResults:
+        """`search` from the event loop: on it when `searches_inline`, else on a thread."""
+        if self.searches_inline:
+            return self.search(viewer, query, limit, within)
+        return await asyncio.to_thread(self.search, viewer, query, limit, within)
+
     def search(self, viewer: str, query: str, limit: int, within: str | None = None) -> SearchResults:
         """Messages `viewer` may search (`choir_model.privacy.can_search`) ranked by relevance to `query`: the
         engine filters on the payload the indexer derived from `can_search`; each hit is checked again on the live

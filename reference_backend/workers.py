@@ -506,7 +506,13 @@ class WorkerBackend(Backend):
         return int(self.channel.call_blocking("clock", now))
 
     def search(self, viewer: str, query: str, limit: int, within: str | None = None) -> SearchResults:
-        found: SearchResults = self.channel.call_blocking("search", viewer, query, limit, within)
+        return self._searched(self.channel.call_blocking("search", viewer, query, limit, within))
+
+    async def search_async(self, viewer: str, query: str, limit: int, within: str | None = None) -> SearchResults:
+        """One call to the writer from the event loop: no hop to a thread and back on either side of it."""
+        return self._searched(await self.channel.call("search", viewer, query, limit, within))
+
+    def _searched(self, found: SearchResults) -> SearchResults:
         self._indexed = max(self._indexed, found.indexed_seq)
         return found
 

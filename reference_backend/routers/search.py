@@ -3,7 +3,6 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from reference_backend.auth import Principal
@@ -25,8 +24,5 @@ async def search(
     thread_id: Annotated[str | None, Query(description="Search inside one thread only.")] = None,
 ) -> Response:
     """Messages the signer may search, most similar first; nothing else is returned or counted."""
-    if backend.searches_inline:
-        found = cache.search(principal.user, q, limit, thread_id)
-    else:  # network I/O, a model's embedding or a wait for the index: off the event loop
-        found = await run_in_threadpool(cache.search, principal.user, q, limit, thread_id)
+    found = await cache.search(principal.user, q, limit, thread_id)  # `Backend.search_async`: off the loop if slow
     return cached_envelope(backend, found)

@@ -10,6 +10,7 @@ report."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,7 +147,7 @@ def test_no_response_is_staler_than_the_state_it_claims(rig: Rig, actions: list[
             assert got.value == backend.wallet(act[1]), "a cached wallet is staler than it claims"
         elif kind == "search":
             assert backend.wait_indexed(backend.journal_seq, 10)
-            got = cache.search(act[1], act[2], 10, act[3])
+            got = asyncio.run(cache.search(act[1], act[2], 10, act[3]))
             assert got.as_of <= backend.journal_seq
             fresh = backend.search(act[1], act[2], 10, act[3])
             assert got.value.results == fresh.results, "cached search results are staler than they claim"
@@ -184,10 +185,10 @@ def test_ttls_and_invalidation_on_the_manual_clock(tmp_path: Path) -> None:
         clock.advance(24 * 60 * 60)
         assert wallet() is False
         assert backend.wait_indexed(backend.journal_seq, 10)
-        search = [cache.search("bob", "hello", 5).hit for _ in range(2)]
+        search = [asyncio.run(cache.search("bob", "hello", 5)).hit for _ in range(2)]
         assert search == [False, True]
         clock.advance(60 * 60)
-        assert cache.search("bob", "hello", 5).hit is False
+        assert asyncio.run(cache.search("bob", "hello", 5)).hit is False
         report = cache.report()
         assert report.hits[THREAD_STATE] >= 2 and report.hits[SEARCH] == 1 and report.expired >= 3
         assert 0 < report.hit_ratio < 1
