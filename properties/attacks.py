@@ -64,6 +64,10 @@ or account count, each argument's domain, a SPEC guard that depends on the state
 and existence of its wallets), so each is tried on each operation, not just one."""
 RARE = ("absent_wallet", "settlement_wallets", "later_wallet", "fund_cosigners", "noncanonical_bump",
         "wrong_cpi_program", "impostor_signer", "invalid_utf8", "prefunded", "initialize")  # fmt: skip
+OWN_INSTRUCTION = ("initialize", "open_member")
+"""Kinds that send an instruction of their own (a genesis, a member's wallet) instead of their base step's: which of
+their choices a world has tried is counted per kind, not per operation, since the base step's operation changes
+nothing of what they test."""
 IMPOSTOR = "mallory"  # a name the generator never funds: never a co-author, voter or authority
 SPONSOR = "sponsor"  # another payer than the transport's: the fee payer always signs and is writable
 
@@ -362,7 +366,18 @@ def base_is_valid(model: Model, attack: Attack) -> bool:
     return attack.kind == "invalid_utf8" and _valid_but_for_its_id(model, attack.base)
 
 
-def mix_attack(model: Model, source: Source, step: Step, tried: Counter[tuple[str, ...]]) -> Step:
+SHARES = 8
+"""Runs of a soak take turns at going first through a kind's choices: run r first draws among the choices whose
+position in the kind's list is r modulo `SHARES`, then among all of them (`mix_attack`'s `share`). A run makes about
+ten attacks of a kind with many choices, such as `initialize`'s 37 corrupt geneses, so without turns each run drew
+ten of them at random, and one a bug needs was missed by every run of a 10-run soak at about one seed in twenty;
+with turns, any eight consecutive runs try every choice first at least once. A constant, not the soak's run count,
+so that a soak split into pieces of whole runs stays the same soak."""
+
+
+def mix_attack(
+    model: Model, source: Source, step: Step, tried: Counter[tuple[str, ...]], share: int | None = None
+) -> Step:
     """`step`, or an attack on it when it is valid now (the model says so): one time in `ATTACK_ONE_IN`, and one
     time in two when a kind this world has not tried yet on this operation applies (that kind, then: each
     instruction has checks of its own, its account count and its data's parser among them, so a kind tried on one
@@ -371,7 +386,9 @@ def mix_attack(model: Model, source: Source, step: Step, tried: Counter[tuple[st
     attacked with so far (and is updated), by kind, by (kind, operation) and by (kind, operation, choice): half of
     the attacks go to a kind tried least on this operation among those that apply, so a kind that only some steps
     allow is not crowded out by the kinds that apply to every step; of the rest, attacks that only a rare step
-    allows get half of that step's attacks. The choice is one tried least with this kind on this operation."""
+    allows get half of that step's attacks. The choice is one tried least with this kind on this operation (on any,
+    for the kinds of `OWN_INSTRUCTION`), one of the world's `share` of the choices (`SHARES`) while any of those is
+    among them."""
     roll = source.index(ATTACK_ONE_IN) == ATTACK_ONE_IN - 1
     op = step.op
     if not roll:
@@ -396,11 +413,15 @@ def mix_attack(model: Model, source: Source, step: Step, tried: Counter[tuple[st
             kind, choices = untried[source.index(len(untried))]
         else:
             kind, choices = _pick_kind(applicable, source, tried, op)
-    fewest = min(tried[(kind, op, arg)] for arg in choices)
-    arg = source_pick(source, [arg for arg in choices if tried[(kind, op, arg)] == fewest])
+    at = "*" if kind in OWN_INSTRUCTION else op
+    fewest = min(tried[(kind, at, arg)] for arg in choices)
+    least = [arg for arg in choices if tried[(kind, at, arg)] == fewest]
+    if share is not None:
+        least = [arg for i, arg in enumerate(choices) if i % SHARES == share and arg in least] or least
+    arg = source_pick(source, least)
     tried[(kind,)] += 1
     tried[(kind, op)] += 1
-    tried[(kind, op, arg)] += 1
+    tried[(kind, at, arg)] += 1
     return Attack.of(kind, arg, step)
 
 

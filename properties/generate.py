@@ -138,12 +138,19 @@ class StepGenerator:
     function of balance and co-author count)."""
 
     def __init__(
-        self, model: Model, source: Source, invalid_one_in: int = 8, attacks: bool = False, genesis: int = GENESIS
+        self,
+        model: Model,
+        source: Source,
+        invalid_one_in: int = 8,
+        attacks: bool = False,
+        genesis: int = GENESIS,
+        share: int | None = None,
     ) -> None:
         self.model = model
         self.genesis = genesis  # the time the world's first step is drawn from (`properties.variation.run_start`)
         self.attacks = attacks
         self.attacked: Counter[tuple[str, ...]] = Counter()  # this world's attacks (`mix_attack` balances them)
+        self.share = share  # which of a kind's choices this world tries first (`properties.attacks.SHARES`)
         self.source = source
         self.invalid_one_in = invalid_one_in
         self.hashes_used = 0
@@ -300,7 +307,7 @@ class StepGenerator:
         step = self._builders[op]()
         if op in ADDRESSING:
             self._addressed = (step.thread, step.hash)  # type: ignore[attr-defined]
-        return mix_attack(self.model, self.source, step, self.attacked) if self.attacks else step
+        return mix_attack(self.model, self.source, step, self.attacked, self.share) if self.attacks else step
 
     def fund(self) -> Step:
         index, invalid_one_in, invalid_at = self._index, self._invalid_one_in, self._invalid_at

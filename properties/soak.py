@@ -18,7 +18,7 @@ from choir_model import ChoirError, Params
 from choir_model.events import Event
 from choir_model.ops import Rules
 from properties import variation
-from properties.attacks import accepts_attacks
+from properties.attacks import SHARES, accepts_attacks
 from properties.coverage import Coverage
 from properties.driver import Driver
 from properties.generate import GENESIS, OPS, RandomSource, StepGenerator
@@ -135,7 +135,9 @@ class _World:
         factory = self.driver_factory if run_params is params else factory_for(run_params)  # type: ignore[misc]
         driver = factory() if factory else None
         lockstep = Lockstep(run_params, self.policy, driver, coverage=coverage, rules=self.rules, formula=self.formula)
-        generator = StepGenerator(lockstep.model, source, attacks=accepts_attacks(driver), genesis=start)
+        generator = StepGenerator(
+            lockstep.model, source, attacks=accepts_attacks(driver), genesis=start, share=run % SHARES
+        )
         return lockstep, generator, ops
 
 
