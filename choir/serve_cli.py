@@ -18,7 +18,9 @@ CHAINS = ("litesvm", "rpc", "none")
 
 def serve(
     host: Annotated[str, typer.Option("--host", help="Interface to bind (loopback by default).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="TCP port (0: a free one, printed on stderr).")
+    ] = 8000,
     data: Annotated[
         Path, typer.Option("--data", help="Data directory: journal (SQLite WAL) and the embedded search index.")
     ] = Path("choir-data"),

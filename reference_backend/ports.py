@@ -7,21 +7,22 @@ servers with two data directories (a client's write on one, its next read on the
 bound exclusively (a socket without SO_REUSEPORT, which the kernel refuses while any socket holds the port, and
 which a later exclusive check of another server is refused by); only then are the N shared sockets bound, in the
 server's own process, which hands one to each worker (`reference_backend.workers`) and keeps it for the worker it
-starts again after a crash. A port in use is found before anything is rebuilt or changed (`PortInUse`: `choir
+starts again after a crash. A port in use is found before anything is rebuilt or changed (`CannotListen`: `choir
 serve` exits 2), in one process as with workers. Port 0 asks the kernel for a free port; `choir serve` prints the
 one it got (`bound_line`), so a caller never races another program for a port it only probed.
 """
 
 from __future__ import annotations
 
+import errno
 import socket
 
 BACKLOG = 2048
 """Pending connections the kernel queues per listening socket (uvicorn's default)."""
 
 
-class PortInUse(ValueError):
-    """The address is held by another socket (another server, or any program)."""
+class CannotListen(ValueError):
+    """The address is held by another socket (another server, or any program), or is not one of this machine's."""
 
 
 def tcp_socket(host: str) -> socket.socket:
@@ -35,15 +36,16 @@ def tcp_socket(host: str) -> socket.socket:
 
 
 def listen(host: str, port: int, count: int = 1) -> list[socket.socket]:
-    """`count` listening sockets on `host:port` (port 0: one the kernel chooses), or `PortInUse`. One socket holds
+    """`count` listening sockets on `host:port` (port 0: one the kernel chooses), or `CannotListen`. One socket holds
     the port exclusively; more share it through SO_REUSEPORT, after an exclusive bind proved nobody held it."""
     exclusive = tcp_socket(host)
     try:
         exclusive.bind((host, port))
     except OSError as error:
         exclusive.close()
-        raise PortInUse(f"cannot listen on {host}:{port}: {error.strerror}; stop the server holding it or choose "
-                        "another --port") from None  # fmt: skip
+        taken = error.errno == errno.EADDRINUSE
+        hint = "stop the server holding it or choose another --port" if taken else "check --host and --port"
+        raise CannotListen(f"cannot listen on {host}:{port}: {error.strerror}; {hint}") from None
     if count == 1:
         exclusive.listen(BACKLOG)
         return [exclusive]
@@ -60,7 +62,7 @@ def listen(host: str, port: int, count: int = 1) -> list[socket.socket]:
     except OSError as error:  # taken in the instant between the two binds
         for sock in shared:
             sock.close()
-        raise PortInUse(f"cannot listen on {host}:{port}: {error.strerror}") from None
+        raise CannotListen(f"cannot listen on {host}:{port}: {error.strerror}") from None
     return shared
 
 

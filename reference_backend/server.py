@@ -87,7 +87,7 @@ def serve(
         raise ValueError(f"unknown chain {chain!r}: litesvm, or a function making a Chain")
     factory: Callable[[Backend], Chain] | None = litesvm_chain if isinstance(chain, str) else chain
     sys.setswitchinterval(SWITCH_INTERVAL)
-    sockets = listen(host, port, workers)  # `PortInUse` before anything starts (`reference_backend.ports`)
+    sockets = listen(host, port, workers)  # `CannotListen` before anything starts (`reference_backend.ports`)
     print(bound_line(host, sockets[0].getsockname()[1]), file=sys.stderr, flush=True)
     spawned = _spawn(sockets) if workers > 1 else []  # their imports overlap the writer's start
     try:

@@ -136,6 +136,14 @@ def test_fuzzed_option_values(case: tuple[str, ...], value: str, invoke: Invoke)
     _one_line(result.err)
 
 
+@pytest.mark.parametrize("port", ["65536", "-1"])
+def test_a_port_out_of_range_is_refused_before_anything_starts(port: str, invoke: Invoke, tmp_path: Path) -> None:
+    result = invoke("serve", "--port", port, "--data", str(tmp_path / "data"), "--chain", "none")
+    assert result.code == 2, result.err
+    assert "--port" in _one_line(result.err)
+    assert not (tmp_path / "data").exists()
+
+
 def test_extras_map_covers_pyproject() -> None:
     import tomllib
 
