@@ -31,8 +31,10 @@ before (read-your-writes, monotonic reads), whichever worker serves each of its 
 WebSocket subscriptions live in the worker that accepted them; its replica replays every committed row, so its
 hub sees every event once, in journal order, with the facts read right after each row (as the writer's does).
 
-Faults: a worker that dies is started again (its in-flight requests are lost, never a committed write: commits are
-the writer's); workers die with the writer (PR_SET_PDEATHSIG, and the end of their socket).
+Faults: a worker that dies is started again on the same listening socket (its in-flight requests are lost, never a
+committed write: commits are the writer's; connections the kernel queued on its socket meanwhile wait for the new
+worker, since the writer's process holds the socket); workers die with the writer (PR_SET_PDEATHSIG, and the end of
+their socket).
 """
 
 from __future__ import annotations
