@@ -8,7 +8,7 @@ Worst cases: creation instructions vary with the PDA's bump (each extra on-curve
 one `sol_create_program_address`), so they are measured over many addresses; `submit_spec`, `request_public` and
 the settling vote grow with the number of co-authors, so they are measured at MAX_COAUTHORS (10).
 
-Run: `.venv/bin/python bench/bench_program.py [--steps N]`.
+Run: `.venv/bin/python bench/bench_program.py [--steps N] [--seeds S]`.
 """
 
 from __future__ import annotations
@@ -132,12 +132,25 @@ def measure(image: bytes) -> dict[tuple[str, str], list[int]]:
     return samples
 
 
-def throughput(image: bytes, steps: int, run_length: int = 2000) -> dict[str, float]:
+def throughput(image: bytes, steps: int, run_length: int = 2000, seeds: int = 4) -> dict[str, float]:
     """Steps per CPU second (the goals are per core, and the machine is shared), on the very same steps: the soak
     in lockstep (model, every invariant, program, the entries each step touched compared, the attack oracle, the
     whole snapshots at the end of every run) and the program alone (each world replayed on a fresh
     `ProgramDriver`, genesis included as in the soak, attack transactions sent without the oracle); plain
-    LiteSVM transfers for scale."""
+    LiteSVM transfers for scale. `steps` are split over soak seeds 1 to `seeds`: one seed's worlds weigh a step by
+    what that stream happens to build (a change of the attack stream once moved both rates by a quarter at one
+    seed and by nothing over six)."""
+    per_seed = max(1, steps // seeds)
+    lockstep_steps, lockstep_cpu, alone_steps, alone_cpu = 0, 0.0, 0, 0.0
+    for seed in range(1, seeds + 1):
+        rates = _seed_throughput(image, per_seed, run_length, seed)
+        lockstep_steps, lockstep_cpu = lockstep_steps + rates[0], lockstep_cpu + rates[1]
+        alone_steps, alone_cpu = alone_steps + rates[2], alone_cpu + rates[3]
+    return {"lockstep": lockstep_steps / lockstep_cpu, "program": alone_steps / alone_cpu, "plain": _plain_rate(image)}
+
+
+def _seed_throughput(image: bytes, steps: int, run_length: int, seed: int) -> tuple[int, float, int, float]:
+    """One seed's soak in lockstep and the same steps on the program alone: (steps, CPU s) of each."""
     from bench_properties import soak_steps
 
     from choir_model.ops import invalid_time
@@ -145,10 +158,10 @@ def throughput(image: bytes, steps: int, run_length: int = 2000) -> dict[str, fl
     from properties.soak import soak
 
     cpu = time.process_time
-    worlds = soak_steps(steps, 1, run_length, attacks=True)
+    worlds = soak_steps(steps, seed, run_length, attacks=True)
     started = cpu()
-    result = soak(steps, 1, driver_factory=lambda: ProgramDriver(image=image), run_length=run_length)
-    lockstep = result.steps / (cpu() - started)
+    result = soak(steps, seed, driver_factory=lambda: ProgramDriver(image=image), run_length=run_length)
+    lockstep_cpu = cpu() - started
     if result.failure is not None:
         raise RuntimeError(f"lockstep found a difference: {result.failure}")
 
@@ -165,8 +178,12 @@ def throughput(image: bytes, steps: int, run_length: int = 2000) -> dict[str, fl
                 instructions, signers = attack_transaction(driver, step)  # type: ignore[arg-type]
                 driver.send(instructions, signers, now=step.now)
         driver.close()
-    program_alone = sum(map(len, worlds)) / (cpu() - started)
+    return result.steps, lockstep_cpu, sum(map(len, worlds)), cpu() - started
 
+
+def _plain_rate(image: bytes) -> float:
+    """Plain LiteSVM transfers per CPU second, for scale."""
+    cpu = time.process_time
     driver = ProgramDriver(image=image)
     svm = driver.transport.svm
     payer = driver.transport.payer
@@ -178,15 +195,17 @@ def throughput(image: bytes, steps: int, run_length: int = 2000) -> dict[str, fl
         ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=to, lamports=1_000_000 + i))
         message = Message.new_with_blockhash([ix], payer.pubkey(), blockhash)
         svm.send_transaction(Transaction.populate(message, [Signature.default()]))
-    plain = count / (cpu() - started)
-    return {"lockstep": lockstep, "program": program_alone, "plain": plain}
+    return count / (cpu() - started)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Choir program compute units and lockstep throughput")
-    parser.add_argument("--steps", type=int, default=20000, help="steps for the throughput runs")
+    parser.add_argument("--steps", type=int, default=20000, help="steps for the throughput runs (over all seeds)")
+    parser.add_argument("--seeds", type=int, default=4, help="soak seeds the throughput steps are split over")
     parser.add_argument("--only-throughput", action="store_true", help="skip the compute-unit table")
     args = parser.parse_args(argv)
+    if args.steps < args.seeds or args.seeds < 1:
+        parser.error("--seeds must be at least 1 and --steps at least --seeds")
     image = default_program_image()
     worst_all: dict[str, int] = {}
     if not args.only_throughput:
@@ -215,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
                 goal = GOAL_HOT if ix in HOT else GOAL_ANY
                 mark = "ok" if worst <= goal else "OVER"
                 print(f"{ix:<18} {label:<40} {int(statistics.median(values)):>7} {worst:>7}  <{goal} {mark}")
-    rates = throughput(image, args.steps)
+    rates = throughput(image, args.steps, seeds=args.seeds)
     print()
     print(f"lockstep steps per CPU second (model + program, touched entries): {rates['lockstep']:.0f}")
     print(f"program alone on the same steps, per CPU second:                 {rates['program']:.0f}")
