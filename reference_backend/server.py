@@ -206,6 +206,20 @@ class ServerThread:
         self.stop()
 
 
+def _group_running(group: int) -> bool:
+    """Whether a process of process group `group` has not exited yet (Linux `/proc`; a zombie has: it holds no file
+    and no socket any more, whoever reaps it and whenever)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z" and int(fields[2]) == group:
+                return True
+    return False
+
+
 class ServerProcess:
     """`choir serve` as a child process on a free loopback port; `kill()` is SIGKILL (the crash test)."""
 
@@ -268,6 +282,9 @@ class ServerProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
+            deadline = time.monotonic() + 10
+            while _group_running(self.process.pid) and time.monotonic() < deadline:
+                time.sleep(0.01)  # its workers too: until they have exited they hold the port
 
     def crash_and_restart(self, timeout: float = 30.0) -> float:
         """SIGKILL, then start again on the same port and data directory, so clients find it at the same URL;
