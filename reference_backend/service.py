@@ -47,7 +47,7 @@ from reference_backend.commands import (
 from reference_backend.config import BackendConfig
 from reference_backend.content import StatisticsSummarizer, Summarizer
 from reference_backend.embedding import make_embedder
-from reference_backend.errors import ApiError
+from reference_backend.errors import ApiError, rate_limited
 from reference_backend.indexer import Facts, Indexer
 from reference_backend.journal import Journal
 from reference_backend.ratelimit import RateLimiter
@@ -252,11 +252,18 @@ class Backend:
         return self.submit(ResetCommand(request))
 
     async def verify(
-        self, headers: Mapping[str, str], method: str, target: str, body: bytes, own_key: Any = None
+        self,
+        headers: Mapping[str, str],
+        method: str,
+        target: str,
+        body: bytes,
+        own_key: Any = None,
+        route: str | None = None,
     ) -> Principal:
-        """The signer of a request (`reference_backend.auth.verify_request`, `AuthFailure` otherwise), admitted
-        (`admit`). A user unknown here is looked up once more after `caught_up`: a worker's replica may not have
-        applied a registration the writer has already answered."""
+        """The signer of a request (`reference_backend.auth.verify_request`, `AuthFailure` otherwise), admitted and
+        counted against the rate limit of `route` (`admit`; 429 `RateLimited` when it is reached). A user unknown
+        here is looked up once more after `caught_up`: a worker's replica may not have applied a registration the
+        writer has already answered."""
         now = self.now()
         try:
             principal = self._verify(headers, method, target, body, now, own_key)
@@ -264,7 +271,9 @@ class Backend:
             if not (failure.unknown and await self.caught_up()):
                 raise
             principal = self._verify(headers, method, target, body, now, own_key)
-        await self.admit(principal, now)
+        wait = await self.admit(principal, now, route)
+        if wait is not None and route is not None:
+            raise rate_limited(route, wait)
         return principal
 
     def _verify(
@@ -273,15 +282,14 @@ class Backend:
         max_skew = self.config.max_skew
         return verify_request(headers, method, target, body, now, max_skew, self.key_of, self.replay, own_key=own_key)
 
-    async def admit(self, principal: Principal, now: int) -> None:
+    async def admit(self, principal: Principal, now: int, route: str | None) -> int | None:
         """After the signature verified at `now` (the nonce is in `replay`): a request signed ahead of the server
-        clock has its nonce persisted before anything else happens, so no restart can accept it again."""
+        clock has its nonce persisted before anything else happens, so no restart can accept it again; then the
+        request is counted against the limit of `route`. None if it is admitted, else the seconds to wait
+        (`RateLimiter`: a refused request is not counted; its nonce stays spent, as for any refused request)."""
         if principal.timestamp > now:
             await asyncio.wrap_future(self.persist_nonce(principal))
-
-    async def admit_rate(self, user: str, route: str) -> int | None:
-        """None if `route` admits one more request of `user`, else the seconds to wait (`RateLimiter`)."""
-        return self.limiter.admit(user, route, self.now())
+        return None if route is None else self.limiter.admit(principal.user, route, self.now())
 
     async def caught_up(self) -> bool:
         """Whether a user unknown a moment ago may be known now: never in the writer's process, whose user table is

@@ -14,9 +14,9 @@ reads from its `Replica` of the writer's state (`reference_backend.replica`), an
 writer can decide:
 
 * **writes** (`submit`): the writer applies and commits them; the answer carries the commit's seq;
-* **replay and rate limits** (`admit`, `limit`): a nonce is remembered and a request counted in the writer's
-  `ReplayGuard` and `RateLimiter`, so both hold per user across workers, whichever worker a request reaches (a
-  worker remembers nonces too, to refuse a replay it saw itself without asking);
+* **replay and rate limits** (`admit`, one call per signed request): a nonce is remembered, then the request
+  counted, in the writer's `ReplayGuard` and `RateLimiter`, so both hold per user across workers, whichever
+  worker a request reaches (a worker remembers nonces too, to refuse a replay it saw itself without asking);
 * **searches** (`search`): the index is the writer's (one engine, written once per commit);
 * the chain's consistency check, and on test servers the clock.
 
@@ -126,7 +126,6 @@ class WriterHost:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handlers: dict[str, Callable[..., Any]] = {
             "admit": self._admit,
-            "limit": self._limit,
             "sync": self._sync,
             "submit": self._submit,
             "search": self._search,
@@ -264,16 +263,17 @@ class WriterHost:
 
     # -- calls -----------------------------------------------------------------------------------------------------
 
-    def _admit(self, user: str, nonce: str, timestamp: int) -> Awaitable[None] | None:
+    def _admit(self, user: str, nonce: str, timestamp: int, route: str | None) -> Awaitable[int | None] | int | None:
+        """A signed request, in one call: its nonce remembered (a replay is refused and counts nothing), then,
+        as `Backend.admit` does in one process, the nonce persisted if it is signed ahead of the clock and the
+        request counted against the limit of `route`."""
         backend = self.backend
         now = backend.now()
         if not backend.replay.remember(user, nonce, timestamp, now):
             raise AuthFailure("replayed: this user already sent this nonce")
-        return backend.admit(Principal(user, timestamp, nonce), now) if timestamp > now else None
-
-    def _limit(self, user: str, route: str) -> int | None:
-        backend = self.backend
-        return backend.limiter.admit(user, route, backend.now())
+        if timestamp > now:
+            return backend.admit(Principal(user, timestamp, nonce), now, route)
+        return None if route is None else backend.limiter.admit(user, route, now)
 
     def _sync(self) -> None:
         """Nothing: the answer itself tells the worker it has read every feed sent before it."""
@@ -518,13 +518,11 @@ class WorkerBackend(Backend):
         self._indexed = max(self._indexed, found.indexed_seq)
         return found
 
-    async def admit(self, principal: Principal, now: int) -> None:
-        await self.channel.call("admit", principal.user, principal.nonce, principal.timestamp)
-
-    async def admit_rate(self, user: str, route: str) -> int | None:
-        if route not in self.config.rate_limits:
-            return None
-        wait: int | None = await self.channel.call("limit", user, route)
+    async def admit(self, principal: Principal, now: int, route: str | None) -> int | None:
+        """One call to the writer: it remembers the nonce, then counts the request (`WriterHost._admit`)."""
+        limited = route if route in self.config.rate_limits else None
+        user, nonce, timestamp = principal.user, principal.nonce, principal.timestamp
+        wait: int | None = await self.channel.call("admit", user, nonce, timestamp, limited)
         return wait
 
     async def caught_up(self) -> bool:

@@ -28,7 +28,7 @@ from reference_backend.chorus import ChorusLoop
 from reference_backend.commands import Request as SignedRequest
 from reference_backend.commands import StepCommand
 from reference_backend.envelope import envelope
-from reference_backend.errors import access_denied, auth_error, rate_limited, validation_error
+from reference_backend.errors import access_denied, auth_error, validation_error
 from reference_backend.schemas import OperationResult
 from reference_backend.service import Backend
 
@@ -57,22 +57,31 @@ def _target(request: Request) -> str:
     return (raw + (b"?" + query if query else b"")).decode("latin-1")
 
 
-async def _verified(request: Request, backend: Backend, body: bytes, own_key: Any = None) -> Principal:
-    """Check the signature and admit the request (`Backend.verify`, `reference_backend.auth`)."""
+async def _verified(
+    request: Request, backend: Backend, body: bytes, own_key: Any = None, route: str | None = None
+) -> Principal:
+    """Check the signature, admit the request and count it against the limit of `route` (`Backend.verify`,
+    `reference_backend.auth`)."""
     try:
-        return await backend.verify(request.headers, request.method, _target(request), body, own_key)
+        return await backend.verify(request.headers, request.method, _target(request), body, own_key, route)
     except AuthFailure as failure:
         raise auth_error(failure.reason, failure.retry_after) from None
 
 
-async def authenticate(request: Request) -> Principal:
+async def _authenticated(request: Request, route: str | None) -> Principal:
     """The signer of the request, with a key the server knows (a registered user or a treasury authority). The
     backend is read off the request, not through `BackendDep`: every signed route resolves this, and each
     sub-dependency is one more node FastAPI solves per request."""
-    return await _verified(request, request.app.state.backend, await request.body())
+    return await _verified(request, request.app.state.backend, await request.body(), route=route)
 
 
-async def authenticate_registration(request: Request) -> Principal:
+async def authenticate(request: Request) -> Principal:
+    """The signer of a request to a route with no rate limit (`Signed`; FastAPI reads every parameter of a
+    dependency as a request parameter, so the route is not one here)."""
+    return await _authenticated(request, None)
+
+
+async def authenticate_registration(request: Request, route: str) -> Principal:
     """The signer of a registration, whose key is the one the body registers."""
     body = await request.body()
     try:
@@ -85,7 +94,7 @@ async def authenticate_registration(request: Request) -> Principal:
         key = parse_public_key(claimed)
     except ValueError as error:  # well-formed text that is no key: nothing can be signed with it
         raise auth_error(f"cannot verify a signature with this public_key: {error}") from None
-    return await _verified(request, request.app.state.backend, body, key)
+    return await _verified(request, request.app.state.backend, body, key, route)
 
 
 Signed = Annotated[Principal, Depends(authenticate)]
@@ -101,17 +110,14 @@ Admin = Annotated[Principal, Depends(administrator)]
 
 
 def signer(route: str, registration: bool = False) -> Any:
-    """The dependency of a rate-limited route's signer: `authenticate` (`authenticate_registration` for
-    registrations), then the signer is counted against the limit of `route` (`reference_backend.config.ROUTE_NAMES`;
-    429 `RateLimited` with Retry-After when it is reached). Use as `Annotated[Principal, signer(route)]`."""
-    verify = authenticate_registration if registration else authenticate
+    """The dependency of a rate-limited route's signer: as `authenticate` (`authenticate_registration` for
+    registrations), and the signer is counted against the limit of `route` in the same step (`Backend.verify`:
+    one call to the writer in workers mode; `reference_backend.config.ROUTE_NAMES`; 429 `RateLimited` with
+    Retry-After when it is reached). Use as `Annotated[Principal, signer(route)]`."""
+    verify = authenticate_registration if registration else _authenticated
 
     async def signed(request: Request) -> Principal:
-        principal = await verify(request)
-        wait = await request.app.state.backend.admit_rate(principal.user, route)
-        if wait is not None:
-            raise rate_limited(route, wait)
-        return principal
+        return await verify(request, route)
 
     return Depends(signed)
 

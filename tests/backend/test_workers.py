@@ -150,6 +150,30 @@ def test_a_signed_request_is_accepted_once_whichever_worker_sees_it(served: Serv
     alice.close()
 
 
+def test_a_rate_limit_counts_each_request_once_across_workers(tmp_path: Path) -> None:
+    """`wallet=3`: on new connections (either worker), a request admitted, three replays of it refused and not
+    counted, two more admitted, then every other refused with 429: the writer counts each admitted request once,
+    in the same call that remembers its nonce."""
+    limited = ["--workers", "2", "--rate-limit", "wallet=3", "--chain", "none"]
+    server = ServerProcess(tmp_path / "data", limited).start()
+    try:
+        bob = user(server, "limited-bob")
+
+        def wallet(headers: dict[str, str]) -> int:
+            with httpx.Client(base_url=server.url, timeout=10) as http:
+                return http.get("/v1/wallet", headers=headers).status_code
+
+        def signed() -> dict[str, str]:
+            return sign_headers("GET", "/v1/wallet", b"", "limited-bob", dev_keypair("limited-bob"), int(time.time()))
+
+        first = signed()
+        assert [wallet(first) for _ in range(4)] == [200, 401, 401, 401]
+        assert [wallet(signed()) for _ in range(6)] == [200, 200, 429, 429, 429, 429]
+        bob.close()
+    finally:
+        server.stop()
+
+
 def test_a_worker_crash_loses_no_committed_write_and_the_worker_comes_back(served: ServerProcess) -> None:
     alice = user(served, "crash-alice", "crash")
     written = alice.submit_message("crash", "committed before the crash", "thread_only")
