@@ -42,7 +42,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from choir_model import Model, Step
 from choir_model.ops import divest_bound, invalid_time
 from choir_model.params import U64_MAX
-from choir_model.state import Message
 from choir_model.steps import CreateThread, Divest, Fund, ProcessApproval
 from choir_model.trace import TraceError, read_trace, step_from_json, step_result
 from properties.field_attacks import bad_field, field_choices
@@ -229,40 +228,26 @@ def _multisig(model: Model, base: Step) -> bool:
 
 def _settling_approval(model: Model, base: Step) -> bool:
     """The last, unanimous approval of a spec: the vote that reads the voters' wallets (only then is a wrong
-    wallet list an attack rather than ignored), even when its shares S // A are 0 (SPEC section 4). False for a vote
-    on a message that does not exist: `mix_attack` asks before it knows whether the step is valid."""
+    wallet list an attack rather than ignored), even when its shares S // A are 0 (SPEC section 4)."""
     if not isinstance(base, ProcessApproval) or not base.approve:
         return False
-    message = _message(model, base)
-    if message is None:
-        return False
+    message = model.state.threads[base.thread].messages[base.hash]
     voters = message.voters
     return (len(message.votes) + 1 == len(voters) and all(message.votes.values())
             and message.stake > 0)  # fmt: skip
 
 
-def _message(model: Model, base: ProcessApproval) -> Message | None:
-    """The message a vote addresses, None when its thread or the message does not exist."""
-    thread = model.state.threads.get(base.thread)
-    return None if thread is None else thread.messages.get(base.hash)
-
-
 def _repeated_refusal(model: Model, base: Step) -> tuple[str, ...]:
     """The SPEC section 3 error a second copy of the valid step `base` meets right after it, as the one choice of
     `repeated_instruction`; none for a fund (two are two funds) or a divest the cooldown and the bound both let
-    through again. None either for a step on a thread or message that does not exist (refused: `mix_attack` asks
-    before it knows whether the step is valid)."""
+    through again."""
     if base.op == "fund":
         return ()
     if isinstance(base, ProcessApproval):
-        message = _message(model, base)
-        if message is None:
-            return ()
+        message = model.state.threads[base.thread].messages[base.hash]
         return ("StateConflict",) if len(message.votes) + 1 == len(message.voters) else ("AlreadyVoted",)
     if isinstance(base, Divest):
-        thread = model.state.threads.get(base.thread)
-        if thread is None:
-            return ()
+        thread = model.state.threads[base.thread]
         if divest_bound(thread.balance - base.amount, len(thread.co_authors), model.params) < base.amount:
             return ("BelowMinimumBalance",)
         return ("CooldownActive",) if model.params.divest_cooldown > 0 else ()
@@ -391,34 +376,30 @@ def mix_attack(
     among them."""
     roll = source.index(ATTACK_ONE_IN) == ATTACK_ONE_IN - 1
     op = step.op
-    if not roll:
-        # Without a roll only the kinds untried on this operation can be drawn: the others' choices are not worked
-        # out. When none of those applies the step goes as it is, valid or not, so its validity is asked only when
-        # one does (most generated steps are refused on purpose, and the refusal forks the state).
-        # `tried.get`, not `tried[...]`: a Counter answers a missing key through `__missing__`, a Python call.
-        seen = tried.get
-        open_kinds = [kind for kind, key in _kind_keys(op) if key is None or not seen(key)]
-        untried = [choice for choice in attack_choices(model, step, open_kinds) if _untried(tried, op, *choice)]
-        if not untried or model.refusal(step) is not None or source.index(2) != 0:
-            return step
-        kind, choices = untried[source.index(len(untried))]
-    elif model.refusal(step) is not None:
-        if not _valid_but_for_its_id(model, step):
+    if model.refusal(step) is not None:
+        if not roll or not _valid_but_for_its_id(model, step):
             return step
         kind, choices = "invalid_utf8", tuple(BAD_UTF8)
     else:
-        applicable = attack_choices(model, step)
+        # Without a roll only the kinds untried on this operation can be drawn: the others' choices are not worked out.
+        # `tried.get`, not `tried[...]`: a Counter answers a missing key through `__missing__`, a Python call.
+        seen = tried.get
+        open_kinds = None if roll else [kind for kind, key in _kind_keys(op) if key is None or not seen(key)]
+        applicable = attack_choices(model, step, open_kinds)
         untried = [choice for choice in applicable if _untried(tried, op, *choice)]
         if untried and source.index(2) == 0:
             kind, choices = untried[source.index(len(untried))]
-        else:
+        elif roll:
             kind, choices = _pick_kind(applicable, source, tried, op)
+        else:
+            return step
     at = "*" if kind in OWN_INSTRUCTION else op
-    fewest = min(tried[(kind, at, arg)] for arg in choices)
-    least = [arg for arg in choices if tried[(kind, at, arg)] == fewest]
+    counts = [tried[(kind, at, arg)] for arg in choices]
+    fewest = min(counts)
+    least = [i for i, n in enumerate(counts) if n == fewest]
     if share is not None:
-        least = [arg for i, arg in enumerate(choices) if i % SHARES == share and arg in least] or least
-    arg = source_pick(source, least)
+        least = [i for i in least if i % SHARES == share] or least
+    arg = source_pick(source, [choices[i] for i in least])
     tried[(kind,)] += 1
     tried[(kind, op)] += 1
     tried[(kind, at, arg)] += 1

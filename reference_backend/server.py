@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -206,18 +207,30 @@ class ServerThread:
         self.stop()
 
 
-def _group_running(group: int) -> bool:
-    """Whether a process of process group `group` has not exited yet (Linux `/proc`; a zombie has: it holds no file
-    and no socket any more, whoever reaps it and whenever)."""
-    for entry in Path("/proc").iterdir():
+@dataclass(frozen=True, slots=True)
+class ProcessStat:
+    pid: int
+    state: str  # "Z": exited (a zombie holds no file and no socket any more, whoever reaps it and whenever)
+    parent: int
+    group: int
+
+
+def processes() -> list[ProcessStat]:
+    """Every process of this machine, from Linux `/proc` (empty elsewhere): what a crash test waits for."""
+    found = []
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
         if entry.name.isdigit():
             try:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if fields[0] != "Z" and int(fields[2]) == group:
-                return True
-    return False
+            found.append(ProcessStat(int(entry.name), fields[0], int(fields[1]), int(fields[2])))
+    return found
+
+
+def _group_running(group: int) -> bool:
+    """Whether a process of process group `group` has not exited yet."""
+    return any(p.group == group and p.state != "Z" for p in processes())
 
 
 class ServerProcess:

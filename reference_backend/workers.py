@@ -113,7 +113,6 @@ class WriterHost:
     ) -> None:
         self.backend = backend
         self.sockets = sockets  # worker i serves on sockets[i] (one started again after a crash too)
-        self.count = len(sockets)
         self.spawned = list(spawned or [])
         self.host, self.port = sockets[0].getsockname()[:2]
         self.log_level, self.ws = log_level, ws
@@ -141,7 +140,7 @@ class WriterHost:
         self.backend.writer.publish_hooks.append(self._on_publish)
         try:
             ready = self.spawned + [spawn(listener) for listener in self.sockets[len(self.spawned) :]]
-            await asyncio.gather(*(self._start(index, ready[index], first=True) for index in range(self.count)))
+            await asyncio.gather(*(self._start(index, ready[index], first=True) for index in range(len(self.sockets))))
             self.started.set()
             await self._stop.wait()
         finally:

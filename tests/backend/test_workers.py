@@ -27,7 +27,7 @@ from reference_backend.auth import dev_keypair, sign_headers
 from reference_backend.client import ChoirClient
 from reference_backend.journal import JOURNAL_FILE
 from reference_backend.schemas import Snapshot
-from reference_backend.server import ServerProcess
+from reference_backend.server import ServerProcess, processes
 from tests.backend.conftest import AUTHORITIES
 
 WORKERS = ["--workers", "2", "--no-rate-limits", "--chain", "none"]
@@ -49,17 +49,7 @@ def fresh(server: ServerProcess, name: str) -> ChoirClient:
 def worker_pids(server: ServerProcess) -> set[int]:
     """The worker processes of a `choir serve` (its children)."""
     assert server.process is not None
-    parent = str(server.process.pid)
-    pids = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if stat.rsplit(")", 1)[1].split()[1] == parent:
-                pids.add(int(entry.name))
-    return pids
+    return {p.pid for p in processes() if p.parent == server.process.pid}
 
 
 def answers(server: ServerProcess) -> bool:
