@@ -37,12 +37,13 @@ class InvariantViolation(AssertionError):
         super().__init__(f"after {step!r}: {listed}")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class Attempt:
     """What `Model.refusal` found by running `step` on a fork of `state`: the fork after it (`after`), its events
     and its error. Whoever applies that very step to that very state next may take `after` as the state after it
     (`Model.take_attempt`) instead of running the rules a second time: the fork is that state with the step's
-    thread, message, wallets and totals its own, and everything else shared with it."""
+    thread, message, wallets and totals its own, and everything else shared with it. Not frozen: one is made for
+    every step a campaign generates, and a frozen dataclass sets each field through `object.__setattr__`."""
 
     step: Step
     state: ChoirState

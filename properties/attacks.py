@@ -269,28 +269,79 @@ def _not_the_programs(base: Step) -> tuple[str, ...]:
     )
 
 
+# The choices that are functions of an operation's roles alone, worked out once for each (a valid step asks for
+# them on every step).
+
+
+@cache
+def _foreign_owner_choices(roles: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(f"{role}{how}" for role in roles for how in FOREIGN)
+
+
+@cache
+def _planted_choices(roles: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(f"{role}:{how}" for role in roles for how in PLANTED)
+
+
+@cache
+def _duplicate_choices(roles: tuple[str, ...], created: tuple[str, ...]) -> tuple[str, ...]:
+    """An account passed again in another role (`x=y`), or once more at the end of the accounts (`+y`)."""
+    return (*(f"{x}={y}" for x in (*roles, *created) for y in roles if x != y), *(f"+{y}" for y in roles))
+
+
+@cache
+def _read_only_choices(op: str, roles: tuple[str, ...]) -> tuple[str, ...]:
+    """The writable roles of `op` that hold an account (an existing or a created one), and its payer."""
+    created = (CREATED[op],) if op in CREATED else ()
+    return (*(r for r in WRITABLE[op] if r in (*roles, *created)), *(("payer",) if created else ()))
+
+
+@cache
+def _initialize_choices(below_max_supply: bool) -> tuple[str, ...]:
+    return tuple(a for a in INITIALIZE if a not in ABOVE_SUPPLY or below_max_supply)
+
+
+ON: dict[str, tuple[str, ...]] = {
+    "other_member": WALLET_BOUND,
+    "other_thread": (*CREATED, "request_public", "process_approval", "expire"),
+    "other_thread_message": tuple(op for op, roles in WRITABLE.items() if "message" in roles),
+    "other_message": tuple(op for op, role in CREATED.items() if role == "message"),
+    "absent_wallet": ("divest",),
+    "noncanonical_bump": tuple(CREATED),
+    "fake_config_treasury": tuple(op for op, roles in EXISTING.items() if "config" in roles or "treasury" in roles),
+    "wrong_cpi_program": tuple(CREATED),
+    "dropped_signer": tuple(op for op in INSTRUCTION if op in SIGNER or op in CREATED),
+    "impostor_signer": WALLET_BOUND,
+    "settlement_wallets": ("process_approval",),
+    "later_wallet": ("process_approval",),
+    "fund_cosigners": ("fund",),
+    "invalid_utf8": ("create_thread",),
+    "prefunded": ("fund", *CREATED),
+    "repeated_account": tuple(op for op in INSTRUCTION if op in SIGNER or op in CREATED or op == "fund"),
+    "repeated_instruction": tuple(op for op in INSTRUCTION if op != "fund"),
+}
+"""The operations a kind can apply to, where not every one: the only ones its `CHOICES` function is asked about
+(`kinds_on`). A kind whose accounts or arguments a step's instruction does not have (a settling vote's wallets on a
+divest, a created account's bump on a vote) has no choices there whatever the state, and a valid step would
+otherwise work that out for each such kind every time (most of the choice functions' calls in a campaign)."""
+
 CHOICES: dict[str, Callable[[Model, Step], tuple[str, ...]]] = {
-    "other_member": lambda m, b: _other_wallets(m, b) if b.op in WALLET_BOUND else (),
-    "other_thread": lambda m, b: (
-        _other_threads(m, b) if b.op in (*CREATED, "request_public", "process_approval", "expire") else ()
-    ),
-    "other_thread_message": lambda m, b: _other_messages(m, b) if "message" in WRITABLE[b.op] else (),
-    "other_message": lambda m, b: _same_thread_messages(m, b) if CREATED.get(b.op) == "message" else (),
-    "foreign_owner": lambda m, b: tuple(f"{role}{how}" for role in _existing_roles(m, b) for how in FOREIGN),
-    "planted_account": lambda m, b: tuple(f"{role}:{how}" for role in _existing_roles(m, b) for how in PLANTED),
+    "other_member": _other_wallets,
+    "other_thread": _other_threads,
+    "other_thread_message": _other_messages,
+    "other_message": _same_thread_messages,
+    "foreign_owner": lambda m, b: _foreign_owner_choices(_existing_roles(m, b)),
+    "planted_account": lambda m, b: _planted_choices(_existing_roles(m, b)),
     "not_pda": lambda m, b: (*_created(b), *(r for r in ("config", "treasury") if r in EXISTING[b.op])),
-    "absent_wallet": lambda m, b: ("member",) if b.op == "divest" else (),
+    "absent_wallet": lambda m, b: ("member",),
     "noncanonical_bump": lambda m, b: _created(b),
     "fake_config_treasury": lambda m, b: (
         tuple(r for r in ("config", "treasury") if r in EXISTING[b.op]) if _unnamed_account(m, b) else ()
     ),
-    "wrong_cpi_program": lambda m, b: ("noop", "self") if b.op in CREATED else (),
+    "wrong_cpi_program": lambda m, b: ("noop", "self"),
     "dropped_signer": lambda m, b: (*((SIGNER[b.op],) if b.op in SIGNER else ()), *_payer(b)),
-    "impostor_signer": lambda m, b: (SIGNER[b.op],) if b.op in WALLET_BOUND else (),
-    "duplicate_account": lambda m, b: (
-        *(f"{x}={y}" for x in (*_existing_roles(m, b), *_created(b)) for y in _existing_roles(m, b) if x != y),
-        *(f"+{y}" for y in _existing_roles(m, b)),
-    ),
+    "impostor_signer": lambda m, b: (SIGNER[b.op],),
+    "duplicate_account": lambda m, b: _duplicate_choices(_existing_roles(m, b), _created(b)),
     "settlement_wallets": lambda m, b: (
         ("swapped", "missing", "foreign", "inserted") if _settling_approval(m, b) else ()
     ),
@@ -298,27 +349,30 @@ CHOICES: dict[str, Callable[[Model, Step], tuple[str, ...]]] = {
     "fund_cosigners": lambda m, b: ("repeated", "outsider", "unsigned") if _multisig(m, b) else (),
     "bad_data": lambda m, b: ("truncated", "extended", "retyped"),
     "bad_field": lambda m, b: field_choices(INSTRUCTION[b.op]),
-    "read_only": lambda m, b: (
-        *(r for r in WRITABLE[b.op] if r in (*_existing_roles(m, b), *_created(b))),
-        *_payer(b),
-    ),
+    "read_only": lambda m, b: _read_only_choices(b.op, _existing_roles(m, b)),
     "missing_account": lambda m, b: ("last", "all"),
-    "invalid_utf8": lambda m, b: tuple(BAD_UTF8) if b.op == "create_thread" else (),
+    "invalid_utf8": lambda m, b: tuple(BAD_UTF8),
     "prefunded": lambda m, b: tuple(PREFUND) if _new_accounts(m, b) else (),
     "repeated_account": lambda m, b: _not_the_programs(b),
     "extra_account": lambda m, b: EXTRA_SIZES,
     "open_member": lambda m, b: (*OPEN_MEMBER, *(("again",) if b.actor in m.state.wallets else ())),
     "repeated_instruction": _repeated_refusal,
-    "initialize": lambda m, b: tuple(a for a in INITIALIZE if a not in ABOVE_SUPPLY or m.params.total_supply < U64_MAX),
+    "initialize": lambda m, b: _initialize_choices(m.params.total_supply < U64_MAX),
     "genesis": lambda m, b: ACCEPTED,
 }
 
 
+@cache
+def kinds_on(op: str) -> tuple[str, ...]:
+    """The kinds that can apply to operation `op` (`ON`), in `KINDS` order."""
+    return tuple(kind for kind in KINDS if op in ON.get(kind, (op,)))
+
+
 def attack_choices(model: Model, base: Step, kinds: Iterable[str] | None = None) -> list[tuple[str, tuple[str, ...]]]:
-    """Every kind (of `kinds`, default all) that applies to `base` in the model's current state, with its possible
-    choices."""
+    """Every kind (of `kinds`, default all: of `kinds_on(base.op)`) that applies to `base` in the model's current
+    state, with its possible choices."""
     out = []
-    for kind in KINDS if kinds is None else kinds:
+    for kind in kinds_on(base.op) if kinds is None else kinds:
         args = CHOICES[kind](model, base)
         if args:
             out.append((kind, args))
@@ -408,9 +462,9 @@ def mix_attack(
 
 @cache
 def _kind_keys(op: str) -> tuple[tuple[str, tuple[str, str] | None], ...]:
-    """Every kind in `KINDS` order with its `tried` key on operation `op`, None for the kinds of `EACH_CHOICE`
-    (always open): built once per operation instead of on every valid step."""
-    return tuple((kind, None if kind in EACH_CHOICE else (kind, op)) for kind in KINDS)
+    """Every kind that can apply to operation `op` (`kinds_on`) with its `tried` key there, None for the kinds of
+    `EACH_CHOICE` (always open): built once per operation instead of on every valid step."""
+    return tuple((kind, None if kind in EACH_CHOICE else (kind, op)) for kind in kinds_on(op))
 
 
 def _untried(tried: Counter[tuple[str, ...]], op: str, kind: str, choices: tuple[str, ...]) -> bool:
