@@ -193,12 +193,18 @@ def _new_accounts(model: Model, base: Step) -> tuple[str, ...]:
     return _created(base)
 
 
+def _first_others(names: Iterable[str], own: str | None, n: int = 4) -> tuple[str, ...]:
+    """The first `n` of `names` in order, `own` left out (sorting the keys as they are is C's work; filtering them
+    first was a Python call per key)."""
+    return tuple(name for name in sorted(names)[: n + 1] if name != own)[:n]
+
+
 def _other_wallets(model: Model, base: Step) -> tuple[str, ...]:
-    return tuple(sorted(u for u in model.state.wallets if u != base.actor))[:4]
+    return _first_others(model.state.wallets, base.actor)
 
 
 def _other_threads(model: Model, base: Step) -> tuple[str, ...]:
-    return tuple(sorted(t for t in model.state.threads if t != base.thread_id))[:4]
+    return _first_others(model.state.threads, base.thread_id)
 
 
 def _other_messages(model: Model, base: Step) -> tuple[str, ...]:
@@ -297,6 +303,17 @@ def _read_only_choices(op: str, roles: tuple[str, ...]) -> tuple[str, ...]:
 
 
 @cache
+def _singleton_roles(op: str) -> tuple[str, ...]:
+    """The roles of `op` that hold the config or the treasury."""
+    return tuple(r for r in ("config", "treasury") if r in EXISTING[op])
+
+
+@cache
+def _not_pda_choices(op: str) -> tuple[str, ...]:
+    return (*((CREATED[op],) if op in CREATED else ()), *_singleton_roles(op))
+
+
+@cache
 def _initialize_choices(below_max_supply: bool) -> tuple[str, ...]:
     return tuple(a for a in INITIALIZE if a not in ABOVE_SUPPLY or below_max_supply)
 
@@ -332,12 +349,10 @@ CHOICES: dict[str, Callable[[Model, Step], tuple[str, ...]]] = {
     "other_message": _same_thread_messages,
     "foreign_owner": lambda m, b: _foreign_owner_choices(_existing_roles(m, b)),
     "planted_account": lambda m, b: _planted_choices(_existing_roles(m, b)),
-    "not_pda": lambda m, b: (*_created(b), *(r for r in ("config", "treasury") if r in EXISTING[b.op])),
+    "not_pda": lambda m, b: _not_pda_choices(b.op),
     "absent_wallet": lambda m, b: ("member",),
     "noncanonical_bump": lambda m, b: _created(b),
-    "fake_config_treasury": lambda m, b: (
-        tuple(r for r in ("config", "treasury") if r in EXISTING[b.op]) if _unnamed_account(m, b) else ()
-    ),
+    "fake_config_treasury": lambda m, b: _singleton_roles(b.op) if _unnamed_account(m, b) else (),
     "wrong_cpi_program": lambda m, b: ("noop", "self"),
     "dropped_signer": lambda m, b: (*((SIGNER[b.op],) if b.op in SIGNER else ()), *_payer(b)),
     "impostor_signer": lambda m, b: (SIGNER[b.op],),
@@ -440,7 +455,10 @@ def mix_attack(
         seen = tried.get
         open_kinds = None if roll else [kind for kind, key in _kind_keys(op) if key is None or not seen(key)]
         applicable = attack_choices(model, step, open_kinds)
-        untried = [choice for choice in applicable if _untried(tried, op, *choice)]
+        if roll:
+            untried = [choice for choice in applicable if _untried(tried, op, *choice)]
+        else:  # the open kinds but those of `EACH_CHOICE` are untried here: that is why they are open
+            untried = [choice for choice in applicable if choice[0] not in EACH_CHOICE or _untried(tried, op, *choice)]
         if untried and source.index(2) == 0:
             kind, choices = untried[source.index(len(untried))]
         elif roll:
