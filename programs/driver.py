@@ -32,7 +32,7 @@ and corrupt one thing:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -60,7 +60,7 @@ from choir_model.trace import snapshot as render_snapshot
 from programs import instructions as ix
 from programs.client.coder import IdlCoder
 from programs.client.errors import error_name
-from programs.client.keys import keypair_for, program_keypair
+from programs.client.keys import Pdas, keypair_for, program_keypair
 from programs.decode import Decoded, DecodeError, Layouts, assemble, decode_account, keys_of
 from programs.instructions import ChoirProgram, config_args
 from programs.transport import LiteSVMTransport, Transport, TxOutcome
@@ -109,6 +109,24 @@ def _layout(kind: str, value: dict[str, Any]) -> tuple[tuple[bytes, ...], dict[s
     return None
 
 
+def _layout_of(pdas: Pdas, key: Pubkey, kind: str, value: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """`ProgramDriver.layout_differences` of one account."""
+    out: dict[str, tuple[Any, Any]] = {}
+    shape = _layout(kind, value)
+    if shape is None:
+        return out
+    seeds, slack = shape
+    address, bump = pdas._find(seeds)
+    if address != key:
+        out[f"{kind} {key}.address (seeds {_seeds_shown(kind, seeds)})"] = (key, address)
+    elif kind != "Config" and value["bump"] != bump:
+        out[f"{kind} {key}.bump"] = (value["bump"], bump)
+    for field, rest in slack.items():
+        if not _blank(rest):
+            out[f"{kind} {key}.{field}"] = (_shown(rest), "empty")
+    return out
+
+
 def _seeds_shown(kind: str, seeds: tuple[bytes, ...]) -> str:
     """PDA seeds as a difference shows them: the label, keys in base58, a thread id as its text, a content hash
     in hex."""
@@ -125,7 +143,10 @@ def _seeds_shown(kind: str, seeds: tuple[bytes, ...]) -> str:
 
 def _blank(slots: Any) -> bool:
     """Empty slots: zero bytes (keys), zero numbers, no vote."""
-    return not any(slots) if isinstance(slots, bytes) else all(x == 0 or x == "None" for x in slots)
+    # Counted in C: `any` over bytes makes an int of each, and a generator is a Python call per slot.
+    if isinstance(slots, bytes):
+        return slots.count(0) == len(slots)
+    return slots.count(0) + slots.count("None") == len(slots)
 
 
 def _shown(slots: Any) -> list[Any]:
@@ -192,6 +213,7 @@ class ProgramDriver:
         self._written: set[Pubkey] = set()  # since the last `take_written`: what a checkpoint stores again
         self._entries: dict[SnapshotKey, Pubkey] = {}
         self._entry_of: dict[Pubkey, SnapshotKey] = {}  # the entry each account last rendered to
+        self._layout_clean: dict[Pubkey, bytes] = {}  # bytes `layout_differences` found right, by address
         self._keypairs: dict[str, tuple[Keypair, Pubkey]] = {}
         self._by_pubkey: dict[Pubkey, Keypair] = {}
         self.amend: Callable[[list[Instruction]], list[Instruction]] | None = None
@@ -373,21 +395,18 @@ class ProgramDriver:
         (`config_differences`), the canonical bump of its seeds (clients derive the address from
         it), and every slot past a count empty: a thread's co-authors, pending spec authors and the divest times
         of seats that never divested, a message's voters and votes, and the deadline of a message that has none.
-        No instruction reads these, so only this check sees a wrong one."""
-        out = {}
-        for key, (kind, value) in self.accounts().items():
-            shape = _layout(kind, value)
-            if shape is None:
-                continue
-            seeds, slack = shape
-            address, bump = self.pdas._find(seeds)
-            if address != key:
-                out[f"{kind} {key}.address (seeds {_seeds_shown(kind, seeds)})"] = (key, address)
-            elif kind != "Config" and value["bump"] != bump:
-                out[f"{kind} {key}.bump"] = (value["bump"], bump)
-            for field, rest in slack.items():
-                if not _blank(rest):
-                    out[f"{kind} {key}.{field}"] = (_shown(rest), "empty")
+        No instruction reads these, so only this check sees a wrong one.
+
+        An account's layout is a function of its address and bytes, so the bytes last found right at an address
+        are not looked at again (the lockstep asks every thousand steps, and most accounts are unchanged)."""
+        out: dict[str, tuple[Any, Any]] = {}
+        clean = self._layout_clean
+        for key, (kind, value) in self.accounts(skip=clean).items():
+            found = _layout_of(self.pdas, key, kind, value)
+            if found:
+                out.update(found)
+            else:
+                clean[key] = self._data[key]
         return out
 
     def _adopt_config(self) -> None:
@@ -491,10 +510,17 @@ class ProgramDriver:
 
     # -- snapshots -------------------------------------------------------------------------------------------
 
-    def accounts(self) -> dict[Pubkey, tuple[str, dict[str, Any]]]:
+    def accounts(self, skip: Mapping[Pubkey, bytes] | None = None) -> dict[Pubkey, tuple[str, dict[str, Any]]]:
         """Every Choir account of the program as last written: its type and fields (`Layouts.read`: keys as
-        bytes)."""
+        bytes); with `skip`, but those whose bytes are the very bytes `skip` holds for them."""
         self._flush()
+        if skip is not None:
+            out = {}
+            for key, data in self._data.items():
+                found = None if skip.get(key) is data else self._decoded(key)
+                if found is not None:
+                    out[key] = found
+            return out
         for key in self._data.keys() - self._cache.keys():
             self._decoded(key)
         return self._cache

@@ -110,6 +110,7 @@ def test_the_layout_check_sees_a_key_or_a_vote_past_a_count(choir_so: bytes) -> 
     found = driver.layout_differences()
     assert found == {f"Thread {thread}.co_authors": ([stray] + [Pubkey.default()] * 30, "empty"),
                      f"Message {message}.votes": (["None"] * 30 + ["Approve"], "empty")}  # fmt: skip
+    assert driver.layout_differences() == found  # asked again: bytes found wrong are looked at again
 
 
 def test_the_layout_check_reports_an_account_away_from_its_seeds(choir_so: bytes) -> None:
