@@ -1288,31 +1288,6 @@ def prepare_neutral(driver: Any, attack: Attack) -> Callable[[], list[str]] | No
     return check
 
 
-def _step_neutral(lockstep: Any, attack: Attack) -> str | None:
-    """A neutral attack: its preparation, then the valid step in lockstep as usual (the model is the oracle), kept
-    in the trace as the attack."""
-    from properties.lockstep import PropertyFailure
-
-    driver = lockstep.driver
-    target = getattr(driver, "driver", driver)  # a replay's witness wraps the target's driver
-    check = None if target is None else prepare_neutral(target, attack)
-    index = len(lockstep.steps)
-    try:
-        name = lockstep.step(attack.base)
-    except PropertyFailure as failure:
-        failure.steps[index] = attack
-        raise
-    finally:
-        lockstep.steps[index] = attack
-        if target is not None and hasattr(target, "amend"):
-            target.amend = None  # a change the step did not use (it stopped before building: `_repeated_account`)
-    lockstep.coverage.attacks[(attack.kind, name or "ok" if check is not None else "skipped")] += 1
-    problems = check() if check is not None and name is None else []
-    if problems:
-        lockstep.fail("access_control", problems)
-    return name
-
-
 def record(counter: Counter[tuple[str, str]], attack: Attack, result: AttackResult | None) -> None:
     """Count the attack for the report: by kind and outcome (the refusal's name, `skipped` or `SUCCEEDED`)."""
     outcome = "skipped" if result is None else result.error or "SUCCEEDED"
@@ -1366,21 +1341,6 @@ def attack_rows(counter: Counter[tuple[str, str]]) -> Sequence[tuple[str, int, i
         names = ", ".join(f"{o} {n}" for o, n in sorted(outcomes.items(), key=lambda item: -item[1]))
         rows.append((kind, attempted, refused, names))
     return rows
-
-
-def step_attack(lockstep: Any, attack: Attack) -> str | None:
-    """`Lockstep.step` for an attack: run it on the driver (the model is not stepped), count it, and raise the
-    `access_control` PropertyFailure when it succeeded or changed anything. Returns the refusal's name."""
-    if attack.kind in NEUTRAL:
-        return _step_neutral(lockstep, attack)
-    valid = base_is_valid(lockstep.model, attack)
-    lockstep.steps.append(attack)
-    runner = getattr(lockstep.driver, "attack", None)  # a replay's witness records what the target did
-    result = runner(attack, valid) if runner is not None else run_attack(lockstep.driver, attack, valid)
-    record(lockstep.coverage.attacks, attack, result)
-    if result is not None and result.problems:
-        lockstep.fail("access_control", result.problems)
-    return None if result is None else result.error
 
 
 def attack_table(coverage: Any) -> Any:

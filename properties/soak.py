@@ -79,9 +79,8 @@ def soak(
         run_params = lockstep.params
         coverage.examples += 1
         unrecorded = _ModelRun(lockstep, generator, ops) if lockstep.driver is None else None
-        step, build, index, n_ops = lockstep.step, generator.step, generator.source.index, len(ops)
+        ahead, build, index, n_ops = lockstep.ahead, generator.step, generator.source.index, len(ops)
         left = min(run_length, total_steps - done)
-        ran = 0  # steps of the current stretch that ran or are running
         in_run = 0  # steps of this run before the current stretch
         try:
             while left:
@@ -91,9 +90,9 @@ def soak(
                     if ran:
                         raise _recorded_failure(world, run, in_run + ran, coverage)
                 else:
-                    for ran in range(1, stretch + 1):  # noqa: B007 - read after a failure
-                        step(build(ops[index(n_ops)]))
-                done, left, ran, in_run = done + stretch, left - stretch, 0, in_run + stretch
+                    for _ in range(stretch):
+                        ahead(build(ops[index(n_ops)]))
+                done, left, in_run = done + stretch, left - stretch, in_run + stretch
                 if done % PROGRESS_EVERY == 0:
                     if on_progress is not None:
                         on_progress(PROGRESS_EVERY)
@@ -104,7 +103,9 @@ def soak(
         except PropertyFailure as failure:
             if run_params is not params:
                 failure.params = run_params
-            return SoakResult(done + max(ran, 1), coverage, failure)
+            # A failure's trace starts with its run and ends with its step, which the target may have run a stretch
+            # after the model (`Lockstep.ahead`): the steps run are those before the run and the trace.
+            return SoakResult(done - in_run + max(len(failure.steps), 1), coverage, failure)
         finally:
             lockstep.close()
         run += 1

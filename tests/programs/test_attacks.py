@@ -13,7 +13,7 @@ from choir_model import CHOIR, CreateThread, Fund, Params, ProcessApproval, Subm
 from choir_model.steps import Divest, Expire, RequestPublic
 from choir_model.trace import write_trace
 from programs.driver import DriverError, ProgramDriver
-from properties.attacks import KINDS, NEUTRAL, Attack, attack_choices, read_steps, step_attack
+from properties.attacks import KINDS, NEUTRAL, Attack, attack_choices, read_steps
 from properties.campaign import Campaign, profile_settings, run_campaign
 from properties.lockstep import Lockstep
 from properties.replay import replay
@@ -65,7 +65,7 @@ def test_every_attack_kind_is_refused_and_changes_nothing(choir_so: bytes) -> No
             if kind in NEUTRAL:  # it carries out the step: tested below
                 continue
             for arg in args:
-                error = step_attack(lockstep, Attack.of(kind, arg, base))  # raises PropertyFailure if not refused
+                error = lockstep.step(Attack.of(kind, arg, base))  # raises PropertyFailure if not refused
                 assert error is not None
                 attempted[kind].add(error)
     assert all(attempted[kind] for kind in KINDS if kind not in NEUTRAL), attempted
@@ -90,7 +90,7 @@ def test_neutral_attacks_change_no_outcome(choir_so: bytes, kind: str) -> None:
             for step in WORLD:
                 lockstep.step(step)
             attack = Attack.of(kind, arg, base)
-            assert step_attack(lockstep, attack) is None  # raises PropertyFailure on a difference or a wrong charge
+            assert lockstep.step(attack) is None  # raises PropertyFailure on a difference or a wrong charge
             assert lockstep.steps[-1] == attack and lockstep.coverage.attacks[(kind, "ok")] == 1
             lockstep.verify()
             lockstep.close()

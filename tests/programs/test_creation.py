@@ -10,7 +10,7 @@ from solders.pubkey import Pubkey
 
 from choir_model import CHOIR, CreateThread, Fund, Params, SubmitMessage
 from programs.driver import ProgramDriver
-from properties.attacks import Attack, step_attack
+from properties.attacks import Attack
 from properties.creation import creation_problems, fewest_calls, system_call
 from properties.lockstep import Lockstep
 
@@ -94,7 +94,7 @@ def test_the_program_creates_prefunded_accounts_with_the_fewest_calls(choir_so: 
               "excess": ["Allocate", "Assign"]}[arg]  # fmt: skip
     for base in (Fund("bob", T0 + 1, CHOIR, ("treasury1", "treasury2")), CreateThread("alice", T0 + 1, "t1", CHOIR),
                  SubmitMessage("alice", T0 + 2, "t1", "ab" * 32)):  # fmt: skip
-        assert step_attack(lockstep, Attack.of("prefunded", arg, base)) is None
+        assert lockstep.step(Attack.of("prefunded", arg, base)) is None
         calls = [system_call(data)[0] for _, data, _ in driver.last_outcome.inner()]
         assert calls == wanted, (base, calls)
     lockstep.close()

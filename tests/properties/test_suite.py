@@ -10,7 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from choir.cli import app
-from choir_model import CHOIR, CreateThread, Fund, Model, Params, Step, SubmitMessage
+from choir_model import CHOIR, ChoirState, CreateThread, Fund, Model, Params, Step, SubmitMessage
+from choir_model.events import Event
+from choir_model.ops import Rules
 from choir_model.trace import read_trace, write_trace
 from properties.campaign import Campaign, run_campaign
 from properties.driver import Driver, ModelDriver, TraceRoundTripDriver
@@ -79,6 +81,36 @@ def test_snapshot_difference_names_the_field() -> None:
     with pytest.raises(PropertyFailure) as info:
         lockstep.step(CreateThread("alice", 2, "t1", CHOIR))
     assert "threads.t1.balance: model 1000000000 vs 1000000001" in str(info.value)
+
+
+class LeakyRules(Rules):
+    """Mints one base unit whenever mallory is funded: a model that breaks conservation."""
+
+    def fund(self, state: ChoirState, step: Fund) -> list[Event]:
+        events = super().fund(state, step)
+        if step.actor == "mallory":
+            state.treasury += 1
+        return events
+
+
+@pytest.mark.parametrize("liar", [True, False])
+def test_the_target_behind_the_model_fails_at_the_first_broken_step(liar: bool) -> None:
+    """The model runs ahead (`Lockstep.ahead`) and the target catches up: a difference at an earlier step is the
+    failure, not the invariant the model broke after it (which makes the target catch up at once), and a failure's
+    trace ends with its step; coverage counts the steps the target ran."""
+    lockstep = Lockstep(driver=LiarDriver() if liar else ModelDriver(), rules=LeakyRules)
+    steps = [Fund("alice", 1, 10 * CHOIR, SIGNERS), CreateThread("alice", 2, "t1", CHOIR),
+             SubmitMessage("bob", 3, "t1", "ab" * 32), Fund("carol", 4, CHOIR, SIGNERS),
+             Fund("mallory", 5, CHOIR, SIGNERS), Fund("dave", 6, CHOIR, SIGNERS)]  # fmt: skip
+    with pytest.raises(PropertyFailure) as info:
+        for step in steps:
+            lockstep.ahead(step)
+    failure = info.value
+    at = 2 if liar else 4
+    assert failure.kind == ("difference" if liar else "conservation")
+    assert failure.steps == steps[: at + 1]
+    assert lockstep.coverage.steps == at + 1
+    lockstep.verify()  # nothing more after a failure
 
 
 def test_shrinker_finds_the_minimal_failure() -> None:
