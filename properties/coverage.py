@@ -12,7 +12,7 @@ from choir_model.events import Event, MessageExpired, MessagePublic, MessageReje
 from choir_model.invariants import INVARIANTS
 from choir_model.settlement import Outcome
 from choir_model.steps import STEP_TYPES
-from properties.attacks import KINDS
+from properties.attacks import KINDS, NEUTRAL
 
 # ContentTooLarge belongs to the backend and TemperatureError is unreachable through the operations (SPEC 7).
 MODEL_ERRORS = tuple(name for name in ERROR_NAMES if name not in ("ContentTooLarge", "TemperatureError"))
@@ -51,7 +51,10 @@ class Coverage:
 
     @property
     def steps(self) -> int:
-        return self.ok.total() + self.op_errors.total()
+        """Steps run: the operations (a neutral attack's valid step among them) and the other attacks, which
+        never reach the model."""
+        attacks = sum(count for (kind, _), count in self.attacks.items() if kind not in NEUTRAL)
+        return self.ok.total() + self.op_errors.total() + attacks
 
     def record(self, op: str, error: str | None, events: list[Event] | tuple[Event, ...]) -> None:
         if error is not None:
