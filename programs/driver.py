@@ -12,9 +12,11 @@ keypairs of the names in `params.treasury_authorities` (`treasury1..3`, threshol
 the keypair seeded by sha256(name). `InvalidTime` is a trace property checked here before a step reaches the
 program (a real cluster's clock never goes back).
 
-Account cache: after every successful transaction the driver re-reads the accounts that transaction could write
-(only writable accounts can change on Solana) and keeps them decoded, so `snapshot()` costs no full scan;
-`snapshot(full=True)` rescans every program account instead (the tests check that both agree).
+Account cache: a successful transaction marks the accounts it could write (only writable accounts can change on
+Solana), and the next read re-reads them, so `snapshot()` costs no full scan; `snapshot(full=True)` rescans every
+program account instead (the tests check that both agree). The cache has two layers: the accounts' bytes (what
+building a transaction reads) and their model objects (what `held` and `state` answer with), which the lockstep
+advances a window of steps behind the bytes (`written`, then `advance`).
 
 The seam for generators of hostile transactions (attacks, fuzzing), which start from what a valid step would send
 and corrupt one thing:
@@ -208,6 +210,7 @@ class ProgramDriver:
         self._data: dict[Pubkey, bytes] = {}  # every Choir account as last read
         self._cache: dict[Pubkey, tuple[str, dict[str, Any]]] = {}  # the fields of some (`Layouts.read`), when asked
         self._objects: dict[Pubkey, Decoded] = {}
+        self._object_bytes: dict[Pubkey, bytes] = {}  # the bytes each object was decoded from
         self._named_at: dict[Pubkey, int] = {}  # how many actors had names when each object was decoded
         self._dirty: set[Pubkey] = set()
         self._written: set[Pubkey] = set()  # since the last `take_written`: what a checkpoint stores again
@@ -332,31 +335,37 @@ class ProgramDriver:
         """Decode every account written since the last read. Decoding (the IDL coder, then the model objects) is
         two thirds of a step's cost and only reads need it, so writes mark accounts and reads decode them: the
         backend's chain sends many operations per `/v1/consistency`, the lockstep check reads after each."""
-        dirty, self._dirty = self._dirty, set()
-        for key in dirty:
-            self._refresh(key)
+        self.advance(self.written())
 
     def _refresh(self, key: Pubkey) -> None:
-        data = self.transport.account_data(key)
-        self._store(key, data, None if data is None else self._decode(key, data))
+        self.advance({key: self._keep(key, self.transport.account_data(key))})
+
+    def _keep(self, key: Pubkey, data: bytes | None) -> bytes | None:
+        """Keep `data` as the last read of the account at `key` (what building a transaction reads), or forget it
+        where it is no Choir account (then None)."""
+        self._cache.pop(key, None)
+        if data is None or self.coder.account_name(data) is None:
+            self._data.pop(key, None)
+            return None
+        self._data[key] = data
+        return data
 
     def _decode(self, key: Pubkey, data: bytes) -> Decoded | None:
         """`decode_account` of `data`, the account at `key` now: the object decoded there last when these are the
         bytes it was decoded from and no actor was named since (decoding is a function of the bytes and the
         names), else decoded again. A transaction may mark an account it leaves as it was, and the whole
         comparison re-reads every account, most of them unchanged since their last read."""
-        if self._data.get(key) == data and self._named_at.get(key) == len(self._names_by_bytes):
+        if self._object_bytes.get(key) == data and self._named_at.get(key) == len(self._names_by_bytes):
             return self._objects.get(key)
         return decode_account(self.layouts, data, self._name)
 
     def _store(self, key: Pubkey, data: bytes | None, decoded: Decoded | None) -> None:
-        """Keep an account's bytes and model object (its fields are read again when asked: `_decoded`)."""
-        self._cache.pop(key, None)
+        """Keep an account's model object and the bytes it was decoded from (`advance`)."""
         if data is None or decoded is None:
-            self._data.pop(key, None)
             self._objects.pop(key, None)
+            self._object_bytes.pop(key, None)
         else:
-            self._data[key] = data
+            self._object_bytes[key] = data
             self._named_at[key] = len(self._names_by_bytes)
             self._remember(key, *decoded)
 
@@ -416,8 +425,8 @@ class ProgramDriver:
             raise DriverError("the program is initialized but its config account cannot be read")
         if differ:
             raise DriverError(f"the deployed program's config differs from the parameters (deployed, wanted): {differ}")
-        for key, data in self.transport.program_accounts():  # earlier state, if any, joins the cache
-            self._store(key, data, decode_account(self.layouts, data, self._name))
+        # Earlier state, if any, joins the cache.
+        self.advance({key: self._keep(key, data) for key, data in self.transport.program_accounts()})
 
     # -- the driver interface --------------------------------------------------------------------------------
 
@@ -539,7 +548,7 @@ class ProgramDriver:
             raise DriverError(str(error)) from None
 
     def _remember(self, key: Pubkey, kind: str, obj: Any) -> None:
-        """Keep a decoded account and the snapshot entry it renders to (see `touched`)."""
+        """Keep a decoded account and the snapshot entry it renders to (see `advance`)."""
         self._objects[key] = (kind, obj)
         entry = self._entry(kind, obj)
         if entry is not None:
@@ -558,15 +567,22 @@ class ProgramDriver:
             return None if thread is None else ("messages", f"{thread[1].thread_id}/{obj[1].content_hash}")
         return None
 
-    def touched(self) -> set[SnapshotKey]:
-        """The snapshot entries of the accounts written since the last read (only writable accounts of a
-        successful transaction can change on Solana), decoded now: what the lockstep check compares after a
-        step, instead of the whole snapshot."""
+    def written(self) -> dict[Pubkey, bytes | None]:
+        """The accounts written since the last read (only writable accounts of a successful transaction can change
+        on Solana), as their bytes now (None: no Choir account there), kept as their last read; their model
+        objects wait for `advance`. The lockstep reads right after each transaction, and decodes and compares a
+        whole window's reads after the transactions (`properties.lockstep`)."""
         dirty, self._dirty = self._dirty, set()
-        for key in dirty:
-            self._refresh(key)
+        read = self.transport.account_data
+        return {key: self._keep(key, read(key)) for key in dirty}
+
+    def advance(self, written: dict[Pubkey, bytes | None]) -> set[SnapshotKey]:
+        """Make accounts read by `written` the model objects `held` and `state` answer with (the reads of one
+        transaction after another, in order), and return their snapshot entries."""
+        for key, data in written.items():
+            self._store(key, data, None if data is None else self._decode(key, data))
         entries: set[SnapshotKey] = set()
-        for key in dirty:  # after every refresh: a message's entry names its thread, which may be new too
+        for key in written:  # after every decode: a message's entry names its thread, which may be new too
             found = self._objects.get(key)
             entry = self._entry_of.get(key) if found is None else self._entry(*found)
             if entry is not None:  # an account that no longer decodes names the entry it rendered (now: none)

@@ -44,8 +44,13 @@ class EntryDriver(Driver, Protocol):
     """A driver that can say what its last steps wrote, so the lockstep check compares only that (plus a whole
     snapshot every so often and at the end of a run)."""
 
-    def touched(self) -> set[SnapshotKey]:
-        """The snapshot entries written since the last call."""
+    def written(self) -> dict[Any, bytes | None]:
+        """What the steps since the last call wrote, read now (the lockstep reads right after each step)."""
+        ...
+
+    def advance(self, written: dict[Any, bytes | None]) -> set[SnapshotKey]:
+        """Take what `written` read as what `held` answers with (one step's reads after another, in order), and
+        return the snapshot entries it wrote."""
         ...
 
     def held(self, keys: Iterable[SnapshotKey]) -> dict[SnapshotKey, Any]:

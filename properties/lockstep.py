@@ -12,28 +12,31 @@ snapshot's terms and field by field, `diff_values`). A write to an entry neither
 caught: the whole snapshots, re-read from the implementation, are compared every `full_every` steps and at the
 end of every run (`verify`). Other drivers are compared whole after every step.
 
-The model runs ahead of the target (`ahead`, up to `WINDOW` steps), then the target runs those steps in order
-(`catch_up`), each held to the model's state after it: the states are persistent (each step forks what it
-changes, `Model.refusal`), so the state after every step of the window is still there to compare with. Why: in
-one process, LiteSVM's work and the model's evict each other from the processor's caches; alternated step by step,
-building an instruction took half as long again as alone, and a send a fifth more. Nothing else changes: a failure
-is the first in trace order whichever side finds it (an invariant broken ahead is raised once the target has run
-the steps before it), with the trace up to its step, and coverage is recorded as the target runs each step.
-`step` is `ahead` and `catch_up` of one step.
+The model runs ahead of the target (`ahead`, up to `WINDOW` steps), then the target catches up (`catch_up`): it
+runs those steps in order, what each transaction wrote read right after it, then each step's reads are decoded and
+held to the model's state after it. The model's states are persistent (each step forks what it changes,
+`Model.refusal`), so the state after every step of the window is still there to compare with, and the driver keeps
+the accounts' bytes (what building a transaction reads) apart from their model objects (what it answers the
+comparison with), which follow a window behind. Why: in one process, LiteSVM's work and the Python checks evict
+each other from the processor's caches; alternated step by step, building an instruction took half as long again
+as alone, a send a fifth more, and decoding a thread account four times as long. Nothing else changes: a failure
+is the first in step order whichever pass finds it (an invariant broken ahead makes the target catch up at once),
+with the trace up to its step, and coverage is recorded step by step in that order. `step` is `ahead` and
+`catch_up` of one step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from choir_model import Checker, ChoirState, Model, Params, Step, Violation
 from choir_model.events import Event, StakeSettled
 from choir_model.ops import Rules
 from choir_model.resolve import resolve_formula
 from choir_model.trace import SnapshotKey, snapshot
-from properties.attacks import NEUTRAL, Attack, base_is_valid, prepare_neutral, record, run_attack
+from properties.attacks import NEUTRAL, Attack, AttackResult, base_is_valid, prepare_neutral, record, run_attack
 from properties.compare import diff_snapshots, diff_stored, diff_values, entry_values, same_values, stored_objects
 from properties.coverage import Coverage
 from properties.creation import CREATES, check_creation
@@ -76,6 +79,13 @@ class _Ahead:
     state: ChoirState  # the model's state after it
     violations: list[Violation]
     valid: bool = True  # an attack's base step is valid in the model's state (`base_is_valid`)
+    # What the target's run of it left for `Lockstep._settle`:
+    result: AttackResult | None = None  # an attack's
+    prepared: bool = False  # a neutral attack was prepared on the target (else it is counted as skipped)
+    written: dict[Any, bytes | None] | None = None  # the accounts its transaction wrote, read right after it
+    compared: bool = False  # those are compared now (not after a whole comparison: with the next step's)
+    failure: PropertyFailure | None = None  # the first failure the target's run found
+    checked: bool = False  # that failure is a neutral attack's own check (after its step's comparison)
 
 
 @dataclass
@@ -102,6 +112,7 @@ class Lockstep:
         self.driven = 0  # the steps of the trace the target has run (or been held to)
         self.failed = False
         self._ahead: list[_Ahead] = []
+        self._carried: set[SnapshotKey] = set()  # entries written at a step compared whole, for the next step
 
     def step(self, step: Step) -> str | None:
         """Apply `step` everywhere; raise PropertyFailure on a violation or a difference. Returns the error name
@@ -141,75 +152,124 @@ class Lockstep:
 
     def catch_up(self) -> str | None:
         """Run the steps the model took ahead on the target, in order, each held to the model's state after it;
-        raise the first failure. Returns the error name of the last one."""
+        raise the first failure. Returns the error name of the last one (of an attack, the target's refusal).
+
+        Two passes, again so that the target's work and the checks' do not alternate: the target runs the steps,
+        what each transaction wrote read right after it (and what must be read then: an attack's accounts, a
+        creation's system calls, the whole snapshot every `full_every` steps), up to the first failure found
+        there; then each step's reads are decoded and compared and its coverage recorded, in step order, and the
+        first failure in step order is raised, whichever pass found it."""
         queued, self._ahead = self._ahead, []
-        name = None
+        ran = []
         for entry in queued:
+            ran.append(entry)
+            if entry.violations:
+                break  # the target does not run a step that broke an invariant on the model
             self.driven = entry.index + 1
-            name = self._drive(entry)
+            try:
+                self._run(entry)
+            except PropertyFailure as failure:
+                entry.failure = failure
+                break
+        name = None
+        for entry in ran:
+            self.driven = entry.index + 1
+            try:
+                name = self._settle(entry)
+            except PropertyFailure as failure:
+                self.coverage.violations[failure.kind] += 1
+                raise
         return name
 
-    def _drive(self, entry: _Ahead) -> str | None:
-        """One step on the target: its coverage, the model's verdict on it, then the target's run and the
-        comparison; an attack's transaction and its oracle; a neutral attack's preparation, its valid step, then
-        its own check."""
+    def _run(self, entry: _Ahead) -> None:
+        """The target's part of one step: an attack's transaction and its oracle; a neutral attack's preparation,
+        its valid step (`_compare`), then its own check; a step (`_compare`)."""
         step = entry.step
         if entry.applied is None:
-            return self._attack(step, entry.valid)  # type: ignore[arg-type]
+            runner = getattr(self.driver, "attack", None)  # a replay's witness records what the target did
+            result = runner(step, entry.valid) if runner is not None else run_attack(self.driver, step, entry.valid)
+            entry.result = result
+            if result is not None and result.problems:
+                self.fail("access_control", result.problems)
+            return
         neutral = step if isinstance(step, Attack) else None
         target = getattr(self.driver, "driver", self.driver)  # a replay's witness wraps the target's driver
         check = prepare_neutral(target, neutral) if neutral is not None and target is not None else None
+        entry.prepared = check is not None
         try:
-            self.coverage.record(entry.applied.op, entry.name, entry.events)
-            if entry.violations:
-                for violation in entry.violations[1:]:
-                    self.coverage.violations[violation.invariant] += 1
-                self.fail(entry.violations[0].invariant, [str(v) for v in entry.violations])
             if self.driver is not None:
                 self._compare(entry)
         finally:
             if neutral is not None and hasattr(target, "amend"):
                 target.amend = None  # a change the step did not use (it stopped before building: `_repeated_account`)
-        if neutral is not None:
-            self.coverage.attacks[(neutral.kind, entry.name or "ok" if check is not None else "skipped")] += 1
-            problems = check() if check is not None and entry.name is None else []
-            if problems:
-                self.fail("access_control", problems)
+        problems = check() if check is not None and entry.name is None else []
+        if problems:
+            entry.checked = True
+            self.fail("access_control", problems)
+
+    def _settle(self, entry: _Ahead) -> str | None:
+        """One step's verdicts, in the order a step alone meets them: its coverage, the model's invariants, what the
+        target's run found before its accounts were compared, their comparison, then a neutral attack's count and
+        its own check."""
+        step = entry.step
+        if entry.applied is None:
+            record(self.coverage.attacks, step, entry.result)  # type: ignore[arg-type]
+            if entry.failure is not None:
+                raise entry.failure
+            return None if entry.result is None else entry.result.error
+        self.coverage.record(entry.applied.op, entry.name, entry.events)
+        if entry.violations:
+            for violation in entry.violations[1:]:
+                self.coverage.violations[violation.invariant] += 1
+            self.fail(entry.violations[0].invariant, [str(v) for v in entry.violations])
+        if entry.failure is not None and not entry.checked:
+            raise entry.failure
+        if entry.written is not None:
+            self._compare_written(entry)
+        if isinstance(step, Attack):
+            self.coverage.attacks[(step.kind, entry.name or "ok" if entry.prepared else "skipped")] += 1
+        if entry.failure is not None:
+            raise entry.failure
         return entry.name
 
-    def _attack(self, attack: Attack, valid: bool) -> str | None:
-        """An attack on the target (the model was not stepped): count it, and raise the `access_control`
-        PropertyFailure when it succeeded or changed anything. Returns the refusal's name."""
-        runner = getattr(self.driver, "attack", None)  # a replay's witness records what the target did
-        result = runner(attack, valid) if runner is not None else run_attack(self.driver, attack, valid)
-        record(self.coverage.attacks, attack, result)
-        if result is not None and result.problems:
-            self.fail("access_control", result.problems)
-        return None if result is None else result.error
-
     def _compare(self, entry: _Ahead) -> None:
+        """Run the step on the target and compare its outcome; read what it wrote (`_compare_written` compares it),
+        or compare the whole snapshot (every `full_every` steps, and after every step of a driver that cannot say
+        what it wrote)."""
         driver = self.driver
         assert driver is not None
-        step, expected, events, state = entry.applied, entry.name, entry.events, entry.state
+        step, expected, state = entry.applied, entry.name, entry.state
         assert step is not None
         actual = driver.apply(step)
         if actual != expected:
             self._differ([f"outcome: model {expected or 'ok'} vs {driver.name} {actual or 'ok'}"])
         if actual is None and step.op in CREATES:
             check_creation(self)  # the system calls that created its accounts (docs/spec.md section 9)
-        model = self.model
         if not self.by_entry:
+            model = self.model
             self._differ_if(diff_snapshots(snapshot(state, model.params, model.economics), driver.snapshot()))
-            self._compare_stored(state, model_entries(step, events))
+            self._compare_stored(state, model_entries(step, entry.events))
             return
+        entry.written = driver.written()  # type: ignore[union-attr]
         self.since_full += 1
         if self.since_full >= self.full_every:
             self._verify(state)
             return
-        written = driver.touched()  # type: ignore[union-attr]
-        if expected is not None and not written:
+        entry.compared = True
+
+    def _compare_written(self, entry: _Ahead) -> None:
+        """The entries the step's transaction wrote (and those written at a step compared whole, which the next
+        step compares), against the model's state after the step."""
+        driver = self.driver
+        written = self._carried | driver.advance(entry.written)  # type: ignore[union-attr,arg-type]
+        if not entry.compared:
+            self._carried = written
+            return
+        self._carried = set()
+        if entry.name is not None and not written:
             return  # refused on both sides: the model changed nothing (invariant 9) and neither did the target
-        keys = written | model_entries(step, events)
+        step, state, model = entry.applied, entry.state, self.model
+        keys = written | model_entries(step, entry.events)  # type: ignore[arg-type]
         values, held = entry_values(state, keys), driver.held(keys)  # type: ignore[union-attr]
         if not same_values(values, held):
             self._differ_if(diff_values(values, held, model.params, model.economics))
@@ -226,7 +286,11 @@ class Lockstep:
         nothing to do after a failure, or when no step (nor attack) was run since the last one (a run whose last
         step made the every-K comparison)."""
         self.catch_up()
-        self._verify(self.model.state)
+        try:
+            self._verify(self.model.state)
+        except PropertyFailure as failure:
+            self.coverage.violations[failure.kind] += 1
+            raise
 
     def _verify(self, state: ChoirState) -> None:
         """`verify` with the target caught up to `state`, the model's state after the last step it ran."""
@@ -252,11 +316,11 @@ class Lockstep:
         self.fail("difference", details)
 
     def fail(self, prop: str, details: list[str]) -> NoReturn:
-        """Count property `prop` violated and raise its PropertyFailure over the steps up to the one the target
-        ran last; the lockstep is then done (`verify` compares nothing more), whichever check found it (an
-        invariant, a difference, an attack's oracle, `account_creation`)."""
+        """Raise property `prop`'s PropertyFailure over the steps up to the one the target ran last, whichever
+        check found it (an invariant, a difference, an attack's oracle, `account_creation`); the lockstep is then
+        done (`verify` compares nothing more). It is counted violated where it leaves the lockstep (`catch_up`,
+        `verify`): the target's run may find one that an earlier step's comparison then comes before."""
         self.failed = True
-        self.coverage.violations[prop] += 1
         raise PropertyFailure(prop, details, self.steps[: self.driven])
 
     def close(self) -> None:
