@@ -182,15 +182,16 @@ def _existing_roles(model: Model, base: Step) -> tuple[str, ...]:
     return roles
 
 
-def _created(base: Step) -> tuple[str, ...]:
-    return (CREATED[base.op],) if base.op in CREATED else ()
+def _created(op: str) -> tuple[str, ...]:
+    """The role of the account operation `op` creates, if it creates one."""
+    return (CREATED[op],) if op in CREATED else ()
 
 
 def _new_accounts(model: Model, base: Step) -> tuple[str, ...]:
     """Roles of the accounts the step creates: its thread or message, or a fund's new wallet."""
     if base.op == "fund" and base.actor not in model.state.wallets:
         return ("member",)
-    return _created(base)
+    return _created(base.op)
 
 
 def _first_others(names: Iterable[str], own: str | None, n: int = 4) -> tuple[str, ...]:
@@ -260,9 +261,9 @@ def _repeated_refusal(model: Model, base: Step) -> tuple[str, ...]:
     return (REPEATED_REFUSAL[base.op],)
 
 
-def _payer(base: Step) -> tuple[str, ...]:
-    """The payer role, in the steps that create an account (it pays the rent)."""
-    return ("payer",) if base.op in CREATED else ()
+def _payer(op: str) -> tuple[str, ...]:
+    """The payer role, in the operations that create an account (it pays the rent)."""
+    return ("payer",) if op in CREATED else ()
 
 
 def _not_the_programs(base: Step) -> tuple[str, ...]:
@@ -298,8 +299,7 @@ def _duplicate_choices(roles: tuple[str, ...], created: tuple[str, ...]) -> tupl
 @cache
 def _read_only_choices(op: str, roles: tuple[str, ...]) -> tuple[str, ...]:
     """The writable roles of `op` that hold an account (an existing or a created one), and its payer."""
-    created = (CREATED[op],) if op in CREATED else ()
-    return (*(r for r in WRITABLE[op] if r in (*roles, *created)), *(("payer",) if created else ()))
+    return (*(r for r in WRITABLE[op] if r in (*roles, *_created(op))), *_payer(op))
 
 
 @cache
@@ -310,7 +310,7 @@ def _singleton_roles(op: str) -> tuple[str, ...]:
 
 @cache
 def _not_pda_choices(op: str) -> tuple[str, ...]:
-    return (*((CREATED[op],) if op in CREATED else ()), *_singleton_roles(op))
+    return (*_created(op), *_singleton_roles(op))
 
 
 @cache
@@ -351,12 +351,12 @@ CHOICES: dict[str, Callable[[Model, Step], tuple[str, ...]]] = {
     "planted_account": lambda m, b: _planted_choices(_existing_roles(m, b)),
     "not_pda": lambda m, b: _not_pda_choices(b.op),
     "absent_wallet": lambda m, b: ("member",),
-    "noncanonical_bump": lambda m, b: _created(b),
+    "noncanonical_bump": lambda m, b: _created(b.op),
     "fake_config_treasury": lambda m, b: _singleton_roles(b.op) if _unnamed_account(m, b) else (),
     "wrong_cpi_program": lambda m, b: ("noop", "self"),
-    "dropped_signer": lambda m, b: (*((SIGNER[b.op],) if b.op in SIGNER else ()), *_payer(b)),
+    "dropped_signer": lambda m, b: (*((SIGNER[b.op],) if b.op in SIGNER else ()), *_payer(b.op)),
     "impostor_signer": lambda m, b: (SIGNER[b.op],),
-    "duplicate_account": lambda m, b: _duplicate_choices(_existing_roles(m, b), _created(b)),
+    "duplicate_account": lambda m, b: _duplicate_choices(_existing_roles(m, b), _created(b.op)),
     "settlement_wallets": lambda m, b: (
         ("swapped", "missing", "foreign", "inserted") if _settling_approval(m, b) else ()
     ),
@@ -455,10 +455,8 @@ def mix_attack(
         seen = tried.get
         open_kinds = None if roll else [kind for kind, key in _kind_keys(op) if key is None or not seen(key)]
         applicable = attack_choices(model, step, open_kinds)
-        if roll:
-            untried = [choice for choice in applicable if _untried(tried, op, *choice)]
-        else:  # the open kinds but those of `EACH_CHOICE` are untried here: that is why they are open
-            untried = [choice for choice in applicable if choice[0] not in EACH_CHOICE or _untried(tried, op, *choice)]
+        # Without a roll, an open kind not of `EACH_CHOICE` is untried here: that is why it is open.
+        untried = [c for c in applicable if (not roll and c[0] not in EACH_CHOICE) or _untried(tried, op, *c)]
         if untried and source.index(2) == 0:
             kind, choices = untried[source.index(len(untried))]
         elif roll:
