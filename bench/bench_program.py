@@ -135,30 +135,41 @@ def measure(image: bytes) -> dict[tuple[str, str], list[int]]:
 def throughput(image: bytes, steps: int, run_length: int = 2000, seeds: int = 4) -> dict[str, float]:
     """Steps per CPU second (the goals are per core, and the machine is shared), on the very same steps: the soak
     in lockstep (model, every invariant, program, the entries each step touched compared, the attack oracle, the
-    whole snapshots at the end of every run) and the program alone (each world replayed on a fresh
-    `ProgramDriver`, genesis included as in the soak, attack transactions sent without the oracle); plain
-    LiteSVM transfers for scale. `steps` are split over soak seeds 1 to `seeds`: one seed's worlds weigh a step by
-    what that stream happens to build (a change of the attack stream once moved both rates by a quarter at one
-    seed and by nothing over six)."""
+    whole snapshots at the end of every run) and its two halves on their own: the program alone (each world
+    replayed on a fresh `ProgramDriver`, genesis included as in the soak, attack transactions sent without the
+    oracle) and the model alone (the same worlds generated, attacks drawn, every invariant checked). The halves'
+    CPU seconds added give the lockstep's floor: what it would cost if comparing the two, the oracle and the
+    lockstep's bookkeeping cost nothing. Plain LiteSVM transfers for scale. `steps` are split over soak seeds 1 to
+    `seeds`: one seed's worlds weigh a step by what that stream happens to build (a change of the attack stream
+    once moved both rates by a quarter at one seed and by nothing over six)."""
     per_seed = max(1, steps // seeds)
-    lockstep_steps, lockstep_cpu, alone_steps, alone_cpu = 0, 0.0, 0, 0.0
+    total = {"lockstep": [0, 0.0], "program": [0, 0.0], "model": [0, 0.0]}
     for seed in range(1, seeds + 1):
-        rates = _seed_throughput(image, per_seed, run_length, seed)
-        lockstep_steps, lockstep_cpu = lockstep_steps + rates[0], lockstep_cpu + rates[1]
-        alone_steps, alone_cpu = alone_steps + rates[2], alone_cpu + rates[3]
-    return {"lockstep": lockstep_steps / lockstep_cpu, "program": alone_steps / alone_cpu, "plain": _plain_rate(image)}
+        for name, (done, cpu) in _seed_throughput(image, per_seed, run_length, seed).items():
+            total[name][0] += done
+            total[name][1] += cpu
+    rates = {name: done / cpu for name, (done, cpu) in total.items()}
+    (alone_steps, alone_cpu), model_cpu = total["program"], total["model"][1]
+    return {**rates, "floor": alone_steps / (alone_cpu + model_cpu), "plain": _plain_rate(image)}
 
 
-def _seed_throughput(image: bytes, steps: int, run_length: int, seed: int) -> tuple[int, float, int, float]:
-    """One seed's soak in lockstep and the same steps on the program alone: (steps, CPU s) of each."""
-    from bench_properties import soak_steps
+def _seed_throughput(image: bytes, steps: int, run_length: int, seed: int) -> dict[str, tuple[int, float]]:
+    """One seed's soak in lockstep, and the same steps on the program alone and on the model alone: (steps, CPU s)
+    of each."""
+    from bench_properties import checked_rate, plain_rate, soak_worlds
 
     from choir_model.ops import invalid_time
-    from properties.attacks import NEUTRAL, attack_transaction, is_attack, prepare_neutral
+    from properties.attacks import NEUTRAL, attack_transaction, is_attack, model_step, prepare_neutral
     from properties.soak import soak
 
     cpu = time.process_time
-    worlds = soak_steps(steps, seed, run_length, attacks=True)
+    started = cpu()
+    worlds = [world for _, world in soak_worlds(steps, seed, run_length, attacks=True, vary=False)]
+    generated = cpu() - started  # the generator, its attack draws and the model's steps, no invariant checked
+    applied = [(Params(), [s for s in map(model_step, world) if s is not None]) for world in worlds]
+    n_applied = sum(len(world) for _, world in applied)
+    checks = n_applied / checked_rate(applied) - n_applied / plain_rate(applied)  # the checker's own cost
+
     started = cpu()
     result = soak(steps, seed, driver_factory=lambda: ProgramDriver(image=image), run_length=run_length)
     lockstep_cpu = cpu() - started
@@ -178,7 +189,9 @@ def _seed_throughput(image: bytes, steps: int, run_length: int, seed: int) -> tu
                 instructions, signers = attack_transaction(driver, step)  # type: ignore[arg-type]
                 driver.send(instructions, signers, now=step.now)
         driver.close()
-    return result.steps, lockstep_cpu, sum(map(len, worlds)), cpu() - started
+    alone_cpu = cpu() - started
+    n = sum(map(len, worlds))
+    return {"lockstep": (result.steps, lockstep_cpu), "program": (n, alone_cpu), "model": (n, generated + checks)}
 
 
 def _plain_rate(image: bytes) -> float:
@@ -238,9 +251,12 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"lockstep steps per CPU second (model + program, touched entries): {rates['lockstep']:.0f}")
     print(f"program alone on the same steps, per CPU second:                 {rates['program']:.0f}")
+    print(f"model alone on the same steps (generated, every invariant):      {rates['model']:.0f}")
+    print(f"floor: program alone + model alone, nothing compared:            {rates['floor']:.0f}")
     print(f"plain LiteSVM transfers per CPU second (same run):               {rates['plain']:.0f}")
     ratio = rates["lockstep"] / rates["program"]
     print(f"lockstep / program alone:                                        {ratio:.2f}")
+    print(f"lockstep / floor:                                                {rates['lockstep'] / rates['floor']:.2f}")
     over = [ix for ix, worst in worst_all.items() if worst > (GOAL_HOT if ix in HOT else GOAL_ANY)]
     return 1 if over else 0
 
