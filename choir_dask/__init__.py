@@ -54,3 +54,22 @@ def local_cluster(
             get_mp_context().set_forkserver_preload(list(preload))
         return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                             dashboard_address=None, silence_logs=40)  # fmt: skip
+
+
+class ClusterUnavailable(RuntimeError):
+    """No Dask cluster to run on: the scheduler at the address given did not answer. The toolkit's failure, not
+    the user's input (the address may be right and the cluster down): the command line exits 3 with this one
+    line, never an "internal error"."""
+
+
+def connect(cluster: Any) -> Any:
+    """A Dask client of `cluster`: one `local_cluster` made, or a scheduler's address (`tcp://host:8786`), which
+    Dask tries for `distributed.comm.timeouts.connect` (30 s unless configured) before `ClusterUnavailable`."""
+    from dask.distributed import Client
+
+    try:
+        return Client(cluster)
+    except (OSError, TimeoutError) as error:
+        if not isinstance(cluster, str):
+            raise
+        raise ClusterUnavailable(f"cannot reach the Dask scheduler at {cluster}: {error}") from None

@@ -30,6 +30,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.stateful import get_state_machine_test
 
+from choir_dask import ClusterUnavailable
 from choir_model import Params, Step
 from choir_model.ops import Rules
 from choir_model.trace import write_trace
@@ -200,7 +201,8 @@ def run_campaign(campaign: Campaign, on_progress: Progress | None = None) -> Cam
         except Exception as error:  # no cluster to run on (an unreachable scheduler, workers that cannot start)
             where = campaign.scheduler or f"a LocalCluster of {campaign.workers} workers"
             failed = CampaignResult(campaign, Coverage(), time.perf_counter() - started)
-            failed.error = f"cannot run on {where}: {type(error).__name__}: {error}"
+            failed.error = str(error) if isinstance(error, ClusterUnavailable) else (
+                f"cannot run on {where}: {type(error).__name__}: {error}")  # fmt: skip
             failed.error_detail = "".join(traceback.format_exception(error))
             return failed
     else:

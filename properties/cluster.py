@@ -96,10 +96,10 @@ def run_distributed(
     workers up (`warm_up`), both seconds."""
     shipped = portable(campaign)
     started = time.perf_counter()
-    from dask.distributed import Client, as_completed  # about a second the first time: part of the start
+    from dask.distributed import as_completed  # about a second the first time: part of the start
 
     cluster = local_cluster(campaign.workers, campaign.target) if campaign.scheduler is None else None
-    client = Client(cluster if cluster is not None else campaign.scheduler)
+    client = choir_dask.connect(cluster if cluster is not None else campaign.scheduler)
     try:
         connected = time.perf_counter()
         warm_up(client, shipped)

@@ -94,13 +94,11 @@ class DaskExecutor:
     @property
     def client(self) -> Any:
         if self._client is None:
-            from dask.distributed import Client
-
             if self.scheduler:
-                self._client = Client(self.scheduler)
+                self._client = choir_dask.connect(self.scheduler)
             else:
                 self._cluster = local_cluster(self.workers)
-                self._client = Client(self._cluster)
+                self._client = choir_dask.connect(self._cluster)
         return self._client
 
     def run(self, function: Callable[..., Any], jobs: Sequence[tuple], done: Done, keys: Sequence[str] = ()) -> None:

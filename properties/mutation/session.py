@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from choir_dask import connect
 from properties.mutation.execute import CampaignSettings, Job, checker_version, execute, program_sources, source_hash
 from properties.mutation.mutant import KILLED, SURVIVED, TIMED_OUT, Mutant, Verdict
 
@@ -289,12 +290,12 @@ def on_dask(workers: int, scheduler: str | None = None) -> JobRunner:
     def run(jobs: Sequence[Job], finish: Callable[[Job, Verdict], None]) -> None:
         if not jobs:
             return
-        from dask.distributed import Client, as_completed
+        from dask.distributed import as_completed
 
         from properties.cluster import local_cluster
 
         cluster = None if scheduler is not None else local_cluster(workers)
-        client = Client(scheduler or cluster)
+        client = connect(scheduler or cluster)
         try:
             futures = {
                 client.submit(execute, job, key=f"choir-mutant-{job.key}", pure=False, priority=len(jobs) - i): job

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,46 @@ def test_a_bad_build_folder_is_bad_input(where: str, invoke: Invoke, tmp_path: P
     result = invoke("program", "build", "--out", out)
     assert result.code == 2 and result.err.count("\n") == 1 and f"--out {out}:" in result.err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+UNREACHABLE = "tcp://127.0.0.1:1"  # nothing listens on port 1: every connection attempt is refused
+
+
+@pytest.fixture
+def quick_connect() -> Iterator[None]:
+    """Dask gives up on an address after half a second instead of 30. `distributed` first: its import adds its
+    defaults to Dask's configuration, which leaving `config.set` would take away again had it come in under it."""
+    import dask
+    import distributed  # noqa: F401
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "0.5s"}):
+        yield
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("sim", "sweep", str(ROOT / "sim" / "sweeps" / "heatmap_small.toml"), "--no-progress", "--no-plots"),
+        ("sim", "run", "baseline", "--seeds", "2", "--no-plots"),
+    ],
+    ids=" ".join,
+)
+@pytest.mark.usefixtures("quick_connect")
+def test_an_unreachable_scheduler_is_exit_3_and_one_line(args: tuple[str, ...], invoke: Invoke, tmp_path: Path) -> None:
+    """A scheduler that does not answer is the toolkit's failure (exit 3, not an "internal error"): the address to
+    check, in one line."""
+    result = invoke(*args, "--out", str(tmp_path / "out"), "--scheduler", UNREACHABLE)
+    assert result.code == 3, result.err
+    assert _one_line(result.err).startswith(f"choir: cannot reach the Dask scheduler at {UNREACHABLE}: ")
+
+
+@pytest.mark.usefixtures("quick_connect")
+def test_a_campaign_with_no_cluster_reports_no_verdict(invoke: Invoke, tmp_path: Path) -> None:
+    """`choir check` on a scheduler that does not answer ran nothing: exit 3, and no table of zeros nor invariants
+    "held" that a reader could take for a verdict."""
+    result = invoke("check", "--soak", "10", "--examples", "0", "--failures", str(tmp_path),
+                    "--scheduler", UNREACHABLE)  # fmt: skip
+    assert result.code == 3, result.out
+    out = " ".join(result.out.split())
+    assert f"the toolkit failed before any step ran: cannot reach the Dask scheduler at {UNREACHABLE}" in out
+    assert "held" not in out and "invariants" not in out
