@@ -110,7 +110,8 @@ def read_idl(path: Path) -> dict[str, Any]:
         idl = json.loads(path.read_text(encoding="utf-8"))
         IdlCoder(idl)
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"--idl {path}: {error}") from None
+        detail = f"not an Anchor IDL: no field {error}" if isinstance(error, KeyError) else str(error)
+        raise ValueError(f"--idl {path}: {detail}") from None
     return idl
 
 

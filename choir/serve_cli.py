@@ -12,7 +12,7 @@ from rich.console import Console
 
 from choir.check_cli import keypair_option, program_id_option, read_idl, rpc_option, rpc_transport
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # error lines stay whole: scripts and logs grep them
 CHAINS = ("litesvm", "rpc", "none")
 
 
@@ -151,7 +151,7 @@ def serve(
             raise ValueError("--invariants must be step, audit or off and --sync full or normal")
         config = BackendConfig(**fields)  # type: ignore[arg-type]
     except (ValueError, OSError) as error:
-        err.print(f"[red]{error}[/red]")
+        err.print(str(error), style="red", markup=False, highlight=False)
         raise typer.Exit(2) from None
     if not keys:
         err.print(

@@ -20,7 +20,7 @@ from sim import DEFAULT_SEEDS
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # error lines stay whole: scripts and logs grep them
 
 SIM_MODULES = (
     "simpy",

@@ -97,6 +97,8 @@ class BackendConfig:
             raise ValueError(f"rate limits for unknown routes: {', '.join(unknown)}")
         if self.max_content_bytes < 1 or self.max_skew < 1 or self.snapshot_every < 1:
             raise ValueError("max_content_bytes, max_skew and snapshot_every must be positive")
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise ValueError(f"data directory {self.data_dir}: not a folder")
 
     @property
     def max_body_bytes(self) -> int:

@@ -176,6 +176,28 @@ def test_missing_extra_exits_3_with_the_install_command(
     assert f"pip install 'choir-toolkit[{extra}]'" in line
 
 
+def test_a_data_directory_that_is_a_file_is_bad_input(invoke: Invoke, tmp_path: Path) -> None:
+    """`choir serve --data` on a file: exit 2 naming it, and the file left as it was."""
+    data = tmp_path / "a-file"
+    data.write_text("not a folder")
+    result = invoke("serve", "--data", str(data), "--chain", "none", "--port", "1")
+    assert result.code == 2, result.err
+    assert f"{data}: not a folder" in _one_line(result.err)
+    assert data.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize(
+    "command", [("check", "--target", "program"), ("serve", "--chain", "litesvm", "--data", "unused")], ids=" ".join
+)
+def test_an_idl_that_is_not_one_is_named(command: tuple[str, ...], invoke: Invoke, tmp_path: Path) -> None:
+    """A JSON file that is no Anchor IDL: exit 2, the file and what it lacks (not a bare key name)."""
+    idl = tmp_path / "idl.json"
+    idl.write_text('{"instructions": []}')
+    result = invoke(*command, "--idl", str(idl))
+    assert result.code == 2, result.err
+    assert f"--idl {idl}: not an Anchor IDL: no field 'address'" in _one_line(result.err)
+
+
 @pytest.mark.parametrize("where", ["/proc/choir-build", "a-file/sub", "a-file"])
 def test_a_bad_build_folder_is_bad_input(where: str, invoke: Invoke, tmp_path: Path) -> None:
     """`choir program build --out` into a folder that cannot be made is the user's mistake: exit 2, one line
