@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -141,7 +144,8 @@ def program_options(target: str, program: Path | None, idl: Path | None) -> dict
 EXIT_CODES = (
     "Exit codes: 0 every property held; 1 an invariant was violated, the target disagreed with the model, or (with "
     "--require-coverage) something was not reached; 2 bad arguments or an unreadable input (nothing ran); 3 the "
-    "toolkit itself failed (a crash, a driver error, a missing compiler: the message says how to install it)."
+    "toolkit itself failed (a crash, a driver error, a missing compiler: the message says how to install it); 130 "
+    "interrupted (Ctrl-C, SIGTERM) before any of those: what finished is reported, and in the JUnit file."
 )
 
 
@@ -294,7 +298,8 @@ def check(
             tasks["examples"] = progress.add_task("Hypothesis examples", total=campaign.n_examples)
         if campaign.n_soak != 0:
             tasks["soak"] = progress.add_task("soak steps", total=campaign.n_soak)
-        result = run_campaign(campaign, lambda phase, n: progress.advance(tasks[phase], n))
+        with _sigterm_interrupts():
+            result = run_campaign(campaign, lambda phase, n: progress.advance(tasks[phase], n))
     print_report(result, console)
     if junit is not None:
         write_junit(result, junit, require_coverage)
@@ -304,6 +309,18 @@ def check(
     code = exit_code(result, require_coverage)
     if code:
         raise typer.Exit(code)
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (what a CI sends a cancelled or timed-out job, after or instead of SIGINT) stops a campaign as
+    Ctrl-C does: the units that finished are reported, the JUnit file written, and the exit code says so (130),
+    instead of the process dying with its workers' semaphores leaked and no report."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @app.command("replay")

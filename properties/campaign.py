@@ -145,6 +145,10 @@ class CampaignResult:
     """Seconds spent in each phase, summed over the units (on several workers: more than the wall time)."""
     stopped: bool = False
     """The time budget ran out before every unit ran."""
+    interrupted: bool = False
+    """Ctrl-C or a signal to stop (SIGINT, SIGTERM: what a CI sends a cancelled job) ended the campaign early: the
+    units that had finished are what it reports, and a failure found is kept (written unshrunk when the signal
+    came while shrinking it)."""
     startup: float = 0.0
     """Seconds spent starting (or connecting to) the Dask cluster and warming its workers up, not counted in
     `steps_per_second`."""
@@ -197,7 +201,8 @@ def run_campaign(campaign: Campaign, on_progress: Progress | None = None) -> Cam
         from properties.cluster import run_distributed
 
         try:
-            results = run_distributed(campaign, units, deadline, on_progress, lambda *times: startup.append(times))
+            results, interrupted = run_distributed(campaign, units, deadline, on_progress,
+                                                   lambda *times: startup.append(times))  # fmt: skip
         except Exception as error:  # no cluster to run on (an unreachable scheduler, workers that cannot start)
             where = campaign.scheduler or f"a LocalCluster of {campaign.workers} workers"
             failed = CampaignResult(campaign, Coverage(), time.perf_counter() - started)
@@ -206,12 +211,13 @@ def run_campaign(campaign: Campaign, on_progress: Progress | None = None) -> Cam
             failed.error_detail = "".join(traceback.format_exception(error))
             return failed
     else:
-        results = _run_here(campaign, units, deadline, on_progress)
+        results, interrupted = _run_here(campaign, units, deadline, on_progress)
     assembled = assemble(results)
     result = CampaignResult(campaign, assembled.coverage, 0.0, phase_times=assembled.phase_times)
     result.startup = sum(start + warm for start, warm in startup)
     result.warm_up = sum(warm for _, warm in startup)
     result.stopped = assembled.stopped or (deadline is not None and time.time() >= deadline)
+    result.interrupted = interrupted
     first = assembled.first
     if first is not None and first.error is not None:
         result.error, result.error_detail = first.error, first.error_detail
@@ -228,6 +234,11 @@ def run_campaign(campaign: Campaign, on_progress: Progress | None = None) -> Cam
             path.parent.mkdir(parents=True, exist_ok=True)
             write_trace(steps, path)
             result.failure, result.trace, result.shrunk = failure, path, steps
+        except KeyboardInterrupt:  # stopped while shrinking: the failure as found, still replayable
+            result.interrupted = True
+            result.failure, result.trace = first.failure, campaign.failure_path
+            campaign.failure_path.parent.mkdir(parents=True, exist_ok=True)
+            write_trace(first.failure.steps, campaign.failure_path)
         except Exception as error:  # the toolkit failed while shrinking: reported (exit 3)
             result.failure = first.failure
             result.error = f"{type(error).__name__}: {error}"
@@ -238,16 +249,20 @@ def run_campaign(campaign: Campaign, on_progress: Progress | None = None) -> Cam
 
 def _run_here(
     campaign: Campaign, units: Iterator[Unit], deadline: float | None, on_progress: Progress | None
-) -> dict[int, UnitResult]:
-    """Every unit in this process, in order, until one fails or the deadline passes."""
+) -> tuple[dict[int, UnitResult], bool]:
+    """Every unit in this process, in order, until one fails, the deadline passes or the campaign is interrupted
+    (Ctrl-C: the unit under way is dropped); the results, and whether it was interrupted."""
     results: dict[int, UnitResult] = {}
-    for unit in units:
-        if deadline is not None and time.time() >= deadline:
-            break
-        result = results[unit.index] = run_unit(campaign, unit, deadline, on_progress, campaign.database)
-        if result.failed or result.stopped:
-            break
-    return results
+    try:
+        for unit in units:
+            if deadline is not None and time.time() >= deadline:
+                break
+            result = results[unit.index] = run_unit(campaign, unit, deadline, on_progress, campaign.database)
+            if result.failed or result.stopped:
+                break
+    except KeyboardInterrupt:
+        return results, True
+    return results, False
 
 
 def hypothesis_examples(

@@ -90,8 +90,9 @@ def run_distributed(
     deadline: float | None,
     on_progress: Callable[[str, int], None] | None,
     on_started: Callable[[float, float], None] | None = None,
-) -> dict[int, UnitResult]:
-    """Run units on Dask until the plan ends, a unit fails or the deadline passes; results by unit index.
+) -> tuple[dict[int, UnitResult], bool]:
+    """Run units on Dask until the plan ends, a unit fails, the deadline passes or the campaign is interrupted
+    (Ctrl-C: the units under way are cancelled); results by unit index, and whether it was interrupted.
     `on_started(start, warm_up)` hears how long the cluster took to start (or to connect to) and then to warm its
     workers up (`warm_up`), both seconds."""
     shipped = portable(campaign)
@@ -125,27 +126,32 @@ def run_distributed(
 
         for _ in range(workers * IN_FLIGHT_PER_WORKER):
             submit()
-        for future in flight:
-            unit = futures[future.key]
-            if future.cancelled():
-                continue
-            try:
-                result = future.result()
-            except Exception as error:  # a lost worker fails its unit: a toolkit error, reported as such
-                result = UnitResult(unit, Coverage(), 0.0, error=f"{type(error).__name__}: {error}")
-            results[unit.index] = result
-            if on_progress is not None:
-                on_progress("soak" if unit.kind == "soak" else "examples", result.done)
-            if result.failed and (first_failure is None or unit.index < first_failure):
-                first_failure = unit.index
-                for other in list(flight.futures):
-                    if futures[other.key].index > unit.index:
-                        other.cancel()
-            stopped |= result.stopped
-            submit()
+        interrupted = False
+        try:
+            for future in flight:
+                unit = futures[future.key]
+                if future.cancelled():
+                    continue
+                try:
+                    result = future.result()
+                except Exception as error:  # a lost worker fails its unit: a toolkit error, reported as such
+                    result = UnitResult(unit, Coverage(), 0.0, error=f"{type(error).__name__}: {error}")
+                results[unit.index] = result
+                if on_progress is not None:
+                    on_progress("soak" if unit.kind == "soak" else "examples", result.done)
+                if result.failed and (first_failure is None or unit.index < first_failure):
+                    first_failure = unit.index
+                    for other in list(flight.futures):
+                        if futures[other.key].index > unit.index:
+                            other.cancel()
+                stopped |= result.stopped
+                submit()
+        except KeyboardInterrupt:
+            interrupted = True
+            client.cancel(list(flight.futures))
         if first_failure is not None:
             results = {i: r for i, r in results.items() if i <= first_failure}
-        return results
+        return results, interrupted
     finally:
         client.close()
         if cluster is not None:

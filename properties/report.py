@@ -82,7 +82,12 @@ def print_report(result: CampaignResult, console: Console) -> None:
     gaps = c.missing()
     if gaps:
         console.print(f"[yellow]not reached:[/yellow] {', '.join(gaps)}")
-    if result.stopped:
+    if result.interrupted:
+        console.print(
+            f"[yellow]interrupted[/yellow]: stopped after {c.steps:,} steps in {c.examples:,} examples and soak runs "
+            "that finished (the ones under way were dropped); the verdict below is for what ran"
+        )
+    elif result.stopped:
         console.print(
             f"[yellow]time budget of {campaign.seconds:g} s spent[/yellow]: stopped cleanly after {c.steps:,} steps "
             f"in {c.examples:,} examples and soak runs; the verdict below is for what ran"
@@ -93,17 +98,27 @@ def print_report(result: CampaignResult, console: Console) -> None:
         console.print(f"[bold red]FAILED[/bold red]: {escape(str(result.failure))}")
         if result.trace is not None:
             command = escape(campaign.replay_command(result.trace, result.failure.params))
-            console.print(f"shrunk trace: {result.trace}\nreplay it with: [bold]{command}")
+            what = "shrunk trace" if result.shrunk is not None else "trace (interrupted while shrinking it)"
+            console.print(f"{what}: {result.trace}\nreplay it with: [bold]{command}")
     else:
         console.print("[bold green]every invariant held[/bold green]")
 
 
+INTERRUPTED = 130
+"""The exit code of a campaign a signal stopped before it found anything (the shells' 128 + SIGINT)."""
+
+
 def exit_code(result: CampaignResult, require_coverage: bool) -> int:
     """0 every property held (and, with `require_coverage`, everything was reached); 1 a violation, a difference
-    or a required coverage gap; 3 the toolkit itself failed."""
+    or a required coverage gap; 3 the toolkit itself failed; 130 interrupted before any of those (what ran held,
+    but the campaign asked for is not done)."""
     if result.error is not None:
         return 3
-    if result.failure is not None or (require_coverage and result.coverage.missing()):
+    if result.failure is not None:
+        return 1
+    if result.interrupted:
+        return INTERRUPTED
+    if require_coverage and result.coverage.missing():
         return 1
     return 0
 
@@ -157,6 +172,10 @@ def write_junit(result: CampaignResult, path: Path, require_coverage: bool = Fal
         errors += 1
         case = ET.SubElement(suite, "testcase", classname="choir.check", name="toolkit", time="0.000")
         ET.SubElement(case, "error", message=result.error).text = result.error_detail or result.error
+    if result.interrupted:  # not a pass: the campaign asked for did not run to its end
+        errors += 1
+        case = ET.SubElement(suite, "testcase", classname="choir.check", name="interrupted", time="0.000")
+        ET.SubElement(case, "error", message=f"interrupted after {c.steps:,} steps")
     suite.set("tests", str(len(suite.findall("testcase"))))
     suite.set("failures", str(failures))
     suite.set("errors", str(errors))

@@ -94,6 +94,22 @@ def test_check_on_a_scheduler_writes_the_same_junit(scheduler: str, tmp_path: Pa
     assert props[0] == props[1]
 
 
+def test_an_interrupted_cluster_campaign_reports_the_units_that_finished(scheduler: str, tmp_path: Path) -> None:
+    """Ctrl-C while waiting on the cluster (here: as the first unit's progress comes in): the units under way are
+    cancelled, the ones that finished are the report, and the cluster is left as it was for the next campaign."""
+    from properties.report import INTERRUPTED, exit_code
+
+    def interrupt(phase: str, amount: int) -> None:
+        raise KeyboardInterrupt
+
+    result = run_campaign(Campaign(soak=10 * SOAK_RUN * SOAK_UNIT_RUNS, examples=0, database=False,
+                                   failure_dir=tmp_path, scheduler=scheduler), interrupt)  # fmt: skip
+    assert result.interrupted and result.ok
+    assert result.coverage.steps == SOAK_RUN * SOAK_UNIT_RUNS  # the one unit whose result came in
+    assert exit_code(result, require_coverage=False) == INTERRUPTED
+    assert run_campaign(_passing(tmp_path, scheduler=scheduler)).ok
+
+
 def test_a_time_budget_stops_cleanly_and_says_so(tmp_path: Path) -> None:
     result = run_campaign(Campaign(seconds=1.0, database=False, failure_dir=tmp_path))
     assert result.ok and result.stopped
@@ -107,5 +123,5 @@ def test_an_unreachable_scheduler_is_a_toolkit_error(tmp_path: Path) -> None:
 
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
         result = run_campaign(Campaign(soak=100, examples=0, scheduler="tcp://127.0.0.1:9", failure_dir=tmp_path))
-    assert result.error is not None and "cannot run on tcp://127.0.0.1:9" in result.error
+    assert result.error is not None and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.error
     assert result.failure is None

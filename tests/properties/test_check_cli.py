@@ -14,6 +14,7 @@ from properties.campaign import Campaign, run_campaign
 from properties.driver import TraceRoundTripDriver
 from properties.mutation.model_mutants import CooldownIgnored
 from properties.report import exit_code, github_annotation, write_junit
+from properties.units import SOAK_RUN, SOAK_UNIT_RUNS
 
 
 @pytest.mark.parametrize(
@@ -110,3 +111,54 @@ def test_a_toolkit_failure_is_exit_3_and_a_junit_error(tmp_path: Path, monkeypat
     assert "::error title=choir check%3A the toolkit failed::RuntimeError" in result.stdout
     suite = _junit(junit)
     assert suite.get("errors") == "1" and suite.get("failures") == "0"
+
+
+def test_sigterm_stops_a_campaign_reports_what_finished_and_exits_130(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a CI's cancel does: the signal arrives while the third soak run is under way; the two before it are
+    the report, the JUnit file has an `interrupted` error, the exit code is 130."""
+    import os
+    import signal
+
+    from properties import campaign as campaign_module
+
+    real, calls = campaign_module.run_unit, []
+
+    def signalled(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(campaign_module, "run_unit", signalled)
+    junit = tmp_path / "report.xml"
+    result = CliRunner().invoke(app, ["check", "--soak", "100000", "--junit", str(junit), "--failures", str(tmp_path)])
+    assert result.exit_code == 130, result.output
+    out = " ".join(result.stdout.split())
+    ran = 2 * SOAK_UNIT_RUNS  # two units of soak runs finished
+    assert f"interrupted: stopped after {ran * SOAK_RUN:,} steps in {ran} examples and soak runs that finished" in out
+    assert "every invariant held" in out
+    suite = _junit(junit)
+    assert suite.get("errors") == "1" and suite.get("failures") == "0"
+    assert [case.get("name") for case in suite.iter("testcase") if case.find("error") is not None] == ["interrupted"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the campaign's handler is gone with it
+
+
+def test_an_interrupted_shrink_keeps_the_failure_and_writes_its_trace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure found is never lost to a signal: stopped while shrinking, the failure stands (exit 1) and its
+    trace as found is written, so it replays."""
+    from choir_model.trace import read_trace
+    from properties import campaign as campaign_module
+
+    def interrupted(*args: object, **kwargs: object) -> object:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(campaign_module, "shrink_run", interrupted)
+    result = run_campaign(Campaign(rules=CooldownIgnored, soak=60_000, examples=0, database=False,
+                                   failure_dir=tmp_path))  # fmt: skip
+    assert result.interrupted and result.failure is not None and result.shrunk is None
+    assert exit_code(result, require_coverage=False) == 1
+    assert result.trace is not None and len(read_trace(result.trace)) == len(result.failure.steps)
