@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+
+from choir.interrupts import sigterm_interrupts
 
 if TYPE_CHECKING:
     from choir_model import Params
@@ -298,7 +297,7 @@ def check(
             tasks["examples"] = progress.add_task("Hypothesis examples", total=campaign.n_examples)
         if campaign.n_soak != 0:
             tasks["soak"] = progress.add_task("soak steps", total=campaign.n_soak)
-        with _sigterm_interrupts():
+        with sigterm_interrupts():
             result = run_campaign(campaign, lambda phase, n: progress.advance(tasks[phase], n))
     print_report(result, console)
     if junit is not None:
@@ -309,18 +308,6 @@ def check(
     code = exit_code(result, require_coverage)
     if code:
         raise typer.Exit(code)
-
-
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM (what a CI sends a cancelled or timed-out job, after or instead of SIGINT) stops a campaign as
-    Ctrl-C does: the units that finished are reported, the JUnit file written, and the exit code says so (130),
-    instead of the process dying with its workers' semaphores leaked and no report."""
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @app.command("replay")

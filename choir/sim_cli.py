@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from choir.interrupts import sigterm_interrupts
 from choir.tables import Column, print_table
 from sim import DEFAULT_SEEDS
 
@@ -344,7 +345,20 @@ def attack(
     scheduler: SchedulerOption = None,
 ) -> None:
     """Search attacker strategies (Optuna, pruned) for the worst case, or falsify a threshold; write the best
-    attacks with their seeds and SPEC traces, and the profit frontier over a mechanism parameter."""
+    attacks with their seeds and SPEC traces, and the profit frontier over a mechanism parameter. Ctrl-C or
+    SIGTERM stops the search: the trials that finished are reported and written, exit 130."""
+    with sigterm_interrupts():
+        _attack(attack_file, trials, out, frontier_trials, workers, scheduler)
+
+
+def _attack(
+    attack_file: Path,
+    trials: int | None,
+    out: Path | None,
+    frontier_trials: int | None,
+    workers: int,
+    scheduler: str | None,
+) -> None:
     import json
     import time
 
@@ -362,7 +376,7 @@ def attack(
     target.mkdir(parents=True, exist_ok=True)
     with make_executor(workers, scheduler) as executor:
         result = attacks.search(spec, executor, trials=trials)
-        rows = attacks.frontier(spec, executor, frontier_trials)
+        rows, interrupted = attacks.frontier(spec, executor, frontier_trials) if not result.interrupted else ([], True)
     pruned = sum(t.pruned for t in result.trials)
     failed = [t for t in result.trials if t.error]
     console.print(
@@ -413,13 +427,17 @@ def attack(
             console.print(f"not falsified: no trial put {metric} {side} {threshold:g} in {len(result.trials)} trials")
     write_json(
         {"name": spec.name, "objective": spec.objective, "direction": spec.direction, "best": records,
-         "frontier": rows, "trials": [dataclasses_asdict(t) for t in result.trials],
+         "frontier": rows, "trials": [dataclasses_asdict(t) for t in result.trials], "interrupted": interrupted,
          "falsified": dataclasses_asdict(result.falsified) if result.falsified else None},
         target / "attack.json",
     )  # fmt: skip
     console.print(f"results in {target}/ ({time.perf_counter() - started:.1f} s wall)")
     if spec.falsify is not None and result.falsified is not None:
         raise typer.Exit(1)
+    if interrupted:
+        what = "the search" if result.interrupted else f"the frontier after {len(rows)} of its points"
+        console.print(f"[yellow]interrupted[/yellow]: {what}; the results above are for what finished")
+        raise typer.Exit(130)  # the exit code of an interrupted command (`choir.interrupts`)
 
 
 def dataclasses_asdict(value: Any) -> dict[str, Any]:

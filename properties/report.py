@@ -105,7 +105,8 @@ def print_report(result: CampaignResult, console: Console) -> None:
 
 
 INTERRUPTED = 130
-"""The exit code of a campaign a signal stopped before it found anything (the shells' 128 + SIGINT)."""
+"""The exit code of a command a signal stopped before it was done (the shells' 128 + SIGINT): a campaign, an
+attack search."""
 
 
 def exit_code(result: CampaignResult, require_coverage: bool) -> int:

@@ -171,13 +171,15 @@ class Trial:
 @dataclass
 class SearchResult:
     """Every trial, the best ones (complete, best first), when the best was first reached, and a falsifying
-    trial if one crossed the threshold."""
+    trial if one crossed the threshold. `interrupted`: Ctrl-C (or SIGTERM, `choir.interrupts`) stopped the search
+    early; these are the trials that had finished (the batch under way was dropped)."""
 
     trials: list[Trial]
     best: list[Trial]
     wall_seconds: float
     first_best_seconds: float
     falsified: Trial | None = None
+    interrupted: bool = False
 
 
 def _suggest(trial: Any, space: Mapping[str, dict[str, Any]], group: str) -> dict[str, Any]:
@@ -225,48 +227,52 @@ def search(
     falsified: Trial | None = None
     started = time.perf_counter()
     best_value, best_at = -math.inf, 0.0
-    while len(done) < total and falsified is None:
-        batch = []
-        for _ in range(min(executor.parallelism, total - len(done))):
-            handle = study.ask()
-            point = {**_suggest(handle, spec.space, spec.group), **(fixed or {})}
-            batch.append((handle, Trial(handle.number, point)))
-        for step in range(spec.seeds):
-            alive = [(h, t) for h, t in batch if not t.pruned and t.error is None]
-            if not alive:
-                break
-            jobs = []
-            for _, t in alive:
-                scenario = spec.scenario_for(t.params, first_seed + step)
-                jobs.append((RunSpec(t.number, step, t.params, scenario.seed, scenario.raw, f"t{t.number}"),))
-            results: dict[int, Any] = {}
-            executor.run(execute_run, jobs, results.__setitem__, [f"attack-{t.number}-{step}" for _, t in alive])
-            for position, (handle, t) in enumerate(alive):
-                result = results[position]
-                if isinstance(result, JobError) or result["status"] != "ok":
-                    t.error = result.error if isinstance(result, JobError) else result.get("error")
-                    continue
-                t.values.append(float(result["summary"].get(spec.objective, math.nan)))
-                handle.report(t.mean, step)
-                if step < spec.seeds - 1 and handle.should_prune():
-                    t.pruned = True
-        for handle, t in batch:
-            if t.error is not None or math.isnan(t.mean):
-                study.tell(handle, state=optuna.trial.TrialState.FAIL)
-            elif t.pruned:
-                study.tell(handle, state=optuna.trial.TrialState.PRUNED)
-            else:
-                study.tell(handle, t.mean)
-                if sign * t.mean > best_value:
-                    best_value, best_at = sign * t.mean, time.perf_counter() - started
-                if spec.falsify is not None and _crosses(t.mean, spec.falsify):
-                    falsified = falsified or t
-            done.append(t)
-            if on_trial is not None:
-                on_trial(t)
+    interrupted = False
+    try:
+        while len(done) < total and falsified is None:
+            batch = []
+            for _ in range(min(executor.parallelism, total - len(done))):
+                handle = study.ask()
+                point = {**_suggest(handle, spec.space, spec.group), **(fixed or {})}
+                batch.append((handle, Trial(handle.number, point)))
+            for step in range(spec.seeds):
+                alive = [(h, t) for h, t in batch if not t.pruned and t.error is None]
+                if not alive:
+                    break
+                jobs = []
+                for _, t in alive:
+                    scenario = spec.scenario_for(t.params, first_seed + step)
+                    jobs.append((RunSpec(t.number, step, t.params, scenario.seed, scenario.raw, f"t{t.number}"),))
+                results: dict[int, Any] = {}
+                executor.run(execute_run, jobs, results.__setitem__, [f"attack-{t.number}-{step}" for _, t in alive])
+                for position, (handle, t) in enumerate(alive):
+                    result = results[position]
+                    if isinstance(result, JobError) or result["status"] != "ok":
+                        t.error = result.error if isinstance(result, JobError) else result.get("error")
+                        continue
+                    t.values.append(float(result["summary"].get(spec.objective, math.nan)))
+                    handle.report(t.mean, step)
+                    if step < spec.seeds - 1 and handle.should_prune():
+                        t.pruned = True
+            for handle, t in batch:
+                if t.error is not None or math.isnan(t.mean):
+                    study.tell(handle, state=optuna.trial.TrialState.FAIL)
+                elif t.pruned:
+                    study.tell(handle, state=optuna.trial.TrialState.PRUNED)
+                else:
+                    study.tell(handle, t.mean)
+                    if sign * t.mean > best_value:
+                        best_value, best_at = sign * t.mean, time.perf_counter() - started
+                    if spec.falsify is not None and _crosses(t.mean, spec.falsify):
+                        falsified = falsified or t
+                done.append(t)
+                if on_trial is not None:
+                    on_trial(t)
+    except KeyboardInterrupt:  # the trials that finished stand; the batch under way is dropped
+        interrupted = True
     complete = [t for t in done if not t.pruned and t.error is None and not math.isnan(t.mean)]
     complete.sort(key=lambda t: (-sign * t.mean, t.number))
-    return SearchResult(done, complete[: spec.top], time.perf_counter() - started, best_at, falsified)
+    return SearchResult(done, complete[: spec.top], time.perf_counter() - started, best_at, falsified, interrupted)
 
 
 def _crosses(value: float, falsify: tuple[str, str, float]) -> bool:
@@ -282,14 +288,20 @@ def falsify_objective(spec: AttackSpec) -> AttackSpec:
     return dataclasses.replace(spec, objective=metric, direction="maximize" if side == "above" else "minimize")
 
 
-def frontier(spec: AttackSpec, executor: Executor | None = None, trials: int | None = None) -> list[dict[str, Any]]:
-    """The best objective found at each value of the frontier's mechanism parameter (a search per value)."""
+def frontier(
+    spec: AttackSpec, executor: Executor | None = None, trials: int | None = None
+) -> tuple[list[dict[str, Any]], bool]:
+    """The best objective found at each value of the frontier's mechanism parameter (a search per value), and
+    whether it was interrupted (Ctrl-C: `SearchResult.interrupted`): then the rows stop before the value whose
+    search was."""
     if spec.frontier is None:
-        return []
+        return [], False
     parameter, values = spec.frontier
-    rows = []
+    rows: list[dict[str, Any]] = []
     for value in values:
         result = search(spec, executor, {parameter: value}, trials or max(4, spec.trials // len(values)))
+        if result.interrupted:
+            return rows, True
         best = result.best[0] if result.best else None
         rows.append(
             {
@@ -300,7 +312,7 @@ def frontier(spec: AttackSpec, executor: Executor | None = None, trials: int | N
                 "trials": len(result.trials),
             }
         )
-    return rows
+    return rows, False
 
 
 def write_trace(spec: AttackSpec, trial: Trial, out: Path) -> tuple[Path, dict[str, Any]]:

@@ -114,3 +114,29 @@ def test_sensitivity_file_errors_are_named(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace("[0.01, 0.1]", "[0.1, 0.01]"), encoding="utf-8")
     code, output = invoke("sim", "sensitivity", str(path), "--workers", "0", "--samples", "2")
     assert code == 2 and "formula.k" in output and "low <= high" in output
+
+
+def test_an_interrupted_search_writes_what_finished_and_exits_130(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or SIGTERM) during the third trial's run: the two trials before it are the search, their best
+    attacks and traces are written, attack.json says it was interrupted, the frontier is not started."""
+    from sim import attack
+
+    real, runs = attack.execute_run, []
+
+    def interrupted_third(*args: object) -> object:
+        runs.append(1)
+        if len(runs) == 3:
+            raise KeyboardInterrupt
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(attack, "execute_run", interrupted_third)
+    extra = '[frontier]\nparameter = "params.divest_cooldown"\nvalues = [3600, 86400]\n'
+    out = tmp_path / "out"
+    code, output = invoke("sim", "attack", str(attack_file(tmp_path, extra)), "--out", str(out))
+    assert code == 130, output
+    assert "2 trials" in output and "interrupted: the search; the results above are for what finished" in output
+    record = json.loads((out / "attack.json").read_text())
+    assert record["interrupted"] and len(record["trials"]) == 2 and record["frontier"] == []
+    assert (out / "best1" / "trace.jsonl").exists()

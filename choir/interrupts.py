@@ -1,0 +1,24 @@
+"""Long commands that stop cleanly: Ctrl-C or SIGTERM ends them with what they finished reported, exit 130 (the
+shells' 128 + SIGINT; `properties.report.INTERRUPTED` for a campaign).
+
+Why SIGTERM too: it is what a CI sends a cancelled or timed-out job (GitHub Actions: SIGINT, then SIGTERM), and by
+default it kills the process on the spot, with no report and its Dask workers' semaphores leaked. Inside
+`sigterm_interrupts` it raises KeyboardInterrupt as Ctrl-C does, which the campaign (`properties.campaign`) and
+the attack search (`sim.attack`) catch between their units of work.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt while inside; the handler before is put back after."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
