@@ -32,10 +32,13 @@ def print_report(result: CampaignResult, console: Console) -> None:
     if campaign.seconds is not None:
         head.add_row("time budget", f"{campaign.seconds:g} s" + (" (spent: stopped early)" if result.stopped else ""))
     console.print(head)
-    if result.error is not None and not c.steps and not c.examples:
-        # Nothing ran (no cluster to run on, a target that would not start): coverage tables of zeros and
-        # invariants "held" would read as a verdict on nothing.
-        console.print(f"[bold red]ERROR[/bold red]: the toolkit failed before any step ran: {escape(result.error)}")
+    if (result.error is not None or result.interrupted) and not c.steps and not c.examples:
+        # Nothing finished (no cluster to run on, a target that would not start, a signal during the first run):
+        # coverage tables of zeros and invariants "held" would read as a verdict on nothing.
+        if result.error is not None:
+            console.print(f"[bold red]ERROR[/bold red]: the toolkit failed before any step ran: {escape(result.error)}")
+        else:
+            console.print("[yellow]interrupted[/yellow] before any example or soak run finished: nothing to report")
         return
 
     ops = Table(title="operations", title_justify="left")
