@@ -13,6 +13,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from choir.interrupts import sigterm_interrupts
+
 err = Console(stderr=True, soft_wrap=True)  # error lines stay whole: scripts and logs grep them
 
 
@@ -51,24 +53,28 @@ def load(
     ] = None,
 ) -> None:
     """Run a load against a fresh loopback backend, print the figures as JSON and exit 1 if it was inconsistent or
-    a user's WebSocket never connected."""
+    a user's WebSocket never connected. Ctrl-C or SIGTERM stops it, and the server it started, and exits 130."""
     from loadtest.run import run_load, write_report
 
     try:
-        report = run_load(
-            users=users,
-            seconds=seconds,
-            seed=seed,
-            timeout=timeout,
-            scenario=scenario,
-            faults=faults,
-            time_scale=time_scale,
-            connect_timeout=connect_timeout,
-            server_args=("--chain", "litesvm", "--workers", str(workers)),
-        )
+        with sigterm_interrupts():  # SIGTERM alone would leave the server it started running
+            report = run_load(
+                users=users,
+                seconds=seconds,
+                seed=seed,
+                timeout=timeout,
+                scenario=scenario,
+                faults=faults,
+                time_scale=time_scale,
+                connect_timeout=connect_timeout,
+                server_args=("--chain", "litesvm", "--workers", str(workers)),
+            )
     except (ValueError, FileNotFoundError) as error:
-        err.print(f"[red]{error}[/red]")
+        err.print(str(error), style="red", markup=False, highlight=False)
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/yellow]: the load and the server it started are stopped; no figures")
+        raise typer.Exit(130) from None
     summary = json.dumps(report.summary(), indent=2)
     print(summary)
     if out is not None:

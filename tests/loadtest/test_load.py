@@ -6,10 +6,12 @@ are only worth something if they catch what they claim to, which the unit tests 
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from choir_model import CHOIR, CreateThread, Fund, Model, Params, SubmitMessage
 from choir_model import events as ev
@@ -227,3 +229,26 @@ def test_snapshot_check_catches_a_snapshot_unlike_the_model_at_its_journal_posit
     poorer["balance"] -= 1
     assert "balance is" in check_snapshots(rows, Params(), "seeds", {3: [("ann", "t", poorer)]})[1][0]
     assert "past the journal" in check_snapshots(rows, Params(), "seeds", {4: [("ann", "t", at_3)]})[1][0]
+
+
+def test_sigterm_stops_the_load_and_the_server_it_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM (a CI's cancel) once the server is up: `choir load` stops it and exits 130, instead of dying alone
+    and leaving `choir serve` running."""
+    import os
+    import signal
+
+    from choir.cli import app
+
+    started: list[int] = []
+
+    async def cancelled(self: load_run._Run) -> None:
+        started.append(self.server.process.pid)  # type: ignore[union-attr]
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.sleep(30)
+
+    monkeypatch.setattr(load_run._Run, "run", cancelled)
+    result = CliRunner().invoke(app, ["load", "--users", "20", "--seconds", "1"])
+    assert result.exit_code == 130, result.output
+    assert "interrupted: the load and the server it started are stopped" in " ".join(result.output.split())
+    with pytest.raises(ProcessLookupError):
+        os.kill(started[0], 0)  # the server is gone (and reaped: not a zombie either)
