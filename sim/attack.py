@@ -222,7 +222,6 @@ def search(
     )
     sign = 1.0 if spec.direction == "maximize" else -1.0
     total = trials or spec.trials
-    first_seed = spec.scenario.seed
     done: list[Trial] = []
     falsified: Trial | None = None
     started = time.perf_counter()
@@ -235,25 +234,7 @@ def search(
                 handle = study.ask()
                 point = {**_suggest(handle, spec.space, spec.group), **(fixed or {})}
                 batch.append((handle, Trial(handle.number, point)))
-            for step in range(spec.seeds):
-                alive = [(h, t) for h, t in batch if not t.pruned and t.error is None]
-                if not alive:
-                    break
-                jobs = []
-                for _, t in alive:
-                    scenario = spec.scenario_for(t.params, first_seed + step)
-                    jobs.append((RunSpec(t.number, step, t.params, scenario.seed, scenario.raw, f"t{t.number}"),))
-                results: dict[int, Any] = {}
-                executor.run(execute_run, jobs, results.__setitem__, [f"attack-{t.number}-{step}" for _, t in alive])
-                for position, (handle, t) in enumerate(alive):
-                    result = results[position]
-                    if isinstance(result, JobError) or result["status"] != "ok":
-                        t.error = result.error if isinstance(result, JobError) else result.get("error")
-                        continue
-                    t.values.append(float(result["summary"].get(spec.objective, math.nan)))
-                    handle.report(t.mean, step)
-                    if step < spec.seeds - 1 and handle.should_prune():
-                        t.pruned = True
+            _evaluate(spec, executor, batch)
             for handle, t in batch:
                 if t.error is not None or math.isnan(t.mean):
                     study.tell(handle, state=optuna.trial.TrialState.FAIL)
@@ -273,6 +254,31 @@ def search(
     complete = [t for t in done if not t.pruned and t.error is None and not math.isnan(t.mean)]
     complete.sort(key=lambda t: (-sign * t.mean, t.number))
     return SearchResult(done, complete[: spec.top], time.perf_counter() - started, best_at, falsified, interrupted)
+
+
+def _evaluate(spec: AttackSpec, executor: Executor, batch: list[tuple[Any, Trial]]) -> None:
+    """Run a batch of trials seed after seed (one job per trial still alive per seed), recording each value and
+    reporting it to Optuna, which prunes a trial whose mean falls behind; a failed run ends its trial."""
+    first_seed = spec.scenario.seed
+    for step in range(spec.seeds):
+        alive = [(h, t) for h, t in batch if not t.pruned and t.error is None]
+        if not alive:
+            return
+        jobs = []
+        for _, t in alive:
+            scenario = spec.scenario_for(t.params, first_seed + step)
+            jobs.append((RunSpec(t.number, step, t.params, scenario.seed, scenario.raw, f"t{t.number}"),))
+        results: dict[int, Any] = {}
+        executor.run(execute_run, jobs, results.__setitem__, [f"attack-{t.number}-{step}" for _, t in alive])
+        for position, (handle, t) in enumerate(alive):
+            result = results[position]
+            if isinstance(result, JobError) or result["status"] != "ok":
+                t.error = result.error if isinstance(result, JobError) else result.get("error")
+                continue
+            t.values.append(float(result["summary"].get(spec.objective, math.nan)))
+            handle.report(t.mean, step)
+            if step < spec.seeds - 1 and handle.should_prune():
+                t.pruned = True
 
 
 def _crosses(value: float, falsify: tuple[str, str, float]) -> bool:
