@@ -11,8 +11,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from choir.interrupts import sigterm_interrupts
-
 if TYPE_CHECKING:
     from choir_model import Params
     from programs.transport import RpcTransport
@@ -297,8 +295,7 @@ def check(
             tasks["examples"] = progress.add_task("Hypothesis examples", total=campaign.n_examples)
         if campaign.n_soak != 0:
             tasks["soak"] = progress.add_task("soak steps", total=campaign.n_soak)
-        with sigterm_interrupts():
-            result = run_campaign(campaign, lambda phase, n: progress.advance(tasks[phase], n))
+        result = run_campaign(campaign, lambda phase, n: progress.advance(tasks[phase], n))
     print_report(result, console)
     if junit is not None:
         write_junit(result, junit, require_coverage)

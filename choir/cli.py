@@ -21,6 +21,7 @@ except ImportError:  # pragma: no cover - older typer on click
     from click.exceptions import ClickException, NoArgsIsHelpError, UsageError  # type: ignore[assignment]
 
 from choir import check_cli, coercion, demo, helptext, load_cli, model_cli, mutate_cli, program_cli, serve_cli, sim_cli
+from choir.interrupts import sigterm_interrupts
 from choir_dask import ClusterUnavailable
 
 helptext.install()
@@ -84,7 +85,8 @@ class ChoirApp(typer.Typer):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         command = typer.main.get_command(self)
         try:
-            code = command.main(*args, standalone_mode=False, **kwargs)
+            with sigterm_interrupts():  # a CI's cancel stops every command as Ctrl-C does (`choir.interrupts`)
+                code = command.main(*args, standalone_mode=False, **kwargs)
         except NoArgsIsHelpError as error:
             error.show()  # the help text is the answer to a bare group
             code = error.exit_code

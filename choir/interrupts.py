@@ -2,9 +2,11 @@
 shells' 128 + SIGINT; `properties.report.INTERRUPTED` for a campaign).
 
 Why SIGTERM too: it is what a CI sends a cancelled or timed-out job (GitHub Actions: SIGINT, then SIGTERM), and by
-default it kills the process on the spot, with no report and its Dask workers' semaphores leaked. Inside
-`sigterm_interrupts` it raises KeyboardInterrupt as Ctrl-C does, which the campaign (`properties.campaign`) and
-the attack search (`sim.attack`) catch between their units of work.
+default it kills the process on the spot: no report, its Dask workers' semaphores leaked, and a server that
+`choir load` started left running. `ChoirApp` runs every command inside `sigterm_interrupts`, where it raises
+KeyboardInterrupt as Ctrl-C does: the campaign (`properties.campaign`) and the attack search (`sim.attack`) catch
+it between their units of work and report what finished, `choir load` stops its server, and any other command's
+cleanup (`finally`, context managers) runs before typer turns it into exit 130.
 """
 
 from __future__ import annotations

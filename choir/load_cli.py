@@ -13,8 +13,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from choir.interrupts import sigterm_interrupts
-
 err = Console(stderr=True, soft_wrap=True)  # error lines stay whole: scripts and logs grep them
 
 
@@ -57,18 +55,17 @@ def load(
     from loadtest.run import run_load, write_report
 
     try:
-        with sigterm_interrupts():  # SIGTERM alone would leave the server it started running
-            report = run_load(
-                users=users,
-                seconds=seconds,
-                seed=seed,
-                timeout=timeout,
-                scenario=scenario,
-                faults=faults,
-                time_scale=time_scale,
-                connect_timeout=connect_timeout,
-                server_args=("--chain", "litesvm", "--workers", str(workers)),
-            )
+        report = run_load(
+            users=users,
+            seconds=seconds,
+            seed=seed,
+            timeout=timeout,
+            scenario=scenario,
+            faults=faults,
+            time_scale=time_scale,
+            connect_timeout=connect_timeout,
+            server_args=("--chain", "litesvm", "--workers", str(workers)),
+        )
     except (ValueError, FileNotFoundError) as error:
         err.print(str(error), style="red", markup=False, highlight=False)
         raise typer.Exit(2) from None

@@ -15,7 +15,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from choir.interrupts import sigterm_interrupts
 from choir.tables import Column, print_table
 from sim import DEFAULT_SEEDS
 
@@ -347,18 +346,6 @@ def attack(
     """Search attacker strategies (Optuna, pruned) for the worst case, or falsify a threshold; write the best
     attacks with their seeds and SPEC traces, and the profit frontier over a mechanism parameter. Ctrl-C or
     SIGTERM stops the search: the trials that finished are reported and written, exit 130."""
-    with sigterm_interrupts():
-        _attack(attack_file, trials, out, frontier_trials, workers, scheduler)
-
-
-def _attack(
-    attack_file: Path,
-    trials: int | None,
-    out: Path | None,
-    frontier_trials: int | None,
-    workers: int,
-    scheduler: str | None,
-) -> None:
     import json
     import time
 

@@ -250,3 +250,21 @@ def test_a_campaign_with_no_cluster_reports_no_verdict(invoke: Invoke, tmp_path:
     out = " ".join(result.out.split())
     assert f"the toolkit failed before any step ran: cannot reach the Dask scheduler at {UNREACHABLE}" in out
     assert "held" not in out and "invariants" not in out
+
+
+def test_sigterm_ends_any_command_as_ctrl_c_does(invoke: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM in the middle of a command: exit 130 after its cleanup, not death by the signal; and the handler
+    that was there before is back afterwards."""
+    import os
+    import signal
+
+    from choir_model import Economics
+
+    def signalled(*args: object, **kwargs: object) -> int:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return 1
+
+    monkeypatch.setattr(Economics, "recommended_stake", signalled)
+    before = signal.getsignal(signal.SIGTERM)
+    assert invoke("stake", "--balance", "100", "--coauthors", "2").code == 130
+    assert signal.getsignal(signal.SIGTERM) is before

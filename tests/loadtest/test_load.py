@@ -11,7 +11,6 @@ import copy
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from choir_model import CHOIR, CreateThread, Fund, Model, Params, SubmitMessage
 from choir_model import events as ev
@@ -231,7 +230,9 @@ def test_snapshot_check_catches_a_snapshot_unlike_the_model_at_its_journal_posit
     assert "past the journal" in check_snapshots(rows, Params(), "seeds", {4: [("ann", "t", at_3)]})[1][0]
 
 
-def test_sigterm_stops_the_load_and_the_server_it_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sigterm_stops_the_load_and_the_server_it_started(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """SIGTERM (a CI's cancel) once the server is up: `choir load` stops it and exits 130, instead of dying alone
     and leaving `choir serve` running."""
     import os
@@ -247,8 +248,9 @@ def test_sigterm_stops_the_load_and_the_server_it_started(tmp_path: Path, monkey
         await asyncio.sleep(30)
 
     monkeypatch.setattr(load_run._Run, "run", cancelled)
-    result = CliRunner().invoke(app, ["load", "--users", "20", "--seconds", "1"])
-    assert result.exit_code == 130, result.output
-    assert "interrupted: the load and the server it started are stopped" in " ".join(result.output.split())
+    with pytest.raises(SystemExit) as exit_info:  # through `ChoirApp`, which holds the SIGTERM handler
+        app(["load", "--users", "20", "--seconds", "1"])
+    assert exit_info.value.code == 130
+    assert "interrupted: the load and the server it started are stopped" in " ".join(capsys.readouterr().err.split())
     with pytest.raises(ProcessLookupError):
         os.kill(started[0], 0)  # the server is gone (and reaped: not a zombie either)
