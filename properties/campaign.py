@@ -147,8 +147,8 @@ class CampaignResult:
     """The time budget ran out before every unit ran."""
     interrupted: bool = False
     """Ctrl-C or a signal to stop (SIGINT, SIGTERM: what a CI sends a cancelled job) ended the campaign early: the
-    units that had finished are what it reports, and a failure found is kept (written unshrunk when the signal
-    came while shrinking it)."""
+    units that had finished are what it reports, and a failure found is kept (not shrunk when the signal came
+    before or while shrinking it: written as found, so it still replays)."""
     startup: float = 0.0
     """Seconds spent starting (or connecting to) the Dask cluster and warming its workers up, not counted in
     `steps_per_second`."""
@@ -223,6 +223,8 @@ def run_campaign(campaign: Campaign, on_progress: Progress | None = None) -> Cam
         result.error, result.error_detail = first.error, first.error_detail
     elif first is not None and first.failure is not None and not campaign.shrink:
         result.failure = first.failure
+    elif first is not None and first.failure is not None and interrupted:  # whoever stopped it wants out now
+        _keep_unshrunk(result, first.failure)
     elif first is not None and first.failure is not None:
         try:
             params = first.failure.params or campaign.params  # the failing run's, when they varied
@@ -234,17 +236,23 @@ def run_campaign(campaign: Campaign, on_progress: Progress | None = None) -> Cam
             path.parent.mkdir(parents=True, exist_ok=True)
             write_trace(steps, path)
             result.failure, result.trace, result.shrunk = failure, path, steps
-        except KeyboardInterrupt:  # stopped while shrinking: the failure as found, still replayable
+        except KeyboardInterrupt:
             result.interrupted = True
-            result.failure, result.trace = first.failure, campaign.failure_path
-            campaign.failure_path.parent.mkdir(parents=True, exist_ok=True)
-            write_trace(first.failure.steps, campaign.failure_path)
+            _keep_unshrunk(result, first.failure)
         except Exception as error:  # the toolkit failed while shrinking: reported (exit 3)
             result.failure = first.failure
             result.error = f"{type(error).__name__}: {error}"
             result.error_detail = "".join(traceback.format_exception(error))
     result.elapsed = time.perf_counter() - started
     return result
+
+
+def _keep_unshrunk(result: CampaignResult, failure: PropertyFailure) -> None:
+    """A failure a signal kept from being shrunk: as found, its trace written, so it still replays."""
+    path = result.campaign.failure_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_trace(failure.steps, path)
+    result.failure, result.trace = failure, path
 
 
 def _run_here(

@@ -101,7 +101,7 @@ def print_report(result: CampaignResult, console: Console) -> None:
         console.print(f"[bold red]FAILED[/bold red]: {escape(str(result.failure))}")
         if result.trace is not None:
             command = escape(campaign.replay_command(result.trace, result.failure.params))
-            what = "shrunk trace" if result.shrunk is not None else "trace (interrupted while shrinking it)"
+            what = "shrunk trace" if result.shrunk is not None else "trace (not shrunk: interrupted)"
             console.print(f"{what}: {result.trace}\nreplay it with: [bold]{command}")
     else:
         console.print("[bold green]every invariant held[/bold green]")

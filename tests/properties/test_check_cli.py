@@ -151,18 +151,30 @@ def test_sigterm_stops_a_campaign_reports_what_finished_and_exits_130(
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the campaign's handler is gone with it
 
 
+@pytest.mark.parametrize("when", ["before shrinking", "while shrinking"])
 def test_an_interrupted_shrink_keeps_the_failure_and_writes_its_trace(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    when: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A failure found is never lost to a signal: stopped while shrinking, the failure stands (exit 1) and its
-    trace as found is written, so it replays."""
+    """A failure found is never lost to a signal: stopped before its shrinking began (it does not begin: whoever
+    pressed Ctrl-C wants out) or while shrinking, the failure stands (exit 1) and its trace as found is written,
+    so it replays."""
     from choir_model.trace import read_trace
     from properties import campaign as campaign_module
 
-    def interrupted(*args: object, **kwargs: object) -> object:
+    def shrinking(*args: object, **kwargs: object) -> object:
+        if when == "before shrinking":
+            raise AssertionError("shrank after the signal")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(campaign_module, "shrink_run", interrupted)
+    real_run_here = campaign_module._run_here
+
+    def signalled_after_the_failure(*args: object) -> object:
+        results, _ = real_run_here(*args)  # type: ignore[arg-type]
+        return results, True
+
+    monkeypatch.setattr(campaign_module, "shrink_run", shrinking)
+    if when == "before shrinking":
+        monkeypatch.setattr(campaign_module, "_run_here", signalled_after_the_failure)
     result = run_campaign(Campaign(rules=CooldownIgnored, soak=60_000, examples=0, database=False,
                                    failure_dir=tmp_path))  # fmt: skip
     assert result.interrupted and result.failure is not None and result.shrunk is None
