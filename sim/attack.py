@@ -31,7 +31,7 @@ from typing import Any
 
 from sim.agents import AGENT_KINDS
 from sim.executors import Executor, InProcess, JobError
-from sim.scenario import Scenario, check_type, load_toml, spec_head, spec_scenario
+from sim.scenario import Scenario, check_name, check_type, load_toml, spec_head, spec_scenario
 from sim.sweep import RunSpec, check_distribution, execute_run
 
 _ATTACK_KEYS = {
@@ -75,6 +75,7 @@ class AttackSpec:
         values = {
             key: check_type(f"attack.{key}", head.get(key, default), default) for key, default in _ATTACK_KEYS.items()
         }
+        values["name"] = check_name("attack.name", values["name"])
         for key in ("trials", "seeds", "top"):
             if values[key] < 1:
                 raise ValueError(f"attack.{key} must be >= 1, got {values[key]}")

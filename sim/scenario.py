@@ -60,6 +60,16 @@ def check_type(key: str, value: Any, like: Any) -> Any:
     return float(value) if isinstance(like, float) else value
 
 
+def check_name(key: str, value: Any) -> str:
+    """A name read from a file that becomes a folder of the output (`out/<scenario>`, `out/sweeps/<sweep>`,
+    `out/attacks/<attack>`, `out/sensitivity/<name>`): a non-empty string and one path component, so that no file
+    can send the output elsewhere (`../..`, `/etc`); ValueError naming `key` otherwise."""
+    name = check_type(key, value, "")
+    if not name or name in (".", "..") or any(c in name for c in "/\\\0"):
+        raise ValueError(f"{key} must be a non-empty name without path separators, got {name!r}")
+    return name
+
+
 def spec_head(raw: Mapping[str, Any], head: str, keys: Iterable[str], tables: Sequence[str]) -> dict[str, Any]:
     """The `[head]` table of a sweep, sensitivity or attack file, once the file holds no table but `tables` and the
     head no key but `keys` (ValueError naming the unknown ones and the known)."""
@@ -165,9 +175,9 @@ class Scenario:
         unknown = sorted(set(data) - _TOP_KEYS)
         if unknown:
             raise ValueError(f"unknown scenario key(s) {', '.join(unknown)}; known: {', '.join(sorted(_TOP_KEYS))}")
-        name = data.get("name")
-        if not isinstance(name, str) or not name:
+        if "name" not in data:
             raise ValueError("scenario needs a non-empty `name`")
+        name = check_name("name", data["name"])
         seed = data.get("seed", 0)
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from sim.executors import Executor, InProcess, JobError
-from sim.scenario import Scenario, check_type, load_toml, spec_head, spec_scenario
+from sim.scenario import Scenario, check_name, check_type, load_toml, spec_head, spec_scenario
 from sim.sweep import check_distribution, simulate_summary
 
 _HEAD = {
@@ -79,6 +79,7 @@ class SensitivitySpec:
     def from_dict(cls, raw: Mapping[str, Any], base_dir: Path | None = None) -> SensitivitySpec:
         head = spec_head(raw, "sensitivity", _HEAD, ("sensitivity", "parameters", "fixed"))
         v = {key: check_type(f"sensitivity.{key}", head.get(key, default), default) for key, default in _HEAD.items()}
+        v["name"] = check_name("sensitivity.name", v["name"])
         parameters: dict[str, tuple[str, float, float]] = {}
         for path, spec in dict(raw.get("parameters", {})).items():
             kind, bounds = check_distribution(f"parameters {path!r}", spec, _RANGES)

@@ -51,7 +51,7 @@ import pandas as pd
 from sim import DEFAULT_SEEDS
 from sim.executors import Executor, JobError, make_executor
 from sim.io import write_frame, write_json
-from sim.scenario import Scenario, check_type, load_toml, spec_head, spec_scenario
+from sim.scenario import Scenario, check_name, check_type, load_toml, spec_head, spec_scenario
 
 _SWEEP_KEYS = {"name", "scenario", "seeds", "base_seed", "days", "mode", "samples", "sample_seed", "check"}
 _DISTRIBUTIONS = ("uniform", "loguniform", "int", "choice")
@@ -93,7 +93,7 @@ class Sweep:
         if not isinstance(scenario_ref, str):
             raise ValueError("[sweep] needs `scenario` (a built-in name or a path)")
         sweep = cls(
-            name=check_type("sweep.name", head.get("name", "sweep"), ""),
+            name=check_name("sweep.name", head.get("name", "sweep")),
             scenario=spec_scenario(scenario_ref, base_dir),
             seeds=check_type("sweep.seeds", head.get("seeds", DEFAULT_SEEDS), 0),
             base_seed=check_type("sweep.base_seed", head["base_seed"], 0) if "base_seed" in head else None,

@@ -140,3 +140,17 @@ def test_an_interrupted_search_writes_what_finished_and_exits_130(
     record = json.loads((out / "attack.json").read_text())
     assert record["interrupted"] and len(record["trials"]) == 2 and record["frontier"] == []
     assert (out / "best1" / "trace.jsonl").exists()
+
+
+@pytest.mark.parametrize("name", ["../outside", "/tmp/elsewhere", "..", ""])
+def test_a_name_that_is_no_folder_name_is_refused(name: str, tmp_path: Path) -> None:
+    """A scenario's or an attack file's name becomes a folder under out/: one that is a path (or empty) would
+    write elsewhere, so it is refused, exit 2, before anything runs."""
+    path = attack_file(tmp_path)
+    path.write_text(path.read_text().replace('name = "tiny"', f'name = "{name}"'), encoding="utf-8")
+    code, output = invoke("sim", "attack", str(path))
+    assert code == 2 and f"attack.name must be a non-empty name without path separators, got {name!r}" in output
+    scenario = tmp_path / "scenario.toml"
+    scenario.write_text(f'name = "{name}"\n', encoding="utf-8")
+    code, output = invoke("sim", "run", str(scenario), "--seeds", "1")
+    assert code == 2 and "name must be a non-empty name without path separators" in output
