@@ -99,6 +99,10 @@ class BackendConfig:
             raise ValueError("max_content_bytes, max_skew and snapshot_every must be positive")
         if self.data_dir.exists() and not self.data_dir.is_dir():
             raise ValueError(f"data directory {self.data_dir}: not a folder")
+        if not isinstance(self.authorities, dict) or not all(
+            isinstance(name, str) and isinstance(key, str) for name, key in self.authorities.items()
+        ):
+            raise ValueError("authorities must map each treasury authority's name to its base58 public key")
 
     @property
     def max_body_bytes(self) -> int:

@@ -186,6 +186,18 @@ def test_a_data_directory_that_is_a_file_is_bad_input(invoke: Invoke, tmp_path: 
     assert data.read_text() == "not a folder"
 
 
+@pytest.mark.parametrize("authorities", ["[1, 2]", '{"treasury1": 5}', '"treasury1"'])
+def test_an_authorities_file_of_another_shape_is_bad_input(authorities: str, invoke: Invoke, tmp_path: Path) -> None:
+    """`choir serve --authorities` with JSON that is no map of names to keys: exit 2 in one line, and no data
+    directory made (the service never started)."""
+    path = tmp_path / "authorities.json"
+    path.write_text(authorities)
+    result = invoke("serve", "--authorities", str(path), "--data", str(tmp_path / "data"), "--chain", "none")
+    assert result.code == 2, result.err
+    assert "authorities must map each treasury authority's name to its base58 public key" in _one_line(result.err)
+    assert not (tmp_path / "data").exists()
+
+
 @pytest.mark.parametrize(
     "command", [("check", "--target", "program"), ("serve", "--chain", "litesvm", "--data", "unused")], ids=" ".join
 )
