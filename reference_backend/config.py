@@ -13,6 +13,8 @@ from typing import Literal
 
 from choir_model import POLICIES, Params
 from choir_model.model import CheckMode
+from reference_backend.auth import parse_public_key
+from reference_backend.embedding import parse_embedder
 
 HOUR = 3600
 
@@ -97,12 +99,18 @@ class BackendConfig:
             raise ValueError(f"rate limits for unknown routes: {', '.join(unknown)}")
         if self.max_content_bytes < 1 or self.max_skew < 1 or self.snapshot_every < 1:
             raise ValueError("max_content_bytes, max_skew and snapshot_every must be positive")
+        parse_embedder(self.embedder)
         if self.data_dir.exists() and not self.data_dir.is_dir():
             raise ValueError(f"data directory {self.data_dir}: not a folder")
         if not isinstance(self.authorities, dict) or not all(
             isinstance(name, str) and isinstance(key, str) for name, key in self.authorities.items()
         ):
             raise ValueError("authorities must map each treasury authority's name to its base58 public key")
+        for name, key in self.authorities.items():
+            try:
+                parse_public_key(key)
+            except ValueError as error:
+                raise ValueError(f"authority {name!r}: {error}") from None
 
     @property
     def max_body_bytes(self) -> int:

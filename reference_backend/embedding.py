@@ -93,13 +93,29 @@ class SentenceTransformerEmbedder:
         return vector
 
 
-def make_embedder(spec: str) -> Embedder | None:
-    """`none` (search on BM25 alone), `hashing`, `hashing:DIM` or `sentence-transformers:NAME`."""
+def parse_embedder(spec: str) -> tuple[str, str | int]:
+    """`spec` checked, as (kind, argument): `none`, `hashing` or `hashing:DIM` (DIM in 1..65536), or
+    `sentence-transformers:NAME`; ValueError naming what is wrong. Apart from `make_embedder` so that a bad spec is
+    refused when the configuration is made, before the service creates anything."""
     kind, _, arg = spec.partition(":")
     if spec == "none":
+        return "none", ""
+    if kind == "hashing":
+        if not arg:
+            return "hashing", 256
+        if not arg.isdecimal() or not 1 <= int(arg) <= 65536:
+            raise ValueError(f"embedder {spec!r}: the dimension must be a whole number in 1..65536")
+        return "hashing", int(arg)
+    if kind == "sentence-transformers" and arg:
+        return kind, arg
+    raise ValueError(f"unknown embedder {spec!r}: use none, hashing[:DIM] or sentence-transformers:NAME")
+
+
+def make_embedder(spec: str) -> Embedder | None:
+    """`none` (search on BM25 alone), `hashing`, `hashing:DIM` or `sentence-transformers:NAME`."""
+    kind, arg = parse_embedder(spec)
+    if kind == "none":
         return None
     if kind == "hashing":
-        return HashingEmbedder(int(arg) if arg else 256)
-    if kind == "sentence-transformers" and arg:
-        return SentenceTransformerEmbedder(arg)
-    raise ValueError(f"unknown embedder {spec!r}: use none, hashing[:DIM] or sentence-transformers:NAME")
+        return HashingEmbedder(int(arg))
+    return SentenceTransformerEmbedder(str(arg))

@@ -10,6 +10,7 @@ import re
 import qdrant_edge as qe
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
+from qdrant_client.http.exceptions import ResponseHandlingException
 
 from reference_backend.search import (
     DENSE,
@@ -57,6 +58,11 @@ def _vectors(named: dict[str, qe.SparseVector | list[float]]) -> dict[str, qm.Sp
     return {name: _vector(vector) for name, vector in named.items()}
 
 
+class SearchServerUnavailable(RuntimeError):
+    """The Qdrant server of `--qdrant-url` does not answer: the toolkit cannot run (`choir serve` exits 3), with the
+    address to check."""
+
+
 class ServerIndex:
     """A `MessageIndex` on one collection of a Qdrant server (`client` is any qdrant-client `QdrantClient`)."""
 
@@ -64,9 +70,15 @@ class ServerIndex:
 
     def __init__(self, vectors: TextVectors, url: str | None = None, client: QdrantClient | None = None) -> None:
         self.vectors = vectors
-        self.client = client if client is not None else QdrantClient(url=url, timeout=10)
+        # No version check on connecting: against a server that does not answer it prints a warning of its own
+        # before the one line below says so.
+        self.client = client if client is not None else QdrantClient(url=url, timeout=10, check_compatibility=False)
         self.collection = "choir_messages_" + re.sub(r"\W", "_", vectors.space)
-        if not self.client.collection_exists(self.collection):
+        try:
+            exists = self.client.collection_exists(self.collection)
+        except ResponseHandlingException as error:  # nothing answers there (refused, unknown host, timed out)
+            raise SearchServerUnavailable(f"cannot reach the Qdrant server at {url}: {error}") from None
+        if not exists:
             self._create()
 
     def _create(self) -> None:

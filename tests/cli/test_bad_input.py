@@ -186,16 +186,41 @@ def test_a_data_directory_that_is_a_file_is_bad_input(invoke: Invoke, tmp_path: 
     assert data.read_text() == "not a folder"
 
 
-@pytest.mark.parametrize("authorities", ["[1, 2]", '{"treasury1": 5}', '"treasury1"'])
-def test_an_authorities_file_of_another_shape_is_bad_input(authorities: str, invoke: Invoke, tmp_path: Path) -> None:
-    """`choir serve --authorities` with JSON that is no map of names to keys: exit 2 in one line, and no data
-    directory made (the service never started)."""
-    path = tmp_path / "authorities.json"
-    path.write_text(authorities)
-    result = invoke("serve", "--authorities", str(path), "--data", str(tmp_path / "data"), "--chain", "none")
+SHAPE = "authorities must map each treasury authority's name to its base58 public key"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "named"),
+    [
+        ("--authorities", "[1, 2]", SHAPE),
+        ("--authorities", '{"treasury1": 5}', SHAPE),
+        ("--authorities", '{"treasury1": "not-base58!"}', "authority 'treasury1': not a base58 ed25519 public key"),
+        ("--embedder", "nosuch", "unknown embedder 'nosuch'"),
+        ("--embedder", "hashing:abc", "embedder 'hashing:abc': the dimension must be a whole number in 1..65536"),
+    ],
+)
+def test_a_bad_service_option_changes_nothing(
+    option: str, value: str, named: str, invoke: Invoke, tmp_path: Path
+) -> None:
+    """`choir serve` with an authorities file or an embedder it cannot use: exit 2 in one line, and no data
+    directory made (before: the journal and the index were created, then the service refused to start)."""
+    if option == "--authorities":
+        (tmp_path / "authorities.json").write_text(value)
+        value = str(tmp_path / "authorities.json")
+    result = invoke("serve", option, value, "--data", str(tmp_path / "data"), "--chain", "none")
     assert result.code == 2, result.err
-    assert "authorities must map each treasury authority's name to its base58 public key" in _one_line(result.err)
+    assert named in _one_line(result.err)
     assert not (tmp_path / "data").exists()
+
+
+def test_an_unreachable_search_server_is_exit_3_and_one_line(invoke: Invoke, tmp_path: Path) -> None:
+    """A Qdrant server that does not answer: exit 3 (the toolkit cannot run; the address may be right and the
+    server down), its last line naming the address, no traceback."""
+    data = str(tmp_path / "data")
+    result = invoke("serve", "--qdrant-url", "http://127.0.0.1:1", "--data", data, "--chain", "none", "--port", "0")
+    assert result.code == 3, result.err
+    assert "Traceback" not in result.err
+    assert result.err.splitlines()[-1].startswith("cannot reach the Qdrant server at http://127.0.0.1:1: ")
 
 
 @pytest.mark.parametrize(
