@@ -13,11 +13,24 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+MAX_USERS = 5000
+"""A bound on the load: every user holds a WebSocket, a socket in this process and one in the server, plus its HTTP
+connections; 5,000 users stay well inside a usual limit of open files (`ulimit -n`, 20,000 on the CI machine)."""
+
 err = Console(stderr=True, soft_wrap=True)  # error lines stay whole: scripts and logs grep them
 
 
 def load(
-    users: Annotated[int, typer.Option("--users", min=2, help="Simulated users (HTTP and WebSocket each).")] = 1000,
+    users: Annotated[
+        int,
+        typer.Option(
+            "--users",
+            min=2,
+            max=MAX_USERS,
+            help=f"Simulated users (HTTP and WebSocket each; at most {MAX_USERS:,}: each user's WebSocket holds a "
+            "socket at both ends of the loopback, within a process's usual limit of open files).",
+        ),
+    ] = 1000,
     seconds: Annotated[float, typer.Option("--seconds", min=0.1, help="Duration of the load phase, s.")] = 60.0,
     scenario: Annotated[
         str, typer.Option("--scenario", help="Simulator scenario whose agents are the users (name or .toml).")
