@@ -72,7 +72,7 @@ def replay(path: Path) -> tuple[str, list[Run]]:
     from choir_model.trace import read_trace
 
     expect_path = path.with_name(path.name.removesuffix(".jsonl") + ".expect.json")
-    document = json.loads(expect_path.read_text(encoding="utf-8")) if expect_path.exists() else {}
+    document = _expectation(expect_path) if expect_path.exists() else {}
     expect = document.get("expect", {})
     steps = read_trace(path)
     runs = []
@@ -83,6 +83,23 @@ def replay(path: Path) -> tuple[str, list[Run]]:
         problems = mismatches(expect[policy], outcomes, snapshot) if policy in expect else None
         runs.append(Run(policy, outcomes, snapshot, problems))
     return document.get("about", ""), runs
+
+
+def _expectation(path: Path) -> dict[str, Any]:
+    """An expectation file, its shape checked (`{"about": str, "expect": {policy: {"steps": [...], "final":
+    {...}}}}`); ValueError naming the file and what is wrong."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not readable JSON ({error})") from None
+    expect = document.get("expect", {}) if isinstance(document, dict) else None
+    if not isinstance(expect, dict) or not isinstance(document.get("about", ""), str):
+        raise ValueError(f'{path}: expected {{"about": text, "expect": {{policy: ...}}}}')
+    for policy, wanted in expect.items():
+        if not (isinstance(wanted, dict) and isinstance(wanted.get("steps"), list)
+                and isinstance(wanted.get("final"), dict)):  # fmt: skip
+            raise ValueError(f'{path}: the expectation of {policy!r} needs "steps" (a list) and "final" (an object)')
+    return document
 
 
 def _errors(outcomes: list[str]) -> str:
@@ -107,12 +124,21 @@ def demo(
     if not traces:
         Console(stderr=True, soft_wrap=True).print(f"[red]no example traces (*.jsonl) in {folder}[/red]")
         raise typer.Exit(2)
+    from choir_model.trace import TraceError
+
+    replayed = []
+    for path in traces:  # all read and run before anything is printed: a bad file is exit 2 and nothing else
+        try:
+            replayed.append((path, *replay(path)))
+        except ValueError as error:  # a trace that is not one (TraceError), or an expectation file
+            line = f"{path}: {error}" if isinstance(error, TraceError) else str(error)
+            Console(stderr=True, soft_wrap=True).print(line, style="red", markup=False)
+            raise typer.Exit(2) from None
     console.print(
         "[bold]Example traces replayed on the reference model[/bold] (every invariant audited after every step)"
     )
     failed = []
-    for path in traces:
-        about, runs = replay(path)
+    for path, about, runs in replayed:
         rows = []
         for run in runs:
             ok = sum(outcome == "ok" for outcome in run.outcomes)

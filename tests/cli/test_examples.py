@@ -107,3 +107,28 @@ def test_demo_replays_the_examples_and_fails_on_a_wrong_expectation(invoke: Invo
     empty.mkdir()
     result = invoke("demo", "--dir", str(empty))
     assert result.code == 2 and len(result.err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("trace", "expectation", "named"),
+    [
+        ('{"op": "fund"}\n', None, "bad.jsonl: line 1: fund is missing actor, now, amount, signers"),
+        (None, "{nope", "bad.expect.json: not readable JSON"),
+        (None, '{"expect": {"seeds": {"steps": 3}}}', "the expectation of 'seeds' needs \"steps\" (a list)"),
+        (None, '["about"]', 'bad.expect.json: expected {"about": text, "expect": {policy: ...}}'),
+    ],
+)
+def test_demo_on_a_folder_with_a_bad_file_names_it_and_prints_nothing_else(
+    trace: str | None, expectation: str | None, named: str, invoke: Invoke, tmp_path: Path
+) -> None:
+    """A folder of examples with one trace that is not one, or one expectation file of the wrong shape: exit 2,
+    one line naming the file and what is wrong, no tables (before: an internal error, or a KeyError, after the
+    tables of the files before it)."""
+    shutil.copy(EXAMPLES[0], tmp_path / EXAMPLES[0].name)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(trace if trace is not None else EXAMPLES[0].read_text())
+    if expectation is not None:
+        (tmp_path / "bad.expect.json").write_text(expectation)
+    result = invoke("demo", "--dir", str(tmp_path))
+    assert result.code == 2, result.err
+    assert result.out == "" and len(result.err.splitlines()) == 1 and named in result.err
