@@ -31,6 +31,8 @@ from reference_backend.service import Backend
 log = logging.getLogger("reference_backend")
 
 _REQUEST_PREFIX = secrets.token_hex(4)
+ECHOED_PATH = 200
+"""At most this much of an unknown path comes back in its 404's message."""
 _request_numbers = itertools.count(1)
 
 
@@ -98,7 +100,9 @@ def install_error_handlers(app: FastAPI, backend: Backend) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, error: StarletteHTTPException) -> Response:
         # 400 here is Starlette's "error parsing the body" (a body nested too deeply for the JSON parser, ...).
-        message = {404: f"no route {request.url.path}", 405: f"{request.method} is not allowed here"}
+        path = request.url.path  # echoed whole, a caller would get back as much as it sent
+        shown = path if len(path) <= ECHOED_PATH else path[:ECHOED_PATH] + "..."
+        message = {404: f"no route {shown}", 405: f"{request.method} is not allowed here"}
         text = message.get(error.status_code, str(error.detail))
         return error_envelope(backend, http_error(error.status_code, text, dict(error.headers or {})))
 

@@ -520,6 +520,9 @@ def test_a_trailing_slash_and_a_deeply_nested_body_answer_in_the_envelope(world:
     world.client("alice")
     answer = world.send("GET", WALLET + "/", *world.signed("alice", "GET", WALLET + "/"))
     assert code(answer) == (404, "NotFound")
+    long_path = "/v1/" + "a" * 5000
+    answer = world.send("GET", long_path, *world.signed("alice", "GET", long_path))
+    assert code(answer) == (404, "NotFound") and len(answer.json()["error"]["message"]) < 300  # not echoed whole
     nested = ("[" * 100_000 + "]" * 100_000).encode()
     content, headers = world.signed("alice", "POST", CREATE, raw=nested)
     assert code(world.send("POST", CREATE, content, headers)) == (400, "ValidationError")
