@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover - older typer on click
     from click.exceptions import ClickException, NoArgsIsHelpError, UsageError  # type: ignore[assignment]
 
 from choir import check_cli, coercion, demo, helptext, load_cli, model_cli, mutate_cli, program_cli, serve_cli, sim_cli
-from choir.interrupts import sigterm_interrupts
+from choir.interrupts import INTERRUPTED, sigterm_interrupts
 from choir_dask import ClusterUnavailable
 
 helptext.install()
@@ -97,7 +97,7 @@ class ChoirApp(typer.Typer):
             code = error.exit_code
         except typer.Abort:
             sys.stderr.write("choir: aborted\n")
-            code = 130
+            code = INTERRUPTED
         except ClusterUnavailable as error:  # the toolkit's failure, with an address to check: no traceback
             sys.stderr.write(f"choir: {_one_line(str(error))}\n")
             code = 3

@@ -19,6 +19,8 @@ from rich.markup import escape
 
 from choir.tables import Column, print_table
 
+err = Console(stderr=True, soft_wrap=True)  # error lines stay whole: scripts and logs grep them
+
 
 def examples_dir() -> Path:
     """The example traces: shipped inside the package when installed from a wheel (`choir/examples`), the
@@ -122,7 +124,7 @@ def demo(
     folder = examples or examples_dir()
     traces = sorted(folder.glob("*.jsonl"))
     if not traces:
-        Console(stderr=True, soft_wrap=True).print(f"[red]no example traces (*.jsonl) in {folder}[/red]")
+        err.print(f"[red]no example traces (*.jsonl) in {folder}[/red]")
         raise typer.Exit(2)
     from choir_model.trace import TraceError
 
@@ -132,7 +134,7 @@ def demo(
             replayed.append((path, *replay(path)))
         except ValueError as error:  # a trace that is not one (TraceError), or an expectation file
             line = f"{path}: {error}" if isinstance(error, TraceError) else str(error)
-            Console(stderr=True, soft_wrap=True).print(line, style="red", markup=False)
+            err.print(line, style="red", markup=False)
             raise typer.Exit(2) from None
     console.print(
         "[bold]Example traces replayed on the reference model[/bold] (every invariant audited after every step)"
@@ -161,7 +163,6 @@ def demo(
             for run in runs:
                 console.print(f"errors ({run.policy}): {_errors(run.outcomes)}")
     if failed:
-        err = Console(stderr=True, soft_wrap=True)
         for line in failed:
             err.print(f"[red]{escape(line)}[/red]")
         raise typer.Exit(1)

@@ -1,5 +1,5 @@
-"""Long commands that stop cleanly: Ctrl-C or SIGTERM ends them with what they finished reported, exit 130 (the
-shells' 128 + SIGINT; `properties.report.INTERRUPTED` for a campaign).
+"""Long commands that stop cleanly: Ctrl-C or SIGTERM ends them with what they finished reported, exit 130
+(`INTERRUPTED`).
 
 Why SIGTERM too: it is what a CI sends a cancelled or timed-out job (GitHub Actions: SIGINT, then SIGTERM), and by
 default it kills the process on the spot: no report, its Dask workers' semaphores leaked, and a server that
@@ -14,6 +14,10 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+INTERRUPTED = 130
+"""A command a signal stopped (the shells' 128 + SIGINT). `properties.report.INTERRUPTED` is the campaign's copy:
+the property suite may not import the command line."""
 
 
 @contextmanager

@@ -13,6 +13,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from choir.interrupts import INTERRUPTED
+
 MAX_USERS = 5000
 """A bound on the load: every user holds a WebSocket, a socket in this process and one in the server, plus its HTTP
 connections; 5,000 users stay well inside a usual limit of open files (`ulimit -n`, 20,000 on the CI machine)."""
@@ -84,7 +86,7 @@ def load(
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/yellow]: the load and the server it started are stopped; no figures")
-        raise typer.Exit(130) from None
+        raise typer.Exit(INTERRUPTED) from None
     summary = json.dumps(report.summary(), indent=2)
     print(summary)
     if out is not None:

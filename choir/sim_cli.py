@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from choir.interrupts import INTERRUPTED
 from choir.tables import Column, print_table
 from sim import DEFAULT_SEEDS
 
@@ -424,7 +425,7 @@ def attack(
     if interrupted:
         what = "the search" if result.interrupted else f"the frontier after {len(rows)} of its points"
         console.print(f"[yellow]interrupted[/yellow]: {what}; the results above are for what finished")
-        raise typer.Exit(130)  # the exit code of an interrupted command (`choir.interrupts`)
+        raise typer.Exit(INTERRUPTED)
 
 
 def dataclasses_asdict(value: Any) -> dict[str, Any]:

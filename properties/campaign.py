@@ -224,7 +224,7 @@ def run_campaign(campaign: Campaign, on_progress: Progress | None = None) -> Cam
     elif first is not None and first.failure is not None and not campaign.shrink:
         result.failure = first.failure
     elif first is not None and first.failure is not None and interrupted:  # whoever stopped it wants out now
-        _keep_unshrunk(result, first.failure)
+        _record_failure(result, first.failure, shrunk=None)
     elif first is not None and first.failure is not None:
         try:
             params = first.failure.params or campaign.params  # the failing run's, when they varied
@@ -232,13 +232,10 @@ def run_campaign(campaign: Campaign, on_progress: Progress | None = None) -> Cam
             steps, failure = shrink_run(first.failure.steps, params, campaign.policy, factory, campaign.rules,
                                         campaign.formula)  # fmt: skip
             failure.params = first.failure.params
-            path = campaign.failure_path
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_trace(steps, path)
-            result.failure, result.trace, result.shrunk = failure, path, steps
+            _record_failure(result, failure, shrunk=steps)
         except KeyboardInterrupt:
             result.interrupted = True
-            _keep_unshrunk(result, first.failure)
+            _record_failure(result, first.failure, shrunk=None)
         except Exception as error:  # the toolkit failed while shrinking: reported (exit 3)
             result.failure = first.failure
             result.error = f"{type(error).__name__}: {error}"
@@ -247,12 +244,14 @@ def run_campaign(campaign: Campaign, on_progress: Progress | None = None) -> Cam
     return result
 
 
-def _keep_unshrunk(result: CampaignResult, failure: PropertyFailure) -> None:
-    """A failure a signal kept from being shrunk: as found, its trace written, so it still replays."""
+def _record_failure(result: CampaignResult, failure: PropertyFailure, shrunk: list[Step] | None) -> None:
+    """The campaign's failure with its trace written to `failure_path`: its `shrunk` steps, or (None: a signal kept
+    it from being shrunk) its steps as found, which still replay."""
+    steps = failure.steps if shrunk is None else shrunk
     path = result.campaign.failure_path
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_trace(failure.steps, path)
-    result.failure, result.trace = failure, path
+    write_trace(steps, path)
+    result.failure, result.trace, result.shrunk = failure, path, shrunk
 
 
 def _run_here(

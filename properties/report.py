@@ -108,8 +108,8 @@ def print_report(result: CampaignResult, console: Console) -> None:
 
 
 INTERRUPTED = 130
-"""The exit code of a command a signal stopped before it was done (the shells' 128 + SIGINT): a campaign, an
-attack search."""
+"""The exit code of a campaign a signal stopped before it was done: the command line's `choir.interrupts.INTERRUPTED`,
+stated here because the property suite may not import the command line."""
 
 
 def exit_code(result: CampaignResult, require_coverage: bool) -> int:

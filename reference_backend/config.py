@@ -102,11 +102,12 @@ class BackendConfig:
         parse_embedder(self.embedder)
         if self.data_dir.exists() and not self.data_dir.is_dir():
             raise ValueError(f"data directory {self.data_dir}: not a folder")
-        if not isinstance(self.authorities, dict) or not all(
-            isinstance(name, str) and isinstance(key, str) for name, key in self.authorities.items()
-        ):
-            raise ValueError("authorities must map each treasury authority's name to its base58 public key")
+        shape = "authorities must map each treasury authority's name to its base58 public key"
+        if not isinstance(self.authorities, dict):
+            raise ValueError(shape)
         for name, key in self.authorities.items():
+            if not isinstance(name, str) or not isinstance(key, str):
+                raise ValueError(shape)
             try:
                 parse_public_key(key)
             except ValueError as error:

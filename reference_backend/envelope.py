@@ -30,9 +30,10 @@ from reference_backend.service import Backend
 
 log = logging.getLogger("reference_backend")
 
-_REQUEST_PREFIX = secrets.token_hex(4)
 ECHOED_PATH = 200
 """At most this much of an unknown path comes back in its 404's message."""
+
+_REQUEST_PREFIX = secrets.token_hex(4)
 _request_numbers = itertools.count(1)
 
 
